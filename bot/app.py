@@ -1,0 +1,64 @@
+"""create_app(): NoneBot with the FastAPI + websockets drivers, OneBot v11 and v12, our plugins."""
+
+from __future__ import annotations
+
+import os
+import pkgutil
+from pathlib import Path
+from typing import Any
+
+import nonebot
+from nonebot.adapters.onebot.v11 import Adapter as OneBotV11
+from nonebot.adapters.onebot.v12 import Adapter as OneBotV12
+
+import plugins
+
+# NoneBot's own defaults cover HOST (127.0.0.1), PORT (8080) and COMMAND_START (/); the
+# websockets client is added so that ONEBOT_WS_URLS (forward WebSocket) works out of the box.
+DEFAULT_DRIVER = "~fastapi+~websockets"
+
+
+def _dotenv_keys() -> set[str]:
+    names = [".env", f".env.{os.environ.get('ENVIRONMENT', 'prod')}"]
+    keys = set()
+    for name in names:
+        path = Path(name)
+        if path.is_file():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                if "=" in line and not line.lstrip().startswith("#"):
+                    keys.add(line.split("=", 1)[0].strip().upper())
+    return keys
+
+
+def plugin_names() -> list[str]:
+    return [f"plugins.{m.name}" for m in pkgutil.iter_modules(plugins.__path__)]
+
+
+def scheduler_config(timezone: str) -> dict[str, Any]:
+    """APScheduler settings: our time zone, and late jobs run (coalesced) instead of dropped."""
+    return {
+        "apscheduler.timezone": timezone,
+        "apscheduler.job_defaults.misfire_grace_time": "3600",
+        "apscheduler.job_defaults.coalesce": "true",
+    }
+
+
+def create_app(**overrides: Any):
+    """Initialise NoneBot, register both OneBot adapters and load every plugin."""
+    if "DRIVER" not in os.environ and "DRIVER" not in _dotenv_keys():
+        overrides.setdefault("driver", DEFAULT_DRIVER)
+    nonebot.init(**overrides)
+    driver = nonebot.get_driver()
+    driver.register_adapter(OneBotV11)
+    driver.register_adapter(OneBotV12)
+
+    # Fail at start, naming the key or the rubric item, rather than load plugins half-way.
+    from .config import get_config
+    from .runtime import rubric
+
+    get_config()
+    rubric()
+    nonebot.load_plugin("nonebot_plugin_apscheduler")
+    for name in plugin_names():
+        nonebot.load_plugin(name)
+    return nonebot.get_asgi()

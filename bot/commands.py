@@ -1,0 +1,75 @@
+"""Every built-in chat command, in one table: plugins register from it, `/帮助` is generated
+from it, and rubric validation keeps rubric commands from shadowing it (SPEC §3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Role = Literal["anyone", "member", "supervisor", "owner", "superuser"]
+
+
+@dataclass(frozen=True)
+class Cmd:
+    name: str
+    alias: str
+    usage: str
+    does: str
+    role: Role = "member"
+    group: str = "客服"
+
+    @property
+    def names(self) -> set[str]:
+        return {self.name, self.alias}
+
+
+_ALL = [
+    # agents
+    Cmd("报", "report", "/报 <项目> [数量] [链接或备注]", "自报任一推广项目"),
+    Cmd("撤回", "undo", "/撤回 [#编号]", "撤回自己刚报的记录（限时）"),
+    Cmd("我的绩效", "me", "/我的绩效 [月份]", "查看自己的绩效"),
+    Cmd("排行", "rank", "/排行 [月份]", "团队排行"),
+    Cmd("考核表", "rubric", "/考核表", "查看当前考核表"),
+    Cmd("帮助", "help", "/帮助 [命令]", "命令说明", role="anyone"),
+    Cmd("申诉", "appeal", "/申诉 #编号 <理由>", "对扣分提出申诉"),
+    # supervisors
+    Cmd(
+        "扣分",
+        "deduct",
+        "/扣分 @某人… <项目> [次数] [备注] [月份]",
+        "登记扣分",
+        "supervisor",
+        "主管",
+    ),
+    Cmd(
+        "加分",
+        "bonus",
+        "/加分 @某人… <项目> [次数] [备注] [月份]",
+        "登记加分",
+        "supervisor",
+        "主管",
+    ),
+    Cmd("撤销", "revoke", "/撤销 #编号 [原因]", "撤销本团队任一记录", "supervisor", "主管"),
+    Cmd("绩效", "score", "/绩效 @某人 [月份]", "查看某人绩效", "supervisor", "主管"),
+    Cmd("明细", "detail", "/明细 @某人 [月份]", "某人的全部记录", "supervisor", "主管"),
+    Cmd("月报", "monthly", "/月报 [月份]", "预览月报（不结算）", "supervisor", "主管"),
+    Cmd("结算", "settle", "/结算 [月份]", "立即结算已结束的月份并播报", "supervisor", "主管"),
+    Cmd("导出", "export", "/导出 [月份]", "导出 Excel", "supervisor", "主管"),
+    Cmd("入职", "join", "/入职 @某人 [姓名]", "登记新成员", "supervisor", "主管"),
+    Cmd("离职", "leave", "/离职 @某人", "成员离职（保留历史）", "supervisor", "主管"),
+    Cmd("成员", "members", "/成员", "成员名单", "member", "主管"),
+    Cmd("未报", "missing", "/未报 [日期]", "今天还没报的人", "supervisor", "主管"),
+    Cmd("驳回", "reject", "/驳回 #编号 [理由]", "驳回申诉", "supervisor", "主管"),
+    Cmd("申诉列表", "appeals", "/申诉列表", "未处理的申诉", "supervisor", "主管"),
+    Cmd("提醒", "remind", "/提醒 HH:MM|关闭", "设置每日未报提醒", "supervisor", "主管"),
+    Cmd("审计", "audit", "/审计 [月份]", "最近的操作记录", "supervisor", "主管"),
+    # owners / superusers
+    Cmd("主管", "promote", "/主管 @某人", "设为主管", "owner", "管理"),
+    Cmd("取消主管", "demote", "/取消主管 @某人", "取消主管", "owner", "管理"),
+    Cmd("绑定", "bind", "/绑定 [团队名]", "把本群绑定到团队", "owner", "管理"),
+    Cmd("解绑", "unbind", "/解绑", "解除本群绑定", "owner", "管理"),
+    Cmd("重开", "reopen", "/重开 <月份>", "重开已结算的月份", "superuser", "管理"),
+]
+
+COMMANDS: dict[str, Cmd] = {c.alias: c for c in _ALL}
+RESERVED: frozenset[str] = frozenset(n.lower() for c in _ALL for n in c.names)

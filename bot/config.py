@@ -1,0 +1,129 @@
+"""The `KPI_*` settings (SPEC §5), read once from `.env` and validated at start."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import BaseModel, field_validator
+
+DAY_NAMES = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class Config(BaseModel):
+    kpi_database_url: str = "sqlite+aiosqlite:///data/kpi.db"
+    kpi_data_dir: Path = Path("data")
+    kpi_timezone: str = "Asia/Shanghai"
+    kpi_rubric: str = ""
+    kpi_monthly_cron: str = "0 10 1 * *"
+    kpi_monthly_dm: bool = False
+    kpi_undo_minutes: int = 10
+    kpi_admins_are_supervisors: bool = True
+    kpi_commission_base: Decimal | None = None
+    kpi_daily_reminder: str | None = None
+    kpi_reminder_days: str = "mon-fri"
+
+    @field_validator("kpi_timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            raise ValueError(f"未知时区 {v!r}（例如 Asia/Shanghai）") from e
+        return v
+
+    @field_validator("kpi_monthly_cron")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        try:
+            CronTrigger.from_crontab(v)
+        except ValueError as e:
+            raise ValueError(f"不是有效的 cron 表达式 {v!r}：{e}") from e
+        return v
+
+    @field_validator("kpi_undo_minutes")
+    @classmethod
+    def _undo(cls, v: int) -> int:
+        if v < 0:
+            raise ValueError("不能是负数")
+        return v
+
+    @field_validator("kpi_commission_base", mode="before")
+    @classmethod
+    def _base(cls, v: object) -> object:
+        return None if v in ("", None) else v
+
+    @field_validator("kpi_commission_base")
+    @classmethod
+    def _base_positive(cls, v: Decimal | None) -> Decimal | None:
+        if v is not None and v < 0:
+            raise ValueError("不能是负数")
+        return v
+
+    @field_validator("kpi_daily_reminder", mode="before")
+    @classmethod
+    def _reminder(cls, v: object) -> object:
+        if v in (None, "", "off", "false", "关闭"):
+            return None
+        if parse_hhmm(str(v)) is None:
+            raise ValueError(f"应为 HH:MM（例如 17:30）或 off，而不是 {v!r}")
+        return str(v)
+
+    @field_validator("kpi_reminder_days")
+    @classmethod
+    def _days(cls, v: str) -> str:
+        parse_days(v)
+        return v
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.kpi_timezone)
+
+    @property
+    def reminder_days(self) -> set[int]:
+        return parse_days(self.kpi_reminder_days)
+
+
+def parse_hhmm(v: str) -> tuple[int, int] | None:
+    m = re.fullmatch(r"(\d{1,2})[:：](\d{2})", v.strip())
+    if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
+        return None
+    return int(m.group(1)), int(m.group(2))
+
+
+def parse_days(v: str) -> set[int]:
+    """`mon-fri`, `mon,wed,fri`, `1-5` (1 = Monday) or `all` → weekday numbers 0..6."""
+    v = v.strip().lower()
+    if v in ("all", "*", "every", "每天"):
+        return set(range(7))
+    out: set[int] = set()
+    for part in v.split(","):
+        bounds = [_day(p) for p in part.split("-")]
+        if len(bounds) == 1:
+            out.add(bounds[0])
+        elif len(bounds) == 2:
+            a, b = bounds
+            out.update(range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)])
+        else:
+            raise ValueError(f"无法理解的星期 {part!r}")
+    return out
+
+
+def _day(word: str) -> int:
+    w = word.strip()
+    if w in DAY_NAMES:
+        return DAY_NAMES.index(w)
+    if w.isdigit() and 1 <= int(w) <= 7:
+        return int(w) - 1
+    raise ValueError(f"无法理解的星期 {word!r}（用 mon-fri、1-5 或 all）")
+
+
+@cache
+def get_config() -> Config:
+    from nonebot import get_plugin_config
+
+    return get_plugin_config(Config)

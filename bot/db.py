@@ -1,0 +1,113 @@
+"""The database: one async engine, sessions for reading and for writing, migrations on start.
+
+SQLite is opened in WAL mode with a busy timeout and foreign keys on. Write transactions
+start with `BEGIN IMMEDIATE`: pysqlite's default (no BEGIN until the first write) silently
+loses read-then-write updates under concurrency, and a plain deferred `BEGIN` fails with
+"database is locked" when two writers upgrade their read locks at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+
+ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS = ROOT / "migrations"
+
+_engine: AsyncEngine | None = None
+
+
+def sqlite_path(url: str) -> Path | None:
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
+        return None
+    return Path(u.database)
+
+
+def make_engine(url: str) -> AsyncEngine:
+    path = sqlite_path(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+        _tune_sqlite(engine)
+        return engine
+    return create_async_engine(url, pool_pre_ping=True)
+
+
+def _tune_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_conn, _record):  # pragma: no cover - exercised through the engine
+        # Let SQLAlchemy, not pysqlite, emit BEGIN (see the module docstring).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn):
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def init_engine(url: str) -> AsyncEngine:
+    global _engine
+    _engine = make_engine(url)
+    return _engine
+
+
+def engine() -> AsyncEngine:
+    if _engine is None:
+        raise RuntimeError("database not initialised")
+    return _engine
+
+
+async def dispose() -> None:
+    global _engine
+    if _engine is not None:
+        await _engine.dispose()
+        _engine = None
+
+
+@asynccontextmanager
+async def reading() -> AsyncIterator[AsyncSession]:
+    """A read-only session (deferred transaction; WAL lets it run beside writers)."""
+    async with AsyncSession(engine(), expire_on_commit=False) as session:
+        yield session
+
+
+@asynccontextmanager
+async def writing() -> AsyncIterator[AsyncSession]:
+    """A write transaction: BEGIN IMMEDIATE on SQLite, committed on exit, rolled back on error."""
+    bind = engine().execution_options(sqlite_begin="IMMEDIATE")
+    async with AsyncSession(bind, expire_on_commit=False) as session, session.begin():
+        yield session
+
+
+def alembic_config(url: str) -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url)
+    return cfg
+
+
+async def migrate(target: str = "head", eng: AsyncEngine | None = None) -> None:
+    """Bring the schema to `target` (Alembic `upgrade`), keeping every row."""
+    eng = eng or engine()
+
+    def _upgrade(sync_conn) -> None:
+        cfg = alembic_config(str(eng.url))
+        cfg.attributes["connection"] = sync_conn
+        command.upgrade(cfg, target)
+
+    async with eng.begin() as conn:
+        await conn.run_sync(_upgrade)

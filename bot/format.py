@@ -1,0 +1,136 @@
+"""How scores and entries read in chat: short, in Chinese, with the numbers that matter."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from fractions import Fraction
+from zoneinfo import ZoneInfo
+
+from models.ledger import Ranked
+from models.periods import to_local
+from models.rubric import Rubric
+from models.scoring import MemberScore, fmt_money, fmt_points, fmt_signed, fmt_total
+from models.tables import Entry, Member
+
+MAX_MESSAGE_CHARS = 1500
+
+
+def yuan(cents: int) -> str:
+    s = fmt_money(Fraction(cents, 100))
+    return s[:-3] if s.endswith(".00") else s
+
+
+def cat_line(score: MemberScore, key: str) -> str:
+    c = score.category(key)
+    return f"{c.name} {fmt_points(c.earned)}/{fmt_points(c.max)}"
+
+
+def progress(score: MemberScore, item_key: str) -> str:
+    i = score.item(item_key)
+    return f"{i.quantity}/{i.item.target}"
+
+
+def total_line(score: MemberScore) -> str:
+    line = f"总分 {fmt_total(score.total)}（{score.grade}）"
+    if score.fines:
+        line += f" 罚款 {fmt_money(score.fines)}"
+    if score.commission is not None:
+        line += f" 提成 {fmt_money(score.commission)}"
+    return line
+
+
+def entry_points(rubric: Rubric, e: Entry) -> str:
+    item = rubric.item(e.item_key)
+    if item is None:
+        return f"{e.item_key}×{e.quantity}"
+    if item.points is not None:
+        s = fmt_signed(Fraction(item.points) * e.quantity)
+    else:
+        s = f"+{e.quantity}{item.unit}"
+    if e.fine_cents:
+        s += f" 罚款 {yuan(e.fine_cents)}"
+    return s
+
+
+def item_name(rubric: Rubric, key: str) -> str:
+    item = rubric.item(key)
+    if item is None:
+        return key
+    return f"{rubric.category(item.category).name}·{item.name}"
+
+
+def local_time(at: datetime, tz: ZoneInfo) -> str:
+    return to_local(at, tz).strftime("%m-%d %H:%M")
+
+
+def entry_line(rubric: Rubric, e: Entry, tz: ZoneInfo, *, who: bool = True) -> str:
+    line = f"#{e.id} {local_time(e.created_at, tz)} {item_name(rubric, e.item_key)} {entry_points(rubric, e)}"
+    if e.note:
+        line += f" 「{e.note[:40]}」"
+    if e.link:
+        line += f" {e.link}"
+    if who:
+        line += f" 记录人:{e.created_by_name}"
+    if e.revoked_at:
+        line += f" 〔已撤销 by {e.revoked_by_name}"
+        line += f"：{e.revoke_reason}〕" if e.revoke_reason else "〕"
+    return line
+
+
+def score_card(
+    rubric: Rubric, member: Member, period: str, score: MemberScore, entries: list[Entry]
+) -> str:
+    """`/我的绩效`: categories, promotion progress, the month's deductions with ids, total."""
+    lines = [f"📋 {member.name} {period} 绩效"]
+    for c in score.categories:
+        lines.append(f"{c.name} {fmt_points(c.earned)}/{fmt_points(c.max)}")
+        cat = rubric.category(c.key)
+        if cat.kind == "attainment":
+            parts = [f"{i.item.label} {i.quantity}/{i.item.target}" for i in c.items]
+            lines.append("  " + " · ".join(parts))
+    marks = [
+        e
+        for e in entries
+        if e.revoked_at is None
+        and (item := rubric.item(e.item_key)) is not None
+        and item.points is not None
+    ]
+    if marks:
+        lines.append("扣分/加分：")
+        lines += [
+            f"  #{e.id} {item_name(rubric, e.item_key)} {entry_points(rubric, e)}"
+            + (f"「{e.note[:30]}」" if e.note else "")
+            for e in marks
+        ]
+    lines.append(total_line(score))
+    return "\n".join(lines)
+
+
+def ranking_lines(rubric: Rubric, ranking: list[Ranked], with_commission: bool) -> list[str]:
+    heads = "/".join(c.name[:2] for c in rubric.categories)
+    lines = [f"名次 姓名 {heads} 总分 等级" + (" 提成" if with_commission else "")]
+    for r in ranking:
+        cats = "/".join(fmt_points(c.earned) for c in r.score.categories)
+        line = f"{r.rank}. {r.member.name} {cats} {fmt_total(r.score.total)} {r.score.grade}"
+        if with_commission and r.score.commission is not None:
+            line += f" {fmt_money(r.score.commission)}"
+        lines.append(line)
+    return lines
+
+
+def chunk(lines: list[str], limit: int = MAX_MESSAGE_CHARS) -> list[str]:
+    """Split a long listing into messages of whole lines — never cut silently."""
+    out: list[str] = []
+    cur: list[str] = []
+    size = 0
+    for line in lines:
+        if cur and size + len(line) + 1 > limit:
+            out.append("\n".join(cur))
+            cur, size = [], 0
+        cur.append(line)
+        size += len(line) + 1
+    if cur:
+        out.append("\n".join(cur))
+    if len(out) > 1:
+        out = [f"{m}\n（{i}/{len(out)}）" for i, m in enumerate(out, 1)]
+    return out

@@ -1,0 +1,275 @@
+"""The glue every plugin shares: who is speaking where, permissions, one reply per command.
+
+`kpi_command` registers a command from `bot.commands` (or a rubric item) and wraps its
+handler: it builds a `Ctx`, keeps unbound groups silent, drops a redelivered message,
+checks the role (SPEC §2), and turns `Refused` into `❌ reason + usage`. A handler is
+`async def handle(ctx, args) -> Reply` and never talks to the adapter itself.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+
+from nonebot import get_driver, logger, on_command
+from nonebot.adapters import Bot, Event, Message
+from nonebot.adapters.onebot import v11, v12
+from nonebot.params import CommandArg
+
+from models.ledger import Refused
+from models.periods import local_now
+from models.roster import binding_of, member_of, memberships
+from models.tables import GroupBinding, Member, Team
+
+from . import db
+from .commands import Cmd
+from .config import get_config
+from .parse import Args
+
+PRIVATE_OK = {"me", "rank", "rubric", "help"}
+
+
+@dataclass
+class Mention:
+    user_id: str
+
+
+@dataclass
+class Picture:
+    data: bytes
+
+
+Part = str | Mention | Picture
+Reply = str | list[Part] | list[list[Part] | str] | None
+
+
+@dataclass
+class Ctx:
+    bot: Bot
+    event: Event
+    platform: str
+    adapter: str
+    user_id: str
+    group_id: str | None
+    message_id: str
+    sender_name: str
+    sender_role: str | None
+    is_superuser: bool
+    binding: GroupBinding | None = None
+    team: Team | None = None
+    member: Member | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def actor(self) -> str:
+        return f"{self.platform}:{self.user_id}"
+
+    @property
+    def message_key(self) -> str:
+        return f"{self.platform}:{self.group_id or 'p' + self.user_id}:{self.message_id}"
+
+    @property
+    def today(self) -> date:
+        return local_now(get_config().tz).date()
+
+    @property
+    def is_owner(self) -> bool:
+        return self.is_superuser or self.sender_role == "owner"
+
+    @property
+    def is_supervisor(self) -> bool:
+        if self.is_superuser:
+            return True
+        if self.member is not None and self.member.role == "supervisor" and not self.member.left_on:
+            return True
+        return get_config().kpi_admins_are_supervisors and self.sender_role in ("owner", "admin")
+
+    @property
+    def team_id(self) -> int:
+        assert self.team is not None
+        return self.team.id
+
+
+def describe_event(bot: Bot, event: Event) -> dict | None:
+    """Platform-neutral facts of a message event, or None for anything else."""
+    if isinstance(event, v11.MessageEvent):
+        sender = event.sender
+        return {
+            "platform": "qq",
+            "adapter": "OneBot V11",
+            "user_id": str(event.user_id),
+            "group_id": str(event.group_id) if isinstance(event, v11.GroupMessageEvent) else None,
+            "message_id": str(event.message_id),
+            "sender_name": (sender.card or sender.nickname or str(event.user_id)).strip(),
+            "sender_role": sender.role,
+        }
+    if isinstance(event, v12.MessageEvent) and isinstance(
+        event, v12.GroupMessageEvent | v12.PrivateMessageEvent
+    ):
+        name = getattr(event, "user_name", None) or getattr(event, "nickname", None)
+        return {
+            "platform": event.self.platform,
+            "adapter": "OneBot V12",
+            "user_id": str(event.user_id),
+            "group_id": str(event.group_id) if isinstance(event, v12.GroupMessageEvent) else None,
+            "message_id": str(event.message_id),
+            "sender_name": str(name or event.user_id),
+            "sender_role": getattr(event, "role", None),
+        }
+    return None
+
+
+def is_superuser(platform_adapter: str, user_id: str) -> bool:
+    supers = get_driver().config.superusers
+    return user_id in supers or f"{platform_adapter}:{user_id}" in supers
+
+
+async def build_ctx(bot: Bot, event: Event) -> Ctx | None:
+    facts = describe_event(bot, event)
+    if facts is None:
+        return None
+    ctx = Ctx(
+        bot=bot,
+        event=event,
+        is_superuser=is_superuser(facts["adapter"].replace(" ", ""), facts["user_id"]),
+        **facts,
+    )
+    async with db.reading() as s:
+        if ctx.group_id is not None:
+            ctx.binding = await binding_of(s, ctx.platform, ctx.group_id)
+            if ctx.binding is not None:
+                ctx.team = await s.get(Team, ctx.binding.team_id)
+                ctx.member = await member_of(s, ctx.team.id, ctx.platform, ctx.user_id)
+        else:
+            mine = list(await memberships(s, ctx.platform, ctx.user_id))
+            mine.sort(key=lambda m: (m.left_on is not None, -m.id))
+            if mine:
+                ctx.member = mine[0]
+                ctx.team = await s.get(Team, mine[0].team_id)
+                ctx.extra["other_teams"] = len(mine) - 1
+    return ctx
+
+
+# ---- duplicate delivery ------------------------------------------------------------------
+
+_seen: OrderedDict[str, None] = OrderedDict()
+_SEEN_MAX = 20000
+
+
+def first_delivery(key: str) -> bool:
+    """False when this message id was already handled by this process."""
+    if key in _seen:
+        return False
+    _seen[key] = None
+    if len(_seen) > _SEEN_MAX:
+        _seen.popitem(last=False)
+    return True
+
+
+def forget_deliveries() -> None:
+    _seen.clear()
+
+
+# ---- replies -------------------------------------------------------------------------------
+
+
+def to_message(bot: Bot, parts: Iterable[Part]) -> Message:
+    mod = v12 if isinstance(bot, v12.Bot) else v11
+    msg = mod.Message()
+    for p in parts:
+        if isinstance(p, Mention):
+            msg += (
+                mod.MessageSegment.mention(p.user_id)
+                if mod is v12
+                else v11.MessageSegment.at(p.user_id)
+            )
+            msg += mod.MessageSegment.text(" ")
+        elif isinstance(p, Picture):
+            msg += (
+                v11.MessageSegment.image(p.data)
+                if mod is v11
+                else v12.MessageSegment.text("[图片]")
+            )
+        else:
+            msg += mod.MessageSegment.text(p)
+    return msg
+
+
+def split_reply(reply: Reply) -> list[list[Part]]:
+    """A reply as a list of messages, each a list of parts."""
+    if reply is None:
+        return []
+    if isinstance(reply, str):
+        return [[reply]]
+    if (
+        reply
+        and all(isinstance(x, list | str) for x in reply)
+        and any(isinstance(x, list) for x in reply)
+    ):
+        return [[x] if isinstance(x, str) else x for x in reply]  # type: ignore[list-item]
+    return [list(reply)]  # type: ignore[arg-type]
+
+
+async def send_reply(ctx: Ctx, reply: Reply) -> None:
+    for parts in split_reply(reply):
+        await ctx.bot.send(ctx.event, to_message(ctx.bot, parts))
+
+
+# ---- the command decorator ------------------------------------------------------------------
+
+Handler = Callable[[Ctx, Args], Awaitable[Reply]]
+
+
+def refuse(reason: str) -> Refused:
+    return Refused(reason)
+
+
+def _check_role(ctx: Ctx, cmd: Cmd) -> None:
+    role = cmd.role
+    if role in ("anyone", "member"):
+        return
+    if role == "supervisor" and not ctx.is_supervisor:
+        raise Refused("只有本团队的主管可以这样做")
+    if role == "owner" and not ctx.is_owner:
+        raise Refused("只有群主或超级管理员可以这样做")
+    if role == "superuser" and not ctx.is_superuser:
+        raise Refused("只有超级管理员可以这样做")
+
+
+def kpi_command(
+    cmd: Cmd, *, anywhere: bool = False, extra_names: Iterable[str] = ()
+) -> Callable[[Handler], Handler]:
+    """Register `cmd` (its Chinese name, English alias and `extra_names`).
+
+    anywhere: also answered in unbound groups (only `/绑定` and `/帮助`, SPEC §2).
+    """
+    names = sorted({cmd.name, cmd.alias, *extra_names}, key=lambda n: n != cmd.name)
+    matcher = on_command(names[0], aliases=set(names[1:]), priority=10, block=True)
+
+    def deco(func: Handler) -> Handler:
+        @matcher.handle()
+        async def _run(bot: Bot, event: Event, arg: Message = CommandArg()) -> None:
+            ctx = await build_ctx(bot, event)
+            if ctx is None or not first_delivery(ctx.message_key):
+                return
+            if ctx.group_id is not None and ctx.binding is None and not anywhere:
+                return  # silent in a group that is not bound to a team
+            try:
+                if ctx.group_id is None and cmd.alias not in PRIVATE_OK:
+                    raise Refused("请在已绑定的群里使用这个命令")
+                if ctx.group_id is None and ctx.team is None and cmd.alias != "help":
+                    raise Refused("你还不在任何团队里，请先在团队群里报一次或让主管 /入职")
+                _check_role(ctx, cmd)
+                reply = await func(ctx, Args.from_message(arg, str(bot.self_id)))
+            except Refused as e:
+                reply = f"❌ {e}\n用法：{cmd.usage}"
+            except Exception:
+                logger.exception(f"command {cmd.name} failed")
+                reply = "❌ 出错了，这次操作没有生效，请稍后再试"
+            await send_reply(ctx, reply)
+
+        return func
+
+    return deco

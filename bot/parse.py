@@ -1,0 +1,103 @@
+"""Turning a command's message segments into words, mentions and images.
+
+Works the same for OneBot v11 (`at`) and v12 (`mention`) segments. Numbers are read after
+NFKC normalisation, so full-width digits (`３`) count as digits.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+URL_RE = re.compile(r"https?://[^\s<>\"'，。！？、；）」』】]+", re.IGNORECASE)
+ID_RE = re.compile(r"^[#＃](\d{1,12})$")
+
+
+@dataclass
+class Token:
+    text: str = ""
+    mention: str | None = None
+
+    @property
+    def norm(self) -> str:
+        return unicodedata.normalize("NFKC", self.text).strip()
+
+
+@dataclass
+class Image:
+    url: str | None
+    file: str | None
+
+
+@dataclass
+class Args:
+    tokens: list[Token] = field(default_factory=list)
+    images: list[Image] = field(default_factory=list)
+
+    @classmethod
+    def from_message(cls, message, self_id: str | None = None) -> Args:
+        args = cls()
+        for seg in message:
+            kind, data = seg.type, seg.data
+            if kind == "text":
+                args.tokens += [Token(w) for w in str(data.get("text", "")).split()]
+            elif kind in ("at", "mention"):
+                uid = str(data.get("qq") or data.get("user_id") or "")
+                if uid and uid != "all" and uid != self_id:
+                    args.tokens.append(Token(mention=uid))
+            elif kind == "image":
+                args.images.append(Image(data.get("url"), data.get("file") or data.get("file_id")))
+        return args
+
+    @property
+    def words(self) -> list[str]:
+        return [t.text for t in self.tokens if t.mention is None]
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.words)
+
+    @property
+    def mentions(self) -> list[str]:
+        return [t.mention for t in self.tokens if t.mention]
+
+    def rest_after(self, n: int) -> list[Token]:
+        return self.tokens[n:]
+
+
+def first_url(text: str) -> str | None:
+    m = URL_RE.search(text)
+    return m.group(0) if m else None
+
+
+def parse_int(word: str) -> int | None:
+    w = unicodedata.normalize("NFKC", word).strip()
+    w = w.removesuffix("次").removesuffix("天").removesuffix("个").removesuffix("人")
+    if re.fullmatch(r"[+-]?\d+", w):
+        return int(w)
+    return None
+
+
+def parse_money(word: str) -> Decimal | None:
+    w = unicodedata.normalize("NFKC", word).strip()
+    w = w.removeprefix("罚款").removeprefix("¥").removeprefix("￥").removesuffix("元").strip()
+    w = w.removeprefix("¥")
+    if not re.fullmatch(r"[+-]?\d+(\.\d{1,2})?", w):
+        return None
+    try:
+        return Decimal(w)
+    except InvalidOperation:
+        return None
+
+
+def parse_entry_id(word: str) -> int | None:
+    w = unicodedata.normalize("NFKC", word).strip()
+    if m := ID_RE.match(w):
+        return int(m.group(1))
+    return None
+
+
+def looks_numeric(word: str) -> bool:
+    return bool(re.fullmatch(r"[+-]?[\d.]+", unicodedata.normalize("NFKC", word).strip()))

@@ -1,0 +1,60 @@
+"""Process-wide state every plugin shares: the rubric in force and the database.
+
+Importing this module (every plugin does) registers the start-up hook that opens and
+migrates the database, so `python -m bot` and `nb run` behave the same.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import cache
+
+from nonebot import get_driver, logger
+
+from models.rubric import Rubric, load_rubric
+
+from . import db
+from .commands import RESERVED
+from .config import get_config
+
+
+@cache
+def rubric() -> Rubric:
+    """The rubric of KPI_RUBRIC (or the default), validated; raises RubricError if invalid."""
+    return load_rubric(get_config().kpi_rubric or None, reserved=set(RESERVED))
+
+
+def commission_base() -> Decimal | None:
+    return get_config().kpi_commission_base
+
+
+async def open_database() -> None:
+    cfg = get_config()
+    if db._engine is None:
+        db.init_engine(cfg.kpi_database_url)
+    await db.migrate()
+    path = db.sqlite_path(cfg.kpi_database_url)
+    logger.opt(colors=True).info(
+        f"数据库就绪 / database ready: <y>{path.resolve() if path else cfg.kpi_database_url}</y>"
+    )
+    conf = get_driver().config
+    for v in ("v11", "v12"):
+        logger.opt(colors=True).info(
+            f"OneBot {v} 反向 WebSocket / reverse WS: <y>ws://{conf.host}:{conf.port}/onebot/{v}/ws</y>"
+        )
+
+
+_driver = get_driver()
+_driver.on_startup(open_database)
+_driver.on_shutdown(db.dispose)
+
+
+async def month_rules(session, team_id: int, period: str):
+    """(rubric, commission base) a month is scored with: its snapshot once settled."""
+    from models.ledger import settlement_of
+    from models.settlement import base_of, rubric_of
+
+    s = await settlement_of(session, team_id, period)
+    if s is not None and s.status == "settled":
+        return rubric_of(s, rubric()), base_of(s)
+    return rubric(), commission_base()

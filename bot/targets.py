@@ -1,0 +1,116 @@
+"""Who a command is about: @mentions, QQ numbers or exact roster names (SPEC §3 targets),
+and the speaker's own registration (SPEC §2: registered on the first report)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from nonebot import logger
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.ledger import Refused
+from models.periods import period_bounds
+from models.roster import find_by_name, join, member_of
+from models.tables import Member
+
+from .kit import Ctx
+from .parse import Token, looks_numeric
+
+QQ_RE = re.compile(r"^\d{5,12}$")
+
+
+async def lookup_name(ctx: Ctx, user_id: str) -> str | None:
+    """The display name of a group member, from the OneBot implementation (best effort)."""
+    if ctx.group_id is None:
+        return None
+    try:
+        if ctx.adapter == "OneBot V11":
+            info = await ctx.bot.call_api(
+                "get_group_member_info", group_id=int(ctx.group_id), user_id=int(user_id)
+            )
+            return (info.get("card") or info.get("nickname") or "").strip() or None
+        info = await ctx.bot.call_api(
+            "get_group_member_info", group_id=ctx.group_id, user_id=user_id
+        )
+        return (info.get("user_displayname") or info.get("user_name") or "").strip() or None
+    except Exception as e:  # the implementation may not know the user, or not answer
+        logger.info(f"get_group_member_info({user_id}) failed: {e!r}")
+        return None
+
+
+async def ensure_self(ctx: Ctx, session: AsyncSession) -> Member:
+    """The speaker as an agent of the group's team, registering them on first use."""
+    m = await member_of(session, ctx.team_id, ctx.platform, ctx.user_id)
+    if m is None:
+        m, _ = await join(
+            session, ctx.team_id, ctx.platform, ctx.user_id, ctx.sender_name, ctx.today, ctx.actor
+        )
+        return m
+    if m.left_on is not None and m.left_on < ctx.today:
+        raise Refused(f"你已于 {m.left_on} 离职，如需重新入职请联系主管 /入职")
+    if m.role == "supervisor":
+        raise Refused("主管不参与自报考核；如需参与请先 /取消主管")
+    return m
+
+
+async def resolve_targets(
+    ctx: Ctx,
+    session: AsyncSession,
+    tokens: list[Token],
+    *,
+    period: str | None = None,
+    is_end: Callable[[Token], bool] = lambda t: False,
+    register: bool = True,
+    allow_left: bool = False,
+) -> tuple[list[Member], int]:
+    """Read targets from the start of `tokens`; return (members, tokens used).
+
+    All or nothing: any target that cannot be used raises Refused naming it. Once a target
+    is found, a number ends the list (it is a count or a fine, not a QQ number).
+    """
+    found: list[Member] = []
+    errors: list[str] = []
+    used = 0
+    for tok in tokens:
+        if tok.mention is None and (is_end(tok) or (found and looks_numeric(tok.norm))):
+            break
+        uid = tok.mention
+        if uid is None and QQ_RE.match(tok.norm):
+            uid = tok.norm
+        if uid is not None:
+            m = await member_of(session, ctx.team_id, ctx.platform, uid)
+            if m is None:
+                name = await lookup_name(ctx, uid)
+                if name is None and tok.mention is None:
+                    errors.append(f"QQ {uid} 不在本群或本团队")
+                elif not register:
+                    errors.append(f"{name or uid} 还不是本团队成员")
+                else:
+                    m, _ = await join(
+                        session, ctx.team_id, ctx.platform, uid, name or uid, ctx.today, ctx.actor
+                    )
+        else:
+            same = await find_by_name(session, ctx.team_id, tok.norm)
+            if not same:
+                break  # not a target: the rest is the command's arguments
+            current = [x for x in same if x.left_on is None] or same
+            if len(current) > 1:
+                who = "、".join(f"{x.name}（{x.user_id}）" for x in current)
+                errors.append(f"“{tok.norm}”有重名：{who}，请用 @ 或 QQ 号指定")
+                used += 1
+                continue
+            m = current[0]
+        used += 1
+        if m is None:
+            continue
+        if not allow_left and m.left_on is not None:
+            first = period_bounds(period)[0] if period else ctx.today
+            if m.left_on < first:
+                errors.append(f"{m.name} 已于 {m.left_on} 离职")
+                continue
+        if all(x.id != m.id for x in found):
+            found.append(m)
+    if errors:
+        raise Refused("；".join(errors) + "。本次没有记录任何内容")
+    return found, used

@@ -1,0 +1,93 @@
+"""Appeals against deductions (SPEC §4 "Nudges and appeals").
+
+open → accepted (the entry is revoked) | rejected | expired (the month was settled).
+One open appeal per entry; only the person the entry is about may appeal, only a
+deduction, only in an open month.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .ledger import Refused, ensure_open
+from .periods import utcnow
+from .roster import audit
+from .rubric import Rubric
+from .tables import Appeal, Entry
+
+
+async def open_appeal_of(session: AsyncSession, entry_id: int) -> Appeal | None:
+    return (
+        await session.execute(
+            select(Appeal).where(Appeal.entry_id == entry_id, Appeal.status == "open")
+        )
+    ).scalar_one_or_none()
+
+
+async def file_appeal(
+    session: AsyncSession, rubric: Rubric, entry: Entry, member_id: int, reason: str, actor: str
+) -> Appeal:
+    if entry.member_id != member_id:
+        raise Refused(f"#{entry.id} 不是你的记录，只能对自己的扣分申诉")
+    item = rubric.item(entry.item_key)
+    if item is None or item.points is None or item.points > 0:
+        raise Refused(f"#{entry.id} 不是扣分，无需申诉")
+    if entry.revoked_at is not None:
+        raise Refused(f"#{entry.id} 已被撤销，无需申诉")
+    await ensure_open(session, entry.team_id, entry.period)
+    if await open_appeal_of(session, entry.id) is not None:
+        raise Refused(f"#{entry.id} 已有一条申诉在处理中")
+    appeal = Appeal(
+        entry_id=entry.id,
+        team_id=entry.team_id,
+        member_id=member_id,
+        reason=reason,
+        created_at=utcnow(),
+    )
+    session.add(appeal)
+    await session.flush()
+    await audit(
+        session, entry.team_id, actor, "appeal.open", f"#{entry.id}", None, {"reason": reason}
+    )
+    return appeal
+
+
+async def close_appeal(
+    session: AsyncSession, appeal: Appeal, status: str, actor: str, reason: str | None
+) -> None:
+    appeal.status = status
+    appeal.closed_at = utcnow()
+    appeal.closed_by = actor
+    appeal.close_reason = reason
+    await audit(
+        session,
+        appeal.team_id,
+        actor,
+        f"appeal.{status}",
+        f"#{appeal.entry_id}",
+        {"status": "open"},
+        {"status": status, "reason": reason},
+    )
+
+
+async def accept_for_entry(
+    session: AsyncSession, entry: Entry, actor: str, reason: str | None
+) -> Appeal | None:
+    """Revoking an entry accepts its open appeal, if any."""
+    appeal = await open_appeal_of(session, entry.id)
+    if appeal is not None:
+        await close_appeal(session, appeal, "accepted", actor, reason)
+    return appeal
+
+
+async def open_appeals(session: AsyncSession, team_id: int, period: str | None = None):
+    q = (
+        select(Appeal, Entry)
+        .join(Entry, Entry.id == Appeal.entry_id)
+        .where(Appeal.team_id == team_id, Appeal.status == "open")
+        .order_by(Appeal.id)
+    )
+    if period:
+        q = q.where(Entry.period == period)
+    return list((await session.execute(q)).all())

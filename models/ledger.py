@@ -1,0 +1,233 @@
+"""Entries and the month's scores, aggregated in SQL (SPEC §1, §3, §4)."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from fractions import Fraction
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .periods import utcnow
+from .roster import audit, scored_members
+from .rubric import Rubric
+from .scoring import MemberScore, Tally, score_member
+from .tables import Entry, Member, ProcessedMessage, Settlement
+
+
+class Refused(Exception):
+    """A request the user must be told ❌ about; nothing was written."""
+
+
+async def claim_message(session: AsyncSession, key: str | None) -> bool:
+    """Record that a chat message wrote something; False if it already did (redelivery)."""
+    if not key:
+        return True
+    if await session.get(ProcessedMessage, key) is not None:
+        return False
+    session.add(ProcessedMessage(key=key, created_at=utcnow()))
+    try:
+        await session.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
+async def settlement_of(session: AsyncSession, team_id: int, period: str) -> Settlement | None:
+    return (
+        await session.execute(
+            select(Settlement).where(Settlement.team_id == team_id, Settlement.period == period)
+        )
+    ).scalar_one_or_none()
+
+
+async def ensure_open(session: AsyncSession, team_id: int, period: str) -> None:
+    s = await settlement_of(session, team_id, period)
+    if s is not None and s.status == "settled":
+        raise Refused(f"{period} 已结算，不能再修改（如需更正请超级管理员 /重开 {period}）")
+
+
+async def entry_with_link(session: AsyncSession, team_id: int, link: str) -> Entry | None:
+    return (
+        await session.execute(
+            select(Entry)
+            .where(Entry.team_id == team_id, Entry.link == link, Entry.revoked_at.is_(None))
+            .order_by(Entry.id)
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+
+
+async def usage_between(
+    session: AsyncSession, member_id: int, item_key: str, start: datetime, end: datetime
+) -> tuple[int, int]:
+    """(reports, units) a member logged for an item in [start, end)."""
+    row = (
+        await session.execute(
+            select(func.count(Entry.id), func.coalesce(func.sum(Entry.quantity), 0)).where(
+                Entry.member_id == member_id,
+                Entry.item_key == item_key,
+                Entry.revoked_at.is_(None),
+                Entry.created_at >= start,
+                Entry.created_at < end,
+            )
+        )
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+async def add_entry(session: AsyncSession, entry: Entry, actor_name: str) -> Entry:
+    session.add(entry)
+    await session.flush()
+    await audit(
+        session,
+        entry.team_id,
+        entry.created_by,
+        "entry.create",
+        f"#{entry.id}",
+        None,
+        {
+            "member_id": entry.member_id,
+            "item": entry.item_key,
+            "quantity": entry.quantity,
+            "fine_cents": entry.fine_cents,
+            "period": entry.period,
+            "by": actor_name,
+        },
+    )
+    return entry
+
+
+async def revoke(
+    session: AsyncSession, entry: Entry, actor: str, actor_name: str, reason: str | None
+) -> None:
+    if entry.revoked_at is not None:
+        raise Refused(f"#{entry.id} 已于之前被撤销（{entry.revoked_by_name}）")
+    await ensure_open(session, entry.team_id, entry.period)
+    entry.revoked_at = utcnow()
+    entry.revoked_by = actor
+    entry.revoked_by_name = actor_name
+    entry.revoke_reason = reason
+    session.add(entry)
+    await audit(
+        session,
+        entry.team_id,
+        actor,
+        "entry.revoke",
+        f"#{entry.id}",
+        {"revoked": False},
+        {"revoked": True, "reason": reason},
+    )
+
+
+@dataclass
+class MonthTallies:
+    tallies: dict[int, dict[str, Tally]]
+    fines: dict[int, int]  # cents
+
+
+async def month_tallies(
+    session: AsyncSession, team_id: int, period: str, member_id: int | None = None
+) -> MonthTallies:
+    """Σ quantity, count and fines per member and item — one GROUP BY, revoked excluded."""
+    q = (
+        select(
+            Entry.member_id,
+            Entry.item_key,
+            func.sum(Entry.quantity),
+            func.count(Entry.id),
+            func.sum(Entry.fine_cents),
+        )
+        .where(Entry.team_id == team_id, Entry.period == period, Entry.revoked_at.is_(None))
+        .group_by(Entry.member_id, Entry.item_key)
+    )
+    if member_id is not None:
+        q = q.where(Entry.member_id == member_id)
+    tallies: dict[int, dict[str, Tally]] = defaultdict(dict)
+    fines: dict[int, int] = defaultdict(int)
+    for mid, key, qty, n, fine in (await session.execute(q)).all():
+        tallies[mid][key] = Tally(int(qty or 0), int(n))
+        fines[mid] += int(fine or 0)
+    return MonthTallies(tallies, fines)
+
+
+def _score(rubric: Rubric, mt: MonthTallies, member_id: int, base: Decimal | None) -> MemberScore:
+    return score_member(
+        rubric,
+        mt.tallies.get(member_id, {}),
+        Fraction(mt.fines.get(member_id, 0), 100),
+        base,
+    )
+
+
+async def member_month_score(
+    session: AsyncSession,
+    rubric: Rubric,
+    team_id: int,
+    member_id: int,
+    period: str,
+    base: Decimal | None,
+) -> MemberScore:
+    mt = await month_tallies(session, team_id, period, member_id)
+    return _score(rubric, mt, member_id, base)
+
+
+@dataclass
+class Ranked:
+    rank: int
+    member: Member
+    score: MemberScore
+
+
+def rank(scored: list[tuple[Member, MemberScore]]) -> list[Ranked]:
+    """Highest total first; equal totals share a rank (1, 2, 2, 4)."""
+    ordered = sorted(scored, key=lambda ms: (-ms[1].total, ms[0].name, ms[0].id))
+    out: list[Ranked] = []
+    for i, (m, s) in enumerate(ordered):
+        r = out[-1].rank if out and out[-1].score.total == s.total else i + 1
+        out.append(Ranked(r, m, s))
+    return out
+
+
+async def team_month_scores(
+    session: AsyncSession, rubric: Rubric, team_id: int, period: str, base: Decimal | None
+) -> list[Ranked]:
+    members = await scored_members(session, team_id, period)
+    mt = await month_tallies(session, team_id, period)
+    return rank([(m, _score(rubric, mt, m.id, base)) for m in members])
+
+
+async def month_counts(session: AsyncSession, team_id: int, period: str) -> dict[str, int]:
+    rows = await session.execute(
+        select(Entry.item_key, func.count(Entry.id))
+        .where(Entry.team_id == team_id, Entry.period == period, Entry.revoked_at.is_(None))
+        .group_by(Entry.item_key)
+    )
+    return {k: int(n) for k, n in rows.all()}
+
+
+async def member_entries(
+    session: AsyncSession, team_id: int, member_id: int, period: str
+) -> list[Entry]:
+    rows = await session.execute(
+        select(Entry)
+        .where(Entry.team_id == team_id, Entry.member_id == member_id, Entry.period == period)
+        .order_by(Entry.id)
+    )
+    return list(rows.scalars().all())
+
+
+async def all_entries(session: AsyncSession, team_id: int, period: str) -> list[Entry]:
+    rows = await session.execute(
+        select(Entry).where(Entry.team_id == team_id, Entry.period == period).order_by(Entry.id)
+    )
+    return list(rows.scalars().all())
+
+
+def categories_json(score: MemberScore) -> str:
+    return json.dumps({c.key: f"{c.earned}" for c in score.categories})

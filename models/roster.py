@@ -1,0 +1,220 @@
+"""Teams, group bindings, members and tenures (SPEC §2)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .periods import period_bounds, utcnow
+from .tables import AuditLog, Entry, GroupBinding, Member, Team, Tenure
+
+
+async def audit(
+    session: AsyncSession,
+    team_id: int | None,
+    actor: str,
+    action: str,
+    target: str,
+    before: object = None,
+    after: object = None,
+) -> None:
+    """One audit row per write (SPEC §6: every deduction explainable)."""
+
+    def dump(v: object) -> str | None:
+        return None if v is None else json.dumps(v, ensure_ascii=False, default=str)
+
+    session.add(
+        AuditLog(
+            team_id=team_id,
+            at=utcnow(),
+            actor=actor,
+            action=action,
+            target=target,
+            before=dump(before),
+            after=dump(after),
+        )
+    )
+
+
+async def binding_of(session: AsyncSession, platform: str, group_id: str) -> GroupBinding | None:
+    return (
+        await session.execute(
+            select(GroupBinding).where(
+                GroupBinding.platform == platform, GroupBinding.group_id == group_id
+            )
+        )
+    ).scalar_one_or_none()
+
+
+async def team_by_name(session: AsyncSession, name: str) -> Team | None:
+    return (await session.execute(select(Team).where(Team.name == name))).scalar_one_or_none()
+
+
+async def bindings_of(session: AsyncSession, team_id: int) -> list[GroupBinding]:
+    return list(
+        (await session.execute(select(GroupBinding).where(GroupBinding.team_id == team_id)))
+        .scalars()
+        .all()
+    )
+
+
+async def all_teams(session: AsyncSession) -> list[Team]:
+    return list((await session.execute(select(Team).order_by(Team.id))).scalars().all())
+
+
+async def member_of(
+    session: AsyncSession, team_id: int, platform: str, user_id: str
+) -> Member | None:
+    return (
+        await session.execute(
+            select(Member).where(
+                Member.team_id == team_id, Member.platform == platform, Member.user_id == user_id
+            )
+        )
+    ).scalar_one_or_none()
+
+
+async def memberships(session: AsyncSession, platform: str, user_id: str) -> list[Member]:
+    return list(
+        (
+            await session.execute(
+                select(Member).where(Member.platform == platform, Member.user_id == user_id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+
+
+def is_active(member: Member, on: date) -> bool:
+    return member.joined_on <= on and (member.left_on is None or member.left_on >= on)
+
+
+async def join(
+    session: AsyncSession,
+    team_id: int,
+    platform: str,
+    user_id: str,
+    name: str,
+    today: date,
+    actor: str,
+) -> tuple[Member, str]:
+    """Add a person to a team (or bring them back). Returns (member, "new"|"rejoined"|"already")."""
+    m = await member_of(session, team_id, platform, user_id)
+    if m is not None and m.left_on is None:
+        return m, "already"
+    if m is None:
+        m = Member(team_id=team_id, platform=platform, user_id=user_id, name=name, joined_on=today)
+        session.add(m)
+        await session.flush()
+        status = "new"
+    else:
+        m.left_on = None
+        m.joined_on = today
+        m.name = name or m.name
+        m.role = "agent"
+        status = "rejoined"
+    session.add(Tenure(member_id=m.id, start=today))
+    await audit(session, team_id, actor, "join", f"{platform}:{user_id}", None, {"name": m.name})
+    await session.flush()
+    return m, status
+
+
+async def leave(session: AsyncSession, member: Member, today: date, actor: str) -> None:
+    member.left_on = today
+    tenure = (
+        await session.execute(
+            select(Tenure).where(Tenure.member_id == member.id, Tenure.end.is_(None))
+        )
+    ).scalar_one_or_none()
+    if tenure is not None:
+        tenure.end = today
+    await audit(session, member.team_id, actor, "leave", _ref(member), None, {"left_on": today})
+
+
+def _ref(member: Member) -> str:
+    return f"{member.platform}:{member.user_id}"
+
+
+async def roster(session: AsyncSession, team_id: int) -> list[Member]:
+    return list(
+        (
+            await session.execute(
+                select(Member)
+                .where(Member.team_id == team_id)
+                .order_by(Member.left_on.is_not(None), Member.role.desc(), Member.id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+
+
+async def scored_members(session: AsyncSession, team_id: int, period: str) -> list[Member]:
+    """Agents scored for a month: on the team at any time in it, or with entries in it.
+
+    SPEC §1: agents who left before a month began are not scored for it; an agent who
+    joined or left during a month is.
+    """
+    first, last = period_bounds(period)
+    in_month = (
+        select(Tenure.member_id)
+        .where(Tenure.start <= last, or_(Tenure.end.is_(None), Tenure.end >= first))
+        .scalar_subquery()
+    )
+    with_entries = (
+        select(Entry.member_id)
+        .where(Entry.team_id == team_id, Entry.period == period, Entry.revoked_at.is_(None))
+        .scalar_subquery()
+    )
+    rows = await session.execute(
+        select(Member)
+        .where(
+            Member.team_id == team_id,
+            Member.role == "agent",
+            or_(Member.id.in_(in_month), Member.id.in_(with_entries)),
+        )
+        .order_by(Member.id)
+    )
+    return list(rows.scalars().all())
+
+
+async def active_agents(session: AsyncSession, team_id: int, on: date) -> list[Member]:
+    rows = await session.execute(
+        select(Member)
+        .where(
+            Member.team_id == team_id,
+            Member.role == "agent",
+            Member.joined_on <= on,
+            or_(Member.left_on.is_(None), Member.left_on >= on),
+        )
+        .order_by(Member.id)
+    )
+    return list(rows.scalars().all())
+
+
+async def supervisors(session: AsyncSession, team_id: int) -> list[Member]:
+    rows = await session.execute(
+        select(Member).where(
+            Member.team_id == team_id, Member.role == "supervisor", Member.left_on.is_(None)
+        )
+    )
+    return list(rows.scalars().all())
+
+
+async def find_by_name(session: AsyncSession, team_id: int, name: str) -> list[Member]:
+    rows = await session.execute(
+        select(Member).where(Member.team_id == team_id, Member.name == name)
+    )
+    return list(rows.scalars().all())
+
+
+async def new_team(session: AsyncSession, name: str, actor: str) -> Team:
+    team = Team(name=name, created_at=utcnow())
+    session.add(team)
+    await session.flush()
+    await audit(session, team.id, actor, "team.create", name)
+    return team

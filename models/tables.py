@@ -1,0 +1,163 @@
+"""Database tables (SQLModel). Every schema change goes through an Alembic migration.
+
+Times are stored in UTC (naive); a month is stored as its `YYYY-MM` in KPI_TIMEZONE,
+fixed when the entry is written. Money is stored in integer cents.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Column, DateTime, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class Team(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    created_at: datetime = Field(sa_type=DateTime)
+    commission_base_cents: int | None = None
+    reminder_time: str | None = None  # "HH:MM", "off", or None = use KPI_DAILY_REMINDER
+    last_reminded_on: date | None = None
+
+
+class GroupBinding(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("platform", "group_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str
+    group_id: str
+    team_id: int = Field(foreign_key="team.id", index=True)
+    adapter: str = "OneBot V11"
+    self_id: str | None = None  # the bot account that sits in the group
+    bound_at: datetime = Field(sa_type=DateTime)
+    bound_by: str
+
+
+class Member(SQLModel, table=True):
+    """A person in a team. Tenures record when they were on it (they can leave and rejoin)."""
+
+    __table_args__ = (UniqueConstraint("team_id", "platform", "user_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: int = Field(foreign_key="team.id", index=True)
+    platform: str
+    user_id: str
+    name: str
+    role: str = "agent"  # agent | supervisor
+    joined_on: date
+    left_on: date | None = None  # the last day of the current / last tenure
+
+
+class Tenure(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    start: date
+    end: date | None = None
+
+
+class Entry(SQLModel, table=True):
+    """One logged fact: a self-report, a deduction or a bonus."""
+
+    __table_args__ = (
+        Index("ix_entry_team_period_member", "team_id", "period", "member_id"),
+        Index("ix_entry_team_link", "team_id", "link"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: int = Field(foreign_key="team.id")
+    member_id: int = Field(foreign_key="member.id")
+    period: str  # YYYY-MM
+    item_key: str
+    quantity: int = 1
+    fine_cents: int = 0
+    link: str | None = None
+    note: str | None = Field(default=None, sa_column=Column(Text))
+    image_url: str | None = Field(default=None, sa_column=Column(Text))
+    image_file: str | None = None
+    image_path: str | None = None
+    created_at: datetime = Field(sa_type=DateTime)
+    created_by: str  # "platform:user_id"
+    created_by_name: str
+    source: str | None = None  # "platform:chat:message_id" of the chat message
+    revoked_at: datetime | None = Field(default=None, sa_type=DateTime)
+    revoked_by: str | None = None
+    revoked_by_name: str | None = None
+    revoke_reason: str | None = None
+
+
+class ProcessedMessage(SQLModel, table=True):
+    """A chat message that wrote something: a second delivery of it writes nothing."""
+
+    key: str = Field(primary_key=True)  # platform:chat:message_id
+    created_at: datetime = Field(sa_type=DateTime)
+
+
+class Settlement(SQLModel, table=True):
+    """A settled (team, month). The unique key is what makes settling exactly once."""
+
+    __table_args__ = (UniqueConstraint("team_id", "period"),)
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: int = Field(foreign_key="team.id")
+    period: str
+    status: str = "settled"  # settled | reopened
+    revision: int = 1
+    rubric_version: str
+    rubric_text: str = Field(sa_column=Column(Text, nullable=False))
+    settled_at: datetime = Field(sa_type=DateTime)
+    settled_by: str
+    commission_base_cents: int | None = None
+    appeals_accepted: int = 0
+
+
+class SettledScore(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("settlement_id", "member_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    settlement_id: int = Field(foreign_key="settlement.id", index=True)
+    member_id: int = Field(foreign_key="member.id")
+    name: str
+    rank: int
+    categories: str = Field(sa_column=Column(Text, nullable=False))  # JSON {key: "num/den"}
+    total: str  # exact fraction "num/den"
+    grade: str
+    fine_cents: int = 0
+    commission_cents: int | None = None
+
+
+class Post(SQLModel, table=True):
+    """An outgoing monthly report to one group; claimed before it is sent (exactly once)."""
+
+    __table_args__ = (UniqueConstraint("team_id", "period", "revision", "platform", "group_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: int = Field(foreign_key="team.id")
+    period: str
+    revision: int
+    platform: str
+    group_id: str
+    status: str = "pending"  # pending | sending | sent | failed
+    attempts: int = 0
+    next_attempt_at: datetime | None = Field(default=None, sa_type=DateTime)
+    claimed_at: datetime | None = Field(default=None, sa_type=DateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=DateTime)
+    last_error: str | None = None
+
+
+class Appeal(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    entry_id: int = Field(foreign_key="entry.id", index=True)
+    team_id: int = Field(foreign_key="team.id")
+    member_id: int = Field(foreign_key="member.id")
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = "open"  # open | accepted | rejected | expired
+    created_at: datetime = Field(sa_type=DateTime)
+    closed_at: datetime | None = Field(default=None, sa_type=DateTime)
+    closed_by: str | None = None
+    close_reason: str | None = None
+
+
+class AuditLog(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: int | None = Field(default=None, index=True)
+    at: datetime = Field(sa_type=DateTime)
+    actor: str
+    action: str  # entry.create | entry.revoke | role | bind | unbind | join | leave | settle | …
+    target: str
+    before: str | None = Field(default=None, sa_column=Column(Text))
+    after: str | None = Field(default=None, sa_column=Column(Text))

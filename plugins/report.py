@@ -1,0 +1,219 @@
+"""Agents self-report promotion work: /软文 /付费软文 /自媒体 /加好友 /朋友圈 (from the rubric),
+/报 for any self-report item, /撤回 (SPEC §3 Agents)."""
+
+from nonebot.plugin import PluginMetadata
+from sqlalchemy import select
+
+from bot import db
+from bot.commands import COMMANDS, Cmd
+from bot.config import get_config
+from bot.evidence import fetch_later
+from bot.format import cat_line
+from bot.kit import Ctx, kpi_command
+from bot.parse import Args, Token, first_url, parse_entry_id, parse_int
+from bot.runtime import rubric
+from bot.targets import ensure_self
+from models.ledger import (
+    Refused,
+    add_entry,
+    claim_message,
+    ensure_open,
+    entry_with_link,
+    member_month_score,
+    revoke,
+    usage_between,
+)
+from models.links import normalize_url
+from models.periods import day_bounds_utc, local_now, period_of, utcnow
+from models.rubric import Item
+from models.tables import Entry
+
+DEFAULT_MAX_QUANTITY = 1000
+
+
+def usage_of(item: Item, command: str) -> str:
+    if item.evidence == "link":
+        return f"/{command} <链接> [平台或备注]"
+    if item.evidence == "count":
+        return f"/{command} <{item.unit}数> [备注]"
+    return f"/{command} [备注]"
+
+
+def _read_quantity(item: Item, tokens: list[Token], *, optional: bool) -> tuple[int, list[Token]]:
+    words = [t for t in tokens if t.mention is None]
+    n = parse_int(words[0].text) if words else None
+    if n is None:
+        if optional:
+            return 1, words
+        raise Refused(f"请写上{item.label}的数量（{item.unit}数）")
+    low = item.min_quantity
+    high = item.max_quantity or DEFAULT_MAX_QUANTITY
+    if not low <= n <= high:
+        raise Refused(f"{item.label}数量必须是 {low}–{high} 的整数，收到 {words[0].text}")
+    return n, words[1:]
+
+
+async def self_report(ctx: Ctx, item: Item, args: Args, *, via_report: bool = False) -> str | None:
+    """Log one self-report: evidence rule, duplicate link, daily cap, then the entry."""
+    cfg = get_config()
+    tz = cfg.tz
+    text = args.text
+    link = None
+    quantity = 1
+    if item.evidence == "link":
+        url = first_url(text)
+        if url is None:
+            raise Refused(f"{item.name}需要附上链接（http:// 或 https:// 开头）")
+        link = normalize_url(url)
+        note = text.replace(url, " ").strip()
+    elif item.evidence == "count":
+        quantity, rest = _read_quantity(item, args.tokens, optional=False)
+        note = " ".join(t.text for t in rest)
+    else:
+        quantity, rest = _read_quantity(item, args.tokens, optional=True) if via_report else (1, [])
+        note = " ".join(t.text for t in rest) if via_report else text
+    note = note.strip()[:500] or None
+    image = args.images[0] if args.images else None
+
+    now = utcnow()
+    period = period_of(now, tz)
+    async with db.writing() as s:
+        if not await claim_message(s, ctx.message_key):
+            return None
+        await ensure_open(s, ctx.team_id, period)
+        member = await ensure_self(ctx, s)
+        if link is not None and (dup := await entry_with_link(s, ctx.team_id, link)):
+            raise Refused(f"该链接已在 #{dup.id} 记录过")
+        start, end = day_bounds_utc(local_now(tz).date(), tz)
+        reports, units = await usage_between(s, member.id, item.key, start, end)
+        if item.daily_cap is not None and reports >= item.daily_cap:
+            raise Refused(
+                f"{item.label}每人每天最多报 {item.daily_cap} 次，你今天已报 {reports} 次（{units}{item.unit}）"
+            )
+        if item.daily_cap_units is not None and units + quantity > item.daily_cap_units:
+            raise Refused(
+                f"{item.label}每人每天最多 {item.daily_cap_units}{item.unit}，你今天已报 {units}{item.unit}"
+            )
+        entry = await add_entry(
+            s,
+            Entry(
+                team_id=ctx.team_id,
+                member_id=member.id,
+                period=period,
+                item_key=item.key,
+                quantity=quantity,
+                link=link,
+                note=note,
+                image_url=image.url if image else None,
+                image_file=image.file if image else None,
+                created_at=now,
+                created_by=ctx.actor,
+                created_by_name=member.name,
+                source=ctx.message_key,
+            ),
+            member.name,
+        )
+        score = await member_month_score(
+            s, rubric(), ctx.team_id, member.id, period, cfg.kpi_commission_base
+        )
+    if image is not None and image.url:
+        fetch_later(entry.id, image.url, cfg.kpi_data_dir)
+    done = score.item(item.key).quantity
+    target = item.target or 0
+    reply = f"✅ #{entry.id} {item.name} 已记录（本月 {done}/{target}，{cat_line(score, item.category)}）"
+    if done - quantity < target <= done:
+        reply += f"\n🎉 本月{item.label}目标已完成"
+    return reply
+
+
+def _register(item: Item) -> None:
+    names = list(item.commands)
+    cmd = Cmd(
+        names[0], names[1] if len(names) > 1 else names[0], usage_of(item, names[0]), item.name
+    )
+
+    @kpi_command(cmd, extra_names=names[2:])
+    async def _handle(ctx: Ctx, args: Args) -> str | None:
+        return await self_report(ctx, item, args)
+
+
+for _item in rubric().self_items():
+    if _item.commands:
+        _register(_item)
+
+
+@kpi_command(COMMANDS["report"])
+async def report(ctx: Ctx, args: Args) -> str | None:
+    rub = rubric()
+    if not args.tokens or args.tokens[0].mention:
+        raise Refused("请写上项目，例如 /报 软文 https://…")
+    word = args.tokens[0].text
+    item = rub.find_item(word)
+    if item is None or rub.who_logs(item) != "self":
+        valid = "、".join(i.label for i in rub.self_items())
+        why = f"“{word}”不是可自报的项目" if item is None else f"{item.name}由主管登记，不能自报"
+        raise Refused(f"{why}。可自报：{valid}")
+    return await self_report(ctx, item, Args(args.tokens[1:], args.images), via_report=True)
+
+
+@kpi_command(COMMANDS["undo"])
+async def undo(ctx: Ctx, args: Args) -> str | None:
+    cfg = get_config()
+    wanted = parse_entry_id(args.words[0]) if args.words else None
+    if args.words and wanted is None:
+        raise Refused(f"编号应写成 #123，收到 {args.words[0]}")
+    async with db.writing() as s:
+        if not await claim_message(s, ctx.message_key):
+            return None
+        if wanted is None:
+            entry = (
+                await s.execute(
+                    select(Entry)
+                    .where(
+                        Entry.team_id == ctx.team_id,
+                        Entry.created_by == ctx.actor,
+                        Entry.revoked_at.is_(None),
+                    )
+                    .order_by(Entry.id.desc())
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+            if entry is None:
+                raise Refused("你还没有可撤回的记录")
+        else:
+            entry = await s.get(Entry, wanted)
+            if entry is None or entry.team_id != ctx.team_id:
+                raise Refused(f"找不到 #{wanted}")
+            if entry.created_by != ctx.actor:
+                raise Refused(f"#{wanted} 不是你报的，只能撤回自己的记录")
+        age = utcnow() - entry.created_at
+        if age.total_seconds() > cfg.kpi_undo_minutes * 60:
+            raise Refused(
+                f"#{entry.id} 已超过 {cfg.kpi_undo_minutes} 分钟，不能自己撤回了，请主管 /撤销 #{entry.id}"
+            )
+        await revoke(s, entry, ctx.actor, ctx.sender_name, "本人撤回")
+        score = await member_month_score(
+            s, rubric(), ctx.team_id, entry.member_id, entry.period, cfg.kpi_commission_base
+        )
+    item = rubric().item(entry.item_key)
+    if item is None:
+        return f"✅ 已撤回 #{entry.id}"
+    progress = (
+        f"本月 {score.item(item.key).quantity}/{item.target}，" if item.target is not None else ""
+    )
+    return f"✅ 已撤回 #{entry.id} {item.name}（{progress}{cat_line(score, item.category)}）"
+
+
+__plugin_meta__ = PluginMetadata(
+    name="自报推广",
+    description="客服自报推广工作（软文、加好友、朋友圈…），附链接或截图作证据",
+    usage="\n".join(
+        [
+            *(usage_of(i, i.commands[0]) for i in rubric().self_items() if i.commands),
+            COMMANDS["report"].usage,
+            COMMANDS["undo"].usage,
+        ]
+    ),
+    type="application",
+    supported_adapters={"~onebot.v11", "~onebot.v12"},
+)

@@ -1,0 +1,182 @@
+"""Teams, groups and the roster: /绑定 /解绑 /入职 /离职 /成员 /主管 /取消主管 (SPEC §2)."""
+
+from nonebot.plugin import PluginMetadata
+from sqlalchemy import delete
+
+from bot import db
+from bot.commands import COMMANDS
+from bot.kit import Ctx, kpi_command
+from bot.parse import Args
+from bot.targets import QQ_RE, lookup_name, resolve_targets
+from models.ledger import Refused, claim_message
+from models.periods import utcnow
+from models.roster import audit, binding_of, join, leave, roster, team_by_name
+from models.roster import new_team as create_team
+from models.tables import GroupBinding, Team
+
+__plugin_meta__ = PluginMetadata(
+    name="团队与成员",
+    description="群绑定团队、成员入职离职、主管设置",
+    usage="\n".join(
+        COMMANDS[k].usage for k in ("bind", "unbind", "join", "leave", "members", "promote")
+    ),
+    type="application",
+    supported_adapters={"~onebot.v11", "~onebot.v12"},
+)
+
+
+@kpi_command(COMMANDS["bind"], anywhere=True)
+async def bind(ctx: Ctx, args: Args) -> str | None:
+    name = args.text.strip() or f"团队{ctx.group_id}"
+    if len(name) > 30:
+        raise Refused("团队名最长 30 个字")
+    async with db.writing() as s:
+        if not await claim_message(s, ctx.message_key):
+            return None
+        current = await binding_of(s, ctx.platform, ctx.group_id)
+        if current is not None:
+            team = await s.get(Team, current.team_id)
+            raise Refused(f"本群已绑定团队「{team.name}」，如需更换请先 /解绑")
+        team = await team_by_name(s, name)
+        existed = team is not None
+        if team is None:
+            team = await create_team(s, name, ctx.actor)
+        s.add(
+            GroupBinding(
+                platform=ctx.platform,
+                group_id=ctx.group_id,
+                team_id=team.id,
+                adapter=ctx.adapter,
+                self_id=str(ctx.bot.self_id),
+                bound_at=utcnow(),
+                bound_by=ctx.actor,
+            )
+        )
+        await audit(s, team.id, ctx.actor, "bind", f"{ctx.platform}:{ctx.group_id}", None, name)
+    how = "（已有团队，共用成员和记录）" if existed else ""
+    return (
+        f"✅ 本群已绑定团队「{name}」{how}\n"
+        "客服：/软文 链接、/加好友 人数、/朋友圈 即可自报；主管：/扣分 @某人 项目。/帮助 看全部命令"
+    )
+
+
+@kpi_command(COMMANDS["unbind"])
+async def unbind(ctx: Ctx, args: Args) -> str | None:
+    async with db.writing() as s:
+        if not await claim_message(s, ctx.message_key):
+            return None
+        await s.execute(
+            delete(GroupBinding).where(
+                GroupBinding.platform == ctx.platform, GroupBinding.group_id == ctx.group_id
+            )
+        )
+        await audit(
+            s, ctx.team_id, ctx.actor, "unbind", f"{ctx.platform}:{ctx.group_id}", ctx.team.name
+        )
+    return (
+        f"✅ 本群已与团队「{ctx.team.name}」解绑，记录都还保留；重新 /绑定 {ctx.team.name} 即可恢复"
+    )
+
+
+@kpi_command(COMMANDS["join"])
+async def join_cmd(ctx: Ctx, args: Args) -> str | None:
+    uids: list[str] = []
+    for t in args.tokens:
+        if t.mention or QQ_RE.match(t.norm):
+            uids.append(t.mention or t.norm)
+        else:
+            break
+    name = " ".join(t.text for t in args.tokens[len(uids) :] if t.mention is None).strip()
+    if not uids:
+        raise Refused("请 @ 要入职的人（或写 QQ 号）")
+    if name and len(uids) > 1:
+        raise Refused("一次给多人入职时不能指定姓名")
+    if len(name) > 20:
+        raise Refused("姓名最长 20 个字")
+    lines = []
+    async with db.writing() as s:
+        if not await claim_message(s, ctx.message_key):
+            return None
+        for uid in uids:
+            display = name or await lookup_name(ctx, uid) or uid
+            m, status = await join(s, ctx.team_id, ctx.platform, uid, display, ctx.today, ctx.actor)
+            if status == "already":
+                if name and m.name != name:
+                    m.name = name
+                    lines.append(f"✅ {m.name} 已在团队中，姓名已更新")
+                else:
+                    lines.append(f"✅ {m.name} 已在团队中（{m.joined_on} 入职）")
+            elif status == "rejoined":
+                lines.append(f"✅ {m.name} 重新入职，从 {ctx.today} 起计入考核")
+            else:
+                lines.append(f"✅ {m.name} 已入职，从 {ctx.today} 起计入考核")
+    return "\n".join(lines)
+
+
+@kpi_command(COMMANDS["leave"])
+async def leave_cmd(ctx: Ctx, args: Args) -> str | None:
+    async with db.writing() as s:
+        if not await claim_message(s, ctx.message_key):
+            return None
+        targets, _used = await resolve_targets(ctx, s, args.tokens, register=False, allow_left=True)
+        if not targets:
+            raise Refused("请 @ 要离职的人（或写 QQ 号、姓名）")
+        lines = []
+        for m in targets:
+            if m.left_on is not None:
+                raise Refused(f"{m.name} 已于 {m.left_on} 离职")
+            await leave(s, m, ctx.today, ctx.actor)
+            lines.append(
+                f"✅ {m.name} 已离职（{ctx.today}），本月仍计入考核，下月起不再计入；历史记录保留"
+            )
+    return "\n".join(lines)
+
+
+@kpi_command(COMMANDS["members"])
+async def members_cmd(ctx: Ctx, args: Args) -> str:
+    async with db.reading() as s:
+        people = await roster(s, ctx.team_id)
+    if not people:
+        return f"「{ctx.team.name}」还没有成员。客服在群里报一次就会自动登记，或用 /入职 @某人"
+    active = [m for m in people if m.left_on is None]
+    gone = [m for m in people if m.left_on is not None]
+    lines = [f"👥 「{ctx.team.name}」成员 {len(active)} 人"]
+    for i, m in enumerate(active, 1):
+        role = "主管" if m.role == "supervisor" else "客服"
+        lines.append(f"{i}. {m.name}（{m.user_id}）{role} {m.joined_on} 入职")
+    if gone:
+        lines.append(f"已离职 {len(gone)} 人：")
+        lines += [f"- {m.name}（{m.user_id}）{m.left_on} 离职" for m in gone]
+    return "\n".join(lines)
+
+
+async def _set_role(ctx: Ctx, args: Args, role: str) -> str | None:
+    async with db.writing() as s:
+        if not await claim_message(s, ctx.message_key):
+            return None
+        targets, _ = await resolve_targets(ctx, s, args.tokens)
+        if not targets:
+            raise Refused("请 @ 要设置的人")
+        lines = []
+        for m in targets:
+            before = m.role
+            m.role = role
+            await audit(
+                s, ctx.team_id, ctx.actor, "role", f"{m.platform}:{m.user_id}", before, role
+            )
+            lines.append(
+                f"✅ {m.name} 现在是「{ctx.team.name}」的主管"
+                if role == "supervisor"
+                else f"✅ {m.name} 不再是主管，按客服参与考核"
+            )
+    return "\n".join(lines)
+
+
+@kpi_command(COMMANDS["promote"])
+async def promote(ctx: Ctx, args: Args) -> str | None:
+    return await _set_role(ctx, args, "supervisor")
+
+
+@kpi_command(COMMANDS["demote"])
+async def demote(ctx: Ctx, args: Args) -> str | None:
+    return await _set_role(ctx, args, "agent")

@@ -1,0 +1,100 @@
+"""Reading scores: /我的绩效 /排行 (everyone), /绩效 /明细 (supervisors) (SPEC §3)."""
+
+from nonebot.plugin import PluginMetadata
+
+from bot import db
+from bot.commands import COMMANDS
+from bot.config import get_config
+from bot.format import chunk, entry_line, ranking_lines, score_card
+from bot.kit import Ctx, kpi_command
+from bot.parse import Args
+from bot.runtime import month_rules
+from bot.targets import resolve_targets
+from models.ledger import Refused, member_entries, member_month_score, team_month_scores
+from models.periods import current_period, parse_period
+from models.tables import Member
+
+__plugin_meta__ = PluginMetadata(
+    name="绩效查询",
+    description="自己的绩效、团队排行、某人的绩效与明细",
+    usage="\n".join(COMMANDS[k].usage for k in ("me", "rank", "score", "detail")),
+    type="application",
+    supported_adapters={"~onebot.v11", "~onebot.v12"},
+)
+
+
+def month_arg(words: list[str]) -> str:
+    """The month named in `words` (default: this month in KPI_TIMEZONE)."""
+    tz = get_config().tz
+    for w in words:
+        if (p := parse_period(w, tz)) is not None:
+            return p
+    if words:
+        raise Refused(f"月份 {words[0]} 无效，可写 2026-11、202611、本月、上月")
+    return current_period(tz)
+
+
+async def card_for(ctx: Ctx, member: Member, period: str) -> str:
+    async with db.reading() as s:
+        rub, base = await month_rules(s, ctx.team_id, period)
+        score = await member_month_score(s, rub, ctx.team_id, member.id, period, base)
+        entries = await member_entries(s, ctx.team_id, member.id, period)
+    card = score_card(rub, member, period, score, entries)
+    if ctx.extra.get("other_teams"):
+        card += f"\n（你还在另外 {ctx.extra['other_teams']} 个团队，请在对应群里查看）"
+    return card
+
+
+@kpi_command(COMMANDS["me"])
+async def me(ctx: Ctx, args: Args) -> str:
+    period = month_arg(args.words)
+    if ctx.member is None:
+        if ctx.is_supervisor:
+            raise Refused("你是主管，不参与考核；查看成员请用 /绩效 @某人")
+        raise Refused("你还没有任何记录。报一次推广（如 /软文 链接）就会自动登记")
+    if ctx.member.role == "supervisor":
+        raise Refused("你是主管，不参与考核；查看成员请用 /绩效 @某人")
+    return await card_for(ctx, ctx.member, period)
+
+
+@kpi_command(COMMANDS["rank"])
+async def rank(ctx: Ctx, args: Args) -> list[str] | str:
+    period = month_arg(args.words)
+    async with db.reading() as s:
+        rub, base = await month_rules(s, ctx.team_id, period)
+        ranking = await team_month_scores(s, rub, ctx.team_id, period, base)
+    if not ranking:
+        return f"「{ctx.team.name}」{period} 还没有人上榜"
+    lines = [f"🏆 「{ctx.team.name}」{period} 排行", *ranking_lines(rub, ranking, False)]
+    return chunk(lines)
+
+
+async def _one_target(ctx: Ctx, args: Args) -> tuple[Member, list[str]]:
+    async with db.reading() as s:
+        targets, used = await resolve_targets(ctx, s, args.tokens, register=False, allow_left=True)
+    if len(targets) != 1:
+        raise Refused("请 @ 一个人（或写 QQ 号、姓名）")
+    return targets[0], [t.text for t in args.tokens[used:] if t.mention is None]
+
+
+@kpi_command(COMMANDS["score"])
+async def score(ctx: Ctx, args: Args) -> str:
+    member, rest = await _one_target(ctx, args)
+    return await card_for(ctx, member, month_arg(rest))
+
+
+@kpi_command(COMMANDS["detail"])
+async def detail(ctx: Ctx, args: Args) -> list[str] | str:
+    member, rest = await _one_target(ctx, args)
+    period = month_arg(rest)
+    async with db.reading() as s:
+        rub, _ = await month_rules(s, ctx.team_id, period)
+        entries = await member_entries(s, ctx.team_id, member.id, period)
+    if not entries:
+        return f"{member.name} {period} 没有记录"
+    tz = get_config().tz
+    revoked = sum(1 for e in entries if e.revoked_at)
+    head = f"🗂 {member.name} {period} 明细 {len(entries)} 条" + (
+        f"（其中已撤销 {revoked} 条）" if revoked else ""
+    )
+    return chunk([head, *(entry_line(rub, e, tz) for e in entries)])

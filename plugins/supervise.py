@@ -1,0 +1,241 @@
+"""Supervisors log deductions, bonuses and fines, revoke entries and read the audit log:
+/扣分 /加分 and the rubric's shortcuts (/投诉 /严重投诉 /迟到 …), /撤销, /审计 (SPEC §3)."""
+
+from decimal import Decimal
+from fractions import Fraction
+
+from nonebot.plugin import PluginMetadata
+from sqlalchemy import select
+
+from bot import db
+from bot.commands import COMMANDS, Cmd
+from bot.config import get_config
+from bot.format import cat_line, entry_points, item_name, local_time
+from bot.kit import Ctx, Mention, Part, kpi_command
+from bot.parse import Args, Token, looks_numeric, parse_entry_id, parse_int, parse_money
+from bot.runtime import rubric
+from bot.targets import resolve_targets
+from models.appeals import accept_for_entry
+from models.ledger import (
+    Refused,
+    add_entry,
+    claim_message,
+    ensure_open,
+    member_month_score,
+    revoke,
+)
+from models.periods import current_period, looks_like_period, parse_period, period_of, utcnow
+from models.rubric import Item
+from models.scoring import fmt_total
+from models.tables import AuditLog, Entry, Member
+
+
+def _usage(item: Item, command: str) -> str:
+    if item.fine:
+        return f"/{command} @某人 <罚款金额> [备注]"
+    return f"/{command} @某人… [{item.unit}数] [备注] [月份]"
+
+
+def _split_rest(item: Item, tokens: list[Token], max_qty: int, fine_max: Decimal):
+    """After the targets (and the item): [月份] anywhere, then a count (or a fine), then a note."""
+    tz = get_config().tz
+    period = None
+    words: list[Token] = []
+    for t in tokens:
+        if t.mention is None and looks_like_period(t.norm):
+            period = parse_period(t.norm, tz)
+            if period is None:
+                raise Refused(f"月份 {t.text} 无效")
+        elif t.mention is not None:
+            raise Refused("请把所有 @ 写在项目前面")
+        else:
+            words.append(t)
+    quantity, fine_cents = 1, 0
+    if item.fine:
+        money = parse_money(words[0].text) if words else None
+        if money is None:
+            raise Refused(f"{item.name}需要写罚款金额（元），例如 200")
+        if not 0 <= money <= fine_max:
+            raise Refused(f"罚款金额必须在 0–{fine_max} 元之间，收到 {words[0].text}")
+        fine_cents = int(money * 100)
+        words = words[1:]
+    elif words and looks_numeric(words[0].norm):
+        n = parse_int(words[0].text)
+        if n is None or not 1 <= n <= max_qty:
+            raise Refused(f"次数必须是 1–{max_qty} 的整数，收到 {words[0].text}")
+        quantity = n
+        words = words[1:]
+    note = " ".join(t.text for t in words).strip()[:500] or None
+    return period, quantity, fine_cents, note
+
+
+async def log_marks(ctx: Ctx, args: Args, item: Item | None, sign: int) -> str | None:
+    """Log `item` (or the item named after the targets) for every person named; all or none."""
+    rub = rubric()
+    cfg = get_config()
+    valid = [i for i in rub.supervisor_items() if (i.points or 0) * sign > 0]
+    async with db.writing() as s:
+        if not await claim_message(s, ctx.message_key):
+            return None
+
+        def names_item(t: Token) -> bool:
+            return item is None and rub.find_item(t.norm) is not None
+
+        targets, used = await resolve_targets(ctx, s, args.tokens, is_end=names_item)
+        rest = args.tokens[used:]
+        if item is None:
+            word = rest[0].text if rest and rest[0].mention is None else ""
+            item = rub.find_item(word) if word else None
+            kind = "扣分" if sign < 0 else "加分"
+            choices = "、".join(i.name for i in valid)
+            if item is None:
+                raise Refused(
+                    f"请写{kind}项目" if not word else f"“{word}”不是{kind}项目。可用：{choices}"
+                )
+            if rub.who_logs(item) == "self":
+                raise Refused(f"{item.name}是客服自报项目，不能{kind}。可用：{choices}")
+            if item not in valid:
+                raise Refused(f"{item.name}不是{kind}项目。可用：{choices}")
+            rest = rest[1:]
+        if not targets:
+            raise Refused(f"请 @ 要登记{item.name}的人")
+        if bad := [m.name for m in targets if m.role == "supervisor"]:
+            raise Refused(f"{'、'.join(bad)} 是主管，不参与考核")
+        period, quantity, fine_cents, note = _split_rest(
+            item, rest, rub.limits.supervisor_max_quantity, rub.limits.fine_max
+        )
+        now_period = current_period(cfg.tz)
+        period = period or now_period
+        if period > now_period:
+            raise Refused(f"不能登记未来的月份 {period}")
+        await ensure_open(s, ctx.team_id, period)
+        lines = []
+        for m in targets:
+            e = await add_entry(
+                s,
+                Entry(
+                    team_id=ctx.team_id,
+                    member_id=m.id,
+                    period=period,
+                    item_key=item.key,
+                    quantity=quantity,
+                    fine_cents=fine_cents,
+                    note=note,
+                    created_at=utcnow(),
+                    created_by=ctx.actor,
+                    created_by_name=ctx.sender_name,
+                    source=ctx.message_key,
+                ),
+                ctx.sender_name,
+            )
+            score = await member_month_score(
+                s, rub, ctx.team_id, m.id, period, cfg.kpi_commission_base
+            )
+            when = "本月" if period == now_period else f"{period} "
+            times = f" ×{quantity}" if quantity > 1 else ""
+            lines.append(
+                f"✅ #{e.id} {m.name} {item_name(rub, item.key)}{times} {entry_points(rub, e)}"
+                f"（{when}{cat_line(score, item.category)}，总分 {fmt_total(score.total)}）"
+            )
+    return "\n".join(lines)
+
+
+@kpi_command(COMMANDS["deduct"])
+async def deduct(ctx: Ctx, args: Args) -> str | None:
+    return await log_marks(ctx, args, None, -1)
+
+
+@kpi_command(COMMANDS["bonus"])
+async def bonus(ctx: Ctx, args: Args) -> str | None:
+    return await log_marks(ctx, args, None, +1)
+
+
+def _register(item: Item) -> None:
+    names = list(item.commands)
+    cmd = Cmd(
+        names[0],
+        names[1] if len(names) > 1 else names[0],
+        _usage(item, names[0]),
+        f"{item.name} {Fraction(item.points)}",
+        "supervisor",
+        "主管",
+    )
+
+    @kpi_command(cmd, extra_names=names[2:])
+    async def _handle(ctx: Ctx, args: Args) -> str | None:
+        return await log_marks(ctx, args, item, 1 if item.is_bonus else -1)
+
+
+for _item in rubric().supervisor_items():
+    if _item.commands:
+        _register(_item)
+
+
+@kpi_command(COMMANDS["revoke"])
+async def revoke_cmd(ctx: Ctx, args: Args) -> list[Part] | str | None:
+    words = args.words
+    wanted = parse_entry_id(words[0]) if words else None
+    if wanted is None:
+        raise Refused("请写要撤销的编号，例如 /撤销 #123 录错了")
+    reason = " ".join(words[1:]).strip()[:200] or None
+    rub = rubric()
+    cfg = get_config()
+    async with db.writing() as s:
+        if not await claim_message(s, ctx.message_key):
+            return None
+        entry = await s.get(Entry, wanted)
+        if entry is None or entry.team_id != ctx.team_id:
+            raise Refused(f"本团队没有 #{wanted}")
+        await revoke(s, entry, ctx.actor, ctx.sender_name, reason)
+        appeal = await accept_for_entry(s, entry, ctx.actor, reason)
+        member = await s.get(Member, entry.member_id)
+        score = await member_month_score(
+            s, rub, ctx.team_id, entry.member_id, entry.period, cfg.kpi_commission_base
+        )
+    item = rub.item(entry.item_key)
+    line = f"✅ 已撤销 #{entry.id} {member.name} {item_name(rub, entry.item_key)} {entry_points(rub, entry)}"
+    if reason:
+        line += f"（原因：{reason}）"
+    if item is not None:
+        line += f"\n{entry.period} {cat_line(score, item.category)}，总分 {fmt_total(score.total)}"
+    if appeal is None:
+        return line
+    return [Mention(member.user_id), f"你对 #{entry.id} 的申诉已受理，扣分已撤销。\n" + line]
+
+
+@kpi_command(COMMANDS["audit"])
+async def audit_cmd(ctx: Ctx, args: Args) -> str:
+    tz = get_config().tz
+    period = parse_period(args.words[0], tz) if args.words else None
+    if args.words and period is None:
+        raise Refused(f"月份 {args.words[0]} 无效，可写 2026-11、202611、本月、上月")
+    async with db.reading() as s:
+        q = select(AuditLog).where(AuditLog.team_id == ctx.team_id)
+        rows = list((await s.execute(q.order_by(AuditLog.id.desc()).limit(500))).scalars())
+    if period:
+        rows = [r for r in rows if period_of(r.at, tz) == period]
+    rows = rows[:20]
+    if not rows:
+        return "还没有操作记录"
+    lines = [f"🧾 最近 {len(rows)} 条操作"]
+    for r in rows:
+        after = f" {r.after}" if r.after else ""
+        lines.append(f"{local_time(r.at, tz)} {r.actor} {r.action} {r.target}{after}"[:160])
+    return "\n".join(lines)
+
+
+__plugin_meta__ = PluginMetadata(
+    name="主管登记",
+    description="扣分、加分、罚款、撤销、审计",
+    usage="\n".join(
+        [
+            COMMANDS["deduct"].usage,
+            COMMANDS["bonus"].usage,
+            *(_usage(i, i.commands[0]) for i in rubric().supervisor_items() if i.commands),
+            COMMANDS["revoke"].usage,
+            COMMANDS["audit"].usage,
+        ]
+    ),
+    type="application",
+    supported_adapters={"~onebot.v11", "~onebot.v12"},
+)

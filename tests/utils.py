@@ -1,0 +1,152 @@
+"""Event factories and a chat helper for nonebug tests.
+
+Every event gets a unique message id. `say()` sends one message as a person in a group (or
+in private) and returns the bot's replies as plain text, whatever they are.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterable
+
+from nonebot.adapters.onebot.v11 import (
+    Adapter,
+    Bot,
+    GroupMessageEvent,
+    Message,
+    MessageSegment,
+    PrivateMessageEvent,
+)
+from nonebot.adapters.onebot.v11.event import Sender
+from nonebug import App
+
+GROUP = 20001
+OTHER_GROUP = 20002
+BOT_ID = "99999"
+OWNER = 10001
+ADMIN = 10002
+SUPER = 10000  # in SUPERUSERS (conftest)
+BOSS = 10003  # made supervisor explicitly in tests that need one
+
+_ids = itertools.count(int(time.time() * 1000) % 10_000_000)
+
+
+def next_id() -> int:
+    return next(_ids)
+
+
+def at(user_id: int | str) -> MessageSegment:
+    return MessageSegment.at(user_id)
+
+
+def image(url: str = "http://127.0.0.1:9/x.png", file: str = "abc.image") -> MessageSegment:
+    return MessageSegment("image", {"file": file, "url": url})
+
+
+def as_message(content: str | Message | Iterable) -> Message:
+    if isinstance(content, Message):
+        return content
+    if isinstance(content, str):
+        return Message(MessageSegment.text(content))
+    msg = Message()
+    for part in content:
+        msg += MessageSegment.text(part) if isinstance(part, str) else part
+    return msg
+
+
+def group_event(
+    content,
+    user_id: int = 30001,
+    *,
+    group_id: int = GROUP,
+    card: str = "",
+    nickname: str | None = None,
+    role: str = "member",
+    message_id: int | None = None,
+) -> GroupMessageEvent:
+    msg = as_message(content)
+    return GroupMessageEvent(
+        time=int(time.time()),
+        self_id=int(BOT_ID),
+        post_type="message",
+        sub_type="normal",
+        user_id=user_id,
+        message_type="group",
+        message_id=message_id if message_id is not None else next_id(),
+        message=msg,
+        original_message=msg,
+        raw_message=str(msg),
+        font=0,
+        sender=Sender(user_id=user_id, nickname=nickname or f"用户{user_id}", card=card, role=role),
+        group_id=group_id,
+        to_me=False,
+    )
+
+
+def private_event(content, user_id: int = 30001) -> PrivateMessageEvent:
+    msg = as_message(content)
+    return PrivateMessageEvent(
+        time=int(time.time()),
+        self_id=int(BOT_ID),
+        post_type="message",
+        sub_type="friend",
+        user_id=user_id,
+        message_type="private",
+        message_id=next_id(),
+        message=msg,
+        original_message=msg,
+        raw_message=str(msg),
+        font=0,
+        sender=Sender(user_id=user_id, nickname=f"用户{user_id}"),
+        to_me=True,
+    )
+
+
+class Capture:
+    """Matches any message sent, and keeps its text."""
+
+    def __init__(self, sink: list[str]):
+        self.sink = sink
+
+    def __eq__(self, other: object) -> bool:
+        self.sink.append(str(other))
+        return True
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+async def say(
+    app: App,
+    event,
+    *,
+    replies: int = 1,
+    api: Iterable[tuple[str, dict, object]] = (),
+) -> list[str]:
+    """Deliver `event`; expect `replies` messages (0 = silence) and the given API calls."""
+    out: list[str] = []
+    async with app.test_matcher() as ctx:
+        adapter = ctx.create_adapter(base=Adapter)
+        bot = ctx.create_bot(base=Bot, adapter=adapter, self_id=BOT_ID)
+        for name, data, result in api:
+            ctx.should_call_api(name, data, result)
+        ctx.receive_event(bot, event)
+        for _ in range(replies):
+            ctx.should_call_send(event, Capture(out), result={"message_id": next_id()})
+        if replies == 0:
+            ctx.should_finished()
+    return out
+
+
+async def said(app: App, content, user_id: int = 30001, **kw) -> str:
+    """One group message, one reply; returns the reply text."""
+    api = kw.pop("api", ())
+    replies = await say(app, group_event(content, user_id, **kw), api=api)
+    return replies[0]
+
+
+async def bind(app: App, group_id: int = GROUP, name: str = "客服一组") -> str:
+    return await said(app, f"/绑定 {name}", OWNER, group_id=group_id, role="owner")
