@@ -34,15 +34,6 @@ def plugin_names() -> list[str]:
     return [f"plugins.{m.name}" for m in pkgutil.iter_modules(plugins.__path__)]
 
 
-def scheduler_config(timezone: str) -> dict[str, Any]:
-    """APScheduler settings: our time zone, and late jobs run (coalesced) instead of dropped."""
-    return {
-        "apscheduler.timezone": timezone,
-        "apscheduler.job_defaults.misfire_grace_time": "3600",
-        "apscheduler.job_defaults.coalesce": "true",
-    }
-
-
 def create_app(**overrides: Any):
     """Initialise NoneBot, register both OneBot adapters and load every plugin."""
     if "DRIVER" not in os.environ and "DRIVER" not in _dotenv_keys():

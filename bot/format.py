@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
 from zoneinfo import ZoneInfo
@@ -106,16 +107,54 @@ def score_card(
     return "\n".join(lines)
 
 
-def ranking_lines(rubric: Rubric, ranking: list[Ranked], with_commission: bool) -> list[str]:
-    heads = "/".join(c.name[:2] for c in rubric.categories)
-    lines = [f"名次 姓名 {heads} 总分 等级" + (" 提成" if with_commission else "")]
-    for r in ranking:
-        cats = "/".join(fmt_points(c.earned) for c in r.score.categories)
-        line = f"{r.rank}. {r.member.name} {cats} {fmt_total(r.score.total)} {r.score.grade}"
-        if with_commission and r.score.commission is not None:
-            line += f" {fmt_money(r.score.commission)}"
-        lines.append(line)
-    return lines
+@dataclass
+class Row:
+    """One line of a ranking, live or as settled."""
+
+    rank: int
+    name: str
+    categories: list[Fraction]
+    total: Fraction
+    grade: str
+    commission: Fraction | None
+
+
+def rows_of(ranking: list[Ranked]) -> list[Row]:
+    return [
+        Row(
+            r.rank,
+            r.member.name,
+            [c.earned for c in r.score.categories],
+            r.score.total,
+            r.score.grade,
+            r.score.commission,
+        )
+        for r in ranking
+    ]
+
+
+def ranking_table(rubric: Rubric, rows: list[Row]) -> tuple[list[str], list[list[str]]]:
+    """Headers and cells, shared by the text ranking and the image."""
+    with_money = any(r.commission is not None for r in rows)
+    heads = ["名次", "姓名", *(c.name[:2] for c in rubric.categories), "总分", "等级"]
+    heads += ["提成"] if with_money else []
+    cells = []
+    for r in rows:
+        line = [str(r.rank), r.name, *(fmt_points(x) for x in r.categories)]
+        line += [fmt_total(r.total), r.grade]
+        if with_money:
+            line.append(fmt_money(r.commission) if r.commission is not None else "")
+        cells.append(line)
+    return heads, cells
+
+
+def ranking_lines(rubric: Rubric, rows: list[Row]) -> list[str]:
+    heads, cells = ranking_table(rubric, rows)
+    n = len(rubric.categories)
+    out = [f"{heads[0]} {heads[1]} {'/'.join(heads[2 : 2 + n])} {' '.join(heads[2 + n :])}"]
+    for c in cells:
+        out.append(f"{c[0]}. {c[1]} {'/'.join(c[2 : 2 + n])} {' '.join(c[2 + n :])}".rstrip())
+    return out
 
 
 def chunk(lines: list[str], limit: int = MAX_MESSAGE_CHARS) -> list[str]:

@@ -51,10 +51,6 @@ _driver.on_shutdown(db.dispose)
 
 async def month_rules(session, team_id: int, period: str):
     """(rubric, commission base) a month is scored with: its snapshot once settled."""
-    from models.ledger import settlement_of
-    from models.settlement import base_of, rubric_of
+    from models.settlement import month_rules as rules
 
-    s = await settlement_of(session, team_id, period)
-    if s is not None and s.status == "settled":
-        return rubric_of(s, rubric()), base_of(s)
-    return rubric(), commission_base()
+    return await rules(session, team_id, period, rubric(), commission_base())

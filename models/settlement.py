@@ -50,6 +50,16 @@ def rubric_of(settlement: Settlement, current: Rubric) -> Rubric:
     return parse_rubric(settlement.rubric_text, f"#{settlement.period} 结算快照")
 
 
+async def month_rules(
+    session: AsyncSession, team_id: int, period: str, current: Rubric, base: Decimal | None
+) -> tuple[Rubric, Decimal | None]:
+    """The rubric and commission base a month is scored with: its snapshot once settled."""
+    s = await settlement_of(session, team_id, period)
+    if s is not None and s.status == "settled":
+        return rubric_of(s, current), base_of(s)
+    return current, base
+
+
 async def settle(
     session: AsyncSession,
     rubric: Rubric,

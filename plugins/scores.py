@@ -5,7 +5,7 @@ from nonebot.plugin import PluginMetadata
 from bot import db
 from bot.commands import COMMANDS
 from bot.config import get_config
-from bot.format import chunk, entry_line, ranking_lines, score_card
+from bot.format import chunk, entry_line, ranking_lines, rows_of, score_card
 from bot.kit import Ctx, kpi_command
 from bot.parse import Args
 from bot.runtime import month_rules
@@ -65,7 +65,7 @@ async def rank(ctx: Ctx, args: Args) -> list[str] | str:
         ranking = await team_month_scores(s, rub, ctx.team_id, period, base)
     if not ranking:
         return f"「{ctx.team.name}」{period} 还没有人上榜"
-    lines = [f"🏆 「{ctx.team.name}」{period} 排行", *ranking_lines(rub, ranking, False)]
+    lines = [f"🏆 「{ctx.team.name}」{period} 排行", *ranking_lines(rub, rows_of(ranking))]
     return chunk(lines)
 
 

@@ -1,0 +1,410 @@
+"""The monthly cycle: settle last month at KPI_MONTHLY_CRON, post it exactly once, catch up
+after downtime; /月报 /结算 /重开 /导出 (SPEC §4)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime
+from fractions import Fraction
+from pathlib import Path
+
+from apscheduler.triggers.cron import CronTrigger
+from nonebot import get_driver, logger, require
+from nonebot.plugin import PluginMetadata
+from sqlalchemy import select
+
+require("nonebot_plugin_apscheduler")
+from nonebot_plugin_apscheduler import scheduler  # noqa: E402
+
+from bot import db  # noqa: E402
+from bot.commands import COMMANDS  # noqa: E402
+from bot.config import get_config  # noqa: E402
+from bot.format import Row, chunk, ranking_lines, ranking_table, rows_of, score_card  # noqa: E402
+from bot.kit import Ctx, Part, Picture, kpi_command  # noqa: E402
+from bot.parse import Args  # noqa: E402
+from bot.runtime import month_rules, rubric  # noqa: E402
+from bot.send import NoBotOnline, send_group, send_private, upload_group_file  # noqa: E402
+from models.appeals import open_appeals  # noqa: E402
+from models.export import export_month  # noqa: E402
+from models.ledger import (  # noqa: E402
+    Refused,
+    claim_message,
+    member_entries,
+    member_month_score,
+    month_counts,
+    settlement_of,
+    team_month_scores,
+)
+from models.periods import (  # noqa: E402
+    UTC,
+    current_period,
+    parse_period,
+    period_bounds,
+    period_of,
+    shift_period,
+    utcnow,
+)
+from models.roster import all_teams, binding_of, bindings_of  # noqa: E402
+from models.settlement import (  # noqa: E402
+    base_of,
+    claim_post,
+    due_posts,
+    finish_post,
+    release_post,
+    reopen,
+    rubric_of,
+    settle,
+)
+from models.tables import Member, Post, SettledScore, Settlement, Team  # noqa: E402
+
+__plugin_meta__ = PluginMetadata(
+    name="月度结算",
+    description="每月 1 日自动结算上月并播报；预览、手动结算、重开、导出",
+    usage="\n".join(COMMANDS[k].usage for k in ("monthly", "settle", "reopen", "export")),
+    type="application",
+    supported_adapters={"~onebot.v11", "~onebot.v12"},
+)
+
+JOB_ID = "kpi-monthly-settlement"
+
+
+def monthly_trigger() -> CronTrigger:
+    cfg = get_config()
+    return CronTrigger.from_crontab(cfg.kpi_monthly_cron, timezone=cfg.tz)
+
+
+def scheduled_time(period: str) -> datetime:
+    """When the month `period` is due: the first cron fire at or after the next month began."""
+    cfg = get_config()
+    first, _ = period_bounds(shift_period(period, 1))
+    start = datetime(first.year, first.month, first.day, tzinfo=cfg.tz)
+    fire = monthly_trigger().get_next_fire_time(None, start)
+    return fire or start
+
+
+def due_periods(team: Team, now: datetime) -> list[str]:
+    """Months of a team whose scheduled settlement time has passed (oldest first)."""
+    tz = get_config().tz
+    out = []
+    period = period_of(team.created_at, tz)
+    last = shift_period(period_of(now.astimezone(UTC).replace(tzinfo=None), tz), -1)
+    while period <= last:
+        if scheduled_time(period) <= now:
+            out.append(period)
+        period = shift_period(period, 1)
+    return out
+
+
+async def settle_due() -> list[tuple[Team, str]]:
+    """Settle every team's due, never-settled month. Reopened months wait for a person."""
+    now = utcnow().replace(tzinfo=UTC)
+    done = []
+    async with db.reading() as s:
+        teams = await all_teams(s)
+    for team in teams:
+        for period in due_periods(team, now):
+            async with db.reading() as s:
+                if await settlement_of(s, team.id, period) is not None:
+                    continue
+            async with db.writing() as s:
+                result = await settle(
+                    s, rubric(), team.id, period, "system", get_config().kpi_commission_base
+                )
+                if result.created:
+                    _queue_dms(s, team.id, period, result)
+            if result.created:
+                logger.info(f"settled {team.name} {period}: {len(result.ranking)} members")
+                done.append((team, period))
+    return done
+
+
+def _queue_dms(s, team_id: int, period: str, result) -> None:
+    if not get_config().kpi_monthly_dm:
+        return
+    for r in result.ranking:
+        s.add(
+            Post(
+                team_id=team_id,
+                period=period,
+                revision=result.settlement.revision,
+                platform=r.member.platform,
+                group_id=f"dm:{r.member.user_id}",
+            )
+        )
+
+
+# ---- the report ----------------------------------------------------------------------------
+
+
+def _stored_rows(scores: list[SettledScore], rub) -> list[Row]:
+    rows = []
+    for sc in sorted(scores, key=lambda x: (x.rank, x.name)):
+        cats = json.loads(sc.categories)
+        rows.append(
+            Row(
+                sc.rank,
+                sc.name,
+                [Fraction(cats.get(c.key, "0")) for c in rub.categories],
+                Fraction(sc.total),
+                sc.grade,
+                None if sc.commission_cents is None else Fraction(sc.commission_cents, 100),
+            )
+        )
+    return rows
+
+
+async def _totals_line(s, team_id: int, period: str, rub) -> str:
+    counts = await month_counts(s, team_id, period)
+    entries = sum(counts.values())
+    complaints = sum(n for k, n in counts.items() if "complaint" in k)
+    return f"本月共 {entries} 条记录，客户投诉 {complaints} 次"
+
+
+def _picture(title: str, rub, rows: list[Row], footer: str) -> Picture | None:
+    try:
+        from bot.render import render_ranking
+    except ImportError:  # pragma: no cover
+        return None
+    heads, cells = ranking_table(rub, rows)
+    try:
+        png = render_ranking(title, heads, cells, footer)
+    except Exception as e:
+        logger.warning(f"ranking image failed: {e!r}")
+        return None
+    return Picture(png) if png else None
+
+
+async def report_messages(s, team: Team, settlement: Settlement) -> list[list[Part]]:
+    """The monthly post: title, ranking, the month's totals, how to see details, an image."""
+    rub = rubric_of(settlement, rubric())
+    scores = list(
+        (
+            await s.execute(select(SettledScore).where(SettledScore.settlement_id == settlement.id))
+        ).scalars()
+    )
+    rows = _stored_rows(scores, rub)
+    period = settlement.period
+    title = f"📊 「{team.name}」{period} 月度绩效" + ("【更正】" if settlement.revision > 1 else "")
+    totals = await _totals_line(s, team.id, period, rub)
+    if settlement.appeals_accepted:
+        totals += f"，申诉受理 {settlement.appeals_accepted} 条"
+    lines = [title]
+    lines += ranking_lines(rub, rows) if rows else ["本月没有需要考核的成员"]
+    lines += [totals, f"发 /我的绩效 {period} 查看自己的明细"]
+    messages: list[list[Part]] = [[m] for m in chunk(lines)]
+    pic = _picture(title.removeprefix("📊 "), rub, rows, totals) if rows else None
+    if pic is not None:
+        messages[-1].append(pic)
+    return messages
+
+
+async def _dm_message(s, team: Team, settlement: Settlement, user_id: str) -> list[Part]:
+    rub = rubric_of(settlement, rubric())
+    member = (
+        await s.execute(select(Member).where(Member.team_id == team.id, Member.user_id == user_id))
+    ).scalar_one()
+    score = await member_month_score(
+        s, rub, team.id, member.id, settlement.period, base_of(settlement)
+    )
+    entries = await member_entries(s, team.id, member.id, settlement.period)
+    return [score_card(rub, member, settlement.period, score, entries)]
+
+
+_flush_lock = asyncio.Lock()
+
+
+async def flush_posts() -> int:
+    """Send every due post; each is claimed first, so it goes out once. Returns how many."""
+    sent = 0
+    async with _flush_lock:
+        async with db.reading() as s:
+            posts = await due_posts(s)
+        for post in posts:
+            async with db.writing() as s:
+                if not await claim_post(s, post):
+                    continue
+            try:
+                async with db.reading() as s:
+                    team = await s.get(Team, post.team_id)
+                    settlement = await settlement_of(s, post.team_id, post.period)
+                    if post.group_id.startswith("dm:"):
+                        uid = post.group_id[3:]
+                        binding = (await bindings_of(s, post.team_id) or [None])[0]
+                        if binding is None:
+                            raise NoBotOnline("团队没有绑定的群")
+                        messages = [await _dm_message(s, team, settlement, uid)]
+                    else:
+                        uid = None
+                        binding = await binding_of(s, post.platform, post.group_id)
+                        if binding is None or binding.team_id != post.team_id:
+                            raise RuntimeError("群已解绑")
+                        messages = await report_messages(s, team, settlement)
+                for parts in messages:
+                    if uid is None:
+                        await send_group(binding, parts)
+                    else:
+                        await send_private(binding, uid, parts)
+            except NoBotOnline:
+                async with db.writing() as s:
+                    await release_post(s, post.id)
+                continue
+            except Exception as e:
+                logger.warning(f"post #{post.id} to {post.group_id} failed: {e!r}")
+                async with db.writing() as s:
+                    await finish_post(s, post.id, repr(e))
+                continue
+            async with db.writing() as s:
+                await finish_post(s, post.id, None)
+            sent += 1
+    return sent
+
+
+async def monthly_job() -> None:
+    """The scheduled job (and the catch-up at start): settle what is due, then post."""
+    try:
+        await settle_due()
+    finally:
+        await flush_posts()
+
+
+# ---- scheduling ------------------------------------------------------------------------------
+
+driver = get_driver()
+
+
+@driver.on_startup
+async def _start() -> None:
+    scheduler.add_job(
+        monthly_job,
+        monthly_trigger(),
+        id=JOB_ID,
+        replace_existing=True,
+        misfire_grace_time=24 * 3600,
+        coalesce=True,
+        max_instances=1,
+    )
+    scheduler.add_job(
+        flush_posts, "interval", seconds=60, id="kpi-post-retry", replace_existing=True
+    )
+    if scheduler.running:
+        await settle_due()  # catch-up; the posts wait until a bot for the group connects
+
+
+AUTO_FLUSH = True  # tests turn this off and call flush_posts() themselves
+_background: set[asyncio.Task] = set()
+
+
+def flush_soon(delay: float = 0.0) -> None:
+    """Send pending posts in the background (after a bot connects, after /结算)."""
+    if not AUTO_FLUSH:
+        return
+
+    async def run() -> None:
+        await asyncio.sleep(delay)
+        await flush_posts()
+
+    task = asyncio.create_task(run())
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+@driver.on_bot_connect
+async def _on_connect(bot) -> None:
+    flush_soon(1.0)
+
+
+# ---- commands ----------------------------------------------------------------------------------
+
+
+def _month(args: Args, default: str) -> str:
+    if not args.words:
+        return default
+    p = parse_period(args.words[0], get_config().tz)
+    if p is None:
+        raise Refused(f"月份 {args.words[0]} 无效，可写 2026-11、202611、本月、上月")
+    return p
+
+
+@kpi_command(COMMANDS["monthly"])
+async def preview(ctx: Ctx, args: Args) -> list[str]:
+    period = _month(args, current_period(get_config().tz))
+    async with db.reading() as s:
+        rub, base = await month_rules(s, ctx.team_id, period)
+        ranking = await team_month_scores(s, rub, ctx.team_id, period, base)
+        totals = await _totals_line(s, ctx.team_id, period, rub)
+        appeals = await open_appeals(s, ctx.team_id, period)
+        settled = await settlement_of(s, ctx.team_id, period)
+    state = "已结算" if settled and settled.status == "settled" else "预览，未结算"
+    lines = [f"📊 「{ctx.team.name}」{period} 月报（{state}）"]
+    lines += ranking_lines(rub, rows_of(ranking)) if ranking else ["还没有需要考核的成员"]
+    lines.append(totals)
+    if appeals:
+        lines.append(f"待处理申诉 {len(appeals)} 条：" + " ".join(f"#{e.id}" for _, e in appeals))
+    return chunk(lines)
+
+
+@kpi_command(COMMANDS["settle"])
+async def settle_cmd(ctx: Ctx, args: Args) -> str | None:
+    tz = get_config().tz
+    now_period = current_period(tz)
+    period = _month(args, shift_period(now_period, -1))
+    if period >= now_period:
+        raise Refused(f"{period} 还没结束，不能结算（只能结算已结束的月份）")
+    async with db.writing() as s:
+        if not await claim_message(s, ctx.message_key):
+            return None
+        result = await settle(
+            s, rubric(), ctx.team_id, period, ctx.actor, get_config().kpi_commission_base
+        )
+        if result.created:
+            _queue_dms(s, ctx.team_id, period, result)
+    if not result.created:
+        raise Refused(f"{period} 已结算过，不会重复播报；如需更正请超级管理员 /重开 {period}")
+    flush_soon(0.5)
+    kind = "更正" if result.correction else "结算"
+    return f"✅ {period} 已{kind}，{len(result.ranking)} 人，月报马上发到群里"
+
+
+@kpi_command(COMMANDS["reopen"])
+async def reopen_cmd(ctx: Ctx, args: Args) -> str | None:
+    if not args.words:
+        raise Refused("请写要重开的月份")
+    period = _month(args, "")
+    async with db.writing() as s:
+        if not await claim_message(s, ctx.message_key):
+            return None
+        await reopen(s, ctx.team_id, period, ctx.actor)
+    return f"✅ {period} 已重开，可以补录或撤销；改完发 /结算 {period} 会播报更正"
+
+
+@kpi_command(COMMANDS["export"])
+async def export_cmd(ctx: Ctx, args: Args) -> str:
+    cfg = get_config()
+    period = _month(args, current_period(cfg.tz))
+    data, people, count = await export_bytes(ctx.team, period)
+    name = f"{ctx.team.name}-{period}-绩效.xlsx"
+    path = save_export(name, data)
+    try:
+        uploaded = await upload_group_file(ctx.binding, name, data)
+    except Exception as e:
+        logger.warning(f"upload_group_file failed: {e!r}")
+        uploaded = False
+    if uploaded:
+        return f"✅ 已导出 {period} 绩效表（{people} 人，{count} 条记录），文件已上传到群文件"
+    where = f"：{path.resolve()}" if ctx.is_superuser else "，请找超级管理员取"
+    return f"✅ 已导出 {period} 绩效表（{people} 人，{count} 条记录），无法上传群文件，已保存在服务器{where}"
+
+
+async def export_bytes(team: Team, period: str) -> tuple[bytes, int, int]:
+    cfg = get_config()
+    async with db.reading() as s:
+        return await export_month(s, rubric(), cfg.kpi_commission_base, team, period, cfg.tz)
+
+
+def save_export(name: str, data: bytes) -> Path:
+    folder = get_config().kpi_data_dir / "exports"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name.replace("/", "_")
+    path.write_bytes(data)
+    return path
