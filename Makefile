@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml | $(PY)
 	touch $(STAMP)
 
 run: $(STAMP)
+	@test -f .env || (cp .env.example .env && echo "已从 .env.example 生成 .env / created .env from .env.example")
 	$(PY) -m bot
 
 test: $(STAMP)

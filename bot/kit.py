@@ -152,6 +152,19 @@ async def build_ctx(bot: Bot, event: Event) -> Ctx | None:
     return ctx
 
 
+async def refresh_name(ctx: Ctx) -> None:
+    """Keep a member's name in step with their group card (SPEC §2)."""
+    m = ctx.member
+    if ctx.group_id is None or m is None or not ctx.sender_name or m.name == ctx.sender_name:
+        return
+    if ctx.sender_name == ctx.user_id:
+        return
+    async with db.writing() as s:
+        fresh = await s.get(Member, m.id)
+        fresh.name = ctx.sender_name
+    m.name = ctx.sender_name
+
+
 # ---- duplicate delivery ------------------------------------------------------------------
 
 _seen: OrderedDict[str, None] = OrderedDict()
@@ -256,6 +269,7 @@ def kpi_command(
                 return
             if ctx.group_id is not None and ctx.binding is None and not anywhere:
                 return  # silent in a group that is not bound to a team
+            await refresh_name(ctx)
             try:
                 if ctx.group_id is None and cmd.alias not in PRIVATE_OK:
                     raise Refused("请在已绑定的群里使用这个命令")

@@ -188,9 +188,12 @@ def render_ranking(
     path = font_path or find_cjk_font()
     if path is None:
         return None
+    title, footer = _drawable(path, title), _drawable(path, footer)
+    headers = [_drawable(path, h) for h in headers]
+    rows = [[_drawable(path, str(c)) for c in r] for r in rows]
     ncols = max([len(headers), *(len(r) for r in rows)], default=0) or 1
     head = [*headers, *[""] * (ncols - len(headers))]
-    body = [[*map(str, r), *[""] * (ncols - len(r))] for r in rows]
+    body = [[*r, *[""] * (ncols - len(r))] for r in rows]
 
     size = BODY_SIZE
     table = _Table(path, size, head, body)
@@ -225,7 +228,7 @@ def render_ranking(
         draw.text((MARGIN, y + gap * 3 // 4), footer, font=footer_font, fill=MUTED)
 
     out = BytesIO()
-    image.save(out, format="PNG", optimize=True)
+    image.save(out, format="PNG")
     return out.getvalue()
 
 
@@ -312,6 +315,18 @@ def _podium(rows: list[list[str]]) -> dict[int, int]:
     if ranks and all(r.isdigit() for r in ranks):
         return {i: int(r) - 1 for i, r in enumerate(ranks) if 1 <= int(r) <= 3}
     return {i: i for i in range(min(3, len(rows)))}
+
+
+def _drawable(path: str, text: str) -> str:
+    """The text without the characters the font lacks (emoji, mostly), which would be tofu."""
+    kept = "".join(ch for ch in text if ch.isspace() or _can_draw(path, ch))
+    return re.sub(r"\s{2,}", " ", kept).strip()
+
+
+@cache
+def _can_draw(path: str, ch: str) -> bool:
+    font = _font(path, 32)
+    return _glyph(font, ch).tobytes() != _glyph(font, MISSING).tobytes()
 
 
 @cache

@@ -154,6 +154,9 @@ def load_rubric(path: str | Path | None = None, reserved: set[str] = frozenset()
     return parse_rubric(text, str(path), reserved)
 
 
+_SECTION_NAMES = {"items": "项目", "categories": "分类", "grades": "等级"}
+
+
 def _explain(source: str, data: dict, error: ValidationError) -> str:
     lines = []
     for err in error.errors():
@@ -162,7 +165,9 @@ def _explain(source: str, data: dict, error: ValidationError) -> str:
         if len(loc) >= 2 and loc[0] in ("items", "categories", "grades"):
             try:
                 entry = data[loc[0]][loc[1]]
-                where = f"{loc[0][:-1]} {entry.get('key') or entry.get('name') or loc[1]}"
+                where = (
+                    f"{_SECTION_NAMES[loc[0]]} {entry.get('key') or entry.get('name') or loc[1]}"
+                )
                 if len(loc) > 2:
                     where += f" 的 {loc[2]}"
             except (KeyError, IndexError, TypeError, AttributeError):

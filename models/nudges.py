@@ -1,0 +1,78 @@
+"""Who has not reported today, and what each still lacks this month (SPEC §4 nudges)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from fractions import Fraction
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .ledger import month_tallies
+from .periods import day_bounds_utc
+from .roster import active_agents
+from .rubric import Rubric
+from .tables import Entry, Member, Team
+
+
+@dataclass
+class Gap:
+    label: str
+    unit: str
+    remaining: int
+    stake: Fraction  # points still to earn
+
+    def __str__(self) -> str:
+        return f"{self.remaining} {self.unit}{self.label}"
+
+
+async def missing_reports(
+    session: AsyncSession, rubric: Rubric, team_id: int, day: date, tz: ZoneInfo
+) -> list[tuple[Member, list[Gap]]]:
+    """Active agents with no self-report on `day`, each with their largest gaps this month."""
+    selfs = rubric.self_items()
+    start, end = day_bounds_utc(day, tz)
+    reported = set(
+        (
+            await session.execute(
+                select(Entry.member_id).where(
+                    Entry.team_id == team_id,
+                    Entry.item_key.in_([i.key for i in selfs]),
+                    Entry.revoked_at.is_(None),
+                    Entry.created_at >= start,
+                    Entry.created_at < end,
+                )
+            )
+        ).scalars()
+    )
+    agents = [m for m in await active_agents(session, team_id, day) if m.id not in reported]
+    tallies = await month_tallies(session, team_id, day.strftime("%Y-%m"))
+    out = []
+    for m in agents:
+        mine = tallies.tallies.get(m.id, {})
+        gaps = []
+        for item in selfs:
+            if not item.target:
+                continue
+            done = mine[item.key].quantity if item.key in mine else 0
+            if done < item.target:
+                stake = Fraction(item.weight) * Fraction(item.target - done, item.target)
+                gaps.append(Gap(item.label, item.unit, item.target - done, stake))
+        gaps.sort(key=lambda g: -g.stake)
+        out.append((m, gaps))
+    return out
+
+
+async def claim_reminder(session: AsyncSession, team_id: int, day: date) -> bool:
+    """Mark today's reminder as sent for the team; False if it already was (exactly once)."""
+    res = await session.execute(
+        update(Team)
+        .where(
+            Team.id == team_id,
+            (Team.last_reminded_on.is_(None)) | (Team.last_reminded_on < day),
+        )
+        .values(last_reminded_on=day)
+    )
+    return res.rowcount == 1

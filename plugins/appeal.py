@@ -1,0 +1,101 @@
+"""Appeals: /申诉 (agents), /驳回 and /申诉列表 (supervisors); /撤销 accepts (SPEC §4)."""
+
+from __future__ import annotations
+
+from nonebot.plugin import PluginMetadata
+
+from bot import db
+from bot.commands import COMMANDS
+from bot.format import entry_points, item_name
+from bot.kit import Ctx, Mention, Part, kpi_command
+from bot.parse import Args, parse_entry_id
+from bot.runtime import rubric
+from models.appeals import close_appeal, file_appeal, open_appeal_of, open_appeals
+from models.ledger import Refused, claim_message
+from models.roster import supervisors
+from models.tables import Entry, Member
+
+__plugin_meta__ = PluginMetadata(
+    name="申诉",
+    description="客服对扣分申诉，主管驳回或撤销",
+    usage="\n".join(COMMANDS[k].usage for k in ("appeal", "reject", "appeals")),
+    type="application",
+    supported_adapters={"~onebot.v11", "~onebot.v12"},
+)
+
+
+def _entry_id(args: Args) -> int:
+    wanted = parse_entry_id(args.words[0]) if args.words else None
+    if wanted is None:
+        raise Refused("请写记录编号，例如 #123")
+    return wanted
+
+
+async def _team_entry(s, ctx: Ctx, entry_id: int) -> Entry:
+    entry = await s.get(Entry, entry_id)
+    if entry is None or entry.team_id != ctx.team_id:
+        raise Refused(f"本团队没有 #{entry_id}")
+    return entry
+
+
+@kpi_command(COMMANDS["appeal"])
+async def appeal_cmd(ctx: Ctx, args: Args) -> list[Part] | None:
+    entry_id = _entry_id(args)
+    reason = " ".join(args.words[1:]).strip()[:300]
+    if not reason:
+        raise Refused("请写申诉理由")
+    if ctx.member is None:
+        raise Refused(f"#{entry_id} 不是你的记录，只能对自己的扣分申诉")
+    rub = rubric()
+    async with db.writing() as s:
+        if not await claim_message(s, ctx.message_key):
+            return None
+        entry = await _team_entry(s, ctx, entry_id)
+        await file_appeal(s, rub, entry, ctx.member.id, reason, ctx.actor)
+        bosses = await supervisors(s, ctx.team_id)
+    parts: list[Part] = [
+        f"✅ 已提交对 #{entry.id} {item_name(rub, entry.item_key)} {entry_points(rub, entry)} 的申诉"
+        f"（理由：{reason}）\n"
+    ]
+    if bosses:
+        parts.append("请主管处理：")
+        parts += [Mention(b.user_id) for b in bosses]
+    else:
+        parts.append("请群主或管理员处理")
+    parts.append(f"\n同意：/撤销 #{entry.id}；驳回：/驳回 #{entry.id} 理由")
+    return parts
+
+
+@kpi_command(COMMANDS["reject"])
+async def reject_cmd(ctx: Ctx, args: Args) -> list[Part] | None:
+    entry_id = _entry_id(args)
+    reason = " ".join(args.words[1:]).strip()[:300] or None
+    async with db.writing() as s:
+        if not await claim_message(s, ctx.message_key):
+            return None
+        entry = await _team_entry(s, ctx, entry_id)
+        appeal = await open_appeal_of(s, entry.id)
+        if appeal is None:
+            raise Refused(f"#{entry_id} 没有待处理的申诉")
+        await close_appeal(s, appeal, "rejected", ctx.actor, reason)
+        member = await s.get(Member, appeal.member_id)
+    why = f"（{reason}）" if reason else ""
+    return [Mention(member.user_id), f"你对 #{entry.id} 的申诉已被驳回{why}，扣分保留"]
+
+
+@kpi_command(COMMANDS["appeals"])
+async def appeals_cmd(ctx: Ctx, args: Args) -> str:
+    rub = rubric()
+    async with db.reading() as s:
+        rows = await open_appeals(s, ctx.team_id)
+        names = {m.id: m.name for m in [await s.get(Member, a.member_id) for a, _ in rows]}
+    if not rows:
+        return "✅ 没有待处理的申诉"
+    lines = [f"📮 待处理申诉 {len(rows)} 条："]
+    for a, e in rows:
+        lines.append(
+            f"#{e.id} {names[a.member_id]} {item_name(rub, e.item_key)} {entry_points(rub, e)}"
+            f" 理由：{a.reason}"
+        )
+    lines.append("同意：/撤销 #编号；驳回：/驳回 #编号 理由")
+    return "\n".join(lines)

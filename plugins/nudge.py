@@ -1,0 +1,133 @@
+"""Daily nudges: the reminder at KPI_DAILY_REMINDER (or the team's /提醒), and /未报 (SPEC §4)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from nonebot import get_driver, logger, require
+from nonebot.plugin import PluginMetadata
+
+require("nonebot_plugin_apscheduler")
+from nonebot_plugin_apscheduler import scheduler  # noqa: E402
+
+from bot import db  # noqa: E402
+from bot.commands import COMMANDS  # noqa: E402
+from bot.config import get_config, parse_hhmm  # noqa: E402
+from bot.kit import Ctx, Mention, Part, kpi_command  # noqa: E402
+from bot.parse import Args  # noqa: E402
+from bot.runtime import rubric  # noqa: E402
+from bot.send import send_group  # noqa: E402
+from models.ledger import Refused, claim_message  # noqa: E402
+from models.nudges import claim_reminder, missing_reports  # noqa: E402
+from models.periods import local_now, parse_day  # noqa: E402
+from models.roster import all_teams, audit, bindings_of  # noqa: E402
+from models.tables import Team  # noqa: E402
+
+__plugin_meta__ = PluginMetadata(
+    name="每日提醒",
+    description="每天定时 @ 还没报的客服；/未报 随时查看",
+    usage="\n".join(COMMANDS[k].usage for k in ("missing", "remind")),
+    type="application",
+    supported_adapters={"~onebot.v11", "~onebot.v12"},
+)
+
+
+def reminder_time(team: Team) -> tuple[int, int] | None:
+    """The team's reminder time: its /提醒 setting, else KPI_DAILY_REMINDER; None = off."""
+    value = team.reminder_time or get_config().kpi_daily_reminder
+    if value in (None, "off"):
+        return None
+    return parse_hhmm(value)
+
+
+def gap_text(gaps) -> str:
+    return "还差 " + "、".join(str(g) for g in gaps[:2]) if gaps else "本月目标已完成，记得继续报"
+
+
+async def remind_due(now: datetime | None = None) -> int:
+    """Send today's reminder in every team whose time is now. Returns how many groups got one.
+
+    A reminder whose minute has passed is skipped, not sent late.
+    """
+    cfg = get_config()
+    now = now or local_now(cfg.tz)
+    if now.weekday() not in cfg.reminder_days:
+        return 0
+    sent = 0
+    async with db.reading() as s:
+        teams = await all_teams(s)
+    for team in teams:
+        if reminder_time(team) != (now.hour, now.minute):
+            continue
+        today = now.date()
+        async with db.writing() as s:
+            if not await claim_reminder(s, team.id, today):
+                continue
+            missing = await missing_reports(s, rubric(), team.id, today, cfg.tz)
+            bindings = await bindings_of(s, team.id)
+        if not missing:
+            continue
+        parts: list[Part] = ["⏰ 今天还没报的同事：\n"]
+        for member, gaps in missing:
+            parts += [Mention(member.user_id), f"{gap_text(gaps)}\n"]
+        parts.append("发 /软文 链接、/加好友 人数、/朋友圈 即可自报")
+        for b in bindings:
+            try:
+                await send_group(b, parts)
+                sent += 1
+            except Exception as e:
+                logger.warning(f"reminder to {b.group_id} failed: {e!r}")
+    return sent
+
+
+@get_driver().on_startup
+async def _schedule() -> None:
+    scheduler.add_job(
+        remind_due,
+        "cron",
+        minute="*",
+        second=5,
+        timezone=get_config().tz,
+        id="kpi-daily-reminder",
+        replace_existing=True,
+        misfire_grace_time=50,
+        coalesce=True,
+    )
+
+
+@kpi_command(COMMANDS["missing"])
+async def missing_cmd(ctx: Ctx, args: Args) -> str:
+    tz = get_config().tz
+    day = parse_day(args.words[0], tz) if args.words else local_now(tz).date()
+    if day is None:
+        raise Refused(f"日期 {args.words[0]} 无效，可写 2026-11-28、11-28、今天、昨天")
+    async with db.reading() as s:
+        missing = await missing_reports(s, rubric(), ctx.team_id, day, tz)
+    if not missing:
+        return f"✅ {day} 大家都报过了"
+    lines = [f"📋 {day} 还没报的 {len(missing)} 人："]
+    lines += [f"{m.name}：{gap_text(gaps)}" for m, gaps in missing]
+    return "\n".join(lines)
+
+
+@kpi_command(COMMANDS["remind"])
+async def remind_cmd(ctx: Ctx, args: Args) -> str | None:
+    word = args.words[0] if args.words else ""
+    if word in ("关闭", "off", "关"):
+        value = "off"
+    elif parse_hhmm(word) is not None:
+        h, m = parse_hhmm(word)
+        value = f"{h:02d}:{m:02d}"
+    else:
+        raise Refused("请写提醒时间 HH:MM（如 17:30）或“关闭”")
+    async with db.writing() as s:
+        if not await claim_message(s, ctx.message_key):
+            return None
+        team = await s.get(Team, ctx.team_id)
+        before = team.reminder_time
+        team.reminder_time = value
+        await audit(s, team.id, ctx.actor, "reminder", team.name, before, value)
+    if value == "off":
+        return "✅ 本团队的每日提醒已关闭"
+    days = get_config().kpi_reminder_days
+    return f"✅ 每天 {value} 提醒还没报的同事（{days}）"
