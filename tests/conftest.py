@@ -40,6 +40,10 @@ async def after_nonebot_init(after_nonebot_init: None) -> None:
     for name in plugin_names():
         assert nonebot.load_plugin(name) is not None, name
 
+    import plugins.monthly
+
+    plugins.monthly.AUTO_FLUSH = False  # tests send pending posts with flush_posts()
+
 
 @pytest.fixture(autouse=True)
 async def fresh_db(nonebug_init: None, tmp_path: Path):

@@ -1,0 +1,274 @@
+"""SPEC §4: settle on schedule, exactly once, catch up after downtime, reopen, export."""
+
+import asyncio
+import io
+import os
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from nonebot.adapters.onebot.v11 import Adapter, Bot
+from nonebug import App
+from openpyxl import load_workbook
+from sqlalchemy import func, select
+
+from bot import db
+from models.periods import set_clock
+from models.settlement import claim_post, settle
+from models.tables import Entry, Post, Settlement
+from tests.utils import BOT_ID, GROUP, OWNER, SUPER, Capture, at, bind, said
+
+UTC = timezone.utc
+
+
+def monthly():
+    """The plugin module (imported after NoneBot is initialised)."""
+    import plugins.monthly
+
+    return plugins.monthly
+
+
+async def flush_posts() -> int:
+    return await monthly().flush_posts()
+
+
+async def settle_due():
+    return await monthly().settle_due()
+
+
+def monthly_trigger():
+    return monthly().monthly_trigger()
+
+
+SHANGHAI = timezone(timedelta(hours=8))
+
+
+async def month_of_october(app: App) -> None:
+    """Team bound on 2026-10-05; 张三 reports 4 articles, gets one complaint."""
+    set_clock(datetime(2026, 10, 5, 9, 0, tzinfo=SHANGHAI))
+    await bind(app)
+    for n in range(4):
+        await said(app, f"/软文 https://example.com/oct/{n}", 30001, card="张三")
+    await said(app, ["/投诉 ", at(30001)], OWNER, role="owner")
+
+
+async def count(model, *where) -> int:
+    async with db.reading() as s:
+        return (await s.execute(select(func.count()).select_from(model).where(*where))).scalar()
+
+
+async def flush_expecting(app: App, n_messages: int) -> list[str]:
+    """Run the outbox with a connected bot; expect n group messages."""
+    out: list[str] = []
+    async with app.test_api() as ctx:
+        adapter = ctx.create_adapter(base=Adapter)
+        ctx.create_bot(base=Bot, adapter=adapter, self_id=BOT_ID)
+        for _ in range(n_messages):
+            ctx.should_call_api(
+                "send_group_msg", {"group_id": GROUP, "message": Capture(out)}, {"message_id": 1}
+            )
+        await flush_posts()
+    return out
+
+
+def test_job_fires_on_the_1st_at_10_shanghai_time_even_when_the_server_runs_in_utc():
+    """Default cron `0 10 1 * *` in Asia/Shanghai: 2026-12-01 10:00 +08:00 = 02:00 UTC."""
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    try:
+        fire = monthly_trigger().get_next_fire_time(None, datetime(2026, 11, 28, tzinfo=UTC))
+        assert fire.astimezone(UTC) == datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+        fire = monthly_trigger().get_next_fire_time(None, fire + timedelta(seconds=1))
+        assert fire.astimezone(UTC) == datetime(2027, 1, 1, 2, 0, tzinfo=UTC)
+    finally:
+        if old is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = old
+        time.tzset()
+
+
+async def test_restart_after_the_1st_catches_up_exactly_once_and_posts_when_a_bot_connects(
+    app: App,
+):
+    await month_of_october(app)
+    set_clock(datetime(2026, 11, 1, 9, 59, tzinfo=SHANGHAI))
+    assert await settle_due() == []  # not due before 10:00
+    set_clock(datetime(2026, 11, 3, 8, 0, tzinfo=SHANGHAI))  # the bot was down on the 1st
+    done = await settle_due()
+    assert [p for _, p in done] == ["2026-10"]
+    assert await settle_due() == []  # a second start settles nothing
+    # No bot connected: the post stays pending instead of failing.
+    assert await flush_posts() == 0
+    async with db.reading() as s:
+        post = (await s.execute(select(Post))).scalar_one()
+    assert post.status == "pending"
+    assert post.attempts == 0
+    texts = await flush_expecting(app, 1)
+    assert "「客服一组」2026-10 月度绩效" in texts[0]
+    assert "1. 张三 10/47/30/1 88.0 B" in texts[0]  # 4/8 articles × 2 = 1; 50 − 3 = 47
+    assert await flush_expecting(app, 0) == []  # posted once
+
+
+async def test_two_processes_on_one_database_settle_and_post_once(app: App, fresh_db):
+    """Two engines (as two bot processes) race to settle and to claim the post."""
+    from bot.runtime import rubric
+
+    await month_of_october(app)
+    set_clock(datetime(2026, 11, 1, 10, 0, 1, tzinfo=SHANGHAI))
+    engines = [db.make_engine(f"sqlite+aiosqlite:///{fresh_db}") for _ in range(2)]
+
+    async def settle_with(engine):
+        from sqlalchemy.ext.asyncio import AsyncSession
+
+        bind = engine.execution_options(sqlite_begin="IMMEDIATE")
+        async with AsyncSession(bind, expire_on_commit=False) as s, s.begin():
+            return (await settle(s, rubric(), 1, "2026-10", "system", None)).created
+
+    async def claim_with(engine, post):
+        from sqlalchemy.ext.asyncio import AsyncSession
+
+        bind = engine.execution_options(sqlite_begin="IMMEDIATE")
+        async with AsyncSession(bind, expire_on_commit=False) as s, s.begin():
+            return await claim_post(s, post)
+
+    try:
+        created = await asyncio.gather(*(settle_with(e) for e in engines))
+        assert sorted(created) == [False, True]
+        async with db.reading() as s:
+            post = (await s.execute(select(Post))).scalar_one()
+        claims = await asyncio.gather(*(claim_with(e, post) for e in engines))
+        assert sorted(claims) == [False, True]
+    finally:
+        for e in engines:
+            await e.dispose()
+    assert await count(Settlement) == 1
+
+
+async def test_settle_twice_posts_once(app: App):
+    await month_of_october(app)
+    set_clock(datetime(2026, 11, 2, 9, 0, tzinfo=SHANGHAI))
+    assert (
+        await said(app, "/结算 2026-10", OWNER, role="owner")
+        == "✅ 2026-10 已结算，1 人，月报马上发到群里"
+    )
+    again = await said(app, "/结算 2026-10", OWNER, role="owner")
+    assert again.startswith("❌ 2026-10 已结算过，不会重复播报")
+    assert await count(Post) == 1
+    assert len(await flush_expecting(app, 1)) == 1
+
+
+async def test_current_month_cannot_be_settled_before_it_ends(app: App):
+    await month_of_october(app)
+    reply = await said(app, "/结算 本月", OWNER, role="owner")
+    assert reply.startswith("❌ 2026-10 还没结束")
+    assert await count(Settlement) == 0
+
+
+async def test_reopen_then_settle_posts_one_correction(app: App):
+    await month_of_october(app)
+    set_clock(datetime(2026, 11, 2, 9, 0, tzinfo=SHANGHAI))
+    await said(app, "/结算 上月", OWNER, role="owner")
+    await flush_expecting(app, 1)
+    assert (await said(app, "/重开 2026-10", OWNER, role="owner")).startswith("❌ 只有超级管理员")
+    assert (await said(app, "/重开 2026-10", SUPER)).startswith("✅ 2026-10 已重开")
+    await said(app, "/撤销 #5 投诉不成立", OWNER, role="owner")
+    assert (await said(app, "/结算 2026-10", OWNER, role="owner")).startswith("✅ 2026-10 已更正")
+    texts = await flush_expecting(app, 1)
+    assert "【更正】" in texts[0]
+    assert "1. 张三 10/50/30/1 91.0 A" in texts[0]
+    assert await flush_expecting(app, 0) == []
+
+
+async def test_settled_month_refuses_deductions_reports_and_revocations(app: App):
+    await month_of_october(app)
+    set_clock(datetime(2026, 11, 2, 9, 0, tzinfo=SHANGHAI))
+    await said(app, "/结算 2026-10", OWNER, role="owner")
+    before = await count(Entry)
+    reply = await said(app, ["/扣分 ", at(30001), " 迟到 2026-10"], OWNER, role="owner")
+    assert reply.startswith("❌ 2026-10 已结算")
+    assert (await said(app, "/撤销 #1", OWNER, role="owner")).startswith("❌ 2026-10 已结算")
+    set_clock(datetime(2026, 10, 31, 23, 0, tzinfo=SHANGHAI))  # a late message for October
+    reply = await said(app, "/软文 https://example.com/late", 30001, card="张三")
+    assert reply.startswith("❌ 2026-10 已结算")
+    assert await count(Entry) == before
+    assert await count(Entry, Entry.revoked_at.is_not(None)) == 0
+
+
+async def test_settled_month_keeps_its_rubric_when_the_file_changes(app: App, monkeypatch):
+    from bot import runtime
+    from models.rubric import parse_rubric
+
+    await month_of_october(app)
+    set_clock(datetime(2026, 11, 2, 9, 0, tzinfo=SHANGHAI))
+    await said(app, "/结算 2026-10", OWNER, role="owner")
+    text = runtime.rubric().text.replace(
+        'points = -3\ncommands = ["投诉"', 'points = -5\ncommands = ["投诉"'
+    )
+    edited = parse_rubric(text, "edited.toml")
+    assert edited.version != runtime.rubric().version
+    monkeypatch.setattr(runtime, "rubric", lambda: edited)
+    card = await said(app, "/我的绩效 2026-10", 30001, card="张三")
+    assert "业务绩效 47/50" in card
+    assert "总分 88.0" in card
+
+
+async def test_export_workbook_numbers_equal_the_scoring_engine(app: App):
+    from bot.runtime import rubric
+    from models.ledger import team_month_scores
+
+    await month_of_october(app)
+    await said(app, "/加好友 45", 30002, card="李四")
+    files: list[str] = []
+    out = []
+    async with app.test_matcher() as ctx:
+        from tests.utils import group_event
+
+        adapter = ctx.create_adapter(base=Adapter)
+        bot = ctx.create_bot(base=Bot, adapter=adapter, self_id=BOT_ID)
+        event = group_event("/导出", OWNER, role="owner")
+        ctx.receive_event(bot, event)
+        ctx.should_call_api(
+            "upload_group_file",
+            {"group_id": GROUP, "file": Capture(files), "name": "客服一组-2026-10-绩效.xlsx"},
+            None,
+        )
+        ctx.should_call_send(event, Capture(out), {"message_id": 1})
+    assert out[0] == "✅ 已导出 2026-10 绩效表（2 人，6 条记录），文件已上传到群文件"
+    import base64
+
+    wb = load_workbook(io.BytesIO(base64.b64decode(files[0].removeprefix("base64://"))))
+    summary = wb["汇总"]
+    rows = {r[1]: r for r in summary.iter_rows(min_row=3, values_only=True)}
+    async with db.reading() as s:
+        ranking = await team_month_scores(s, rubric(), 1, "2026-10", None)
+    for r in ranking:
+        row = rows[r.member.name]
+        assert row[0] == r.rank
+        assert [pytest.approx(float(c.earned)) for c in r.score.categories] == list(row[3:7])
+        assert row[7] == pytest.approx(float(r.score.total))
+        assert row[8] == r.score.grade
+    assert rows["李四"][7] == pytest.approx(91.5)  # 45/60 × 2 = 1.5
+    detail = list(wb["明细"].iter_rows(min_row=2, values_only=True))
+    assert [d[0] for d in detail] == [1, 2, 3, 4, 5, 6]
+    assert detail[4][4] == "客户投诉"
+    assert detail[4][6] == -3
+
+
+async def test_export_cli_writes_the_same_workbook(app: App, fresh_db, tmp_path, monkeypatch):
+    from bot.cli import export_main
+
+    await month_of_october(app)
+    await db.dispose()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KPI_DATABASE_URL", f"sqlite+aiosqlite:///{fresh_db}")
+    out = tmp_path / "oct.xlsx"
+    rc = await asyncio.to_thread(
+        export_main, ["--team", "客服一组", "--month", "2026-10", "-o", str(out)]
+    )
+    db.init_engine(f"sqlite+aiosqlite:///{fresh_db}")
+    assert rc == 0
+    rows = list(load_workbook(out)["汇总"].iter_rows(min_row=3, values_only=True))
+    assert rows[0][1] == "张三"
+    assert rows[0][7] == pytest.approx(88.0)
