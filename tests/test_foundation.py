@@ -1,0 +1,140 @@
+"""Issue 2: the database migrates itself and keeps data, write transactions are safe under
+concurrency, and bad configuration stops the bot at start with a message naming the key."""
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from pydantic import ValidationError
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import SQLModel
+
+from bot import db
+from bot.config import Config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def test_database_made_by_the_first_migration_upgrades_to_head_keeping_its_rows(tmp_path):
+    engine = db.make_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    try:
+        await db.migrate("0001", engine)
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("INSERT INTO team (name, created_at) VALUES ('老团队', '2026-01-01 00:00:00')")
+            )
+        await db.migrate("head", engine)
+        async with engine.connect() as conn:
+            names = (await conn.execute(text("SELECT name, reminder_time FROM team"))).all()
+            assert names == [("老团队", None)]
+            assert (await conn.execute(text("SELECT count(*) FROM appeal"))).scalar() == 0
+            diff = await conn.run_sync(
+                lambda c: compare_metadata(MigrationContext.configure(c), SQLModel.metadata)
+            )
+        assert diff == []  # the migrations build exactly the tables the code declares
+    finally:
+        await engine.dispose()
+
+
+async def _counter(tmp_path: Path):
+    engine = db.make_engine(f"sqlite+aiosqlite:///{tmp_path / 'c.db'}")
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE counter (n INTEGER)"))
+        await conn.execute(text("INSERT INTO counter VALUES (0)"))
+    return engine
+
+
+async def test_deferred_transactions_fail_with_database_is_locked_on_read_then_write(tmp_path):
+    """Two deferred read-then-write transactions: the second writer cannot upgrade its lock."""
+    engine = await _counter(tmp_path)
+    try:
+        async with AsyncSession(engine) as a, AsyncSession(engine) as b:
+            await a.begin()
+            await b.begin()
+            n_a = (await a.execute(text("SELECT n FROM counter"))).scalar()
+            n_b = (await b.execute(text("SELECT n FROM counter"))).scalar()
+            await a.execute(text("UPDATE counter SET n = :n"), {"n": n_a + 1})
+            await a.commit()
+            with pytest.raises(OperationalError, match="database is locked"):
+                await b.execute(text("UPDATE counter SET n = :n"), {"n": n_b + 1})
+    finally:
+        await engine.dispose()
+
+
+async def test_immediate_write_transactions_lose_no_read_then_write_update(tmp_path):
+    """The same pattern through the bot's write sessions (BEGIN IMMEDIATE): 40 writers, 40."""
+    engine = await _counter(tmp_path)
+    immediate = engine.execution_options(sqlite_begin="IMMEDIATE")
+
+    async def bump() -> None:
+        async with AsyncSession(immediate) as s, s.begin():
+            n = (await s.execute(text("SELECT n FROM counter"))).scalar()
+            await asyncio.sleep(0)
+            await s.execute(text("UPDATE counter SET n = :n"), {"n": n + 1})
+
+    try:
+        await asyncio.gather(*(bump() for _ in range(40)))
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT n FROM counter"))).scalar() == 40
+            assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+            assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("kpi_timezone", "Mars/Olympus"),
+        ("kpi_monthly_cron", "every month"),
+        ("kpi_undo_minutes", "-5"),
+        ("kpi_daily_reminder", "25:99"),
+        ("kpi_reminder_days", "funday"),
+        ("kpi_commission_base", "-1"),
+    ],
+)
+def test_bad_config_value_is_rejected_naming_the_key(key, value):
+    with pytest.raises(ValidationError) as err:
+        Config(**{key: value})
+    assert key in str(err.value)
+
+
+def _start(tmp_path: Path, env_lines: list[str]) -> subprocess.CompletedProcess:
+    (tmp_path / ".env").write_text("\n".join(["PORT=18999", *env_lines]) + "\n", encoding="utf-8")
+    return subprocess.run(
+        [sys.executable, "-m", "bot"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+    )
+
+
+def test_bot_refuses_to_start_on_a_bad_setting_and_names_it(tmp_path):
+    done = _start(tmp_path, ["KPI_TIMEZONE=Mars/Olympus"])
+    assert done.returncode == 2
+    assert "KPI_TIMEZONE" in done.stderr
+
+
+def test_bot_refuses_to_start_on_an_invalid_rubric_naming_file_item_and_problem(tmp_path):
+    rubric = (ROOT / "models" / "rubric.toml").read_text(encoding="utf-8")
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        rubric.replace(
+            'category = "hr"\npoints = -1\ncommands = ["迟到"',
+            'category = "hx"\npoints = -1\ncommands = ["迟到"',
+        ),
+        encoding="utf-8",
+    )
+    done = _start(tmp_path, [f"KPI_RUBRIC={bad}"])
+    assert done.returncode == 2
+    assert str(bad) in done.stderr
+    assert "项目 late" in done.stderr
+    assert "未知分类 hx" in done.stderr
