@@ -26,6 +26,7 @@ class Config(BaseModel):
     kpi_commission_base: Decimal | None = None
     kpi_daily_reminder: str | None = None
     kpi_reminder_days: str = "mon-fri"
+    kpi_font: str = ""
 
     @field_validator("kpi_timezone")
     @classmethod

@@ -162,13 +162,11 @@ async def _totals_line(s, team_id: int, period: str, rub) -> str:
 
 
 def _picture(title: str, rub, rows: list[Row], footer: str) -> Picture | None:
-    try:
-        from bot.render import render_ranking
-    except ImportError:  # pragma: no cover
-        return None
+    from bot.render import render_ranking
+
     heads, cells = ranking_table(rub, rows)
     try:
-        png = render_ranking(title, heads, cells, footer)
+        png = render_ranking(title, heads, cells, footer, get_config().kpi_font or None)
     except Exception as e:
         logger.warning(f"ranking image failed: {e!r}")
         return None
