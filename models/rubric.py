@@ -157,6 +157,24 @@ def load_rubric(path: str | Path | None = None, reserved: set[str] = frozenset()
 _SECTION_NAMES = {"items": "项目", "categories": "分类", "grades": "等级"}
 
 
+def _problem(err: dict) -> str:
+    """A pydantic error in words a boss can act on."""
+    kind = err["type"]
+    if kind == "missing":
+        return "缺少必填字段"
+    if kind == "extra_forbidden":
+        return "未知字段（拼写错了？）"
+    if kind == "literal_error":
+        return f"取值无效，只能是 {err.get('ctx', {}).get('expected', '')}"
+    if kind.startswith(("int_", "decimal_", "float_")):
+        return f"必须是数字（现在是 {err.get('input')!r}）"
+    if kind.startswith("bool_"):
+        return "必须是 true 或 false"
+    if kind.startswith(("string_", "tuple_", "list_")):
+        return f"格式不对：{err['msg']}"
+    return err["msg"]
+
+
 def _explain(source: str, data: dict, error: ValidationError) -> str:
     lines = []
     for err in error.errors():
@@ -172,7 +190,7 @@ def _explain(source: str, data: dict, error: ValidationError) -> str:
                     where += f" 的 {loc[2]}"
             except (KeyError, IndexError, TypeError, AttributeError):
                 pass
-        lines.append(f"考核表 {source}：{where}：{err['msg']}")
+        lines.append(f"考核表 {source}：{where}：{_problem(err)}")
     return "\n".join(lines)
 
 
@@ -237,6 +255,12 @@ def _check(r: Rubric, reserved: set[str]) -> None:
             if low in reserved:
                 fail(where, f"命令 {cmd} 与内置命令重名")
             seen_cmd[low] = it.key
+    names = {n.lower(): i.key for i in r.items for n in (i.key, i.name, i.short) if n}
+    for it in r.items:
+        for cmd in it.commands:
+            other = names.get(cmd.lower())
+            if other is not None and other != it.key:
+                fail(f"项目 {it.key}", f"命令 {cmd} 与项目 {other} 的 key 或名称相同")
 
     for c in r.categories:
         if c.kind == "attainment":

@@ -295,7 +295,7 @@ def test_unknown_item_field_is_refused_naming_the_item_and_the_field(tmp_path: P
     text = edited(('name = "迟到"\n', 'name = "迟到"\ncolour = "red"\n'))
     message = refusal(tmp_path, text)
     assert "：项目 late 的 colour：" in message
-    assert "Extra inputs are not permitted" in message
+    assert "未知字段" in message
 
 
 def test_unknown_top_level_field_is_refused_naming_the_field(tmp_path: Path):
@@ -316,3 +316,12 @@ def test_grade_without_a_minimum_is_refused_naming_the_grade(tmp_path: Path):
 def test_parse_rubric_names_the_source_it_was_given():
     with pytest.raises(RubricError, match=r"^考核表 #2026-10 结算快照：categories"):
         parse_rubric(edited(("max = 50", "max = 49")), "#2026-10 结算快照")
+
+
+def test_command_equal_to_another_items_name_is_refused(tmp_path: Path):
+    """`/早退` as a command of `late` would make `早退` name two items."""
+    text = edited(('commands = ["迟到", "late"]', 'commands = ["迟到", "late", "早退x"]'))
+    text = text.replace('name = "早退"', 'name = "早退x"')
+    message = refusal(tmp_path, text)
+    assert "项目 late" in message
+    assert "命令 早退x 与项目 early_leave 的 key 或名称相同" in message
