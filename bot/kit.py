@@ -200,11 +200,8 @@ def to_message(bot: Bot, parts: Iterable[Part]) -> Message:
             )
             msg += mod.MessageSegment.text(" ")
         elif isinstance(p, Picture):
-            msg += (
-                v11.MessageSegment.image(p.data)
-                if mod is v11
-                else v12.MessageSegment.text("[图片]")
-            )
+            if mod is v11:  # v12 needs an upload first; the text says it all
+                msg += v11.MessageSegment.image(p.data)
         else:
             msg += mod.MessageSegment.text(p)
     return msg

@@ -228,7 +228,7 @@ def render_ranking(
         draw.text((MARGIN, y + gap * 3 // 4), footer, font=footer_font, fill=MUTED)
 
     out = BytesIO()
-    image.save(out, format="PNG")
+    image.save(out, format="PNG", compress_level=3)
     return out.getvalue()
 
 

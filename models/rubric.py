@@ -12,6 +12,7 @@ import itertools
 import json
 import sys
 from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -124,7 +125,7 @@ class Rubric(_Strict):
                 return band.name
         return self.grades[-1].name
 
-    @property
+    @cached_property
     def version(self) -> str:
         """A stable hash of the normalised content: same rules, same version."""
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)

@@ -23,19 +23,25 @@ class Tally:
     entries: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ItemScore:
     item: Item
     quantity: int
     entries: int
-    points: Fraction  # signed contribution before clamping of the category
+    scaled: int  # signed contribution × the category's scale, before clamping
+    scale: int
+
+    @property
+    def points(self) -> Fraction:
+        """Signed contribution before clamping of the category (exact)."""
+        return Fraction(self.scaled, self.scale)
 
     @property
     def done(self) -> bool:
         return self.item.target is not None and self.quantity >= self.item.target
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class CategoryScore:
     key: str
     name: str
@@ -60,6 +66,68 @@ class MemberScore:
         return next(i for c in self.categories for i in c.items if i.item.key == key)
 
 
+ZERO = Fraction(0)
+HUNDRED = Fraction(100)
+
+
+@dataclass(frozen=True)
+class _ItemPlan:
+    item: Item
+    unit: int  # scaled points per unit: points × scale, or weight × scale / target
+    cap: int | None  # attainment: weight × scale (reached at the target)
+
+
+@dataclass(frozen=True)
+class _CategoryPlan:
+    key: str
+    name: str
+    max: Fraction
+    deduction: bool
+    scale: int  # every item's numbers are whole multiples of 1/scale
+    items: list[_ItemPlan]
+
+
+_plans: dict[str, list[_CategoryPlan]] = {}
+
+
+def _plan(rubric: Rubric) -> list[_CategoryPlan]:
+    """The rubric in exact integer units, computed once per rubric version.
+
+    Each category gets a scale (the least common denominator of its points, weights / targets
+    and max), so that scoring adds integers and divides once: exact, and fast enough to
+    settle 10,000 agents.
+    """
+    plan = _plans.get(rubric.version)
+    if plan is not None:
+        return plan
+    plan = []
+    for cat in rubric.categories:
+        deduction = cat.kind == "deduction"
+        items = rubric.items_of(cat.key)
+        raw = [Fraction(i.points) if deduction else Fraction(i.weight) / i.target for i in items]
+        fracs = [*raw, Fraction(cat.max), *(Fraction(i.weight or 0) for i in items)]
+        scale = math.lcm(*(f.denominator for f in fracs))
+        plan.append(
+            _CategoryPlan(
+                cat.key,
+                cat.name,
+                Fraction(cat.max),
+                deduction,
+                scale,
+                [
+                    _ItemPlan(
+                        i,
+                        int(r * scale),
+                        None if deduction else int(Fraction(i.weight) * scale),
+                    )
+                    for i, r in zip(items, raw, strict=True)
+                ],
+            )
+        )
+    _plans[rubric.version] = plan
+    return plan
+
+
 def clamp(x: Fraction, low: Fraction, high: Fraction) -> Fraction:
     return max(low, min(high, x))
 
@@ -79,23 +147,25 @@ def score_member(
     Tallies of items the rubric does not know are ignored.
     """
     categories = []
-    for cat in rubric.categories:
+    for cat in _plan(rubric):
         items = []
-        for item in rubric.items_of(cat.key):
-            t = tallies.get(item.key, Tally())
-            if cat.kind == "deduction":
-                pts = Fraction(item.points) * t.quantity
-            else:
-                pts = Fraction(item.weight) * min(Fraction(1), Fraction(t.quantity, item.target))
-            items.append(ItemScore(item, t.quantity, t.entries, pts))
-        cmax = Fraction(cat.max)
-        raw = (cmax if cat.kind == "deduction" else Fraction(0)) + sum(i.points for i in items)
-        categories.append(CategoryScore(cat.key, cat.name, cmax, clamp(raw, 0, cmax), items))
-    total = clamp(sum((c.earned for c in categories), Fraction(0)), Fraction(0), Fraction(100))
+        top = int(cat.max * cat.scale)
+        raw = top if cat.deduction else 0
+        for ip in cat.items:
+            t = tallies.get(ip.item.key)
+            quantity, entries = (t.quantity, t.entries) if t else (0, 0)
+            pts = quantity * ip.unit
+            if ip.cap is not None and pts > ip.cap:
+                pts = ip.cap
+            raw += pts
+            items.append(ItemScore(ip.item, quantity, entries, pts, cat.scale))
+        earned = Fraction(max(0, min(top, raw)), cat.scale)
+        categories.append(CategoryScore(cat.key, cat.name, cat.max, earned, items))
+    total = clamp(sum((c.earned for c in categories), ZERO), ZERO, HUNDRED)
     fines = Fraction(fines)
     commission = None
     if commission_base is not None:
-        commission = max(Fraction(0), Fraction(commission_base) * total / 100 - fines)
+        commission = max(ZERO, Fraction(commission_base) * total / 100 - fines)
     return MemberScore(categories, total, rubric.grade(total), fines, commission)
 
 

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -103,24 +103,28 @@ async def settle(
         await session.flush()
 
     ranking = await team_month_scores(session, rubric, team_id, period, base)
-    for r in ranking:
-        session.add(
-            SettledScore(
-                settlement_id=s.id,
-                member_id=r.member.id,
-                name=r.member.name,
-                rank=r.rank,
-                categories=categories_json(r.score),
-                total=str(r.score.total),
-                grade=r.score.grade,
-                fine_cents=int(r.score.fines * 100),
-                commission_cents=None
-                if r.score.commission is None
-                else round(r.score.commission * 100),
-            )
+    if ranking:
+        await session.execute(
+            insert(SettledScore),
+            [
+                {
+                    "settlement_id": s.id,
+                    "member_id": r.member.id,
+                    "name": r.member.name,
+                    "rank": r.rank,
+                    "categories": categories_json(r.score),
+                    "total": str(r.score.total),
+                    "grade": r.score.grade,
+                    "fine_cents": int(r.score.fines * 100),
+                    "commission_cents": None
+                    if r.score.commission is None
+                    else round(r.score.commission * 100),
+                }
+                for r in ranking
+            ],
         )
     s.appeals_accepted = await _close_appeals(session, team_id, period, now)
-    for b in await bindings_of(session, team_id):
+    for b in await bindings_of(session, team_id) if ranking else []:  # nobody to report on
         session.add(
             Post(
                 team_id=team_id,
@@ -145,21 +149,18 @@ async def settle(
 
 async def _close_appeals(session: AsyncSession, team_id: int, period: str, now: datetime) -> int:
     """Expire the month's open appeals; return how many were accepted."""
-    in_month = select(Entry.id).where(Entry.team_id == team_id, Entry.period == period)
-    await session.execute(
-        update(Appeal)
-        .where(Appeal.entry_id.in_(in_month), Appeal.status == "open")
-        .values(status="expired", closed_at=now, closed_by="system", close_reason="月份已结算")
+    rows = await session.execute(
+        select(Appeal)
+        .join(Entry, Entry.id == Appeal.entry_id)
+        .where(Appeal.team_id == team_id, Entry.period == period)
     )
-    return int(
-        (
-            await session.execute(
-                select(func.count(Appeal.id)).where(
-                    Appeal.entry_id.in_(in_month), Appeal.status == "accepted"
-                )
-            )
-        ).scalar_one()
-    )
+    accepted = 0
+    for appeal in rows.scalars():
+        if appeal.status == "open":
+            appeal.status, appeal.closed_at = "expired", now
+            appeal.closed_by, appeal.close_reason = "system", "月份已结算"
+        accepted += appeal.status == "accepted"
+    return accepted
 
 
 async def reopen(session: AsyncSession, team_id: int, period: str, actor: str) -> Settlement:

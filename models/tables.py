@@ -58,7 +58,17 @@ class Entry(SQLModel, table=True):
     """One logged fact: a self-report, a deduction or a bonus."""
 
     __table_args__ = (
-        Index("ix_entry_team_period_member", "team_id", "period", "member_id"),
+        # Covering index for the month's GROUP BY member, item (scores are aggregated in SQL).
+        Index(
+            "ix_entry_month_tally",
+            "team_id",
+            "period",
+            "member_id",
+            "item_key",
+            "revoked_at",
+            "quantity",
+            "fine_cents",
+        ),
         Index("ix_entry_team_link", "team_id", "link"),
     )
     id: int | None = Field(default=None, primary_key=True)

@@ -45,7 +45,7 @@ from models.periods import (  # noqa: E402
     shift_period,
     utcnow,
 )
-from models.roster import all_teams, binding_of, bindings_of  # noqa: E402
+from models.roster import all_teams, binding_of, bindings_of, scored_members  # noqa: E402
 from models.settlement import (  # noqa: E402
     base_of,
     claim_post,
@@ -67,6 +67,8 @@ __plugin_meta__ = PluginMetadata(
 )
 
 JOB_ID = "kpi-monthly-settlement"
+POST_ROWS = 100  # a group post lists the top 100; the workbook has everyone
+IMAGE_ROWS = 50  # the image shows the top 50
 
 
 def monthly_trigger() -> CronTrigger:
@@ -187,11 +189,13 @@ async def report_messages(s, team: Team, settlement: Settlement) -> list[list[Pa
     totals = await _totals_line(s, team.id, period, rub)
     if settlement.appeals_accepted:
         totals += f"，申诉受理 {settlement.appeals_accepted} 条"
-    lines = [title]
-    lines += ranking_lines(rub, rows) if rows else ["本月没有需要考核的成员"]
+    shown = rows[:POST_ROWS]
+    lines = [title, *ranking_lines(rub, shown)]
+    if len(rows) > len(shown):
+        lines.append(f"……其余 {len(rows) - len(shown)} 人的名次请用 /导出 查看完整表格")
     lines += [totals, f"发 /我的绩效 {period} 查看自己的明细"]
     messages: list[list[Part]] = [[m] for m in chunk(lines)]
-    pic = _picture(title.removeprefix("📊 "), rub, rows, totals) if rows else None
+    pic = _picture(title.removeprefix("📊 "), rub, shown[:IMAGE_ROWS], totals) if rows else None
     if pic is not None:
         messages[-1].append(pic)
     return messages
@@ -352,6 +356,8 @@ async def settle_cmd(ctx: Ctx, args: Args) -> str | None:
     async with db.writing() as s:
         if not await claim_message(s, ctx.message_key):
             return None
+        if not await scored_members(s, ctx.team_id, period):
+            raise Refused(f"{period} 没有需要考核的成员，无需结算")
         result = await settle(
             s, rubric(), ctx.team_id, period, ctx.actor, get_config().kpi_commission_base
         )
