@@ -44,11 +44,7 @@ def create_app(**overrides: Any):
     driver.register_adapter(OneBotV12)
 
     # Fail at start, naming the key or the rubric item, rather than load plugins half-way.
-    from .config import get_config
-    from .runtime import rubric
-
-    get_config()
-    rubric()
+    from . import runtime  # noqa: F401  (validates the config and the rubric on import)
     nonebot.load_plugin("nonebot_plugin_apscheduler")
     for name in plugin_names():
         nonebot.load_plugin(name)

@@ -44,6 +44,26 @@ async def open_database() -> None:
         )
 
 
+def _validate_or_exit() -> None:
+    """Config and rubric are checked when the first plugin loads; NoneBot's plugin loader
+    swallows exceptions, so an invalid one stops the process here (also under `nb run`)."""
+    from pydantic import ValidationError
+
+    from models.rubric import RubricError
+
+    try:
+        get_config()
+        rubric()
+    except ValidationError as e:
+        for err in e.errors():
+            logger.error(f"配置错误 {'.'.join(map(str, err['loc'])).upper()}: {err['msg']}")
+        raise SystemExit(2) from e
+    except RubricError as e:
+        logger.error(f"考核表错误：{e}")
+        raise SystemExit(2) from e
+
+
+_validate_or_exit()
 _driver = get_driver()
 _driver.on_startup(open_database)
 _driver.on_shutdown(db.dispose)

@@ -120,7 +120,7 @@ def _start(tmp_path: Path, env_lines: list[str]) -> subprocess.CompletedProcess:
 def test_bot_refuses_to_start_on_a_bad_setting_and_names_it(tmp_path):
     done = _start(tmp_path, ["KPI_TIMEZONE=Mars/Olympus"])
     assert done.returncode == 2
-    assert "KPI_TIMEZONE" in done.stderr
+    assert "KPI_TIMEZONE" in done.stdout + done.stderr
 
 
 def test_bot_refuses_to_start_on_an_invalid_rubric_naming_file_item_and_problem(tmp_path):
@@ -135,6 +135,19 @@ def test_bot_refuses_to_start_on_an_invalid_rubric_naming_file_item_and_problem(
     )
     done = _start(tmp_path, [f"KPI_RUBRIC={bad}"])
     assert done.returncode == 2
-    assert str(bad) in done.stderr
-    assert "项目 late" in done.stderr
-    assert "未知分类 hx" in done.stderr
+    said = done.stdout + done.stderr
+    assert str(bad) in said
+    assert "项目 late" in said
+    assert "未知分类 hx" in said
+
+
+def test_nb_run_loads_the_same_plugins_as_python_m_bot():
+    """`[tool.nonebot]` in pyproject.toml (used by `nb run`) lists every plugin we load."""
+    import tomllib
+
+    from bot.app import plugin_names
+
+    listed = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"][
+        "nonebot"
+    ]["plugins"]
+    assert sorted(listed) == sorted(["nonebot_plugin_apscheduler", *plugin_names()])
