@@ -150,3 +150,32 @@ async def said(app: App, content, user_id: int = 30001, **kw) -> str:
 
 async def bind(app: App, group_id: int = GROUP, name: str = "客服一组") -> str:
     return await said(app, f"/绑定 {name}", OWNER, group_id=group_id, role="owner")
+
+
+class LenientAdapter(Adapter):
+    """A OneBot v11 adapter that answers every API call and records it (for fuzzing,
+    where the calls a message triggers are not known in advance)."""
+
+    calls: list[tuple[str, dict]]
+
+    async def _call_api(self, bot, api: str, **data):
+        self.calls.append((api, data))
+        if api == "get_group_member_info":
+            return {"card": "新人", "nickname": "新人", "user_id": data.get("user_id")}
+        return {"message_id": next_id()}
+
+
+async def deliver(event) -> list[str]:
+    """Handle `event` with a lenient bot; return the texts the bot sent."""
+    import nonebot
+    from nonebot.message import handle_event
+
+    adapter = LenientAdapter(nonebot.get_driver())
+    adapter.calls = []
+    bot = Bot(adapter, BOT_ID)
+    await handle_event(bot, event)
+    return [
+        str(data["message"])
+        for api, data in adapter.calls
+        if api in ("send_msg", "send_group_msg", "send_private_msg")
+    ]
