@@ -45,6 +45,7 @@ def create_app(**overrides: Any):
 
     # Fail at start, naming the key or the rubric item, rather than load plugins half-way.
     from . import runtime  # noqa: F401  (validates the config and the rubric on import)
+
     nonebot.load_plugin("nonebot_plugin_apscheduler")
     for name in plugin_names():
         nonebot.load_plugin(name)

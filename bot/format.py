@@ -157,9 +157,13 @@ def ranking_lines(rubric: Rubric, rows: list[Row]) -> list[str]:
     return out
 
 
-def chunk(lines: list[str], limit: int = MAX_MESSAGE_CHARS) -> list[str]:
+class Several(list):
+    """Several messages (not the parts of one)."""
+
+
+def chunk(lines: list[str], limit: int = MAX_MESSAGE_CHARS) -> Several:
     """Split a long listing into messages of whole lines — never cut silently."""
-    out: list[str] = []
+    out = Several()
     cur: list[str] = []
     size = 0
     for line in lines:
@@ -171,5 +175,5 @@ def chunk(lines: list[str], limit: int = MAX_MESSAGE_CHARS) -> list[str]:
     if cur:
         out.append("\n".join(cur))
     if len(out) > 1:
-        out = [f"{m}\n（{i}/{len(out)}）" for i, m in enumerate(out, 1)]
+        out = Several(f"{m}\n（{i}/{len(out)}）" for i, m in enumerate(out, 1))
     return out

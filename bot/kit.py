@@ -26,6 +26,7 @@ from models.tables import GroupBinding, Member, Team
 from . import db
 from .commands import Cmd
 from .config import get_config
+from .format import Several
 from .parse import Args
 
 PRIVATE_OK = {"me", "rank", "rubric", "help"}
@@ -213,6 +214,8 @@ def split_reply(reply: Reply) -> list[list[Part]]:
         return []
     if isinstance(reply, str):
         return [[reply]]
+    if isinstance(reply, Several):
+        return [[m] if isinstance(m, str) else list(m) for m in reply]
     if (
         reply
         and all(isinstance(x, list | str) for x in reply)

@@ -64,7 +64,10 @@ async def self_report(ctx: Ctx, item: Item, args: Args, *, via_report: bool = Fa
         url = first_url(text)
         if url is None:
             raise Refused(f"{item.name}需要附上链接（http:// 或 https:// 开头）")
-        link = normalize_url(url)
+        try:
+            link = normalize_url(url)
+        except ValueError as e:
+            raise Refused(f"链接格式不对：{url[:60]}") from e
         note = text.replace(url, " ").strip()
     elif item.evidence == "count":
         quantity, rest = _read_quantity(item, args.tokens, optional=False)

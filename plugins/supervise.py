@@ -37,35 +37,41 @@ def _usage(item: Item, command: str) -> str:
 
 
 def _split_rest(item: Item, tokens: list[Token], max_qty: int, fine_max: Decimal):
-    """After the targets (and the item): [月份] anywhere, then a count (or a fine), then a note."""
+    """After the targets (and the item): a count (or, for a fine item, the fine), a note, and
+    a month anywhere. A first word that is a valid count or fine is one, even if it could
+    also read as a month (`100000` yuan); otherwise a month word is the month."""
+    if any(t.mention is not None for t in tokens):
+        raise Refused("请把所有 @ 写在项目前面")
+    words = list(tokens)
+    quantity, fine_cents, fine_given = 1, 0, False
+    first = words[0].text if words else None
+    if item.fine:
+        money = parse_money(first) if first else None
+        if money is not None and 0 <= money <= fine_max:
+            fine_cents, fine_given = int(money * 100), True
+            words = words[1:]
+        elif money is not None and not looks_like_period(first):
+            raise Refused(f"罚款金额必须在 0–{fine_max} 元之间，收到 {first}")
+    elif first is not None:
+        n = parse_int(first)
+        if n is not None and 1 <= n <= max_qty:
+            quantity = n
+            words = words[1:]
+        elif (n is not None or looks_numeric(words[0].norm)) and not looks_like_period(first):
+            raise Refused(f"次数必须是 1–{max_qty} 的整数，收到 {first}")
     tz = get_config().tz
     period = None
-    words: list[Token] = []
-    for t in tokens:
-        if t.mention is None and looks_like_period(t.norm):
+    rest = []
+    for t in words:
+        if looks_like_period(t.norm):
             period = parse_period(t.norm, tz)
             if period is None:
                 raise Refused(f"月份 {t.text} 无效")
-        elif t.mention is not None:
-            raise Refused("请把所有 @ 写在项目前面")
         else:
-            words.append(t)
-    quantity, fine_cents = 1, 0
-    if item.fine:
-        money = parse_money(words[0].text) if words else None
-        if money is None:
-            raise Refused(f"{item.name}需要写罚款金额（元），例如 200")
-        if not 0 <= money <= fine_max:
-            raise Refused(f"罚款金额必须在 0–{fine_max} 元之间，收到 {words[0].text}")
-        fine_cents = int(money * 100)
-        words = words[1:]
-    elif words and looks_numeric(words[0].norm):
-        n = parse_int(words[0].text)
-        if n is None or not 1 <= n <= max_qty:
-            raise Refused(f"次数必须是 1–{max_qty} 的整数，收到 {words[0].text}")
-        quantity = n
-        words = words[1:]
-    note = " ".join(t.text for t in words).strip()[:500] or None
+            rest.append(t)
+    if item.fine and not fine_given:
+        raise Refused(f"{item.name}需要写罚款金额（元），例如 200")
+    note = " ".join(t.text for t in rest).strip()[:500] or None
     return period, quantity, fine_cents, note
 
 
