@@ -43,11 +43,14 @@ async def ensure_self(ctx: Ctx, session: AsyncSession) -> Member:
     """The speaker as an agent of the group's team, registering them on first use."""
     m = await member_of(session, ctx.team_id, ctx.platform, ctx.user_id)
     if m is None:
+        name = ctx.sender_name
+        if name == ctx.user_id:  # OneBot v12 events carry no group card: ask for it
+            name = await lookup_name(ctx, ctx.user_id) or name
         m, _ = await join(
-            session, ctx.team_id, ctx.platform, ctx.user_id, ctx.sender_name, ctx.today, ctx.actor
+            session, ctx.team_id, ctx.platform, ctx.user_id, name, ctx.today, ctx.actor
         )
         return m
-    if m.left_on is not None and m.left_on < ctx.today:
+    if m.left_on is not None:  # /离职 ends membership from that day
         raise Refused(f"你已于 {m.left_on} 离职，如需重新入职请联系主管 /入职")
     if m.role == "supervisor":
         raise Refused("主管不参与自报考核；如需参与请先 /取消主管")

@@ -90,7 +90,7 @@ async def memberships(session: AsyncSession, platform: str, user_id: str) -> lis
 
 
 def is_active(member: Member, on: date) -> bool:
-    return member.joined_on <= on and (member.left_on is None or member.left_on >= on)
+    return member.joined_on <= on and (member.left_on is None or member.left_on > on)
 
 
 async def join(
@@ -189,7 +189,7 @@ async def active_agents(session: AsyncSession, team_id: int, on: date) -> list[M
             Member.team_id == team_id,
             Member.role == "agent",
             Member.joined_on <= on,
-            or_(Member.left_on.is_(None), Member.left_on >= on),
+            or_(Member.left_on.is_(None), Member.left_on > on),
         )
         .order_by(Member.id)
     )

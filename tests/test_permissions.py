@@ -1,0 +1,226 @@
+"""Who may run which command (SPEC §2 roles, §3 supervisors, §6 "an agent deducts…; a
+supervisor of one team touches another team"): every supervisor / owner / superuser command
+against every kind of actor, and a refused command writes nothing."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from nonebug import App
+from sqlalchemy import func, select
+
+from tests.utils import (
+    ADMIN,
+    BOSS,
+    GROUP,
+    OTHER_GROUP,
+    OWNER,
+    SUPER,
+    at,
+    bind,
+    said,
+)
+
+TARGET = 30001  # 张三, an agent of team A: the @x of every command
+AGENT = 30002  # 李四, an agent of team A, no supervisor role
+OTHER_BOSS = 10004  # supervisor of team B (OTHER_GROUP), speaking in team A's group
+UNBOUND = GROUP + 7
+PERMISSION_REFUSAL = "❌ 只有"
+
+
+class AnyData(dict):
+    """API call data that matches whatever the bot sends (e.g. an upload's base64 body)."""
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    def __ne__(self, other: object) -> bool:
+        return False
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+ACTORS: dict[str, dict] = {
+    "agent": {"user_id": AGENT, "card": "李四", "role": "member"},
+    "supervisor": {"user_id": BOSS, "card": "老板", "role": "member"},
+    "other_team_supervisor": {"user_id": OTHER_BOSS, "card": "别组主管", "role": "member"},
+    "group_admin": {"user_id": ADMIN, "card": "管理员", "role": "admin"},
+    "group_owner": {"user_id": OWNER, "card": "群主", "role": "owner"},
+    "superuser": {"user_id": SUPER, "card": "超管", "role": "member"},
+}
+
+SUPERVISORS = {"supervisor", "group_admin", "group_owner", "superuser"}
+OWNERS = {"group_owner", "superuser"}
+SUPERUSERS = {"superuser"}
+
+# (label, message parts with {id} for the entry under appeal, who may, group)
+COMMANDS: list[tuple[str, list, set[str], int]] = [
+    ("扣分", ["/扣分 ", at(TARGET), " 投诉"], SUPERVISORS, GROUP),
+    ("加分", ["/加分 ", at(TARGET), " 培训讲师"], SUPERVISORS, GROUP),
+    ("投诉", ["/投诉 ", at(TARGET)], SUPERVISORS, GROUP),
+    ("严重投诉", ["/严重投诉 ", at(TARGET), " 200"], SUPERVISORS, GROUP),
+    ("迟到", ["/迟到 ", at(TARGET)], SUPERVISORS, GROUP),
+    ("撤销", ["/撤销 #{id}"], SUPERVISORS, GROUP),
+    ("绩效", ["/绩效 ", at(TARGET)], SUPERVISORS, GROUP),
+    ("明细", ["/明细 ", at(TARGET)], SUPERVISORS, GROUP),
+    ("月报", ["/月报"], SUPERVISORS, GROUP),
+    ("结算", ["/结算 上月"], SUPERVISORS, GROUP),
+    ("导出", ["/导出"], SUPERVISORS, GROUP),
+    ("入职", ["/入职 ", at(TARGET), " 张三"], SUPERVISORS, GROUP),
+    ("离职", ["/离职 ", at(TARGET)], SUPERVISORS, GROUP),
+    ("未报", ["/未报"], SUPERVISORS, GROUP),
+    ("驳回", ["/驳回 #{id} 证据不足"], SUPERVISORS, GROUP),
+    ("申诉列表", ["/申诉列表"], SUPERVISORS, GROUP),
+    ("提醒", ["/提醒 17:30"], SUPERVISORS, GROUP),
+    ("审计", ["/审计"], SUPERVISORS, GROUP),
+    ("主管", ["/主管 ", at(TARGET)], OWNERS, GROUP),
+    ("取消主管", ["/取消主管 ", at(TARGET)], OWNERS, GROUP),
+    ("绑定", ["/绑定 新团队"], OWNERS, UNBOUND),
+    ("解绑", ["/解绑"], OWNERS, GROUP),
+    ("重开", ["/重开 上月"], SUPERUSERS, GROUP),
+]
+
+CASES = [
+    pytest.param(label, parts, actor, actor in allowed, group, id=f"{label}-{actor}")
+    for label, parts, allowed, group in COMMANDS
+    for actor in ACTORS
+]
+
+
+async def row_counts() -> dict[str, int]:
+    from bot import db
+    from models.tables import AuditLog, Entry, GroupBinding, Member, Settlement
+
+    out = {}
+    async with db.reading() as s:
+        for table in (Entry, Member, AuditLog, GroupBinding, Settlement):
+            out[table.__name__] = (
+                await s.execute(select(func.count()).select_from(table))
+            ).scalar_one()
+    return out
+
+
+async def two_teams_with_an_appeal(app: App) -> int:
+    """Team A in GROUP (agents 张三, 李四; supervisor BOSS), team B in OTHER_GROUP (supervisor
+    OTHER_BOSS); 张三 has a complaint under appeal. Returns the complaint's entry id."""
+    assert (await bind(app)).startswith("✅")
+    assert (await bind(app, OTHER_GROUP, "客服二组")).startswith("✅")
+    assert (await said(app, "/朋友圈", TARGET, card="张三")).startswith("✅")
+    assert (await said(app, "/朋友圈", AGENT, card="李四")).startswith("✅")
+    reply = await said(
+        app,
+        ["/主管 ", at(BOSS)],
+        OWNER,
+        role="owner",
+        api=[
+            (
+                "get_group_member_info",
+                {"group_id": GROUP, "user_id": BOSS},
+                {"card": "老板", "nickname": "boss"},
+            )
+        ],
+    )
+    assert reply.startswith("✅"), reply
+    reply = await said(
+        app,
+        ["/主管 ", at(OTHER_BOSS)],
+        OWNER,
+        role="owner",
+        group_id=OTHER_GROUP,
+        api=[
+            (
+                "get_group_member_info",
+                {"group_id": OTHER_GROUP, "user_id": OTHER_BOSS},
+                {"card": "别组主管", "nickname": "ob"},
+            )
+        ],
+    )
+    assert reply.startswith("✅"), reply
+    reply = await said(app, ["/投诉 ", at(TARGET)], OWNER, role="owner")
+    entry_id = int(re.match(r"✅ #(\d+) ", reply).group(1))
+    reply = await said(app, f"/申诉 #{entry_id} 不是我", TARGET, card="张三")
+    assert reply.startswith("✅"), reply
+    return entry_id
+
+
+_PREPARED: dict[str, object] = {}
+
+
+def _copy_closed_db(src: Path, dst: Path) -> None:
+    """Copy a database whose engine is disposed (so its WAL is checkpointed away)."""
+    for path in (src, dst):
+        for suffix in ("-wal", "-shm"):
+            assert not Path(f"{path}{suffix}").exists()
+    shutil.copy(src, dst)
+
+
+@pytest.fixture
+async def appealed_entry(app: App, fresh_db: Path, tmp_path_factory: pytest.TempPathFactory) -> int:
+    """`two_teams_with_an_appeal`, chatted once per session and then copied as a file, so a
+    case costs one message. Returns the appealed entry's id."""
+    from bot import db
+
+    if not _PREPARED:
+        entry_id = await two_teams_with_an_appeal(app)
+        await db.dispose()
+        snapshot = tmp_path_factory.mktemp("permissions") / "prepared.db"
+        _copy_closed_db(fresh_db, snapshot)
+        _PREPARED.update(path=snapshot, entry_id=entry_id)
+    else:
+        await db.dispose()
+        _copy_closed_db(_PREPARED["path"], fresh_db)  # type: ignore[arg-type]
+    db.init_engine(f"sqlite+aiosqlite:///{fresh_db}")
+    return _PREPARED["entry_id"]  # type: ignore[return-value]
+
+
+@pytest.fixture
+def no_background_posts(monkeypatch: pytest.MonkeyPatch) -> None:
+    import plugins.monthly
+
+    monkeypatch.setattr(plugins.monthly, "AUTO_FLUSH", False)
+
+
+@pytest.mark.usefixtures("no_background_posts")
+@pytest.mark.parametrize(("label", "parts", "actor", "allowed", "group"), CASES)
+async def test_command_is_allowed_or_refused_by_role_and_refusal_writes_nothing(
+    app: App, appealed_entry: int, label: str, parts: list, actor: str, allowed: bool, group: int
+):
+    entry_id = appealed_entry
+    content = [p.format(id=entry_id) if isinstance(p, str) else p for p in parts]
+    api = [("upload_group_file", AnyData(), None)] if label == "导出" and allowed else []
+    before = await row_counts()
+    reply = await said(app, content, group_id=group, api=api, **ACTORS[actor])
+    if allowed:
+        assert reply, label
+        assert not reply.startswith(PERMISSION_REFUSAL), reply
+        assert "出错了" not in reply, reply
+    else:
+        assert reply.startswith(PERMISSION_REFUSAL), reply
+        assert "用法" in reply, reply
+        assert await row_counts() == before
+
+
+async def test_admin_is_not_a_supervisor_when_admins_are_supervisors_is_false(
+    app: App, appealed_entry: int, monkeypatch: pytest.MonkeyPatch
+):
+    from bot.config import get_config
+
+    monkeypatch.setattr(get_config(), "kpi_admins_are_supervisors", False)
+    before = await row_counts()
+    reply = await said(app, ["/投诉 ", at(TARGET)], ADMIN, card="管理员", role="admin")
+    assert reply.startswith(PERMISSION_REFUSAL), reply
+    assert "用法" in reply, reply
+    assert await row_counts() == before
+
+
+async def test_explicit_supervisor_still_acts_when_admins_are_supervisors_is_false(
+    app: App, appealed_entry: int, monkeypatch: pytest.MonkeyPatch
+):
+    from bot.config import get_config
+
+    monkeypatch.setattr(get_config(), "kpi_admins_are_supervisors", False)
+    reply = await said(app, ["/投诉 ", at(TARGET)], BOSS, card="老板")
+    assert reply.startswith("✅"), reply
