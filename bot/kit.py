@@ -13,10 +13,12 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
-from nonebot import get_driver, logger, on_command
+from nonebot import get_driver, logger, on_message
 from nonebot.adapters import Bot, Event, Message
 from nonebot.adapters.onebot import v11, v12
-from nonebot.params import CommandArg
+from nonebot.matcher import Matcher
+from nonebot.rule import Rule
+from nonebot.typing import T_State
 
 from models.ledger import Refused
 from models.periods import local_now
@@ -251,39 +253,98 @@ def _check_role(ctx: Ctx, cmd: Cmd) -> None:
         raise Refused("只有超级管理员可以这样做")
 
 
+@dataclass(frozen=True)
+class _Route:
+    cmd: Cmd
+    handler: Handler
+    anywhere: bool
+
+
+_routes: dict[str, _Route] = {}
+_by_length: list[str] = []  # command names, longest first (prefix match like NoneBot's)
+_matcher: type[Matcher] | None = None
+
+
+def match_command(message: Message) -> tuple[_Route, Message] | None:
+    """The command a message starts with (`/软文…`), and the message after it.
+
+    One matcher serves every KPI command: NoneBot checks each matcher's rules in its own
+    task, so sixty matchers cost far more per message than one dictionary lookup.
+    """
+    if not message or not message[0].is_text():
+        return None
+    text = str(message[0].data.get("text", "")).lstrip()
+    for start in sorted(get_driver().config.command_start, key=len, reverse=True):
+        if start and text.startswith(start):
+            text = text[len(start) :]
+            break
+    else:
+        if "" not in get_driver().config.command_start:
+            return None
+    low = text.lower()
+    for name in _by_length:
+        if low.startswith(name):
+            rest = text[len(name) :].lstrip()
+            seg = type(message[0])
+            arg = type(message)([seg.text(rest)] if rest else [])
+            arg.extend(message[1:])
+            return _routes[name], arg
+    return None
+
+
+async def _is_command(event: Event, state: T_State) -> bool:
+    if event.get_type() != "message":
+        return False
+    found = match_command(event.get_message())
+    if found is None:
+        return False
+    state["kpi_route"], state["kpi_arg"] = found
+    return True
+
+
+async def _dispatch(bot: Bot, event: Event, state: T_State) -> None:
+    route: _Route = state["kpi_route"]
+    cmd = route.cmd
+    ctx = await build_ctx(bot, event)
+    if ctx is None or not first_delivery(ctx.message_key):
+        return
+    if ctx.group_id is not None and ctx.binding is None and not route.anywhere:
+        return  # silent in a group that is not bound to a team
+    await refresh_name(ctx)
+    try:
+        if ctx.group_id is None and cmd.alias not in PRIVATE_OK:
+            raise Refused("请在已绑定的群里使用这个命令")
+        if ctx.group_id is None and ctx.team is None and cmd.alias != "help":
+            raise Refused("你还不在任何团队里，请先在团队群里报一次或让主管 /入职")
+        _check_role(ctx, cmd)
+        reply = await route.handler(ctx, Args.from_message(state["kpi_arg"], str(bot.self_id)))
+    except Refused as e:
+        reply = f"❌ {e}\n用法：{cmd.usage}"
+    except Exception:
+        logger.exception(f"command {cmd.name} failed")
+        reply = "❌ 出错了，这次操作没有生效，请稍后再试"
+    await send_reply(ctx, reply)
+
+
 def kpi_command(
     cmd: Cmd, *, anywhere: bool = False, extra_names: Iterable[str] = ()
 ) -> Callable[[Handler], Handler]:
-    """Register `cmd` (its Chinese name, English alias and `extra_names`).
+    """Register `cmd` under its Chinese name, English alias and `extra_names`.
 
     anywhere: also answered in unbound groups (only `/绑定` and `/帮助`, SPEC §2).
     """
-    names = sorted({cmd.name, cmd.alias, *extra_names}, key=lambda n: n != cmd.name)
-    matcher = on_command(names[0], aliases=set(names[1:]), priority=10, block=True)
+    global _matcher
+    if _matcher is None:
+        _matcher = on_message(rule=Rule(_is_command), priority=10, block=True)
+        _matcher.handle()(_dispatch)
 
     def deco(func: Handler) -> Handler:
-        @matcher.handle()
-        async def _run(bot: Bot, event: Event, arg: Message = CommandArg()) -> None:
-            ctx = await build_ctx(bot, event)
-            if ctx is None or not first_delivery(ctx.message_key):
-                return
-            if ctx.group_id is not None and ctx.binding is None and not anywhere:
-                return  # silent in a group that is not bound to a team
-            await refresh_name(ctx)
-            try:
-                if ctx.group_id is None and cmd.alias not in PRIVATE_OK:
-                    raise Refused("请在已绑定的群里使用这个命令")
-                if ctx.group_id is None and ctx.team is None and cmd.alias != "help":
-                    raise Refused("你还不在任何团队里，请先在团队群里报一次或让主管 /入职")
-                _check_role(ctx, cmd)
-                reply = await func(ctx, Args.from_message(arg, str(bot.self_id)))
-            except Refused as e:
-                reply = f"❌ {e}\n用法：{cmd.usage}"
-            except Exception:
-                logger.exception(f"command {cmd.name} failed")
-                reply = "❌ 出错了，这次操作没有生效，请稍后再试"
-            await send_reply(ctx, reply)
-
+        route = _Route(cmd, func, anywhere)
+        for name in {cmd.name, cmd.alias, *extra_names}:
+            if name.lower() in _routes:
+                raise ValueError(f"command /{name} registered twice")
+            _routes[name.lower()] = route
+        _by_length[:] = sorted(_routes, key=len, reverse=True)
         return func
 
     return deco
