@@ -35,7 +35,10 @@ def make_engine(url: str) -> AsyncEngine:
     path = sqlite_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        # A burst of reports queues for connections rather than failing (pool_timeout).
+        engine = create_async_engine(
+            url, connect_args={"timeout": 30}, pool_size=10, max_overflow=20, pool_timeout=300
+        )
         _tune_sqlite(engine)
         return engine
     return create_async_engine(url, pool_pre_ping=True)

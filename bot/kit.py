@@ -8,6 +8,7 @@ checks the role (SPEC §2), and turns `Refused` into `❌ reason + usage`. A han
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -129,6 +130,26 @@ def is_superuser(platform_adapter: str, user_id: str) -> bool:
     return user_id in supers or f"{platform_adapter}:{user_id}" in supers
 
 
+_BINDING_TTL = 30.0  # seconds; /绑定 and /解绑 clear it at once in this process
+_bindings: dict[tuple[str, str], tuple[float, GroupBinding | None, Team | None]] = {}
+
+
+async def _binding(s, platform: str, group_id: str) -> tuple[GroupBinding | None, Team | None]:
+    """The group's binding and team, remembered briefly (every message needs them)."""
+    key = (platform, group_id)
+    hit = _bindings.get(key)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1], hit[2]
+    binding = await binding_of(s, platform, group_id)
+    team = await s.get(Team, binding.team_id) if binding is not None else None
+    _bindings[key] = (time.monotonic() + _BINDING_TTL, binding, team)
+    return binding, team
+
+
+def forget_bindings() -> None:
+    _bindings.clear()
+
+
 async def build_ctx(bot: Bot, event: Event) -> Ctx | None:
     facts = describe_event(bot, event)
     if facts is None:
@@ -141,9 +162,8 @@ async def build_ctx(bot: Bot, event: Event) -> Ctx | None:
     )
     async with db.reading() as s:
         if ctx.group_id is not None:
-            ctx.binding = await binding_of(s, ctx.platform, ctx.group_id)
-            if ctx.binding is not None:
-                ctx.team = await s.get(Team, ctx.binding.team_id)
+            ctx.binding, ctx.team = await _binding(s, ctx.platform, ctx.group_id)
+            if ctx.team is not None:
                 ctx.member = await member_of(s, ctx.team.id, ctx.platform, ctx.user_id)
         else:
             mine = list(await memberships(s, ctx.platform, ctx.user_id))
@@ -305,7 +325,12 @@ async def _is_command(event: Event, state: T_State) -> bool:
 async def _dispatch(bot: Bot, event: Event, state: T_State) -> None:
     route: _Route = state["kpi_route"]
     cmd = route.cmd
-    ctx = await build_ctx(bot, event)
+    try:
+        ctx = await build_ctx(bot, event)
+    except Exception:
+        logger.exception("reading the chat context failed")
+        await bot.send(event, "❌ 出错了，这次操作没有生效，请稍后再试")
+        return
     if ctx is None or not first_delivery(ctx.message_key):
         return
     if ctx.group_id is not None and ctx.binding is None and not route.anywhere:

@@ -10,6 +10,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,11 +29,18 @@ async def claim_message(session: AsyncSession, key: str | None) -> bool:
     """Record that a chat message wrote something; False if it already did (redelivery)."""
     if not key:
         return True
+    dialect = session.bind.dialect.name if session.bind is not None else ""
+    values = {"key": key, "created_at": utcnow()}
+    if dialect in ("sqlite", "postgresql"):
+        mod = sqlite if dialect == "sqlite" else postgresql
+        stmt = mod.insert(ProcessedMessage).values(values).on_conflict_do_nothing()
+        return (await session.execute(stmt)).rowcount == 1
     if await session.get(ProcessedMessage, key) is not None:
         return False
-    session.add(ProcessedMessage(key=key, created_at=utcnow()))
+    session.add(ProcessedMessage(**values))
     try:
-        await session.flush()
+        async with session.begin_nested():
+            await session.flush()
     except IntegrityError:
         return False
     return True

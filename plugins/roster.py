@@ -5,7 +5,7 @@ from sqlalchemy import delete
 
 from bot import db
 from bot.commands import COMMANDS
-from bot.kit import Ctx, kpi_command
+from bot.kit import Ctx, forget_bindings, kpi_command
 from bot.parse import Args
 from bot.targets import QQ_RE, lookup_name, resolve_targets
 from models.ledger import Refused, claim_message
@@ -53,6 +53,7 @@ async def bind(ctx: Ctx, args: Args) -> str | None:
             )
         )
         await audit(s, team.id, ctx.actor, "bind", f"{ctx.platform}:{ctx.group_id}", None, name)
+    forget_bindings()
     how = "（已有团队，共用成员和记录）" if existed else ""
     return (
         f"✅ 本群已绑定团队「{name}」{how}\n"
@@ -73,6 +74,7 @@ async def unbind(ctx: Ctx, args: Args) -> str | None:
         await audit(
             s, ctx.team_id, ctx.actor, "unbind", f"{ctx.platform}:{ctx.group_id}", ctx.team.name
         )
+    forget_bindings()
     return (
         f"✅ 本群已与团队「{ctx.team.name}」解绑，记录都还保留；重新 /绑定 {ctx.team.name} 即可恢复"
     )

@@ -56,6 +56,7 @@ async def fresh_db(nonebug_init: None, tmp_path: Path):
     shutil.copy(TEMPLATE_DB, path)
     db.init_engine(f"sqlite+aiosqlite:///{path}")
     kit.forget_deliveries()
+    kit.forget_bindings()
     set_clock(None)
     yield path
     set_clock(None)
