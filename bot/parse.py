@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 URL_RE = re.compile(r"https?://[^\s<>\"'，。！？、；）」』】]+", re.IGNORECASE)
-ID_RE = re.compile(r"^[#＃](\d{1,12})$")
+ID_RE = re.compile(r"^[#＃](\d{1,18})$")
 
 
 @dataclass

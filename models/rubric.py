@@ -58,6 +58,7 @@ class Item(_Strict):
     max_quantity: int | None = None
     daily_cap: int | None = None
     daily_cap_units: int | None = None
+    count_as: str | None = None  # a label counted in the monthly totals (`客户投诉`)
 
     @property
     def label(self) -> str:

@@ -157,10 +157,14 @@ def _stored_rows(scores: list[SettledScore], rub) -> list[Row]:
 
 
 async def _totals_line(s, team_id: int, period: str, rub) -> str:
+    """`当月共 N 条记录，客户投诉 3 次`: the rubric's `count_as` labels say what is counted."""
     counts = await month_counts(s, team_id, period)
-    entries = sum(counts.values())
-    complaints = sum(n for k, n in counts.items() if "complaint" in k)
-    return f"本月共 {entries} 条记录，客户投诉 {complaints} 次"
+    line = f"当月共 {sum(counts.values())} 条记录"
+    tallies: dict[str, int] = {}
+    for item in rub.items:
+        if item.count_as:
+            tallies[item.count_as] = tallies.get(item.count_as, 0) + counts.get(item.key, 0)
+    return line + "".join(f"，{label} {n} 次" for label, n in tallies.items())
 
 
 def _picture(title: str, rub, rows: list[Row], footer: str) -> Picture | None:
