@@ -108,6 +108,7 @@ async def test_restart_after_the_1st_catches_up_exactly_once_and_posts_when_a_bo
     texts = await flush_expecting(app, 1)
     assert "「客服一组」2026-10 月度绩效" in texts[0]
     assert "1. 张三 10/47/30/1 88.0 B" in texts[0]  # 4/8 articles × 2 = 1; 50 − 3 = 47
+    assert "当月共 5 条记录，客户投诉 1 次" in texts[0]  # counted by the rubric's count_as
     assert await flush_expecting(app, 0) == []  # posted once
 
 
