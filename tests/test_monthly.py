@@ -273,3 +273,27 @@ async def test_export_cli_writes_the_same_workbook(app: App, fresh_db, tmp_path,
     rows = list(load_workbook(out)["汇总"].iter_rows(min_row=3, values_only=True))
     assert rows[0][1] == "张三"
     assert rows[0][7] == pytest.approx(88.0)
+
+
+async def test_monthly_dm_sends_each_agent_their_breakdown_once(app: App, monkeypatch):
+    from bot.config import get_config
+
+    monkeypatch.setattr(get_config(), "kpi_monthly_dm", True)
+    await month_of_october(app)
+    set_clock(datetime(2026, 11, 3, 8, 0, tzinfo=SHANGHAI))
+    await settle_due()
+    group: list[str] = []
+    private: list[str] = []
+    async with app.test_api() as ctx:
+        adapter = ctx.create_adapter(base=Adapter)
+        ctx.create_bot(base=Bot, adapter=adapter, self_id=BOT_ID)
+        ctx.should_call_api(
+            "send_group_msg", {"group_id": GROUP, "message": Capture(group)}, {"message_id": 1}
+        )
+        ctx.should_call_api(
+            "send_private_msg", {"user_id": 30001, "message": Capture(private)}, {"message_id": 2}
+        )
+        assert await flush_posts() == 2
+    assert private[0].startswith("📋 张三 2026-10 绩效")
+    assert "总分 88.0（B）" in private[0]
+    assert await flush_expecting(app, 0) == []
