@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import html
 import re
 import struct
 import threading
@@ -24,9 +23,12 @@ from tests.utils import (
     OWNER,
     at,
     bind,
+    entries,
+    entry,
     group_event,
     image,
     next_id,
+    plain,
     private_event,
     said,
     say,
@@ -40,20 +42,6 @@ ZHANG, LI, WANG = 30001, 30002, 30003
 @pytest.fixture(autouse=True)
 def frozen_clock(fresh_db: Path) -> None:
     set_clock(NOW)
-
-
-async def entries() -> list[Entry]:
-    from bot import db
-
-    async with db.reading() as s:
-        return list((await s.execute(select(Entry).order_by(Entry.id))).scalars())
-
-
-async def entry(entry_id: int) -> Entry | None:
-    from bot import db
-
-    async with db.reading() as s:
-        return await s.get(Entry, entry_id)
 
 
 async def row_counts() -> dict[str, int]:
@@ -71,11 +59,6 @@ async def row_counts() -> dict[str, int]:
 async def report(app: App, content, user_id: int = ZHANG, **kw) -> str:
     kw.setdefault("card", {ZHANG: "张三", LI: "李四", WANG: "王五"}.get(user_id, ""))
     return plain(await said(app, content, user_id, **kw))
-
-
-def plain(text: str) -> str:
-    """The text a user reads (the capture holds the CQ-escaped form: `[` is `&#91;`)."""
-    return html.unescape(text)
 
 
 # ---- each self-report command ----------------------------------------------------------------

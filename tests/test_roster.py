@@ -24,6 +24,7 @@ from tests.utils import (
     Capture,
     at,
     bind,
+    entries,
     group_event,
     next_id,
     private_event,
@@ -48,14 +49,6 @@ async def members() -> list:
 
     async with db.reading() as s:
         return list((await s.execute(select(Member).order_by(Member.id))).scalars())
-
-
-async def entries() -> list:
-    from bot import db
-    from models.tables import Entry
-
-    async with db.reading() as s:
-        return list((await s.execute(select(Entry).order_by(Entry.id))).scalars())
 
 
 async def entry_count() -> int:

@@ -3,7 +3,6 @@ backdating, settled months, /撤销, /绩效 /明细 and the audit log (SPEC §1
 
 from __future__ import annotations
 
-import html
 import re
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +15,7 @@ from nonebug import App
 from sqlalchemy import select
 
 from models.periods import set_clock
-from models.tables import AuditLog, Entry, Member
+from models.tables import AuditLog, Member
 from tests.utils import (
     BOSS,
     BOT_ID,
@@ -26,8 +25,11 @@ from tests.utils import (
     Capture,
     at,
     bind,
+    entries,
+    entry,
     group_event,
     next_id,
+    plain,
     said,
     say,
 )
@@ -49,11 +51,6 @@ def frozen_clock(fresh_db: Path) -> None:
     set_clock(NOW)
 
 
-def plain(text: str) -> str:
-    """The text a user reads (the capture holds the CQ-escaped form: `[` is `&#91;`)."""
-    return html.unescape(text)
-
-
 async def agent(app: App, user_id: int, content: str = "/软文 https://example.com/{uid}") -> str:
     """An agent registers by reporting (an article: promotion 0.25, total 90.25)."""
     return plain(await said(app, content.format(uid=user_id), user_id, card=NAMES.get(user_id, "")))
@@ -63,20 +60,6 @@ async def boss(app: App, content, *, group_id: int = GROUP, **kw) -> str:
     """The group owner speaks (owners and admins are supervisors by default)."""
     kw.setdefault("role", "owner")
     return plain(await said(app, content, OWNER, group_id=group_id, **kw))
-
-
-async def entries() -> list[Entry]:
-    from bot import db
-
-    async with db.reading() as s:
-        return list((await s.execute(select(Entry).order_by(Entry.id))).scalars())
-
-
-async def entry(entry_id: int) -> Entry | None:
-    from bot import db
-
-    async with db.reading() as s:
-        return await s.get(Entry, entry_id)
 
 
 async def members() -> list[Member]:

@@ -179,3 +179,29 @@ async def deliver(event) -> list[str]:
         for api, data in adapter.calls
         if api in ("send_msg", "send_group_msg", "send_private_msg")
     ]
+
+
+def plain(text: str) -> str:
+    """The text a user reads (a captured message is CQ-escaped: `[` is `&#91;`)."""
+    import html
+
+    return html.unescape(text)
+
+
+async def entries():
+    """Every entry, oldest first."""
+    from sqlalchemy import select
+
+    from bot import db
+    from models.tables import Entry
+
+    async with db.reading() as s:
+        return list((await s.execute(select(Entry).order_by(Entry.id))).scalars())
+
+
+async def entry(entry_id: int):
+    from bot import db
+    from models.tables import Entry
+
+    async with db.reading() as s:
+        return await s.get(Entry, entry_id)
