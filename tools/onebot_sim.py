@@ -295,6 +295,17 @@ class _Sim:
     async def announce(self) -> None:
         """Meta events sent right after connecting."""
 
+    async def send_event(self, event: dict[str, Any]) -> int | str:
+        """Post an event; returns its message id (if it has one)."""
+        if "message_id" in event:
+            self.events[str(event["message_id"])] = event
+        await self.send_json(event)
+        return event.get("message_id", "")
+
+    async def post(self, group_id: int | str, user_id: int | str, *parts: SegmentLike, **kw):
+        """Send a group message without waiting; returns its message id."""
+        return await self.send_event(self.group_event(group_id, user_id, *parts, **kw))
+
     async def send_json(self, payload: dict[str, Any]) -> None:
         if self.ws is None:
             raise ConnectionError("simulator is not connected")
@@ -589,17 +600,6 @@ class OneBotV11Sim(_Sim):
             },
         }
 
-    async def send_event(self, event: dict[str, Any]) -> int | str:
-        """Post an event; returns its message id (if it has one)."""
-        if "message_id" in event:
-            self.events[str(event["message_id"])] = event
-        await self.send_json(event)
-        return event.get("message_id", "")
-
-    async def post(self, group_id: int | str, user_id: int | str, *parts: SegmentLike, **kw):
-        """Send a group message without waiting; returns its message id."""
-        return await self.send_event(self.group_event(group_id, user_id, *parts, **kw))
-
     async def say(
         self,
         group_id: int | str,
@@ -854,15 +854,6 @@ class OneBotV12Sim(_Sim):
             "group_id": str(group_id),
             **(extra or {}),
         }
-
-    async def send_event(self, event: dict[str, Any]) -> str:
-        if "message_id" in event:
-            self.events[str(event["message_id"])] = event
-        await self.send_json(event)
-        return event.get("message_id", "")
-
-    async def post(self, group_id: int | str, user_id: int | str, *parts: SegmentLike, **kw):
-        return await self.send_event(self.group_event(group_id, user_id, *parts, **kw))
 
     async def say(
         self,
