@@ -80,7 +80,11 @@ async def reject_cmd(ctx: Ctx, args: Args) -> list[Part] | None:
         await close_appeal(s, appeal, "rejected", ctx.actor, reason)
         member = await s.get(Member, appeal.member_id)
     why = f"（{reason}）" if reason else ""
-    return [Mention(member.user_id), f"你对 #{entry.id} 的申诉已被驳回{why}，扣分保留"]
+    return [
+        f"✅ 已驳回 #{entry.id} 的申诉{why}\n",
+        Mention(member.user_id),
+        f"你对 #{entry.id} 的申诉已被驳回，扣分保留",
+    ]
 
 
 @kpi_command(COMMANDS["appeals"])

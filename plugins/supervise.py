@@ -206,7 +206,7 @@ async def revoke_cmd(ctx: Ctx, args: Args) -> list[Part] | str | None:
         line += f"\n{entry.period} {cat_line(score, item.category)}，总分 {fmt_total(score.total)}"
     if appeal is None:
         return line
-    return [Mention(member.user_id), f"你对 #{entry.id} 的申诉已受理，扣分已撤销。\n" + line]
+    return [line + "\n", Mention(member.user_id), f"你对 #{entry.id} 的申诉已受理，扣分已撤销"]
 
 
 @kpi_command(COMMANDS["audit"])

@@ -75,16 +75,19 @@ async def test_reject_closes_the_appeal_and_tells_the_agent(app: App):
     await said(app, "/申诉 #3 冤枉", 30001)
     assert (await said(app, "/驳回 #3 有录音", 30002)).startswith("❌ 只有本团队的主管")
     reply = await said(app, "/驳回 #3 有录音", BOSS, card="王主管")
-    assert reply == "[CQ:at,qq=30001] 你对 #3 的申诉已被驳回（有录音），扣分保留"
+    assert reply == (
+        "✅ 已驳回 #3 的申诉（有录音）\n[CQ:at,qq=30001] 你对 #3 的申诉已被驳回，扣分保留"
+    )
     assert [a.status for a in await appeals()] == ["rejected"]
     assert (await said(app, "/驳回 #3", BOSS)).startswith("❌ #3 没有待处理的申诉")
 
 
 async def test_revoke_accepts_the_appeal_and_tells_the_agent(app: App):
     await setup_team(app)
-    await said(app, "/申诉 #3 冤枉", 30001)
+    await said(app, "/申诉 #3 冤枉", 30001, card="张三")
     reply = await said(app, "/撤销 #3 申诉成立", BOSS, card="王主管")
-    assert reply.startswith("[CQ:at,qq=30001] 你对 #3 的申诉已受理，扣分已撤销。")
+    assert reply.startswith("✅ 已撤销 #3 张三 业务绩效·客户投诉 −3（原因：申诉成立）")
+    assert reply.endswith("[CQ:at,qq=30001] 你对 #3 的申诉已受理，扣分已撤销")
     assert "业务绩效 50/50" in reply
     assert [a.status for a in await appeals()] == ["accepted"]
 

@@ -330,11 +330,13 @@ async def test_appeal_is_rejected_or_accepted_by_revoking_and_nudges_list_the_mi
     assert f"待处理申诉 1 条：#{first}" in preview, preview
 
     rejected = one(await qq.say(g, boss, f"/驳回 #{first} 有录音为证"))
-    assert rejected == f"@冯一 你对 #{first} 的申诉已被驳回（有录音为证），扣分保留", rejected
+    assert rejected == (
+        f"✅ 已驳回 #{first} 的申诉（有录音为证）\n@冯一 你对 #{first} 的申诉已被驳回，扣分保留"
+    ), rejected
     assert one(await qq.say(g, agent, f"/申诉 #{second} 地铁故障")).startswith("✅ 已提交")
     accepted = one(await qq.say(g, boss, f"/撤销 #{second} 地铁故障属实"))
-    assert accepted.startswith(f"@冯一 你对 #{second} 的申诉已受理，扣分已撤销。"), accepted
-    assert f"✅ 已撤销 #{second} 冯一 人事考核·迟到" in accepted, accepted
+    assert accepted.startswith(f"✅ 已撤销 #{second} 冯一 人事考核·迟到"), accepted
+    assert accepted.endswith(f"@冯一 你对 #{second} 的申诉已受理，扣分已撤销"), accepted
     assert one(await qq.say(g, boss, "/申诉列表")) == "✅ 没有待处理的申诉"
 
     missing = one(await qq.say(g, boss, "/未报"))
