@@ -339,7 +339,7 @@ async def _dispatch(bot: Bot, event: Event, state: T_State) -> None:
     try:
         if ctx.group_id is None and cmd.alias not in PRIVATE_OK:
             raise Refused("请在已绑定的群里使用这个命令")
-        if ctx.group_id is None and ctx.team is None and cmd.alias != "help":
+        if ctx.group_id is None and ctx.team is None and cmd.alias not in ("help", "rubric"):
             raise Refused("你还不在任何团队里，请先在团队群里报一次或让主管 /入职")
         _check_role(ctx, cmd)
         reply = await route.handler(ctx, Args.from_message(state["kpi_arg"], str(bot.self_id)))

@@ -302,3 +302,12 @@ async def test_deduct_in_private_is_refused_asking_for_the_group(app: App):
     assert "群" in reply.splitlines()[0], reply
     assert "用法" in reply, reply
     assert await entry_count() == 1
+
+
+async def test_rubric_and_help_answer_in_private_even_to_a_stranger(app: App):
+    """The rubric is not a secret of a team: anyone may read it in private chat."""
+    [rubric] = await say(app, private_event("/考核表", 39999))
+    assert rubric.startswith("📑 ")
+    assert "【推广绩效 10分】" in rubric
+    [refused] = await say(app, private_event("/我的绩效", 39999))
+    assert refused.startswith("❌ 你还不在任何团队里")
