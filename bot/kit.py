@@ -257,10 +257,6 @@ async def send_reply(ctx: Ctx, reply: Reply) -> None:
 Handler = Callable[[Ctx, Args], Awaitable[Reply]]
 
 
-def refuse(reason: str) -> Refused:
-    return Refused(reason)
-
-
 def _check_role(ctx: Ctx, cmd: Cmd) -> None:
     role = cmd.role
     if role in ("anyone", "member"):

@@ -63,9 +63,6 @@ class Args:
     def mentions(self) -> list[str]:
         return [t.mention for t in self.tokens if t.mention]
 
-    def rest_after(self, n: int) -> list[Token]:
-        return self.tokens[n:]
-
 
 def first_url(text: str) -> str | None:
     m = URL_RE.search(text)

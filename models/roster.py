@@ -89,10 +89,6 @@ async def memberships(session: AsyncSession, platform: str, user_id: str) -> lis
     )
 
 
-def is_active(member: Member, on: date) -> bool:
-    return member.joined_on <= on and (member.left_on is None or member.left_on > on)
-
-
 async def join(
     session: AsyncSession,
     team_id: int,

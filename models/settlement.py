@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from fractions import Fraction
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -174,10 +173,6 @@ async def reopen(session: AsyncSession, team_id: int, period: str, actor: str) -
         session, team_id, actor, "reopen", period, {"status": "settled"}, {"status": "reopened"}
     )
     return s
-
-
-def stored_total(row: SettledScore) -> Fraction:
-    return Fraction(row.total)
 
 
 # ---- outbox ---------------------------------------------------------------------------------
