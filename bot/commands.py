@@ -4,7 +4,13 @@ from it, and rubric validation keeps rubric commands from shadowing it (SPEC §3
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Literal
+
+from nonebot.plugin import PluginMetadata
+
+from models.rubric import Item, Rubric
+from models.scoring import fmt_signed
 
 Role = Literal["anyone", "member", "supervisor", "owner", "superuser"]
 
@@ -17,10 +23,16 @@ class Cmd:
     does: str
     role: Role = "member"
     group: str = "客服"
+    extra: tuple[str, ...] = ()  # more names (a rubric item may list several commands)
 
     @property
     def names(self) -> set[str]:
-        return {self.name, self.alias}
+        return {self.name, self.alias, *self.extra}
+
+    @property
+    def title(self) -> str:
+        """The usage line with the English alias: `/软文 <链接> [平台或备注]（/article）`."""
+        return self.usage if self.alias == self.name else f"{self.usage}（/{self.alias}）"
 
 
 _ALL = [
@@ -73,3 +85,44 @@ _ALL = [
 
 COMMANDS: dict[str, Cmd] = {c.alias: c for c in _ALL}
 RESERVED: frozenset[str] = frozenset(n.lower() for c in _ALL for n in c.names)
+
+
+def rubric_commands(rubric: Rubric) -> list[tuple[Item, Cmd]]:
+    """The chat commands the rubric's items define (SPEC §1: adding a channel or a penalty
+    is an edit of the TOML). One place builds their usage lines, for registering and help."""
+    out = []
+    for item in rubric.items:
+        if not item.commands:
+            continue
+        head, *more = item.commands
+        alias = more[0] if more else head
+        if rubric.who_logs(item) == "self":
+            arg = {"link": "<链接> [平台或备注]", "count": f"<{item.unit}数> [备注]"}
+            usage = f"/{head} {arg.get(item.evidence, '[备注]')}"
+            does = f"自报{item.name}（目标 {item.target}{item.unit}/月）"
+            cmd = Cmd(head, alias, usage, does, extra=tuple(more[1:]))
+        else:
+            points = fmt_signed(Fraction(item.points))
+            if item.fine:
+                usage, does = f"/{head} @某人 <罚款金额> [备注]", f"{item.name} {points} 并罚款"
+            else:
+                usage = f"/{head} @某人… [{item.unit}数] [备注] [月份]"
+                does = f"{item.name} {points}/{item.unit}"
+            cmd = Cmd(head, alias, usage, does, "supervisor", "主管", tuple(more[1:]))
+        out.append((item, cmd))
+    return out
+
+
+def plugin_meta(name: str, description: str, usages: list[str]) -> PluginMetadata:
+    """Every plugin's `__plugin_meta__`; `/帮助` reads the same command table."""
+    return PluginMetadata(
+        name=name,
+        description=description,
+        usage="\n".join(usages),
+        type="application",
+        supported_adapters={"~onebot.v11", "~onebot.v12"},
+    )
+
+
+def usages(*keys: str) -> list[str]:
+    return [COMMANDS[k].usage for k in keys]

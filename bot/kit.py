@@ -46,7 +46,7 @@ class Picture:
 
 
 Part = str | Mention | Picture
-Reply = str | list[Part] | list[list[Part] | str] | None
+Reply = str | list[Part] | Several | None  # one message, its parts, or several messages
 
 
 @dataclass
@@ -237,14 +237,8 @@ def split_reply(reply: Reply) -> list[list[Part]]:
     if isinstance(reply, str):
         return [[reply]]
     if isinstance(reply, Several):
-        return [[m] if isinstance(m, str) else list(m) for m in reply]
-    if (
-        reply
-        and all(isinstance(x, list | str) for x in reply)
-        and any(isinstance(x, list) for x in reply)
-    ):
-        return [[x] if isinstance(x, str) else x for x in reply]  # type: ignore[list-item]
-    return [list(reply)]  # type: ignore[arg-type]
+        return [[m] for m in reply]
+    return [list(reply)]
 
 
 async def send_reply(ctx: Ctx, reply: Reply) -> None:
@@ -347,10 +341,8 @@ async def _dispatch(bot: Bot, event: Event, state: T_State) -> None:
     await send_reply(ctx, reply)
 
 
-def kpi_command(
-    cmd: Cmd, *, anywhere: bool = False, extra_names: Iterable[str] = ()
-) -> Callable[[Handler], Handler]:
-    """Register `cmd` under its Chinese name, English alias and `extra_names`.
+def kpi_command(cmd: Cmd, *, anywhere: bool = False) -> Callable[[Handler], Handler]:
+    """Register `cmd` under every one of its names.
 
     anywhere: also answered in unbound groups (only `/绑定` and `/帮助`, SPEC §2).
     """
@@ -361,7 +353,7 @@ def kpi_command(
 
     def deco(func: Handler) -> Handler:
         route = _Route(cmd, func, anywhere)
-        for name in {cmd.name, cmd.alias, *extra_names}:
+        for name in cmd.names:
             if name.lower() in _routes:
                 raise ValueError(f"command /{name} registered twice")
             _routes[name.lower()] = route

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from nonebot.plugin import PluginMetadata
-
 from bot import db
-from bot.commands import COMMANDS
+from bot.commands import COMMANDS, plugin_meta, usages
 from bot.format import entry_points, item_name
 from bot.kit import Ctx, Mention, Part, kpi_command
 from bot.parse import Args, parse_entry_id
@@ -15,12 +13,8 @@ from models.ledger import Refused, claim_message
 from models.roster import supervisors
 from models.tables import Entry, Member
 
-__plugin_meta__ = PluginMetadata(
-    name="申诉",
-    description="客服对扣分申诉，主管驳回或撤销",
-    usage="\n".join(COMMANDS[k].usage for k in ("appeal", "reject", "appeals")),
-    type="application",
-    supported_adapters={"~onebot.v11", "~onebot.v12"},
+__plugin_meta__ = plugin_meta(
+    "申诉", "客服对扣分申诉，主管驳回或撤销", usages("appeal", "reject", "appeals")
 )
 
 

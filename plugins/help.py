@@ -2,73 +2,35 @@
 
 from fractions import Fraction
 
-from nonebot.plugin import PluginMetadata
-
-from bot.commands import COMMANDS
+from bot.commands import COMMANDS, plugin_meta, rubric_commands, usages
 from bot.kit import Ctx, kpi_command
 from bot.parse import Args
 from bot.runtime import rubric
 from models.scoring import fmt_points, fmt_signed
 
-__plugin_meta__ = PluginMetadata(
-    name="帮助",
-    description="命令说明与考核表",
-    usage="/帮助 [命令]\n/考核表",
-    type="application",
-    supported_adapters={"~onebot.v11", "~onebot.v12"},
-)
-
-
-def _rubric_usages() -> dict[str, tuple[str, str]]:
-    """Rubric command → (usage, what it does), for every item that defines commands."""
-    rub = rubric()
-    out = {}
-    for item in rub.items:
-        if not item.commands:
-            continue
-        head = item.commands[0]
-        if rub.who_logs(item) == "self":
-            arg = {"link": " <链接> [备注]", "count": f" <{item.unit}数> [备注]"}
-            usage = f"/{head}{arg.get(item.evidence, ' [备注]')}"
-            does = f"自报{item.name}（目标 {item.target}{item.unit}/月）"
-        elif item.fine:
-            usage = f"/{head} @某人 <罚款金额> [备注]"
-            does = f"{item.name} {fmt_signed(Fraction(item.points))} 并罚款"
-        else:
-            usage = f"/{head} @某人… [{item.unit}数] [备注] [月份]"
-            does = f"{item.name} {fmt_signed(Fraction(item.points))}/{item.unit}"
-        alias = f"（/{item.commands[1]}）" if len(item.commands) > 1 else ""
-        for name in item.commands:
-            out[name.lower()] = (usage + alias, does)
-    return out
+__plugin_meta__ = plugin_meta("帮助", "命令说明与考核表", usages("help", "rubric"))
 
 
 @kpi_command(COMMANDS["help"], anywhere=True)
 async def help_cmd(ctx: Ctx, args: Args) -> str:
-    rub = rubric()
-    extra = _rubric_usages()
+    from_rubric = [c for _, c in rubric_commands(rubric())]
     if args.words:
         word = args.words[0].lstrip("/").lower()
-        for c in COMMANDS.values():
-            if word in {c.name, c.alias}:
-                return f"{c.usage}（/{c.alias}）\n{c.does}"
-        if word in extra:
-            usage, does = extra[word]
-            return f"{usage}\n{does}"
+        for c in [*COMMANDS.values(), *from_rubric]:
+            if word in {n.lower() for n in c.names}:
+                return f"{c.title}\n{c.does}"
         return f"❌ 没有命令 {args.words[0]}。发 /帮助 查看全部命令\n用法：/帮助 [命令]"
     if ctx.binding is None and ctx.group_id is not None:
         return (
             "本群还没有绑定团队。群主或超级管理员发 /绑定 团队名 即可开始使用。\n"
             "绑定后：客服用 /软文 链接、/加好友 人数 自报；主管用 /扣分 @某人 项目 登记。"
         )
-    selfs = [i for i in rub.self_items() if i.commands]
-    sups = [i for i in rub.supervisor_items() if i.commands]
     lines = ["📖 KPI 机器人命令（/帮助 命令名 看详细用法）", "【自报】"]
-    lines += [extra[i.commands[0].lower()][0] for i in selfs]
+    lines += [c.title for c in from_rubric if c.role != "supervisor"]
     lines += [c.usage for c in COMMANDS.values() if c.group == "客服" and c.alias != "help"]
     lines.append("【主管】")
     lines += [c.usage for c in COMMANDS.values() if c.group == "主管"]
-    lines.append("快捷：" + " ".join(f"/{i.commands[0]}" for i in sups))
+    lines.append("快捷：" + " ".join(f"/{c.name}" for c in from_rubric if c.role == "supervisor"))
     lines.append("【管理】")
     lines += [c.usage for c in COMMANDS.values() if c.group == "管理"]
     lines.append("月份可写 2026-11、202611、本月、上月；@某人 也可写 QQ 号或成员姓名")

@@ -11,14 +11,13 @@ from pathlib import Path
 
 from apscheduler.triggers.cron import CronTrigger
 from nonebot import get_driver, logger, require
-from nonebot.plugin import PluginMetadata
 from sqlalchemy import select
 
 require("nonebot_plugin_apscheduler")
 from nonebot_plugin_apscheduler import scheduler  # noqa: E402
 
 from bot import db  # noqa: E402
-from bot.commands import COMMANDS  # noqa: E402
+from bot.commands import COMMANDS, plugin_meta, usages  # noqa: E402
 from bot.config import get_config  # noqa: E402
 from bot.format import Row, chunk, ranking_lines, ranking_table, rows_of, score_card  # noqa: E402
 from bot.kit import Ctx, Part, Picture, kpi_command  # noqa: E402
@@ -58,12 +57,10 @@ from models.settlement import (  # noqa: E402
 )
 from models.tables import Member, Post, SettledScore, Settlement, Team  # noqa: E402
 
-__plugin_meta__ = PluginMetadata(
-    name="月度结算",
-    description="每月 1 日自动结算上月并播报；预览、手动结算、重开、导出",
-    usage="\n".join(COMMANDS[k].usage for k in ("monthly", "settle", "reopen", "export")),
-    type="application",
-    supported_adapters={"~onebot.v11", "~onebot.v12"},
+__plugin_meta__ = plugin_meta(
+    "月度结算",
+    "每月 1 日自动结算上月并播报；预览、手动结算、重开、导出",
+    usages("monthly", "settle", "reopen", "export"),
 )
 
 JOB_ID = "kpi-monthly-settlement"

@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from nonebot import get_driver, logger, require
-from nonebot.plugin import PluginMetadata
 
 require("nonebot_plugin_apscheduler")
 from nonebot_plugin_apscheduler import scheduler  # noqa: E402
 
 from bot import db  # noqa: E402
-from bot.commands import COMMANDS  # noqa: E402
+from bot.commands import COMMANDS, plugin_meta, usages  # noqa: E402
 from bot.config import get_config, parse_hhmm  # noqa: E402
 from bot.kit import Ctx, Mention, Part, kpi_command  # noqa: E402
 from bot.parse import Args  # noqa: E402
@@ -23,12 +22,8 @@ from models.periods import local_now, parse_day  # noqa: E402
 from models.roster import all_teams, audit, bindings_of  # noqa: E402
 from models.tables import Team  # noqa: E402
 
-__plugin_meta__ = PluginMetadata(
-    name="每日提醒",
-    description="每天定时 @ 还没报的客服；/未报 随时查看",
-    usage="\n".join(COMMANDS[k].usage for k in ("missing", "remind")),
-    type="application",
-    supported_adapters={"~onebot.v11", "~onebot.v12"},
+__plugin_meta__ = plugin_meta(
+    "每日提醒", "每天定时 @ 还没报的客服；/未报 随时查看", usages("missing", "remind")
 )
 
 

@@ -1,11 +1,10 @@
 """Agents self-report promotion work: /软文 /付费软文 /自媒体 /加好友 /朋友圈 (from the rubric),
 /报 for any self-report item, /撤回 (SPEC §3 Agents)."""
 
-from nonebot.plugin import PluginMetadata
 from sqlalchemy import select
 
 from bot import db
-from bot.commands import COMMANDS, Cmd
+from bot.commands import COMMANDS, Cmd, plugin_meta, rubric_commands, usages
 from bot.config import get_config
 from bot.evidence import fetch_later
 from bot.format import cat_line
@@ -29,14 +28,6 @@ from models.rubric import Item
 from models.tables import Entry
 
 DEFAULT_MAX_QUANTITY = 1000
-
-
-def usage_of(item: Item, command: str) -> str:
-    if item.evidence == "link":
-        return f"/{command} <链接> [平台或备注]"
-    if item.evidence == "count":
-        return f"/{command} <{item.unit}数> [备注]"
-    return f"/{command} [备注]"
 
 
 def _read_quantity(item: Item, tokens: list[Token], *, optional: bool) -> tuple[int, list[Token]]:
@@ -129,20 +120,15 @@ async def self_report(ctx: Ctx, item: Item, args: Args, *, via_report: bool = Fa
     return reply
 
 
-def _register(item: Item) -> None:
-    names = list(item.commands)
-    cmd = Cmd(
-        names[0], names[1] if len(names) > 1 else names[0], usage_of(item, names[0]), item.name
-    )
-
-    @kpi_command(cmd, extra_names=names[2:])
+def _register(item: Item, cmd: Cmd) -> None:
+    @kpi_command(cmd)
     async def _handle(ctx: Ctx, args: Args) -> str | None:
         return await self_report(ctx, item, args)
 
 
-for _item in rubric().self_items():
-    if _item.commands:
-        _register(_item)
+SELF_COMMANDS = [(i, c) for i, c in rubric_commands(rubric()) if c.role != "supervisor"]
+for _item, _cmd in SELF_COMMANDS:
+    _register(_item, _cmd)
 
 
 @kpi_command(COMMANDS["report"])
@@ -207,16 +193,8 @@ async def undo(ctx: Ctx, args: Args) -> str | None:
     return f"✅ 已撤回 #{entry.id} {item.name}（{progress}{cat_line(score, item.category)}）"
 
 
-__plugin_meta__ = PluginMetadata(
-    name="自报推广",
-    description="客服自报推广工作（软文、加好友、朋友圈…），附链接或截图作证据",
-    usage="\n".join(
-        [
-            *(usage_of(i, i.commands[0]) for i in rubric().self_items() if i.commands),
-            COMMANDS["report"].usage,
-            COMMANDS["undo"].usage,
-        ]
-    ),
-    type="application",
-    supported_adapters={"~onebot.v11", "~onebot.v12"},
+__plugin_meta__ = plugin_meta(
+    "自报推广",
+    "客服自报推广工作（软文、加好友、朋友圈…），附链接或截图作证据",
+    [*(c.usage for _, c in SELF_COMMANDS), *usages("report", "undo")],
 )

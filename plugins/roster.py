@@ -1,10 +1,9 @@
 """Teams, groups and the roster: /绑定 /解绑 /入职 /离职 /成员 /主管 /取消主管 (SPEC §2)."""
 
-from nonebot.plugin import PluginMetadata
 from sqlalchemy import delete
 
 from bot import db
-from bot.commands import COMMANDS
+from bot.commands import COMMANDS, plugin_meta, usages
 from bot.kit import Ctx, forget_bindings, kpi_command
 from bot.parse import Args
 from bot.targets import QQ_RE, lookup_name, resolve_targets
@@ -14,14 +13,10 @@ from models.roster import audit, binding_of, join, leave, roster, team_by_name
 from models.roster import new_team as create_team
 from models.tables import GroupBinding, Team
 
-__plugin_meta__ = PluginMetadata(
-    name="团队与成员",
-    description="群绑定团队、成员入职离职、主管设置",
-    usage="\n".join(
-        COMMANDS[k].usage for k in ("bind", "unbind", "join", "leave", "members", "promote")
-    ),
-    type="application",
-    supported_adapters={"~onebot.v11", "~onebot.v12"},
+__plugin_meta__ = plugin_meta(
+    "团队与成员",
+    "群绑定团队、成员入职离职、主管设置",
+    usages("bind", "unbind", "join", "leave", "members", "promote", "demote"),
 )
 
 

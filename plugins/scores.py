@@ -1,9 +1,7 @@
 """Reading scores: /我的绩效 /排行 (everyone), /绩效 /明细 (supervisors) (SPEC §3)."""
 
-from nonebot.plugin import PluginMetadata
-
 from bot import db
-from bot.commands import COMMANDS
+from bot.commands import COMMANDS, plugin_meta, usages
 from bot.config import get_config
 from bot.format import chunk, entry_line, ranking_lines, rows_of, score_card
 from bot.kit import Ctx, kpi_command
@@ -14,12 +12,8 @@ from models.ledger import Refused, member_entries, member_month_score, team_mont
 from models.periods import current_period, parse_period
 from models.tables import Member
 
-__plugin_meta__ = PluginMetadata(
-    name="绩效查询",
-    description="自己的绩效、团队排行、某人的绩效与明细",
-    usage="\n".join(COMMANDS[k].usage for k in ("me", "rank", "score", "detail")),
-    type="application",
-    supported_adapters={"~onebot.v11", "~onebot.v12"},
+__plugin_meta__ = plugin_meta(
+    "绩效查询", "自己的绩效、团队排行、某人的绩效与明细", usages("me", "rank", "score", "detail")
 )
 
 

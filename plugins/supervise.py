@@ -2,13 +2,11 @@
 /扣分 /加分 and the rubric's shortcuts (/投诉 /严重投诉 /迟到 …), /撤销, /审计 (SPEC §3)."""
 
 from decimal import Decimal
-from fractions import Fraction
 
-from nonebot.plugin import PluginMetadata
 from sqlalchemy import select
 
 from bot import db
-from bot.commands import COMMANDS, Cmd
+from bot.commands import COMMANDS, Cmd, plugin_meta, rubric_commands, usages
 from bot.config import get_config
 from bot.format import cat_line, entry_points, item_name, local_time
 from bot.kit import Ctx, Mention, Part, kpi_command
@@ -28,12 +26,6 @@ from models.periods import current_period, looks_like_period, parse_period, peri
 from models.rubric import Item
 from models.scoring import fmt_total
 from models.tables import AuditLog, Entry, Member
-
-
-def _usage(item: Item, command: str) -> str:
-    if item.fine:
-        return f"/{command} @某人 <罚款金额> [备注]"
-    return f"/{command} @某人… [{item.unit}数] [备注] [月份]"
 
 
 def _split_rest(item: Item, tokens: list[Token], max_qty: int, fine_max: Decimal):
@@ -156,25 +148,15 @@ async def bonus(ctx: Ctx, args: Args) -> str | None:
     return await log_marks(ctx, args, None, +1)
 
 
-def _register(item: Item) -> None:
-    names = list(item.commands)
-    cmd = Cmd(
-        names[0],
-        names[1] if len(names) > 1 else names[0],
-        _usage(item, names[0]),
-        f"{item.name} {Fraction(item.points)}",
-        "supervisor",
-        "主管",
-    )
-
-    @kpi_command(cmd, extra_names=names[2:])
+def _register(item: Item, cmd: Cmd) -> None:
+    @kpi_command(cmd)
     async def _handle(ctx: Ctx, args: Args) -> str | None:
         return await log_marks(ctx, args, item, 1 if item.is_bonus else -1)
 
 
-for _item in rubric().supervisor_items():
-    if _item.commands:
-        _register(_item)
+SHORTCUTS = [(i, c) for i, c in rubric_commands(rubric()) if c.role == "supervisor"]
+for _item, _cmd in SHORTCUTS:
+    _register(_item, _cmd)
 
 
 @kpi_command(COMMANDS["revoke"])
@@ -230,18 +212,8 @@ async def audit_cmd(ctx: Ctx, args: Args) -> str:
     return "\n".join(lines)
 
 
-__plugin_meta__ = PluginMetadata(
-    name="主管登记",
-    description="扣分、加分、罚款、撤销、审计",
-    usage="\n".join(
-        [
-            COMMANDS["deduct"].usage,
-            COMMANDS["bonus"].usage,
-            *(_usage(i, i.commands[0]) for i in rubric().supervisor_items() if i.commands),
-            COMMANDS["revoke"].usage,
-            COMMANDS["audit"].usage,
-        ]
-    ),
-    type="application",
-    supported_adapters={"~onebot.v11", "~onebot.v12"},
+__plugin_meta__ = plugin_meta(
+    "主管登记",
+    "扣分、加分、罚款、撤销、审计",
+    [*usages("deduct", "bonus"), *(c.usage for _, c in SHORTCUTS), *usages("revoke", "audit")],
 )
