@@ -389,7 +389,7 @@ async def export_cmd(ctx: Ctx, args: Args) -> str:
     period = _month(args, current_period(cfg.tz))
     data, people, count = await export_bytes(ctx.team, period)
     name = f"{ctx.team.name}-{period}-绩效.xlsx"
-    path = save_export(name, data)
+    path = await asyncio.to_thread(save_export, name, data)
     try:
         uploaded = await upload_group_file(ctx.binding, name, data)
     except Exception as e:
