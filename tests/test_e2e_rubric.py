@@ -7,24 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.utils import company_rubric_text
 from tools.onebot_sim import BotProcess, OneBotV11Sim
 
-ROOT = Path(__file__).resolve().parent.parent
 GROUP = 24001
 OWNER = 10001
-
-VIDEO = """
-[[items]]
-key = "video"
-name = "短视频推广"
-short = "短视频"
-category = "promotion"
-unit = "条"
-target = 4
-weight = 1
-evidence = "link"
-commands = ["短视频", "video"]
-"""
 
 
 @pytest.fixture(autouse=True)
@@ -33,13 +20,8 @@ def fresh_db() -> None:
 
 
 async def test_a_channel_added_in_the_toml_gets_its_command_help_and_score(tmp_path: Path):
-    default = (ROOT / "models" / "rubric.toml").read_text(encoding="utf-8")
-    moments = 'target = 20\nweight = 2\nevidence = "none"'
-    assert default.count(moments) == 1
     company = tmp_path / "company.toml"
-    company.write_text(
-        default.replace(moments, moments.replace("weight = 2", "weight = 1")) + VIDEO
-    )
+    company.write_text(company_rubric_text(), encoding="utf-8")
 
     bot = BotProcess(tmp_path / "bot", env={"KPI_RUBRIC": str(company)})
     await bot.start()

@@ -25,6 +25,7 @@ from models.scoring import (
     round_half_up,
     score_member,
 )
+from tests.utils import company_rubric_text
 
 RUBRIC = load_rubric()
 
@@ -228,23 +229,7 @@ def test_tallies_of_items_not_in_the_rubric_are_ignored():
 def sixth_channel_rubric() -> Rubric:
     """The default rubric with a sixth promotion channel `video` (target 4, weight 1) whose
     weight comes from moments (2 → 1): weights 2 + 2 + 2 + 2 + 1 + 1 = 10."""
-    text = RUBRIC.text
-    moments = 'target = 20\nweight = 2\nevidence = "none"\ncommands = ["朋友圈", "moments"]'
-    assert text.count(moments) == 1
-    text = text.replace(moments, moments.replace("weight = 2", "weight = 1"))
-    text += """
-[[items]]
-key = "video"
-name = "短视频推广"
-short = "短视频"
-category = "promotion"
-unit = "条"
-target = 4
-weight = 1
-evidence = "link"
-commands = ["短视频", "video"]
-"""
-    return parse_rubric(text, "company.toml")
+    return parse_rubric(company_rubric_text(), "company.toml")
 
 
 def test_company_rubric_with_a_sixth_promotion_channel_scores_it_by_its_weight():

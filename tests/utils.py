@@ -205,3 +205,29 @@ async def entry(entry_id: int):
 
     async with db.reading() as s:
         return await s.get(Entry, entry_id)
+
+
+def company_rubric_text() -> str:
+    """The default rubric as a company edits it: a sixth promotion channel `video` (target 4,
+    weight 1, command /短视频) whose weight comes from moments (2 → 1), so weights still sum
+    to 2 + 2 + 2 + 2 + 1 + 1 = 10."""
+    from models.rubric import DEFAULT_RUBRIC_PATH
+
+    text = DEFAULT_RUBRIC_PATH.read_text(encoding="utf-8")
+    moments = 'target = 20\nweight = 2\nevidence = "none"\ncommands = ["朋友圈", "moments"]'
+    assert text.count(moments) == 1
+    return (
+        text.replace(moments, moments.replace("weight = 2", "weight = 1"))
+        + """
+[[items]]
+key = "video"
+name = "短视频推广"
+short = "短视频"
+category = "promotion"
+unit = "条"
+target = 4
+weight = 1
+evidence = "link"
+commands = ["短视频", "video"]
+"""
+    )
