@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import io
 import re
-import sqlite3
 from collections.abc import AsyncIterator
 from zoneinfo import ZoneInfo
 
@@ -66,11 +65,6 @@ def entry_id(reply: str) -> int:
 def one(replies: list[str]) -> str:
     assert len(replies) == 1, replies
     return replies[0]
-
-
-def db_rows(bot: BotProcess, sql: str, *params: object) -> list[tuple]:
-    with sqlite3.connect(bot.database) as conn:
-        return conn.execute(sql, params).fetchall()
 
 
 async def bind(sim: OneBotV11Sim, group: int, team: str) -> None:
@@ -250,11 +244,10 @@ async def test_same_message_delivered_twice_is_logged_once_and_answered_once(
     await asyncio.sleep(0.8)
     assert len(qq.replies(g, agent)) == 2, qq.replies(g, agent)
 
-    rows = db_rows(
-        bot,
-        "SELECT COUNT(*) FROM entry WHERE source IN (?, ?)",
-        f"qq:{g}:777000001",
-        f"qq:{g}:777000002",
+    rows = await bot.rows(
+        "SELECT COUNT(*) FROM entry WHERE source IN (:a, :b)",
+        a=f"qq:{g}:777000001",
+        b=f"qq:{g}:777000002",
     )
     assert rows == [(2,)], rows
 

@@ -3,25 +3,22 @@ it once a QQ client connects, and neither a second restart nor a reconnect posts
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from models.periods import current_period, period_bounds, shift_period
 from tools.onebot_sim import BotProcess, OneBotV11Sim
 
 GROUP = 23001
 OWNER = 10001
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 @pytest.fixture(autouse=True)
 def fresh_db() -> None:
     """Not the in-process database of conftest: this test talks to a bot process."""
-
-
-def sql(db: Path, query: str, *params: object) -> list[tuple]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute(query, params).fetchall()
 
 
 def posts_to(qq: OneBotV11Sim) -> list[str]:
@@ -40,19 +37,17 @@ async def test_missed_month_is_settled_on_start_and_posted_once_when_qq_connects
 
     # Pretend it all happened last month (Shanghai time): its scheduled settlement, the 1st
     # at 00:00 here, passed while the bot was down.
-    start = "date('now', '+8 hours', 'start of month', '-1 month', '+1 day')"
-    sql(bot.database, f"UPDATE team SET created_at = datetime({start}, '-8 hours')")
-    (period,) = sql(bot.database, f"SELECT strftime('%Y-%m', {start})")[0]
-    sql(bot.database, "UPDATE entry SET period = ?", period)
-    sql(bot.database, f"UPDATE tenure SET start = {start}")
-    sql(bot.database, f"UPDATE member SET joined_on = {start}")
+    period = shift_period(current_period(SHANGHAI), -1)
+    start = period_bounds(period)[0] + timedelta(days=1)
+    created = datetime(start.year, start.month, start.day) - timedelta(hours=8)  # UTC
+    await bot.rows("UPDATE team SET created_at = :t", t=created)
+    await bot.rows("UPDATE entry SET period = :p", p=period)
+    await bot.rows("UPDATE tenure SET start = :d", d=start)
+    await bot.rows("UPDATE member SET joined_on = :d", d=start)
 
     await bot.start()  # no QQ client yet: settled, the post waits
-    assert sql(bot.database, "SELECT period, status FROM settlement") != []
-    assert (period, "settled") in sql(bot.database, "SELECT period, status FROM settlement")
-    assert sql(bot.database, "SELECT status FROM post") == [("pending",)] * len(
-        sql(bot.database, "SELECT id FROM post")
-    )
+    assert await bot.rows("SELECT period, status FROM settlement") == [(period, "settled")]
+    assert await bot.rows("SELECT status FROM post") == [("pending",)]
     qq = OneBotV11Sim(bot.ws_url())
     await qq.connect()
     await qq.wait_for(lambda _c: len(posts_to(qq)) >= 1, timeout=20)
@@ -66,7 +61,7 @@ async def test_missed_month_is_settled_on_start_and_posted_once_when_qq_connects
     await qq.connect()
     assert (await qq.say(GROUP, 30001, "/排行 上月", card="张三"))[0].startswith("🏆")
     assert posts_to(qq) == []  # neither the restart nor the reconnect posted it again
-    assert sql(bot.database, "SELECT count(*) FROM settlement") == [(1,)]
-    assert sql(bot.database, "SELECT status FROM post") == [("sent",)]
+    assert await bot.rows("SELECT count(*) FROM settlement") == [(1,)]
+    assert await bot.rows("SELECT status FROM post") == [("sent",)]
     await qq.disconnect()
     await bot.stop()

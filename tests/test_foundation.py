@@ -17,12 +17,14 @@ from sqlmodel import SQLModel
 
 from bot import db
 from bot.config import Config
+from tests.utils import sqlite_only
+from tools import testdb
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 async def test_database_made_by_the_first_migration_upgrades_to_head_keeping_its_rows(tmp_path):
-    engine = db.make_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    engine = db.make_engine(await testdb.create_database(tmp_path, "old"))
     try:
         await db.migrate("0001", engine)
         async with engine.begin() as conn:
@@ -50,6 +52,7 @@ async def _counter(tmp_path: Path):
     return engine
 
 
+@sqlite_only
 async def test_deferred_transactions_fail_with_database_is_locked_on_read_then_write(tmp_path):
     """Two deferred read-then-write transactions: the second writer cannot upgrade its lock."""
     engine = await _counter(tmp_path)
@@ -67,6 +70,7 @@ async def test_deferred_transactions_fail_with_database_is_locked_on_read_then_w
         await engine.dispose()
 
 
+@sqlite_only
 async def test_immediate_write_transactions_lose_no_read_then_write_update(tmp_path):
     """The same pattern through the bot's write sessions (BEGIN IMMEDIATE): 40 writers, 40."""
     engine = await _counter(tmp_path)

@@ -118,7 +118,7 @@ async def test_two_processes_on_one_database_settle_and_post_once(app: App, fres
 
     await month_of_october(app)
     set_clock(datetime(2026, 11, 1, 10, 0, 1, tzinfo=SHANGHAI))
-    engines = [db.make_engine(f"sqlite+aiosqlite:///{fresh_db}") for _ in range(2)]
+    engines = [db.make_engine(fresh_db) for _ in range(2)]
 
     async def settle_with(engine):
         from sqlalchemy.ext.asyncio import AsyncSession
@@ -263,12 +263,12 @@ async def test_export_cli_writes_the_same_workbook(app: App, fresh_db, tmp_path,
     await month_of_october(app)
     await db.dispose()
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("KPI_DATABASE_URL", f"sqlite+aiosqlite:///{fresh_db}")
+    monkeypatch.setenv("KPI_DATABASE_URL", fresh_db)
     out = tmp_path / "oct.xlsx"
     rc = await asyncio.to_thread(
         export_main, ["--team", "客服一组", "--month", "2026-10", "-o", str(out)]
     )
-    db.init_engine(f"sqlite+aiosqlite:///{fresh_db}")
+    db.init_engine(fresh_db)
     assert rc == 0
     rows = list(load_workbook(out)["汇总"].iter_rows(min_row=3, values_only=True))
     assert rows[0][1] == "张三"

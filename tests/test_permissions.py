@@ -5,13 +5,12 @@ against every kind of actor, and a refused command writes nothing."""
 from __future__ import annotations
 
 import re
-import shutil
-from pathlib import Path
 
 import pytest
 from nonebug import App
 from sqlalchemy import func, select
 
+from tools import testdb
 from tests.utils import (
     ADMIN,
     BOSS,
@@ -149,30 +148,20 @@ async def two_teams_with_an_appeal(app: App) -> int:
 _PREPARED: dict[str, object] = {}
 
 
-def _copy_closed_db(src: Path, dst: Path) -> None:
-    """Copy a database whose engine is disposed (so its WAL is checkpointed away)."""
-    for path in (src, dst):
-        for suffix in ("-wal", "-shm"):
-            assert not Path(f"{path}{suffix}").exists()
-    shutil.copy(src, dst)
-
-
 @pytest.fixture
-async def appealed_entry(app: App, fresh_db: Path, tmp_path_factory: pytest.TempPathFactory) -> int:
-    """`two_teams_with_an_appeal`, chatted once per session and then copied as a file, so a
-    case costs one message. Returns the appealed entry's id."""
+async def appealed_entry(app: App) -> int:
+    """`two_teams_with_an_appeal`, chatted once per session and then restored from a
+    snapshot of every table, so a case costs one message. Returns the appealed entry's id."""
+    from sqlmodel import SQLModel
+
     from bot import db
 
     if not _PREPARED:
         entry_id = await two_teams_with_an_appeal(app)
-        await db.dispose()
-        snapshot = tmp_path_factory.mktemp("permissions") / "prepared.db"
-        _copy_closed_db(fresh_db, snapshot)
-        _PREPARED.update(path=snapshot, entry_id=entry_id)
+        snap = await testdb.snapshot(db.engine(), SQLModel.metadata)
+        _PREPARED.update(snapshot=snap, entry_id=entry_id)
     else:
-        await db.dispose()
-        _copy_closed_db(_PREPARED["path"], fresh_db)  # type: ignore[arg-type]
-    db.init_engine(f"sqlite+aiosqlite:///{fresh_db}")
+        await testdb.restore(db.engine(), SQLModel.metadata, _PREPARED["snapshot"])
     return _PREPARED["entry_id"]  # type: ignore[return-value]
 
 

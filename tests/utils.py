@@ -18,8 +18,11 @@ from nonebot.adapters.onebot.v11 import (
     MessageSegment,
     PrivateMessageEvent,
 )
+import pytest
 from nonebot.adapters.onebot.v11.event import Sender
 from nonebug import App
+
+from tools import testdb
 
 GROUP = 20001
 OTHER_GROUP = 20002
@@ -28,6 +31,10 @@ OWNER = 10001
 ADMIN = 10002
 SUPER = 10000  # in SUPERUSERS (conftest)
 BOSS = 10003  # made supervisor explicitly in tests that need one
+
+sqlite_only = pytest.mark.skipif(
+    testdb.on_postgres(), reason="a property of SQLite itself (its locks, WAL or files)"
+)
 
 _ids = itertools.count(int(time.time() * 1000) % 10_000_000)
 

@@ -43,6 +43,8 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from tools import testdb
+
 Segment = dict[str, Any]
 SegmentLike = str | Segment
 Handler = Callable[[dict[str, Any]], Any]
@@ -944,6 +946,9 @@ class BotProcess:
     log_level: str = "INFO"
     env: dict[str, str] = field(default_factory=dict)
     argv: list[str] = field(default_factory=lambda: [sys.executable, "-m", "bot"])
+    # KPI_DATABASE_URL; empty: a new scratch database (tools.testdb: SQLite in the folder,
+    # or one on the PostgreSQL server of KPI_TEST_DATABASE_URL) made at the first start.
+    database_url: str = ""
     proc: subprocess.Popen | None = None
 
     def __post_init__(self) -> None:
@@ -955,8 +960,13 @@ class BotProcess:
 
     @property
     def database(self) -> Path:
+        """The SQLite file (when the bot runs on SQLite)."""
         assert self.folder is not None
         return self.folder / "kpi.db"
+
+    async def rows(self, sql: str, **params: object) -> list[tuple]:
+        """Read (or change) the bot's database directly, on either engine."""
+        return await testdb.rows(self.database_url, sql, **params)
 
     @property
     def log_path(self) -> Path:
@@ -970,7 +980,7 @@ class BotProcess:
             "PORT": str(self.port),
             "SUPERUSERS": json.dumps(list(self.superusers)),
             "ONEBOT_ACCESS_TOKEN": self.token,
-            "KPI_DATABASE_URL": f"sqlite+aiosqlite:///{self.database}",
+            "KPI_DATABASE_URL": self.database_url,
             "KPI_DATA_DIR": str(self.folder / "data"),
             "KPI_TIMEZONE": "Asia/Shanghai",
             "LOG_LEVEL": self.log_level,
@@ -994,6 +1004,8 @@ class BotProcess:
     async def start(self, timeout: float = 30.0) -> None:
         """Write `.env`, start the process, return once it accepts connections."""
         assert self.folder is not None
+        if not self.database_url:
+            self.database_url = await testdb.create_database(self.folder, "kpi")
         values = self.dotenv()
         (self.folder / ".env").write_text(
             "".join(f"{k}={v}\n" for k, v in values.items()), encoding="utf-8"
