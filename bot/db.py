@@ -4,17 +4,25 @@ SQLite is opened in WAL mode with a busy timeout and foreign keys on. Write tran
 start with `BEGIN IMMEDIATE`: pysqlite's default (no BEGIN until the first write) silently
 loses read-then-write updates under concurrency, and a plain deferred `BEGIN` fails with
 "database is locked" when two writers upgrade their read locks at once.
+
+Rules that count or check before they insert (a link once per team, daily caps, a member
+registered once) need writes of one team to run one at a time. SQLite's IMMEDIATE
+transactions already run one at a time. PostgreSQL runs them side by side, so a write
+transaction opened while a command of team T is handled (`serialise_team`) first takes
+the transaction-scoped advisory lock of T; other teams are not held up. Uniqueness rules
+are also unique indexes, so the database refuses a second row whatever the code does.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
@@ -88,11 +96,45 @@ async def reading() -> AsyncIterator[AsyncSession]:
         yield session
 
 
+# Advisory-lock keys (PostgreSQL): (namespace, id).
+TEAM_LOCK = 4201  # (TEAM_LOCK, team id); team id 0 = creating teams and bindings
+MIGRATION_LOCK = 4202
+
+_team: ContextVar[int | None] = ContextVar("kpi_serialised_team", default=None)
+
+
+@contextmanager
+def serialise_team(team_id: int | None) -> Iterator[None]:
+    """Write transactions opened inside this block run one at a time per team (see above).
+
+    None (a group not bound yet, a person with no team) serialises on key 0.
+    """
+    token = _team.set(team_id or 0)
+    try:
+        yield
+    finally:
+        _team.reset(token)
+
+
+async def lock_team(session: AsyncSession, team_id: int) -> None:
+    """Hold team `team_id`'s write lock until the transaction ends (no-op on SQLite)."""
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(:ns, :id)"), {"ns": TEAM_LOCK, "id": team_id}
+        )
+
+
 @asynccontextmanager
 async def writing() -> AsyncIterator[AsyncSession]:
-    """A write transaction: BEGIN IMMEDIATE on SQLite, committed on exit, rolled back on error."""
+    """A write transaction: BEGIN IMMEDIATE on SQLite, committed on exit, rolled back on error.
+
+    Inside `serialise_team(T)` it first takes team T's lock on PostgreSQL.
+    """
     bind = engine().execution_options(sqlite_begin="IMMEDIATE")
     async with AsyncSession(bind, expire_on_commit=False) as session, session.begin():
+        team = _team.get()
+        if team is not None:
+            await lock_team(session, team)
         yield session
 
 
@@ -104,13 +146,29 @@ def alembic_config(url: str) -> AlembicConfig:
 
 
 async def migrate(target: str = "head", eng: AsyncEngine | None = None) -> None:
-    """Bring the schema to `target` (Alembic `upgrade`), keeping every row."""
+    """Bring the schema to `target` (Alembic `upgrade`), keeping every row.
+
+    Several processes may start at once on one database: on PostgreSQL they take turns
+    under an advisory lock, on SQLite under an IMMEDIATE transaction; whoever comes second
+    finds the schema at head and does nothing.
+    """
     eng = eng or engine()
 
     def _upgrade(sync_conn) -> None:
-        cfg = alembic_config(str(eng.url))
+        cfg = alembic_config(eng.url.render_as_string(hide_password=False))
         cfg.attributes["connection"] = sync_conn
         command.upgrade(cfg, target)
 
-    async with eng.begin() as conn:
-        await conn.run_sync(_upgrade)
+    if eng.dialect.name != "postgresql":
+        async with eng.execution_options(sqlite_begin="IMMEDIATE").begin() as conn:
+            await conn.run_sync(_upgrade)
+        return
+    async with eng.connect() as conn:
+        await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})
+        await conn.commit()
+        try:
+            await conn.run_sync(_upgrade)
+            await conn.commit()
+        finally:
+            await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
+            await conn.commit()

@@ -30,7 +30,7 @@ from . import db
 from .commands import Cmd
 from .config import get_config
 from .format import Several
-from .parse import Args
+from .parse import Args, clean
 
 PRIVATE_OK = {"me", "rank", "rubric", "help"}
 
@@ -61,6 +61,8 @@ class Ctx:
     sender_name: str
     sender_role: str | None
     is_superuser: bool
+    self_id: str = ""  # the bot account the message came through
+    to_me: bool = False  # the account was @-ed (or it is a private chat)
     binding: GroupBinding | None = None
     team: Team | None = None
     member: Member | None = None
@@ -72,7 +74,16 @@ class Ctx:
 
     @property
     def message_key(self) -> str:
-        return f"{self.platform}:{self.group_id or 'p' + self.user_id}:{self.message_id}"
+        """Platform, account, chat and message id: implementations number messages per
+        account, so two accounts may each have a message 42 (SPEC §5 scale-out)."""
+        chat = self.group_id or "p" + self.user_id
+        return f"{self.platform}:{self.self_id}:{chat}:{self.message_id}"
+
+    @property
+    def served_elsewhere(self) -> bool:
+        """The group is bound and another bot account serves it: this one stays silent."""
+        served_by = self.binding.self_id if self.binding is not None else None
+        return bool(served_by) and served_by != self.self_id
 
     @property
     def today(self) -> date:
@@ -106,7 +117,7 @@ def describe_event(bot: Bot, event: Event) -> dict | None:
             "user_id": str(event.user_id),
             "group_id": str(event.group_id) if isinstance(event, v11.GroupMessageEvent) else None,
             "message_id": str(event.message_id),
-            "sender_name": (sender.card or sender.nickname or str(event.user_id)).strip(),
+            "sender_name": clean(sender.card or sender.nickname or str(event.user_id)).strip(),
             "sender_role": sender.role,
         }
     if isinstance(event, v12.MessageEvent) and isinstance(
@@ -119,7 +130,7 @@ def describe_event(bot: Bot, event: Event) -> dict | None:
             "user_id": str(event.user_id),
             "group_id": str(event.group_id) if isinstance(event, v12.GroupMessageEvent) else None,
             "message_id": str(event.message_id),
-            "sender_name": str(name or event.user_id),
+            "sender_name": clean(str(name or event.user_id)).strip(),
             "sender_role": getattr(event, "role", None),
         }
     return None
@@ -158,6 +169,8 @@ async def build_ctx(bot: Bot, event: Event) -> Ctx | None:
         bot=bot,
         event=event,
         is_superuser=is_superuser(facts["adapter"].replace(" ", ""), facts["user_id"]),
+        self_id=str(bot.self_id),
+        to_me=event.is_tome(),
         **facts,
     )
     async with db.reading() as s:
@@ -325,6 +338,8 @@ async def _dispatch(bot: Bot, event: Event, state: T_State) -> None:
         return
     if ctx.group_id is not None and ctx.binding is None and not route.anywhere:
         return  # silent in a group that is not bound to a team
+    if ctx.served_elsewhere and not (cmd.alias == "bind" and ctx.to_me):
+        return  # another account serves this group; `@本账号 /绑定` moves it here
     await refresh_name(ctx)
     try:
         if ctx.group_id is None and cmd.alias not in PRIVATE_OK:
@@ -332,7 +347,8 @@ async def _dispatch(bot: Bot, event: Event, state: T_State) -> None:
         if ctx.group_id is None and ctx.team is None and cmd.alias not in ("help", "rubric"):
             raise Refused("你还不在任何团队里，请先在团队群里报一次或让主管 /入职")
         _check_role(ctx, cmd)
-        reply = await route.handler(ctx, Args.from_message(state["kpi_arg"], str(bot.self_id)))
+        with db.serialise_team(ctx.team.id if ctx.team is not None else None):
+            reply = await route.handler(ctx, Args.from_message(state["kpi_arg"], ctx.self_id))
     except Refused as e:
         reply = f"❌ {e}\n用法：{cmd.usage}"
     except Exception:

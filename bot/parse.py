@@ -15,6 +15,11 @@ URL_RE = re.compile(r"https?://[^\s<>\"'，。！？、；）」』】]+", re.IG
 ID_RE = re.compile(r"^[#＃](\d{1,18})$")
 
 
+def clean(text: str) -> str:
+    """Text as it may be stored: NUL characters removed (PostgreSQL refuses them)."""
+    return text.replace("\x00", "")
+
+
 @dataclass
 class Token:
     text: str = ""
@@ -42,7 +47,7 @@ class Args:
         for seg in message:
             kind, data = seg.type, seg.data
             if kind == "text":
-                args.tokens += [Token(w) for w in str(data.get("text", "")).split()]
+                args.tokens += [Token(w) for w in clean(str(data.get("text", ""))).split()]
             elif kind in ("at", "mention"):
                 uid = str(data.get("qq") or data.get("user_id") or "")
                 if uid and uid != "all" and uid != self_id:

@@ -1,8 +1,9 @@
 """Sending outside a command's reply: to a bound group or to a person, across adapters.
 
-The bot account that sits in the group is named explicitly (a cross-adapter target without
-one would pick a random connected bot); with none of the right adapter online, nothing is
-sent and the caller keeps the message pending.
+The bot account that serves the group (the one that received `/绑定`) sends when it is
+connected to this process. Otherwise another connected account of the same protocol sends,
+but only one that says it is in the group (`get_group_list`); with none, nothing is sent
+and the caller keeps the message pending (SPEC §5 scale-out).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import base64
 
 import nonebot
+from nonebot import logger
 from nonebot.adapters import Bot
 from nonebot.adapters.onebot import v11, v12
 
@@ -22,16 +24,24 @@ class NoBotOnline(Exception):
     """No connected bot can reach this group yet."""
 
 
-def pick_bot(binding: GroupBinding) -> Bot:
+async def pick_bot(binding: GroupBinding) -> Bot:
     bots = nonebot.get_bots()
-    if binding.self_id and binding.self_id in bots:
-        bot = bots[binding.self_id]
-        if bot.adapter.get_name() == binding.adapter or _kind(bot) == binding.adapter:
-            return bot
+    serving = bots.get(binding.self_id or "")
+    if serving is not None and _kind(serving) == binding.adapter:
+        return serving
     for bot in bots.values():
-        if _kind(bot) == binding.adapter:
+        if _kind(bot) == binding.adapter and await _in_group(bot, binding.group_id):
             return bot
-    raise NoBotOnline(f"{binding.adapter} 没有在线的机器人")
+    raise NoBotOnline(f"没有在群 {binding.group_id} 里的在线机器人账号")
+
+
+async def _in_group(bot: Bot, group_id: str) -> bool:
+    try:
+        groups = await bot.call_api("get_group_list")
+    except Exception as e:  # an implementation that cannot tell: not trusted with the post
+        logger.info(f"get_group_list on {bot.self_id} failed: {e!r}")
+        return False
+    return any(str(g.get("group_id")) == str(group_id) for g in groups or [])
 
 
 def _kind(bot: Bot) -> str:
@@ -43,7 +53,7 @@ def _kind(bot: Bot) -> str:
 
 
 async def send_group(binding: GroupBinding, parts: list[Part]) -> None:
-    bot = pick_bot(binding)
+    bot = await pick_bot(binding)
     message = to_message(bot, parts)
     if isinstance(bot, v12.Bot):
         await bot.send_message(detail_type="group", group_id=binding.group_id, message=message)
@@ -52,7 +62,7 @@ async def send_group(binding: GroupBinding, parts: list[Part]) -> None:
 
 
 async def send_private(binding: GroupBinding, user_id: str, parts: list[Part]) -> None:
-    bot = pick_bot(binding)
+    bot = await pick_bot(binding)
     message = to_message(bot, parts)
     if isinstance(bot, v12.Bot):
         await bot.send_message(detail_type="private", user_id=user_id, message=message)
@@ -62,7 +72,7 @@ async def send_private(binding: GroupBinding, user_id: str, parts: list[Part]) -
 
 async def upload_group_file(binding: GroupBinding, name: str, data: bytes) -> bool:
     """Upload a file to the group (OneBot v11 `upload_group_file`); False where unsupported."""
-    bot = pick_bot(binding)
+    bot = await pick_bot(binding)
     if not isinstance(bot, v11.Bot):
         return False
     await bot.call_api(

@@ -25,6 +25,16 @@ class Refused(Exception):
     """A request the user must be told ❌ about; nothing was written."""
 
 
+MAX_ID = 2**31 - 1  # ids are 32-bit on PostgreSQL; a larger number names no row
+
+
+async def entry_by_id(session: AsyncSession, entry_id: int) -> Entry | None:
+    """The entry `#entry_id`, or None (also for numbers no id can have)."""
+    if not 0 < entry_id <= MAX_ID:
+        return None
+    return await session.get(Entry, entry_id)
+
+
 async def claim_message(session: AsyncSession, key: str | None) -> bool:
     """Record that a chat message wrote something; False if it already did (redelivery)."""
     if not key:

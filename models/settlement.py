@@ -83,9 +83,9 @@ async def settle(
             settled_by=actor,
             commission_base_cents=base_cents(base),
         )
-        session.add(s)
         try:
-            async with session.begin_nested():
+            async with session.begin_nested():  # flushes pending objects first: add inside
+                session.add(s)
                 await session.flush()
         except IntegrityError:  # another process settled it first
             s = await settlement_of(session, team_id, period)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Column, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy import Column, DateTime, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -69,7 +69,15 @@ class Entry(SQLModel, table=True):
             "quantity",
             "fine_cents",
         ),
-        Index("ix_entry_team_link", "team_id", "link"),
+        # SPEC §3: a link is logged once per team (revoked entries free it again).
+        Index(
+            "ux_entry_team_active_link",
+            "team_id",
+            "link",
+            unique=True,
+            sqlite_where=text("link IS NOT NULL AND revoked_at IS NULL"),
+            postgresql_where=text("link IS NOT NULL AND revoked_at IS NULL"),
+        ),
     )
     id: int | None = Field(default=None, primary_key=True)
     team_id: int = Field(foreign_key="team.id")

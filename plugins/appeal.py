@@ -9,7 +9,7 @@ from bot.kit import Ctx, Mention, Part, kpi_command
 from bot.parse import Args, parse_entry_id
 from bot.runtime import rubric
 from models.appeals import close_appeal, file_appeal, open_appeal_of, open_appeals
-from models.ledger import Refused, claim_message
+from models.ledger import Refused, claim_message, entry_by_id
 from models.roster import supervisors
 from models.tables import Entry, Member
 
@@ -26,7 +26,7 @@ def _entry_id(args: Args) -> int:
 
 
 async def _team_entry(s, ctx: Ctx, entry_id: int) -> Entry:
-    entry = await s.get(Entry, entry_id)
+    entry = await entry_by_id(s, entry_id)
     if entry is None or entry.team_id != ctx.team_id:
         raise Refused(f"本团队没有 #{entry_id}")
     return entry

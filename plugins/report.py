@@ -17,6 +17,7 @@ from models.ledger import (
     add_entry,
     claim_message,
     ensure_open,
+    entry_by_id,
     entry_with_link,
     member_month_score,
     revoke,
@@ -170,7 +171,7 @@ async def undo(ctx: Ctx, args: Args) -> str | None:
             if entry is None:
                 raise Refused("你还没有可撤回的记录")
         else:
-            entry = await s.get(Entry, wanted)
+            entry = await entry_by_id(s, wanted)
             if entry is None or entry.team_id != ctx.team_id:
                 raise Refused(f"找不到 #{wanted}")
             if entry.created_by != ctx.actor:

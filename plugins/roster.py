@@ -29,31 +29,51 @@ async def bind(ctx: Ctx, args: Args) -> str | None:
         if not await claim_message(s, ctx.message_key):
             return None
         current = await binding_of(s, ctx.platform, ctx.group_id)
-        if current is not None:
+        if current is None:
+            reply = await _bind_new(s, ctx, name)
+        else:
             team = await s.get(Team, current.team_id)
-            raise Refused(f"本群已绑定团队「{team.name}」，如需更换请先 /解绑")
-        team = await team_by_name(s, name)
-        existed = team is not None
-        if team is None:
-            team = await create_team(s, name, ctx.actor)
-        s.add(
-            GroupBinding(
-                platform=ctx.platform,
-                group_id=ctx.group_id,
-                team_id=team.id,
-                adapter=ctx.adapter,
-                self_id=str(ctx.bot.self_id),
-                bound_at=utcnow(),
-                bound_by=ctx.actor,
-            )
-        )
-        await audit(s, team.id, ctx.actor, "bind", f"{ctx.platform}:{ctx.group_id}", None, name)
+            if not current.self_id or current.self_id == ctx.self_id:
+                raise Refused(f"本群已绑定团队「{team.name}」，如需更换请先 /解绑")
+            if not ctx.to_me:
+                return None  # both accounts got this /绑定; the other one bound the group
+            reply = await _serve_from_here(s, ctx, current, team)
     forget_bindings()
+    return reply
+
+
+async def _bind_new(s, ctx: Ctx, name: str) -> str:
+    team = await team_by_name(s, name)
+    existed = team is not None
+    if team is None:
+        team = await create_team(s, name, ctx.actor)
+    s.add(
+        GroupBinding(
+            platform=ctx.platform,
+            group_id=ctx.group_id,
+            team_id=team.id,
+            adapter=ctx.adapter,
+            self_id=ctx.self_id,
+            bound_at=utcnow(),
+            bound_by=ctx.actor,
+        )
+    )
+    await audit(s, team.id, ctx.actor, "bind", f"{ctx.platform}:{ctx.group_id}", None, name)
     how = "（已有团队，共用成员和记录）" if existed else ""
     return (
         f"✅ 本群已绑定团队「{name}」{how}\n"
         "客服：/软文 链接、/加好友 人数、/朋友圈 即可自报；主管：/扣分 @某人 项目。/帮助 看全部命令"
     )
+
+
+async def _serve_from_here(s, ctx: Ctx, current: GroupBinding, team: Team) -> str:
+    """`@本账号 /绑定`: this bot account serves the group from now on (SPEC §5 scale-out)."""
+    before = current.self_id
+    current.self_id, current.adapter = ctx.self_id, ctx.adapter
+    await audit(
+        s, team.id, ctx.actor, "bind.account", f"{ctx.platform}:{ctx.group_id}", before, ctx.self_id
+    )
+    return f"✅ 本群（团队「{team.name}」）改由本账号回复和播报，其他机器人账号在本群不再回复"
 
 
 @kpi_command(COMMANDS["unbind"])

@@ -19,6 +19,7 @@ from models.ledger import (
     add_entry,
     claim_message,
     ensure_open,
+    entry_by_id,
     member_month_score,
     revoke,
 )
@@ -171,7 +172,7 @@ async def revoke_cmd(ctx: Ctx, args: Args) -> list[Part] | str | None:
     async with db.writing() as s:
         if not await claim_message(s, ctx.message_key):
             return None
-        entry = await s.get(Entry, wanted)
+        entry = await entry_by_id(s, wanted)
         if entry is None or entry.team_id != ctx.team_id:
             raise Refused(f"本团队没有 #{wanted}")
         await revoke(s, entry, ctx.actor, ctx.sender_name, reason)

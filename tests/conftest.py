@@ -95,4 +95,3 @@ async def fresh_db(nonebug_init: None, tmp_path: Path):
     set_clock(None)
     await db.dispose()
     db.init_engine(SUITE_URL)
-

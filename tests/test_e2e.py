@@ -246,8 +246,8 @@ async def test_same_message_delivered_twice_is_logged_once_and_answered_once(
 
     rows = await bot.rows(
         "SELECT COUNT(*) FROM entry WHERE source IN (:a, :b)",
-        a=f"qq:{g}:777000001",
-        b=f"qq:{g}:777000002",
+        a=f"qq:{qq.self_id}:{g}:777000001",
+        b=f"qq:{qq.self_id}:{g}:777000002",
     )
     assert rows == [(2,)], rows
 

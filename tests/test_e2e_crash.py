@@ -89,7 +89,9 @@ async def test_kill_9_with_200_reports_in_flight_keeps_every_acknowledged_report
         # (then it is silent: the same message is never logged twice).
         logged = {
             link
-            for (link,) in await bot.rows("SELECT link FROM entry WHERE link LIKE :p", p="%/crash/%")
+            for (link,) in await bot.rows(
+                "SELECT link FROM entry WHERE link LIKE :p", p="%/crash/%"
+            )
         }
         again = list(before_kill)[:3]
         lost = [u for u in users if u not in before_kill][:4]

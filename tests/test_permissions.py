@@ -10,7 +10,6 @@ import pytest
 from nonebug import App
 from sqlalchemy import func, select
 
-from tools import testdb
 from tests.utils import (
     ADMIN,
     BOSS,
@@ -22,6 +21,7 @@ from tests.utils import (
     bind,
     said,
 )
+from tools import testdb
 
 TARGET = 30001  # 张三, an agent of team A: the @x of every command
 AGENT = 30002  # 李四, an agent of team A, no supervisor role

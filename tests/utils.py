@@ -10,6 +10,7 @@ import itertools
 import time
 from collections.abc import Iterable
 
+import pytest
 from nonebot.adapters.onebot.v11 import (
     Adapter,
     Bot,
@@ -18,7 +19,6 @@ from nonebot.adapters.onebot.v11 import (
     MessageSegment,
     PrivateMessageEvent,
 )
-import pytest
 from nonebot.adapters.onebot.v11.event import Sender
 from nonebug import App
 

@@ -228,6 +228,7 @@ class _Sim:
         self.sent: list[Sent] = []
         self.events: dict[str, dict[str, Any]] = {}  # message_id → event we sent
         self.roster: dict[tuple[str, str], Person] = {}
+        self.groups: set[str] | None = None  # the groups this account is in; None: all
         self.handlers: dict[str, Handler] = dict(handlers or {})
         self._inbox: dict[tuple[str | None, str | None], list[Sent]] = defaultdict(list)
         self._reply_waiters: dict[
@@ -653,6 +654,9 @@ class OneBotV11Sim(_Sim):
     # ---- API answers -----------------------------------------------------------------------
 
     def api_send_msg(self, params: dict) -> dict:
+        group = params.get("group_id")
+        if group is not None and self.groups is not None and str(group) not in self.groups:
+            raise ApiFailure(1200, f"不在群 {group} 中")
         return {"message_id": self.next_out_id()}
 
     api_send_group_msg = api_send_msg
@@ -709,9 +713,8 @@ class OneBotV11Sim(_Sim):
         }
 
     def api_get_group_list(self, params: dict) -> list[dict]:
-        return [
-            self.api_get_group_info({"group_id": g}) for g in sorted({g for g, _ in self.roster})
-        ]
+        groups = self.groups if self.groups is not None else {g for g, _ in self.roster}
+        return [self.api_get_group_info({"group_id": g}) for g in sorted(groups)]
 
     def api_get_stranger_info(self, params: dict) -> dict:
         u = str(params.get("user_id"))

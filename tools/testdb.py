@@ -65,7 +65,7 @@ async def create_database(folder: Path | None = None, hint: str = "db") -> str:
     server = server_url()
     if server is None:
         assert folder is not None, "a SQLite scratch database needs a folder"
-        folder.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
         return f"sqlite+aiosqlite:///{folder / f'{hint}.db'}"
     name = f"{PREFIX}{hint}_{uuid.uuid4().hex[:10]}".lower()
     eng = _admin(server)
@@ -94,9 +94,10 @@ async def drop_database(url: str) -> None:
     if u.get_backend_name() == "sqlite":
         if u.database:
             for suffix in ("", "-wal", "-shm"):
-                Path(f"{u.database}{suffix}").unlink(missing_ok=True)
+                await asyncio.to_thread(Path(f"{u.database}{suffix}").unlink, missing_ok=True)
         return
-    assert u.database and u.database.startswith(PREFIX), u.database
+    if not (u.database or "").startswith(PREFIX):
+        raise ValueError(f"not a scratch database: {u.database}")
     eng = _admin(_with_database(url, "postgres"))
     try:
         async with eng.connect() as conn:
@@ -208,4 +209,3 @@ def _main(argv: Iterable[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(_main(sys.argv[1:]))
-
