@@ -44,6 +44,61 @@ async def test_database_made_by_the_first_migration_upgrades_to_head_keeping_its
         await engine.dispose()
 
 
+async def test_two_processes_migrating_one_empty_database_at_once_both_come_up(tmp_path):
+    """Two bot processes started together: they take turns, the second finds head."""
+    url = await testdb.create_database(tmp_path, "twice")
+    engines = [db.make_engine(url) for _ in range(2)]
+    try:
+        await asyncio.gather(*(db.migrate("head", e) for e in engines))
+        async with engines[0].connect() as conn:
+            versions = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
+        assert len(versions) == 1
+    finally:
+        for e in engines:
+            await e.dispose()
+
+
+async def test_upgrade_to_0004_revokes_later_duplicate_links_and_then_refuses_them(tmp_path):
+    """A database written concurrently before 0004 may hold one link twice in a team; the
+    later copy is revoked with a reason (never deleted), then the index refuses a third."""
+    from sqlalchemy.exc import IntegrityError
+
+    engine = db.make_engine(await testdb.create_database(tmp_path, "dups"))
+    entry = (
+        "INSERT INTO entry (team_id, member_id, period, item_key, quantity, fine_cents, link,"
+        " created_at, created_by, created_by_name) VALUES (1, 1, '2026-11', 'article', 1, 0,"
+        " :link, '2026-11-02 00:00:00', 'qq:1', '张三')"
+    )
+    try:
+        await db.migrate("0003", engine)
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("INSERT INTO team (name, created_at) VALUES ('一组', '2026-11-01 00:00:00')")
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO member (team_id, platform, user_id, name, role, joined_on)"
+                    " VALUES (1, 'qq', '1', '张三', 'agent', '2026-11-01')"
+                )
+            )
+            for link in ("https://e.com/a", "https://e.com/a", "https://e.com/b"):
+                await conn.execute(text(entry), {"link": link})
+        await db.migrate("head", engine)
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(text("SELECT id, revoke_reason FROM entry ORDER BY id"))
+            ).all()
+        assert [r[0] for r in rows] == [1, 2, 3]  # nothing deleted
+        assert rows[0][1] is None
+        assert rows[2][1] is None
+        assert "同一链接" in rows[1][1]
+        with pytest.raises(IntegrityError):
+            async with engine.begin() as conn:
+                await conn.execute(text(entry), {"link": "https://e.com/b"})
+    finally:
+        await engine.dispose()
+
+
 async def _counter(tmp_path: Path):
     engine = db.make_engine(f"sqlite+aiosqlite:///{tmp_path / 'c.db'}")
     async with engine.begin() as conn:

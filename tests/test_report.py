@@ -713,6 +713,30 @@ async def test_odd_input_gets_a_clear_answer_never_an_error(app: App, content):
         assert await row_counts() == before
 
 
+async def test_a_nul_character_is_removed_before_anything_is_stored(app: App):
+    """PostgreSQL refuses NUL in text; any client may send one (SPEC §6 bad input)."""
+    await bind(app)
+    reply = await report(app, "/朋友圈 早\x00安", card="张\x00三")
+    assert reply.startswith("✅ #"), reply
+    async with _db().reading() as s:
+        entry = (await s.execute(select(Entry))).scalar_one()
+        member = (await s.execute(select(Member))).scalar_one()
+    assert (entry.note, member.name) == ("早安", "张三")
+
+
+async def test_an_entry_id_beyond_32_bits_is_no_such_entry(app: App):
+    await bind(app)
+    for word in ("#2147483648", "#999999999999"):
+        reply = await report(app, f"/撤回 {word}")
+        assert reply.startswith(f"❌ 找不到 {word}"), reply
+
+
+def _db():
+    from bot import db
+
+    return db
+
+
 # ---- /我的绩效 and /排行 -------------------------------------------------------------------------
 
 
