@@ -13,6 +13,9 @@ of output is JSON. Targets: report median ≤ 1.5 × echo median; the burst lose
 takes < 5 s.
 
     .venv/bin/python bench/roundtrip.py [--runs 3] [--n 200] [--burst 500]
+
+SQLite by default; `KPI_DATABASE_URL=postgresql+asyncpg://…` runs the bot on a throwaway
+database made on that PostgreSQL server.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sqlite3
 import statistics
 import sys
 import time
@@ -29,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tools import testdb  # noqa: E402
 from tools.onebot_sim import BotProcess, OneBotV11Sim  # noqa: E402
 
 GROUP = 70001
@@ -115,11 +118,10 @@ async def report_sequential_and_burst(n: int, warmup: int, burst: int) -> dict:
         last = max(
             (m.call.at for m in sim.sent if m.user_id in {str(u) for u in users}), default=t0
         )
-        with sqlite3.connect(bot.database) as db:
-            in_db, distinct = db.execute(
-                "SELECT COUNT(*), COUNT(DISTINCT link) FROM entry WHERE link LIKE ?",
-                ("https://bench.example.com/b/%",),
-            ).fetchone()
+        [(in_db, distinct)] = await bot.rows(
+            "SELECT COUNT(*), COUNT(DISTINCT link) FROM entry WHERE link LIKE :p",
+            p="https://bench.example.com/b/%",
+        )
         return {
             "sequential": seq,
             "burst": {
@@ -152,6 +154,8 @@ async def main() -> None:
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--burst", type=int, default=500, help="agents reporting at once")
     opts = ap.parse_args()
+    testdb.use_database_url_from_env()
+    print(f"engine: {testdb.engine_name()}", flush=True)
 
     runs = []
     for i in range(opts.runs):
@@ -171,6 +175,7 @@ async def main() -> None:
         "echo_median_ms": med(lambda r: r["echo"]["median_ms"]),
         "echo_p95_ms": med(lambda r: r["echo"]["p95_ms"]),
         "ratio_report_over_echo": med(lambda r: r["ratio"]),
+        "engine": testdb.engine_name(),
         "burst_agents": opts.burst,
         "burst_wall_s": med(lambda r: r["burst"]["wall_s"]),
         "burst_lost_max": burst_lost,

@@ -2,7 +2,8 @@
 
 The bot runs as `make run` runs it; `tools.onebot_sim` plays NapCat. Everything said and
 every reply is printed as a chat transcript; the bot is stopped and its folder removed at
-the end (`--keep` keeps it, to look at the database and the log).
+the end (`--keep` keeps it, to look at the database and the log). A PostgreSQL
+`KPI_DATABASE_URL` runs it on a throwaway database made on that server.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import shutil
 import sys
 import time
 
+from tools import testdb
 from tools.onebot_sim import (
     BotProcess,
     OneBotV11Sim,
@@ -58,9 +60,11 @@ def show(who: str, text: str, *, bot: bool = False) -> None:
 
 async def play(keep: bool) -> int:
     started = time.perf_counter()
+    testdb.use_database_url_from_env()
     bot = BotProcess()
     print(f"▶ 启动机器人（python -m bot，临时目录 {bot.folder}）…", flush=True)
     await bot.start()
+    print(f"▶ 数据库 {testdb.describe(bot.database_url)}", flush=True)
     try:
         async with OneBotV11Sim(bot.ws_url("v11")) as qq:
             for uid, (name, role) in PEOPLE.items():
@@ -77,9 +81,10 @@ async def play(keep: bool) -> int:
     finally:
         await bot.stop()
         if keep:
-            print(f"▶ 已保留 {bot.folder}（kpi.db、bot.log）")
+            print(f"▶ 已保留 {bot.folder}（bot.log）和数据库 {testdb.describe(bot.database_url)}")
         else:
             shutil.rmtree(bot.folder, ignore_errors=True)
+            await testdb.drop_database(bot.database_url)
     print(f"▶ 机器人已停止，用时 {time.perf_counter() - started:.1f} 秒")
     return 0
 

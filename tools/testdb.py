@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import sys
 import uuid
 from collections.abc import Iterable
@@ -28,6 +29,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 ENV = "KPI_TEST_DATABASE_URL"
 PREFIX = "kpi_t_"
+
+
+def use_database_url_from_env() -> None:
+    """For `make demo` and bench/: a PostgreSQL KPI_DATABASE_URL names the server on which
+    their throwaway databases are made (as KPI_TEST_DATABASE_URL does for the tests)."""
+    url = os.environ.get("KPI_DATABASE_URL", "").strip()
+    if url and make_url(url).get_backend_name() != "sqlite":
+        os.environ[ENV] = url
 
 
 def server_url() -> str | None:
@@ -86,6 +95,27 @@ async def drop_created() -> None:
     """Drop the databases this process created (at the end of a test run)."""
     while _created:
         await drop_database(_created.pop())
+
+
+async def copy_database(url: str, folder: Path | None = None, hint: str = "copy") -> str:
+    """A new database holding what `url` holds (nothing may be connected to it)."""
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite":
+        assert folder is not None
+        assert u.database
+        target = folder / f"{hint}.db"
+        await asyncio.to_thread(shutil.copyfile, u.database, target)
+        return f"sqlite+aiosqlite:///{target}"
+    name = f"{PREFIX}{hint}_{uuid.uuid4().hex[:10]}".lower()
+    eng = _admin(url)
+    try:
+        async with eng.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{u.database}"'))
+    finally:
+        await eng.dispose()
+    copy = _with_database(url, name)
+    _created.append(copy)
+    return copy
 
 
 async def drop_database(url: str) -> None:
