@@ -4,7 +4,7 @@ from fractions import Fraction
 
 from bot.commands import COMMANDS, plugin_meta, rubric_commands, usages
 from bot.kit import Ctx, kpi_command
-from bot.parse import Args
+from bot.parse import Args, clip_echo
 from bot.runtime import rubric
 from models.scoring import fmt_points, fmt_signed
 
@@ -19,7 +19,7 @@ async def help_cmd(ctx: Ctx, args: Args) -> str:
         for c in [*COMMANDS.values(), *from_rubric]:
             if word in {n.lower() for n in c.names}:
                 return f"{c.title}\n{c.does}"
-        return f"❌ 没有命令 {args.words[0]}。发 /帮助 查看全部命令\n用法：/帮助 [命令]"
+        return f"❌ 没有命令 {clip_echo(args.words[0])}。发 /帮助 查看全部命令\n用法：/帮助 [命令]"
     if ctx.binding is None and ctx.group_id is not None:
         return (
             "本群还没有绑定团队。群主或超级管理员发 /绑定 团队名 即可开始使用。\n"

@@ -84,6 +84,8 @@ async def join_cmd(ctx: Ctx, args: Args) -> str | None:
         else:
             break
     name = " ".join(t.text for t in args.tokens[len(uids) :] if t.mention is None).strip()
+    if not uids and ctx.quoted_user_id is not None:  # a reply to their message (SPEC §3)
+        uids.append(ctx.quoted_user_id)
     if not uids:
         raise Refused("请 @ 要入职的人（或写 QQ 号）")
     if name and len(uids) > 1:
