@@ -214,3 +214,12 @@ async def new_team(session: AsyncSession, name: str, actor: str) -> Team:
     await session.flush()
     await audit(session, team.id, actor, "team.create", name)
     return team
+
+
+async def is_team_supervisor(
+    session: AsyncSession, team_id: int, platform: str, user_id: str
+) -> bool:
+    """An explicit, current supervisor (`/主管`) of the team: what binding another group to
+    an existing team needs besides a superuser (SPEC §2 "Binding is guarded")."""
+    m = await member_of(session, team_id, platform, user_id)
+    return m is not None and m.role == "supervisor" and m.left_on is None

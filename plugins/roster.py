@@ -9,7 +9,15 @@ from bot.parse import Args
 from bot.targets import QQ_RE, lookup_name, resolve_targets
 from models.ledger import Refused, claim_message
 from models.periods import utcnow
-from models.roster import audit, binding_of, join, leave, roster, team_by_name
+from models.roster import (
+    audit,
+    binding_of,
+    is_team_supervisor,
+    join,
+    leave,
+    roster,
+    team_by_name,
+)
 from models.roster import new_team as create_team
 from models.tables import GroupBinding, Team
 
@@ -22,9 +30,14 @@ __plugin_meta__ = plugin_meta(
 
 @kpi_command(COMMANDS["bind"], anywhere=True)
 async def bind(ctx: Ctx, args: Args) -> str | None:
+    """SPEC §2 "Binding is guarded": a new team is created by the group owner or a
+    superuser; joining an existing team needs a superuser or an explicit supervisor of it.
+    A refused attempt on an existing team changes nothing but leaves an audit row."""
     name = args.text.strip() or f"团队{ctx.group_id}"
     if len(name) > 30:
         raise Refused("团队名最长 30 个字")
+    where = f"{ctx.platform}:{ctx.group_id}"
+    refused = None
     async with db.writing() as s:
         if not await claim_message(s, ctx.message_key):
             return None
@@ -35,19 +48,32 @@ async def bind(ctx: Ctx, args: Args) -> str | None:
         team = await team_by_name(s, name)
         existed = team is not None
         if team is None:
+            if not ctx.is_owner:
+                raise Refused("只有群主或超级管理员可以创建新团队")
             team = await create_team(s, name, ctx.actor)
-        s.add(
-            GroupBinding(
-                platform=ctx.platform,
-                group_id=ctx.group_id,
-                team_id=team.id,
-                adapter=ctx.adapter,
-                self_id=str(ctx.bot.self_id),
-                bound_at=utcnow(),
-                bound_by=ctx.actor,
+        elif not ctx.is_superuser and not await is_team_supervisor(
+            s, team.id, ctx.platform, ctx.user_id
+        ):
+            await audit(s, team.id, ctx.actor, "bind.refused", where, None, name)
+            refused = (
+                f"只有超级管理员或「{name}」的主管可以把群绑定到这个已有团队；"
+                "请找他们来绑定，或换一个新团队名"
             )
-        )
-        await audit(s, team.id, ctx.actor, "bind", f"{ctx.platform}:{ctx.group_id}", None, name)
+        if refused is None:
+            s.add(
+                GroupBinding(
+                    platform=ctx.platform,
+                    group_id=ctx.group_id,
+                    team_id=team.id,
+                    adapter=ctx.adapter,
+                    self_id=str(ctx.bot.self_id),
+                    bound_at=utcnow(),
+                    bound_by=ctx.actor,
+                )
+            )
+            await audit(s, team.id, ctx.actor, "bind", where, None, name)
+    if refused is not None:
+        raise Refused(refused)  # after the audit row is committed
     forget_bindings()
     how = "（已有团队，共用成员和记录）" if existed else ""
     return (
