@@ -100,6 +100,36 @@ async def test_reporting_with_a_new_group_card_renames_the_member(app: App):
     assert [m.name for m in await members()] == ["张三丰"]
 
 
+async def test_a_failed_name_refresh_still_answers_the_command(
+    app: App, monkeypatch: pytest.MonkeyPatch
+):
+    """The name refresh runs inside the dispatcher's error handling: a locked database
+    there costs the new name, never the command or its reply."""
+    from contextlib import asynccontextmanager
+
+    from sqlalchemy.exc import OperationalError
+
+    from bot import db
+
+    await bind(app)
+    await said(app, "/朋友圈", 30001, card="张三")
+    real, failed = db.writing, []
+
+    @asynccontextmanager
+    async def locked_once():
+        if not failed:
+            failed.append(True)
+            raise OperationalError("UPDATE member", {}, Exception("database is locked"))
+        async with real() as s:
+            yield s
+
+    monkeypatch.setattr(db, "writing", locked_once)
+    reply = await said(app, "/朋友圈 第二次", 30001, card="张三丰")
+    assert reply.startswith("✅ #2 朋友圈/空间维护 已记录"), reply
+    assert failed == [True]
+    assert [e.note for e in await entries()] == [None, "第二次"]
+
+
 # ---- joining and leaving ---------------------------------------------------------------------
 
 
