@@ -44,7 +44,13 @@ from models.periods import (  # noqa: E402
     shift_period,
     utcnow,
 )
-from models.roster import all_teams, binding_of, bindings_of, scored_members  # noqa: E402
+from models.roster import (  # noqa: E402
+    all_teams,
+    binding_of,
+    bindings_of,
+    member_of,
+    scored_members,
+)
 from models.settlement import (  # noqa: E402
     base_of,
     claim_post,
@@ -55,7 +61,7 @@ from models.settlement import (  # noqa: E402
     rubric_of,
     settle,
 )
-from models.tables import Member, Post, SettledScore, Settlement, Team  # noqa: E402
+from models.tables import Post, SettledScore, Settlement, Team  # noqa: E402
 
 __plugin_meta__ = plugin_meta(
     "月度结算",
@@ -202,11 +208,13 @@ async def report_messages(s, team: Team, settlement: Settlement) -> list[list[Pa
     return messages
 
 
-async def _dm_message(s, team: Team, settlement: Settlement, user_id: str) -> list[Part]:
+async def _dm_message(
+    s, team: Team, settlement: Settlement, platform: str, user_id: str
+) -> list[Part]:
     rub = rubric_of(settlement, rubric())
-    member = (
-        await s.execute(select(Member).where(Member.team_id == team.id, Member.user_id == user_id))
-    ).scalar_one()
+    member = await member_of(s, team.id, platform, user_id)
+    if member is None:
+        raise RuntimeError(f"{platform}:{user_id} 不是团队成员")
     score = await member_month_score(
         s, rub, team.id, member.id, settlement.period, base_of(settlement)
     )
@@ -233,10 +241,15 @@ async def flush_posts() -> int:
                     settlement = await settlement_of(s, post.team_id, post.period)
                     if post.group_id.startswith("dm:"):
                         uid = post.group_id[3:]
-                        binding = (await bindings_of(s, post.team_id) or [None])[0]
-                        if binding is None:
-                            raise NoBotOnline("团队没有绑定的群")
-                        messages = [await _dm_message(s, team, settlement, uid)]
+                        same = [
+                            b
+                            for b in await bindings_of(s, post.team_id)
+                            if b.platform == post.platform
+                        ]
+                        if not same:
+                            raise NoBotOnline(f"团队没有 {post.platform} 的群")
+                        binding = same[0]
+                        messages = [await _dm_message(s, team, settlement, post.platform, uid)]
                     else:
                         uid = None
                         binding = await binding_of(s, post.platform, post.group_id)

@@ -297,3 +297,32 @@ async def test_monthly_dm_sends_each_agent_their_breakdown_once(app: App, monkey
     assert private[0].startswith("📋 张三 2026-10 绩效")
     assert "总分 88.0（B）" in private[0]
     assert await flush_expecting(app, 0) == []
+
+
+async def test_monthly_dm_tells_apart_one_user_id_on_two_platforms(app: App, monkeypatch):
+    """The same user id on QQ and on WeChat is two people (SPEC §2): each DM finds its own
+    member and goes out through a bot of its own platform, or waits."""
+    from bot.config import get_config
+    from models.tables import Member, Tenure
+
+    monkeypatch.setattr(get_config(), "kpi_monthly_dm", True)
+    await month_of_october(app)
+    async with db.writing() as s:
+        twin = Member(team_id=1, platform="wechat", user_id="30001", name="微信张三")
+        twin.joined_on = datetime(2026, 10, 6).date()
+        s.add(twin)
+        await s.flush()
+        s.add(Tenure(member_id=twin.id, start=twin.joined_on))
+    set_clock(datetime(2026, 11, 3, 8, 0, tzinfo=SHANGHAI))
+    await settle_due()
+    private: list[str] = []
+    async with app.test_api() as ctx:
+        adapter = ctx.create_adapter(base=Adapter)
+        ctx.create_bot(base=Bot, adapter=adapter, self_id=BOT_ID)
+        ctx.should_call_api("send_group_msg", {"group_id": GROUP, "message": Capture([])}, {})
+        ctx.should_call_api(
+            "send_private_msg", {"user_id": 30001, "message": Capture(private)}, {"message_id": 2}
+        )
+        assert await flush_posts() == 2
+    assert private[0].startswith("📋 张三 2026-10 绩效"), private
+    assert await count(Post, Post.platform == "wechat", Post.status == "pending") == 1
