@@ -120,6 +120,19 @@ def rubric_commands(rubric: Rubric) -> list[tuple[Item, Cmd]]:
     return out
 
 
+def self_report_examples(rubric: Rubric) -> list[str]:
+    """`/软文 链接`, `/加好友 个数`, `/朋友圈`: the rubric's first self-report command of each
+    kind of evidence, for replies and help that show how to report (a company rubric that
+    renames or drops a command is never advertised with the old one). `/报 项目` when the
+    rubric gives self-report items no command."""
+    seen: dict[str, str] = {}
+    for item, cmd in rubric_commands(rubric):
+        if cmd.role != "supervisor" and item.evidence not in seen:
+            arg = {"link": " 链接", "count": f" {item.unit}数"}.get(item.evidence, "")
+            seen[item.evidence] = f"/{cmd.name}{arg}"
+    return list(seen.values()) or ["/报 项目"]
+
+
 def plugin_meta(name: str, description: str, usages: list[str]) -> PluginMetadata:
     """Every plugin's `__plugin_meta__`; `/帮助` reads the same command table."""
     return PluginMetadata(

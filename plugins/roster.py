@@ -3,9 +3,10 @@
 from sqlalchemy import delete
 
 from bot import db
-from bot.commands import COMMANDS, plugin_meta, usages
+from bot.commands import COMMANDS, plugin_meta, self_report_examples, usages
 from bot.kit import Ctx, forget_bindings, kpi_command
 from bot.parse import Args
+from bot.runtime import rubric
 from bot.targets import QQ_RE, lookup_name, resolve_targets
 from models.ledger import Refused, claim_message
 from models.periods import utcnow
@@ -76,9 +77,10 @@ async def bind(ctx: Ctx, args: Args) -> str | None:
         raise Refused(refused)  # after the audit row is committed
     forget_bindings()
     how = "（已有团队，共用成员和记录）" if existed else ""
+    examples = "、".join(self_report_examples(rubric()))
     return (
         f"✅ 本群已绑定团队「{name}」{how}\n"
-        "客服：/软文 链接、/加好友 人数、/朋友圈 即可自报；主管：/扣分 @某人 项目。/帮助 看全部命令"
+        f"客服：{examples} 即可自报；主管：/扣分 @某人 项目。/帮助 看全部命令"
     )
 
 

@@ -252,7 +252,7 @@ async def test_a_supervisor_of_the_team_binds_another_group_to_it(app: App, appe
     reply = await said(app, "/绑定 客服一组", BOSS, group_id=UNBOUND, card="老板")
     assert reply == (
         "✅ 本群已绑定团队「客服一组」（已有团队，共用成员和记录）\n"
-        "客服：/软文 链接、/加好友 人数、/朋友圈 即可自报；主管：/扣分 @某人 项目。/帮助 看全部命令"
+        "客服：/软文 链接、/加好友 个数、/朋友圈 即可自报；主管：/扣分 @某人 项目。/帮助 看全部命令"
     )
     deducted = await said(app, ["/投诉 ", at(TARGET)], BOSS, group_id=UNBOUND, card="老板")
     assert deducted.startswith("✅ "), deducted
