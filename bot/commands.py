@@ -88,6 +88,14 @@ _ALL = [
     ),
     Cmd("解绑", "unbind", "/解绑", "解除本群绑定", "owner", "管理"),
     Cmd("重开", "reopen", "/重开 <月份>", "重开已结算的月份", "superuser", "管理"),
+    Cmd(
+        "重发",
+        "resend",
+        "/重发 [月份]",
+        "重发中断或失败的月报（先到群里确认没收到）",
+        "superuser",
+        "管理",
+    ),
 ]
 
 COMMANDS: dict[str, Cmd] = {c.alias: c for c in _ALL}

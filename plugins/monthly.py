@@ -11,6 +11,7 @@ from pathlib import Path
 
 from apscheduler.triggers.cron import CronTrigger
 from nonebot import get_driver, logger, require
+from nonebot.exception import ActionFailed
 from sqlalchemy import select
 
 require("nonebot_plugin_apscheduler")
@@ -56,17 +57,20 @@ from models.settlement import (  # noqa: E402
     claim_post,
     due_posts,
     finish_post,
+    hold_post,
+    hold_stuck_posts,
     release_post,
     reopen,
+    requeue_held,
     rubric_of,
     settle,
 )
-from models.tables import Post, SettledScore, Settlement, Team  # noqa: E402
+from models.tables import GroupBinding, Post, SettledScore, Settlement, Team  # noqa: E402
 
 __plugin_meta__ = plugin_meta(
     "月度结算",
     "每月 1 日自动结算上月并播报；预览、手动结算、重开、导出",
-    usages("monthly", "settle", "reopen", "export"),
+    usages("monthly", "settle", "reopen", "resend", "export"),
 )
 
 JOB_ID = "kpi-monthly-settlement"
@@ -225,55 +229,103 @@ async def _dm_message(
 _flush_lock = asyncio.Lock()
 
 
+async def _prepare(post: Post) -> tuple[GroupBinding, str | None, list[list[Part]]]:
+    """Where a post goes (the binding whose bot sends it, a user id for a DM) and its messages."""
+    async with db.reading() as s:
+        team = await s.get(Team, post.team_id)
+        settlement = await settlement_of(s, post.team_id, post.period)
+        if post.group_id.startswith("dm:"):
+            uid = post.group_id[3:]
+            same = [b for b in await bindings_of(s, post.team_id) if b.platform == post.platform]
+            if not same:
+                raise NoBotOnline(f"团队没有 {post.platform} 的群")
+            return same[0], uid, [await _dm_message(s, team, settlement, post.platform, uid)]
+        binding = await binding_of(s, post.platform, post.group_id)
+        if binding is None or binding.team_id != post.team_id:
+            raise RuntimeError("群已解绑")
+        return binding, None, await report_messages(s, team, settlement)
+
+
 async def flush_posts() -> int:
-    """Send every due post; each is claimed first, so it goes out once. Returns how many."""
+    """Send every due post, each claimed first; returns how many went out. What is
+    guaranteed (never twice without a person deciding) is in `models.settlement`."""
     sent = 0
     async with _flush_lock:
+        async with db.writing() as s:
+            held = await hold_stuck_posts(s)
+        for post in held:
+            await tell_superusers(post)
         async with db.reading() as s:
             posts = await due_posts(s)
         for post in posts:
             async with db.writing() as s:
                 if not await claim_post(s, post):
                     continue
+            started = accepted = 0
+            messages: list[list[Part]] = []
+            held_now = False
             try:
-                async with db.reading() as s:
-                    team = await s.get(Team, post.team_id)
-                    settlement = await settlement_of(s, post.team_id, post.period)
-                    if post.group_id.startswith("dm:"):
-                        uid = post.group_id[3:]
-                        same = [
-                            b
-                            for b in await bindings_of(s, post.team_id)
-                            if b.platform == post.platform
-                        ]
-                        if not same:
-                            raise NoBotOnline(f"团队没有 {post.platform} 的群")
-                        binding = same[0]
-                        messages = [await _dm_message(s, team, settlement, post.platform, uid)]
-                    else:
-                        uid = None
-                        binding = await binding_of(s, post.platform, post.group_id)
-                        if binding is None or binding.team_id != post.team_id:
-                            raise RuntimeError("群已解绑")
-                        messages = await report_messages(s, team, settlement)
+                binding, uid, messages = await _prepare(post)
                 for parts in messages:
+                    started += 1
                     if uid is None:
                         await send_group(binding, parts)
                     else:
                         await send_private(binding, uid, parts)
-            except NoBotOnline:
-                async with db.writing() as s:
-                    await release_post(s, post.id)
-                continue
+                    accepted += 1
             except Exception as e:
                 logger.warning(f"post #{post.id} to {post.group_id} failed: {e!r}")
+                surely_not_sent = accepted == 0 and (
+                    not started or isinstance(e, NoBotOnline | ActionFailed)
+                )
                 async with db.writing() as s:
-                    await finish_post(s, post.id, repr(e))
+                    if not surely_not_sent:
+                        why = f"已发出 {accepted}/{len(messages)} 条后出错：{e!r}"
+                        held_now = await hold_post(s, post.id, why)
+                    elif isinstance(e, NoBotOnline):
+                        await release_post(s, post.id)
+                    else:
+                        await finish_post(s, post.id, repr(e))
+                if held_now:
+                    await tell_superusers(post)
                 continue
             async with db.writing() as s:
                 await finish_post(s, post.id, None)
             sent += 1
     return sent
+
+
+def _superuser_ids(adapter: str) -> list[str]:
+    """SUPERUSERS entries for one adapter: bare ids, and `OneBotV11:123` style ones."""
+    out = []
+    for su in sorted(get_driver().config.superusers):
+        prefix, _, uid = su.rpartition(":")
+        if not prefix or prefix == adapter.replace(" ", ""):
+            out.append(uid)
+    return out
+
+
+async def tell_superusers(post: Post) -> None:
+    """A held post: every superuser gets a private message saying what to check and how to
+    re-send it (through a bot of the post's platform; logged when none can)."""
+    async with db.reading() as s:
+        team = await s.get(Team, post.team_id)
+        same = [b for b in await bindings_of(s, post.team_id) if b.platform == post.platform]
+    dm = post.group_id.startswith("dm:")
+    where = f"私信给 {post.group_id[3:]}" if dm else f"发往群 {post.group_id}"
+    text = (
+        f"⚠️ 「{team.name}」{post.period} 月报{where} 时中断，不确定是否已经发出。"
+        f"为免重复，机器人不会自动重发。请到{'对方' if dm else '群里'}确认：没收到就在"
+        f"「{team.name}」的群里发 /重发 {post.period}"
+    )
+    logger.warning(text)
+    if not same:
+        return
+    for uid in _superuser_ids(same[0].adapter):
+        try:
+            await send_private(same[0], uid, [text])
+        except Exception as e:
+            logger.warning(f"telling superuser {uid} about post #{post.id} failed: {e!r}")
 
 
 async def monthly_job() -> None:
@@ -394,6 +446,22 @@ async def reopen_cmd(ctx: Ctx, args: Args) -> str | None:
             return None
         await reopen(s, ctx.team_id, period, ctx.actor)
     return f"✅ {period} 已重开，可以补录或撤销；改完发 /结算 {period} 会播报更正"
+
+
+@kpi_command(COMMANDS["resend"])
+async def resend_cmd(ctx: Ctx, args: Args) -> str | None:
+    """A superuser checked the group and the held post is not there: send it again."""
+    period = _month(args, "") or None
+    async with db.writing() as s:
+        if not await claim_message(s, ctx.message_key):
+            return None
+        posts = await requeue_held(s, ctx.team_id, period, ctx.actor)
+    if not posts:
+        which = f" {period} " if period else ""
+        raise Refused(f"「{ctx.team.name}」没有{which}需要重发的月报（中断或发送失败的才需要）")
+    flush_soon(0.5)
+    months = "、".join(sorted({p.period for p in posts}))
+    return f"✅ {months} 的月报已重新排队（{len(posts)} 条），马上发出"
 
 
 @kpi_command(COMMANDS["export"])

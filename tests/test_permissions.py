@@ -87,6 +87,7 @@ COMMANDS: list[tuple[str, list, set[str], int]] = [
     ("绑定已有团队", ["/绑定 客服一组"], {"supervisor", "superuser"}, UNBOUND),
     ("解绑", ["/解绑"], OWNERS, GROUP),
     ("重开", ["/重开 上月"], SUPERUSERS, GROUP),
+    ("重发", ["/重发 上月"], SUPERUSERS, GROUP),
 ]
 
 CASES = [
