@@ -27,6 +27,7 @@ from tests.utils import (
     entries,
     group_event,
     next_id,
+    plain,
     private_event,
     said,
     say,
@@ -341,3 +342,18 @@ async def test_rubric_and_help_answer_in_private_even_to_a_stranger(app: App):
     assert "【推广绩效 10分】" in rubric
     [refused] = await say(app, private_event("/我的绩效", 39999))
     assert refused.startswith("❌ 你还不在任何团队里")
+
+
+async def test_help_tells_how_binding_is_guarded_replies_target_and_resend(app: App):
+    """SPEC §2 "Binding is guarded", §3 "What real clients send" and /重发 in /帮助."""
+    await bind(app)
+    reply = plain(await said(app, "/帮助", 30001))
+    assert "/绑定 [团队名]" in reply, reply
+    assert "/重发 [月份]" in reply, reply
+    assert "回复某人的消息再发命令（如 /投诉 回复慢），就是对这个人" in reply, reply
+    detail = plain(await said(app, "/帮助 绑定", 30001))
+    assert detail == (
+        "/绑定 [团队名]（/bind）\n把本群绑定到团队（新团队：群主；已有团队：超级管理员或该团队主管）"
+    ), detail
+    unbound = await said(app, "/帮助", 30001, group_id=UNBOUND)
+    assert "要加入已有团队，请超级管理员或该团队的主管来绑定" in unbound, unbound
