@@ -291,6 +291,32 @@ async def test_v12_group_binds_and_a_mention_segment_is_a_target(app: App):
     assert (e.member_id, e.item_key, e.note) == (m.id, "complaint", "态度差")
 
 
+async def test_v12_reply_to_a_members_message_targets_the_quoted_sender(app: App):
+    """A v12 reply segment carries the quoted sender; the adapter drops it and the mention of
+    that sender (`_check_reply`), and the command is about them (SPEC §3)."""
+    from nonebot.adapters.onebot.v12.bot import _check_reply
+
+    await say_v12(app, v12_group_event(v12.Message("/绑定 微信组"), str(SUPER)))
+    lookup = (
+        "get_group_member_info",
+        {"group_id": V12_GROUP, "user_id": "40001"},
+        {"user_id": "40001", "user_name": "ww", "user_displayname": "王五"},
+    )
+    await say_v12(app, v12_group_event(v12.Message("/朋友圈"), "40001"), api=[lookup])
+    message = v12.Message(
+        [
+            v12.MessageSegment.reply("m-1", user_id="40001"),
+            v12.MessageSegment.mention("40001"),
+            v12.MessageSegment.text(" /投诉 回复慢"),
+        ]
+    )
+    event = v12_group_event(message, str(SUPER))
+    _check_reply(None, event)  # what v12.Bot.handle_event does first (it needs no bot)
+    assert str(event.get_message()) == "/投诉 回复慢"
+    reply = await say_v12(app, event)
+    assert reply.startswith("✅ #2 王五 业务绩效·客户投诉 −3"), reply
+
+
 # ---- unbound groups and private chat ---------------------------------------------------------
 
 SILENT_IN_UNBOUND = sorted(
