@@ -311,8 +311,13 @@ async def tell_superusers(post: Post) -> None:
     async with db.reading() as s:
         team = await s.get(Team, post.team_id)
         same = [b for b in await bindings_of(s, post.team_id) if b.platform == post.platform]
-    dm = post.group_id.startswith("dm:")
-    where = f"私信给 {post.group_id[3:]}" if dm else f"发往群 {post.group_id}"
+        dm = post.group_id.startswith("dm:")
+        member = await member_of(s, post.team_id, post.platform, post.group_id[3:]) if dm else None
+    where = (
+        f"私信给 {member.name if member else post.group_id[3:]}"
+        if dm
+        else f"发往群 {post.group_id}"
+    )
     text = (
         f"⚠️ 「{team.name}」{post.period} 月报{where} 时中断，不确定是否已经发出。"
         f"为免重复，机器人不会自动重发。请到{'对方' if dm else '群里'}确认：没收到就在"

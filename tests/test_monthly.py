@@ -427,3 +427,24 @@ async def test_a_send_the_implementation_refuses_is_retried_later(app: App):
     set_clock(datetime(2026, 11, 3, 8, 5, tzinfo=SHANGHAI))
     assert len(await flush_expecting(app, 1)) == 1
     assert await post_status() == ("sent", 1)
+
+
+async def test_a_monthly_dm_that_times_out_is_held_and_names_the_agent(app: App, monkeypatch):
+    from nonebot.adapters.onebot.v11 import NetworkError
+
+    from bot.config import get_config
+
+    monkeypatch.setattr(get_config(), "kpi_monthly_dm", True)
+    await month_of_october(app)
+    set_clock(datetime(2026, 11, 3, 8, 0, tzinfo=SHANGHAI))
+    await settle_due()
+    told: list[str] = []
+    calls = [
+        ("send_group_msg", {"group_id": GROUP, "message": Capture([])}, {"message_id": 1}),
+        ("send_private_msg", {"user_id": 30001, "message": Capture([])}, NetworkError("timeout")),
+        ("send_private_msg", {"user_id": int(SUPER), "message": Capture(told)}, {}),
+    ]
+    assert await flush_with(app, calls) == 1
+    assert told[0].startswith("⚠️ 「客服一组」2026-10 月报私信给 张三 时中断"), told
+    assert "请到对方确认" in told[0], told
+    assert await count(Post, Post.status == "unknown") == 1
