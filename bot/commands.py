@@ -78,9 +78,24 @@ _ALL = [
     # owners / superusers
     Cmd("主管", "promote", "/主管 @某人", "设为主管", "owner", "管理"),
     Cmd("取消主管", "demote", "/取消主管 @某人", "取消主管", "owner", "管理"),
-    Cmd("绑定", "bind", "/绑定 [团队名]", "把本群绑定到团队", "owner", "管理"),
+    Cmd(
+        "绑定",
+        "bind",
+        "/绑定 [团队名]",
+        "把本群绑定到团队（新团队：群主；已有团队：超级管理员或该团队主管）",
+        "anyone",
+        "管理",
+    ),
     Cmd("解绑", "unbind", "/解绑", "解除本群绑定", "owner", "管理"),
     Cmd("重开", "reopen", "/重开 <月份>", "重开已结算的月份", "superuser", "管理"),
+    Cmd(
+        "重发",
+        "resend",
+        "/重发 [月份]",
+        "重发中断或失败的月报（先到群里确认没收到）",
+        "superuser",
+        "管理",
+    ),
 ]
 
 COMMANDS: dict[str, Cmd] = {c.alias: c for c in _ALL}
@@ -111,6 +126,19 @@ def rubric_commands(rubric: Rubric) -> list[tuple[Item, Cmd]]:
             cmd = Cmd(head, alias, usage, does, "supervisor", "主管", tuple(more[1:]))
         out.append((item, cmd))
     return out
+
+
+def self_report_examples(rubric: Rubric) -> list[str]:
+    """`/软文 链接`, `/加好友 个数`, `/朋友圈`: the rubric's first self-report command of each
+    kind of evidence, for replies and help that show how to report (a company rubric that
+    renames or drops a command is never advertised with the old one). `/报 项目` when the
+    rubric gives self-report items no command."""
+    seen: dict[str, str] = {}
+    for item, cmd in rubric_commands(rubric):
+        if cmd.role != "supervisor" and item.evidence not in seen:
+            arg = {"link": " 链接", "count": f" {item.unit}数"}.get(item.evidence, "")
+            seen[item.evidence] = f"/{cmd.name}{arg}"
+    return list(seen.values()) or ["/报 项目"]
 
 
 def plugin_meta(name: str, description: str, usages: list[str]) -> PluginMetadata:

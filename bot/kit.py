@@ -9,6 +9,7 @@ checks the role (SPEC §2), and turns `Refused` into `❌ reason + usage`. A han
 from __future__ import annotations
 
 import time
+import unicodedata
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from . import db
 from .commands import Cmd
 from .config import get_config
 from .format import Several
-from .parse import Args, clean
+from .parse import Args, clean, clip_echo
 
 PRIVATE_OK = {"me", "rank", "rubric", "help"}
 
@@ -63,6 +64,7 @@ class Ctx:
     is_superuser: bool
     self_id: str = ""  # the bot account the message came through
     to_me: bool = False  # the account was @-ed (or it is a private chat)
+    quoted_user_id: str | None = None  # sender of the message this one replies to (SPEC §3)
     binding: GroupBinding | None = None
     team: Team | None = None
     member: Member | None = None
@@ -119,6 +121,7 @@ def describe_event(bot: Bot, event: Event) -> dict | None:
             "message_id": str(event.message_id),
             "sender_name": clean(sender.card or sender.nickname or str(event.user_id)).strip(),
             "sender_role": sender.role,
+            "quoted_user_id": _quoted(event.reply and event.reply.sender.user_id, event.self_id),
         }
     if isinstance(event, v12.MessageEvent) and isinstance(
         event, v12.GroupMessageEvent | v12.PrivateMessageEvent
@@ -132,8 +135,16 @@ def describe_event(bot: Bot, event: Event) -> dict | None:
             "message_id": str(event.message_id),
             "sender_name": clean(str(name or event.user_id)).strip(),
             "sender_role": getattr(event, "role", None),
+            "quoted_user_id": _quoted(event.reply and event.reply.user_id, event.self.user_id),
         }
     return None
+
+
+def _quoted(user_id: object, self_id: object) -> str | None:
+    """The quoted message's sender, unless it is nobody or the bot itself."""
+    if user_id is None or user_id == "" or str(user_id) == str(self_id):
+        return None
+    return str(user_id)
 
 
 def is_superuser(platform_adapter: str, user_id: str) -> bool:
@@ -288,29 +299,64 @@ _by_length: list[str] = []  # command names, longest first (prefix match like No
 _matcher: type[Matcher] | None = None
 
 
+LEAD_KEPT = frozenset({"at", "mention", "image"})  # before the command, still its arguments
+LEAD_DROPPED = frozenset({"reply", "face"})
+
+
+def _starts_with(text: str, start: str) -> bool:
+    """`text` begins with `start`, also typed full-width (`／` for `/`, Chinese IME)."""
+    head = text[: len(start)]
+    return head == start or unicodedata.normalize("NFKC", head) == start
+
+
+def _first_text(message: Message) -> tuple[int, str, list] | None:
+    """The first non-blank text segment (index, text), and the @s and pictures before it;
+    None when something else comes first."""
+    lead: list = []
+    for index, seg in enumerate(message):
+        if seg.type == "text":
+            text = str(seg.data.get("text", "")).lstrip()
+            if text:
+                return index, text, lead
+        elif seg.type in LEAD_KEPT:
+            lead.append(seg)
+        elif seg.type not in LEAD_DROPPED:
+            return None
+    return None
+
+
 def match_command(message: Message) -> tuple[_Route, Message] | None:
     """The command a message starts with (`/软文…`), and the message after it.
+
+    SPEC §3 "What real clients send": before the command's text may come a `reply`
+    segment (kept by the adapter when the quoted message could not be fetched), @s (of the
+    bot, or the one QQ inserts for the quoted person), pictures, faces and blank text. @s
+    and pictures stay in the arguments (a target, the evidence); the rest is dropped.
 
     One matcher serves every KPI command: NoneBot checks each matcher's rules in its own
     task, so sixty matchers cost far more per message than one dictionary lookup.
     """
-    if not message or not message[0].is_text():
+    found = _first_text(message)
+    if found is None:
         return None
-    text = str(message[0].data.get("text", "")).lstrip()
-    for start in sorted(get_driver().config.command_start, key=len, reverse=True):
-        if start and text.startswith(start):
+    index, text, lead = found
+    starts = get_driver().config.command_start
+    for start in sorted(starts, key=len, reverse=True):
+        if start and _starts_with(text, start):
             text = text[len(start) :]
             break
     else:
-        if "" not in get_driver().config.command_start:
+        if "" not in starts:
             return None
     low = text.lower()
     for name in _by_length:
         if low.startswith(name):
             rest = text[len(name) :].lstrip()
-            seg = type(message[0])
-            arg = type(message)([seg.text(rest)] if rest else [])
-            arg.extend(message[1:])
+            seg_type = type(message[index])
+            arg = type(message)(lead)
+            if rest:
+                arg.append(seg_type.text(rest))
+            arg.extend(message[index + 1 :])
             return _routes[name], arg
     return None
 
@@ -340,7 +386,10 @@ async def _dispatch(bot: Bot, event: Event, state: T_State) -> None:
         return  # silent in a group that is not bound to a team
     if ctx.served_elsewhere and not (cmd.alias == "bind" and ctx.to_me):
         return  # another account serves this group; `@本账号 /绑定` moves it here
-    await refresh_name(ctx)
+    try:
+        await refresh_name(ctx)
+    except Exception:  # a stale name must not cost the command its reply
+        logger.exception("refreshing the member's name failed")
     try:
         if ctx.group_id is None and cmd.alias not in PRIVATE_OK:
             raise Refused("请在已绑定的群里使用这个命令")
@@ -350,7 +399,7 @@ async def _dispatch(bot: Bot, event: Event, state: T_State) -> None:
         with db.serialise_team(ctx.team.id if ctx.team is not None else None):
             reply = await route.handler(ctx, Args.from_message(state["kpi_arg"], ctx.self_id))
     except Refused as e:
-        reply = f"❌ {e}\n用法：{cmd.usage}"
+        reply = f"❌ {clip_echo(str(e))}\n用法：{cmd.usage}"
     except Exception:
         logger.exception(f"command {cmd.name} failed")
         reply = "❌ 出错了，这次操作没有生效，请稍后再试"

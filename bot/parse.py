@@ -74,12 +74,27 @@ def first_url(text: str) -> str | None:
     return m.group(0) if m else None
 
 
+MAX_DIGITS = 18  # more significant digits than any count, id or amount the bot accepts
+_LONG_RUN = re.compile(r"[^\s、，：；。“”（）]{41,}")
+
+
 def parse_int(word: str) -> int | None:
+    """A whole number; one longer than MAX_DIGITS reads as ±10**MAX_DIGITS, outside every
+    range (SPEC §3: any number a person can type gets the normal refusal, and Python will not
+    convert a string of more than 4300 digits)."""
     w = unicodedata.normalize("NFKC", word).strip()
     w = w.removesuffix("次").removesuffix("天").removesuffix("个").removesuffix("人")
-    if re.fullmatch(r"[+-]?\d+", w):
-        return int(w)
-    return None
+    if not re.fullmatch(r"[+-]?\d+", w):
+        return None
+    if len(w.lstrip("+-").lstrip("0")) > MAX_DIGITS:
+        return -(10**MAX_DIGITS) if w.startswith("-") else 10**MAX_DIGITS
+    return int(w)
+
+
+def clip_echo(text: str) -> str:
+    """A reply that quotes what someone typed, with every over-long run of it cut to 20
+    characters (a 5,000-digit number is echoed as `11111…`)."""
+    return _LONG_RUN.sub(lambda m: m.group(0)[:20] + "…", text)
 
 
 def parse_money(word: str) -> Decimal | None:

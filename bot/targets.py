@@ -82,17 +82,7 @@ async def resolve_targets(
         if uid is None and QQ_RE.match(tok.norm):
             uid = tok.norm
         if uid is not None:
-            m = await member_of(session, ctx.team_id, ctx.platform, uid)
-            if m is None:
-                name = await lookup_name(ctx, uid)
-                if name is None and tok.mention is None:
-                    errors.append(f"QQ {uid} 不在本群或本团队")
-                elif not register:
-                    errors.append(f"{name or uid} 还不是本团队成员")
-                else:
-                    m, _ = await join(
-                        session, ctx.team_id, ctx.platform, uid, name or uid, ctx.today, ctx.actor
-                    )
+            m = await _by_id(ctx, session, uid, tok.mention is not None, register, errors)
         else:
             same = await find_by_name(session, ctx.team_id, tok.norm)
             if not same:
@@ -114,6 +104,33 @@ async def resolve_targets(
                 continue
         if all(x.id != m.id for x in found):
             found.append(m)
+    if not found and not errors and ctx.quoted_user_id is not None:
+        # SPEC §3: a reply to someone's message that names nobody is about that someone.
+        quoted = [Token(mention=ctx.quoted_user_id)]
+        ctx_found, _ = await resolve_targets(
+            ctx, session, quoted, period=period, register=register, allow_left=allow_left
+        )
+        return ctx_found, 0
     if errors:
         raise Refused("；".join(errors) + "。本次没有记录任何内容")
     return found, used
+
+
+async def _by_id(
+    ctx: Ctx, session: AsyncSession, uid: str, mentioned: bool, register: bool, errors: list[str]
+) -> Member | None:
+    """The team member with this user id, registered on the spot if `register` and they are
+    in the group; None (with the reason in `errors`) otherwise."""
+    m = await member_of(session, ctx.team_id, ctx.platform, uid)
+    if m is not None:
+        return m
+    name = await lookup_name(ctx, uid)
+    if name is None and not mentioned:
+        errors.append(f"QQ {uid} 不在本群或本团队")
+    elif not register:
+        errors.append(f"{name or uid} 还不是本团队成员")
+    else:
+        m, _ = await join(
+            session, ctx.team_id, ctx.platform, uid, name or uid, ctx.today, ctx.actor
+        )
+    return m

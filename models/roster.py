@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -214,3 +214,29 @@ async def new_team(session: AsyncSession, name: str, actor: str) -> Team:
     await session.flush()
     await audit(session, team.id, actor, "team.create", name)
     return team
+
+
+async def is_team_supervisor(
+    session: AsyncSession, team_id: int, platform: str, user_id: str
+) -> bool:
+    """An explicit, current supervisor (`/主管`) of the team: what binding another group to
+    an existing team needs besides a superuser (SPEC §2 "Binding is guarded")."""
+    m = await member_of(session, team_id, platform, user_id)
+    return m is not None and m.role == "supervisor" and m.left_on is None
+
+
+async def audit_rows(
+    session: AsyncSession,
+    team_id: int,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 20,
+) -> list[AuditLog]:
+    """The team's latest audit rows, newest first, in [since, until) when given (UTC)."""
+    q = select(AuditLog).where(AuditLog.team_id == team_id)
+    if since is not None:
+        q = q.where(AuditLog.at >= since)
+    if until is not None:
+        q = q.where(AuditLog.at < until)
+    rows = await session.execute(q.order_by(AuditLog.id.desc()).limit(limit))
+    return list(rows.scalars().all())

@@ -1,8 +1,21 @@
 """Settling a month exactly once, reopening it, and the outbox of monthly posts (SPEC §4).
 
-A (team, month) is claimed by a row with a unique key before anything is posted; each
-group's post is a row that a sender claims (pending → sending) before it sends, so two bot
-processes on one database, a restart or a retry never post twice.
+A (team, month) is claimed by a row with a unique key before anything is posted. Each
+group's post (and each monthly DM) is a `Post` row; what is guaranteed about it:
+
+- **Never sent twice by the bot on its own.** A sender claims a post (pending → sending)
+  in one conditional UPDATE before sending, and only a *pending* post is ever claimed, so
+  two bot processes on one database, a restart or a retry cannot both send it.
+- **Retried only when it surely did not go out.** A failure before any of its messages was
+  accepted (no bot online, the implementation refusing the send, the group unbound) puts it
+  back to pending, retried with backoff up to MAX_ATTEMPTS, then `failed`.
+- **Held when its fate is unknown.** A post still `sending` after SENDING_LEASE (the
+  process died between sending and `finish_post`) or a send that broke after a message went
+  out, or with an uncertain error (a timeout), becomes `unknown`: never re-sent
+  automatically; superusers are told to check the group and `/重发` it (`requeue_held`).
+
+So a month is posted at most once unless a person decides otherwise, and a post that may
+be missing is always reported to a person rather than silently dropped or duplicated.
 """
 
 from __future__ import annotations
@@ -179,13 +192,13 @@ async def reopen(session: AsyncSession, team_id: int, period: str, actor: str) -
 
 
 async def due_posts(session: AsyncSession) -> list[Post]:
+    """Pending posts whose next attempt is due (a `sending` one is never due again)."""
     now = utcnow()
     rows = await session.execute(
         select(Post)
         .where(
-            (Post.status == "pending")
-            & ((Post.next_attempt_at.is_(None)) | (Post.next_attempt_at <= now))
-            | ((Post.status == "sending") & (Post.claimed_at < now - SENDING_LEASE))
+            Post.status == "pending",
+            (Post.next_attempt_at.is_(None)) | (Post.next_attempt_at <= now),
         )
         .order_by(Post.id)
     )
@@ -194,17 +207,53 @@ async def due_posts(session: AsyncSession) -> list[Post]:
 
 async def claim_post(session: AsyncSession, post: Post) -> bool:
     """pending → sending, atomically; False if someone else has it."""
-    now = utcnow()
     res = await session.execute(
         update(Post)
-        .where(
-            Post.id == post.id,
-            (Post.status == "pending")
-            | ((Post.status == "sending") & (Post.claimed_at < now - SENDING_LEASE)),
-        )
-        .values(status="sending", claimed_at=now)
+        .where(Post.id == post.id, Post.status == "pending")
+        .values(status="sending", claimed_at=utcnow())
     )
     return res.rowcount == 1
+
+
+async def hold_post(session: AsyncSession, post_id: int, why: str) -> bool:
+    """sending → unknown: it may have reached the group, so it is not retried by itself.
+    True if this call held it (so exactly one process tells the superusers)."""
+    res = await session.execute(
+        update(Post)
+        .where(Post.id == post_id, Post.status == "sending")
+        .values(status="unknown", last_error=why[:500])
+    )
+    return res.rowcount == 1
+
+
+async def hold_stuck_posts(session: AsyncSession) -> list[Post]:
+    """Hold every post left `sending` past its lease; return the ones this call held."""
+    cutoff = utcnow() - SENDING_LEASE
+    rows = await session.execute(
+        select(Post).where(Post.status == "sending", Post.claimed_at < cutoff).order_by(Post.id)
+    )
+    held = []
+    for post in rows.scalars().all():
+        if await hold_post(session, post.id, "发送中断（进程在发送时退出）"):
+            await session.refresh(post)
+            held.append(post)
+    return held
+
+
+async def requeue_held(
+    session: AsyncSession, team_id: int, period: str | None, actor: str
+) -> list[Post]:
+    """`/重发`: a person checked the group; held (`unknown`) and `failed` posts of the team
+    (of one month, or all) go back to pending with fresh attempts."""
+    q = select(Post).where(Post.team_id == team_id, Post.status.in_(("unknown", "failed")))
+    if period is not None:
+        q = q.where(Post.period == period)
+    posts = list((await session.execute(q.order_by(Post.id))).scalars().all())
+    for post in posts:
+        before = post.status
+        post.status, post.attempts, post.next_attempt_at = "pending", 0, None
+        await audit(session, team_id, actor, "post.resend", f"#{post.id}", before, "pending")
+    return posts
 
 
 async def finish_post(session: AsyncSession, post_id: int, error: str | None) -> None:

@@ -149,7 +149,7 @@ class Post(SQLModel, table=True):
     revision: int
     platform: str
     group_id: str
-    status: str = "pending"  # pending | sending | sent | failed
+    status: str = "pending"  # pending | sending | sent | failed | unknown (held, see settlement)
     attempts: int = 0
     next_attempt_at: datetime | None = Field(default=None, sa_type=DateTime)
     claimed_at: datetime | None = Field(default=None, sa_type=DateTime)

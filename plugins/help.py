@@ -2,9 +2,9 @@
 
 from fractions import Fraction
 
-from bot.commands import COMMANDS, plugin_meta, rubric_commands, usages
+from bot.commands import COMMANDS, plugin_meta, rubric_commands, self_report_examples, usages
 from bot.kit import Ctx, kpi_command
-from bot.parse import Args
+from bot.parse import Args, clip_echo
 from bot.runtime import rubric
 from models.scoring import fmt_points, fmt_signed
 
@@ -19,11 +19,13 @@ async def help_cmd(ctx: Ctx, args: Args) -> str:
         for c in [*COMMANDS.values(), *from_rubric]:
             if word in {n.lower() for n in c.names}:
                 return f"{c.title}\n{c.does}"
-        return f"❌ 没有命令 {args.words[0]}。发 /帮助 查看全部命令\n用法：/帮助 [命令]"
+        return f"❌ 没有命令 {clip_echo(args.words[0])}。发 /帮助 查看全部命令\n用法：/帮助 [命令]"
     if ctx.binding is None and ctx.group_id is not None:
+        examples = "、".join(self_report_examples(rubric()))
         return (
-            "本群还没有绑定团队。群主或超级管理员发 /绑定 团队名 即可开始使用。\n"
-            "绑定后：客服用 /软文 链接、/加好友 人数 自报；主管用 /扣分 @某人 项目 登记。"
+            "本群还没有绑定团队。群主或超级管理员发 /绑定 新团队名 即可开始使用；"
+            "要加入已有团队，请超级管理员或该团队的主管来绑定。\n"
+            f"绑定后：客服用 {examples} 自报；主管用 /扣分 @某人 项目 登记。"
         )
     lines = ["📖 KPI 机器人命令（/帮助 命令名 看详细用法）", "【自报】"]
     lines += [c.title for c in from_rubric if c.role != "supervisor"]
@@ -34,6 +36,9 @@ async def help_cmd(ctx: Ctx, args: Args) -> str:
     lines.append("【管理】")
     lines += [c.usage for c in COMMANDS.values() if c.group == "管理"]
     lines.append("月份可写 2026-11、202611、本月、上月；@某人 也可写 QQ 号或成员姓名")
+    lines.append(
+        "回复某人的消息再发命令（如 /投诉 回复慢），就是对这个人；先贴截图再写命令也算证据"
+    )
     return "\n".join(lines)
 
 

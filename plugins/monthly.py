@@ -11,6 +11,7 @@ from pathlib import Path
 
 from apscheduler.triggers.cron import CronTrigger
 from nonebot import get_driver, logger, require
+from nonebot.exception import ActionFailed
 from sqlalchemy import select
 
 require("nonebot_plugin_apscheduler")
@@ -44,23 +45,32 @@ from models.periods import (  # noqa: E402
     shift_period,
     utcnow,
 )
-from models.roster import all_teams, binding_of, bindings_of, scored_members  # noqa: E402
+from models.roster import (  # noqa: E402
+    all_teams,
+    binding_of,
+    bindings_of,
+    member_of,
+    scored_members,
+)
 from models.settlement import (  # noqa: E402
     base_of,
     claim_post,
     due_posts,
     finish_post,
+    hold_post,
+    hold_stuck_posts,
     release_post,
     reopen,
+    requeue_held,
     rubric_of,
     settle,
 )
-from models.tables import Member, Post, SettledScore, Settlement, Team  # noqa: E402
+from models.tables import GroupBinding, Post, SettledScore, Settlement, Team  # noqa: E402
 
 __plugin_meta__ = plugin_meta(
     "月度结算",
     "每月 1 日自动结算上月并播报；预览、手动结算、重开、导出",
-    usages("monthly", "settle", "reopen", "export"),
+    usages("monthly", "settle", "reopen", "resend", "export"),
 )
 
 JOB_ID = "kpi-monthly-settlement"
@@ -202,11 +212,13 @@ async def report_messages(s, team: Team, settlement: Settlement) -> list[list[Pa
     return messages
 
 
-async def _dm_message(s, team: Team, settlement: Settlement, user_id: str) -> list[Part]:
+async def _dm_message(
+    s, team: Team, settlement: Settlement, platform: str, user_id: str
+) -> list[Part]:
     rub = rubric_of(settlement, rubric())
-    member = (
-        await s.execute(select(Member).where(Member.team_id == team.id, Member.user_id == user_id))
-    ).scalar_one()
+    member = await member_of(s, team.id, platform, user_id)
+    if member is None:
+        raise RuntimeError(f"{platform}:{user_id} 不是团队成员")
     score = await member_month_score(
         s, rub, team.id, member.id, settlement.period, base_of(settlement)
     )
@@ -217,50 +229,108 @@ async def _dm_message(s, team: Team, settlement: Settlement, user_id: str) -> li
 _flush_lock = asyncio.Lock()
 
 
+async def _prepare(post: Post) -> tuple[GroupBinding, str | None, list[list[Part]]]:
+    """Where a post goes (the binding whose bot sends it, a user id for a DM) and its messages."""
+    async with db.reading() as s:
+        team = await s.get(Team, post.team_id)
+        settlement = await settlement_of(s, post.team_id, post.period)
+        if post.group_id.startswith("dm:"):
+            uid = post.group_id[3:]
+            same = [b for b in await bindings_of(s, post.team_id) if b.platform == post.platform]
+            if not same:
+                raise NoBotOnline(f"团队没有 {post.platform} 的群")
+            return same[0], uid, [await _dm_message(s, team, settlement, post.platform, uid)]
+        binding = await binding_of(s, post.platform, post.group_id)
+        if binding is None or binding.team_id != post.team_id:
+            raise RuntimeError("群已解绑")
+        return binding, None, await report_messages(s, team, settlement)
+
+
 async def flush_posts() -> int:
-    """Send every due post; each is claimed first, so it goes out once. Returns how many."""
+    """Send every due post, each claimed first; returns how many went out. What is
+    guaranteed (never twice without a person deciding) is in `models.settlement`."""
     sent = 0
     async with _flush_lock:
+        async with db.writing() as s:
+            held = await hold_stuck_posts(s)
+        for post in held:
+            await tell_superusers(post)
         async with db.reading() as s:
             posts = await due_posts(s)
         for post in posts:
             async with db.writing() as s:
                 if not await claim_post(s, post):
                     continue
+            started = accepted = 0
+            messages: list[list[Part]] = []
+            held_now = False
             try:
-                async with db.reading() as s:
-                    team = await s.get(Team, post.team_id)
-                    settlement = await settlement_of(s, post.team_id, post.period)
-                    if post.group_id.startswith("dm:"):
-                        uid = post.group_id[3:]
-                        binding = (await bindings_of(s, post.team_id) or [None])[0]
-                        if binding is None:
-                            raise NoBotOnline("团队没有绑定的群")
-                        messages = [await _dm_message(s, team, settlement, uid)]
-                    else:
-                        uid = None
-                        binding = await binding_of(s, post.platform, post.group_id)
-                        if binding is None or binding.team_id != post.team_id:
-                            raise RuntimeError("群已解绑")
-                        messages = await report_messages(s, team, settlement)
+                binding, uid, messages = await _prepare(post)
                 for parts in messages:
+                    started += 1
                     if uid is None:
                         await send_group(binding, parts)
                     else:
                         await send_private(binding, uid, parts)
-            except NoBotOnline:
-                async with db.writing() as s:
-                    await release_post(s, post.id)
-                continue
+                    accepted += 1
             except Exception as e:
                 logger.warning(f"post #{post.id} to {post.group_id} failed: {e!r}")
+                surely_not_sent = accepted == 0 and (
+                    not started or isinstance(e, NoBotOnline | ActionFailed)
+                )
                 async with db.writing() as s:
-                    await finish_post(s, post.id, repr(e))
+                    if not surely_not_sent:
+                        why = f"已发出 {accepted}/{len(messages)} 条后出错：{e!r}"
+                        held_now = await hold_post(s, post.id, why)
+                    elif isinstance(e, NoBotOnline):
+                        await release_post(s, post.id)
+                    else:
+                        await finish_post(s, post.id, repr(e))
+                if held_now:
+                    await tell_superusers(post)
                 continue
             async with db.writing() as s:
                 await finish_post(s, post.id, None)
             sent += 1
     return sent
+
+
+def _superuser_ids(adapter: str) -> list[str]:
+    """SUPERUSERS entries for one adapter: bare ids, and `OneBotV11:123` style ones."""
+    out = []
+    for su in sorted(get_driver().config.superusers):
+        prefix, _, uid = su.rpartition(":")
+        if not prefix or prefix == adapter.replace(" ", ""):
+            out.append(uid)
+    return out
+
+
+async def tell_superusers(post: Post) -> None:
+    """A held post: every superuser gets a private message saying what to check and how to
+    re-send it (through a bot of the post's platform; logged when none can)."""
+    async with db.reading() as s:
+        team = await s.get(Team, post.team_id)
+        same = [b for b in await bindings_of(s, post.team_id) if b.platform == post.platform]
+        dm = post.group_id.startswith("dm:")
+        member = await member_of(s, post.team_id, post.platform, post.group_id[3:]) if dm else None
+    where = (
+        f"私信给 {member.name if member else post.group_id[3:]}"
+        if dm
+        else f"发往群 {post.group_id}"
+    )
+    text = (
+        f"⚠️ 「{team.name}」{post.period} 月报{where} 时中断，不确定是否已经发出。"
+        f"为免重复，机器人不会自动重发。请到{'对方' if dm else '群里'}确认：没收到就在"
+        f"「{team.name}」的群里发 /重发 {post.period}"
+    )
+    logger.warning(text)
+    if not same:
+        return
+    for uid in _superuser_ids(same[0].adapter):
+        try:
+            await send_private(same[0], uid, [text])
+        except Exception as e:
+            logger.warning(f"telling superuser {uid} about post #{post.id} failed: {e!r}")
 
 
 async def monthly_job() -> None:
@@ -381,6 +451,22 @@ async def reopen_cmd(ctx: Ctx, args: Args) -> str | None:
             return None
         await reopen(s, ctx.team_id, period, ctx.actor)
     return f"✅ {period} 已重开，可以补录或撤销；改完发 /结算 {period} 会播报更正"
+
+
+@kpi_command(COMMANDS["resend"])
+async def resend_cmd(ctx: Ctx, args: Args) -> str | None:
+    """A superuser checked the group and the held post is not there: send it again."""
+    period = _month(args, "") or None
+    async with db.writing() as s:
+        if not await claim_message(s, ctx.message_key):
+            return None
+        posts = await requeue_held(s, ctx.team_id, period, ctx.actor)
+    if not posts:
+        which = f" {period} " if period else ""
+        raise Refused(f"「{ctx.team.name}」没有{which}需要重发的月报（中断或发送失败的才需要）")
+    flush_soon(0.5)
+    months = "、".join(sorted({p.period for p in posts}))
+    return f"✅ {months} 的月报已重新排队（{len(posts)} 条），马上发出"
 
 
 @kpi_command(COMMANDS["export"])

@@ -10,7 +10,7 @@ require("nonebot_plugin_apscheduler")
 from nonebot_plugin_apscheduler import scheduler  # noqa: E402
 
 from bot import db  # noqa: E402
-from bot.commands import COMMANDS, plugin_meta, usages  # noqa: E402
+from bot.commands import COMMANDS, plugin_meta, self_report_examples, usages  # noqa: E402
 from bot.config import get_config, parse_hhmm  # noqa: E402
 from bot.kit import Ctx, Mention, Part, kpi_command  # noqa: E402
 from bot.parse import Args  # noqa: E402
@@ -65,7 +65,7 @@ async def remind_due(now: datetime | None = None) -> int:
         parts: list[Part] = ["⏰ 今天还没报的同事：\n"]
         for member, gaps in missing:
             parts += [Mention(member.user_id), f"{gap_text(gaps)}\n"]
-        parts.append("发 /软文 链接、/加好友 人数、/朋友圈 即可自报")
+        parts.append(f"发 {'、'.join(self_report_examples(rubric()))} 即可自报")
         for b in bindings:
             try:
                 await send_group(b, parts)

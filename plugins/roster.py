@@ -3,13 +3,22 @@
 from sqlalchemy import delete
 
 from bot import db
-from bot.commands import COMMANDS, plugin_meta, usages
+from bot.commands import COMMANDS, plugin_meta, self_report_examples, usages
 from bot.kit import Ctx, forget_bindings, kpi_command
 from bot.parse import Args
+from bot.runtime import rubric
 from bot.targets import QQ_RE, lookup_name, resolve_targets
 from models.ledger import Refused, claim_message
 from models.periods import utcnow
-from models.roster import audit, binding_of, join, leave, roster, team_by_name
+from models.roster import (
+    audit,
+    binding_of,
+    is_team_supervisor,
+    join,
+    leave,
+    roster,
+    team_by_name,
+)
 from models.roster import new_team as create_team
 from models.tables import GroupBinding, Team
 
@@ -22,6 +31,14 @@ __plugin_meta__ = plugin_meta(
 
 @kpi_command(COMMANDS["bind"], anywhere=True)
 async def bind(ctx: Ctx, args: Args) -> str | None:
+    """SPEC §2 "Binding is guarded": a new team is created by the group owner or a
+    superuser; joining an existing team needs a superuser or an explicit supervisor of it.
+    A refused attempt on an existing team changes nothing but leaves an audit row.
+
+    In a group bound through another bot account, `@本账号 /绑定` moves the group to this
+    account (SPEC §5 scale-out); without the @ the account stays silent."""
+    if args.mentions:
+        return None  # `@另一个机器人账号 /绑定`: addressed to that account, not this one
     name = args.text.strip() or f"团队{ctx.group_id}"
     if len(name) > 30:
         raise Refused("团队名最长 30 个字")
@@ -38,15 +55,28 @@ async def bind(ctx: Ctx, args: Args) -> str | None:
             if not ctx.to_me:
                 return None  # both accounts got this /绑定; the other one bound the group
             reply = await _serve_from_here(s, ctx, current, team)
+    if isinstance(reply, Refused):
+        raise reply  # after the audit row of the attempt is committed
     forget_bindings()
     return reply
 
 
-async def _bind_new(s, ctx: Ctx, name: str) -> str:
+async def _bind_new(s, ctx: Ctx, name: str) -> str | Refused:
+    where = f"{ctx.platform}:{ctx.group_id}"
     team = await team_by_name(s, name)
     existed = team is not None
     if team is None:
+        if not ctx.is_owner:
+            raise Refused("只有群主或超级管理员可以创建新团队")
         team = await create_team(s, name, ctx.actor)
+    elif not ctx.is_superuser and not await is_team_supervisor(
+        s, team.id, ctx.platform, ctx.user_id
+    ):
+        await audit(s, team.id, ctx.actor, "bind.refused", where, None, name)
+        return Refused(
+            f"只有超级管理员或「{name}」的主管可以把群绑定到这个已有团队；"
+            "请找他们来绑定，或换一个新团队名"
+        )
     s.add(
         GroupBinding(
             platform=ctx.platform,
@@ -58,16 +88,19 @@ async def _bind_new(s, ctx: Ctx, name: str) -> str:
             bound_by=ctx.actor,
         )
     )
-    await audit(s, team.id, ctx.actor, "bind", f"{ctx.platform}:{ctx.group_id}", None, name)
+    await audit(s, team.id, ctx.actor, "bind", where, None, name)
     how = "（已有团队，共用成员和记录）" if existed else ""
+    examples = "、".join(self_report_examples(rubric()))
     return (
         f"✅ 本群已绑定团队「{name}」{how}\n"
-        "客服：/软文 链接、/加好友 人数、/朋友圈 即可自报；主管：/扣分 @某人 项目。/帮助 看全部命令"
+        f"客服：{examples} 即可自报；主管：/扣分 @某人 项目。/帮助 看全部命令"
     )
 
 
 async def _serve_from_here(s, ctx: Ctx, current: GroupBinding, team: Team) -> str:
-    """`@本账号 /绑定`: this bot account serves the group from now on (SPEC §5 scale-out)."""
+    """This bot account serves the group from now on (supervisor of its team or superuser)."""
+    if not ctx.is_supervisor:
+        raise Refused("只有本团队的主管、群主或超级管理员可以更换回复本群的机器人账号")
     before = current.self_id
     current.self_id, current.adapter = ctx.self_id, ctx.adapter
     await audit(
@@ -104,6 +137,8 @@ async def join_cmd(ctx: Ctx, args: Args) -> str | None:
         else:
             break
     name = " ".join(t.text for t in args.tokens[len(uids) :] if t.mention is None).strip()
+    if not uids and ctx.quoted_user_id is not None:  # a reply to their message (SPEC §3)
+        uids.append(ctx.quoted_user_id)
     if not uids:
         raise Refused("请 @ 要入职的人（或写 QQ 号）")
     if name and len(uids) > 1:

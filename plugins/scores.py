@@ -1,12 +1,12 @@
 """Reading scores: /我的绩效 /排行 (everyone), /绩效 /明细 (supervisors) (SPEC §3)."""
 
 from bot import db
-from bot.commands import COMMANDS, plugin_meta, usages
+from bot.commands import COMMANDS, plugin_meta, self_report_examples, usages
 from bot.config import get_config
 from bot.format import chunk, entry_line, ranking_lines, rows_of, score_card
 from bot.kit import Ctx, kpi_command
 from bot.parse import Args
-from bot.runtime import month_rules
+from bot.runtime import month_rules, rubric
 from bot.targets import resolve_targets
 from models.ledger import Refused, member_entries, member_month_score, team_month_scores
 from models.periods import current_period, parse_period
@@ -45,7 +45,8 @@ async def me(ctx: Ctx, args: Args) -> str:
     if ctx.member is None:
         if ctx.is_supervisor:
             raise Refused("你是主管，不参与考核；查看成员请用 /绩效 @某人")
-        raise Refused("你还没有任何记录。报一次推广（如 /软文 链接）就会自动登记")
+        first = self_report_examples(rubric())[0]
+        raise Refused(f"你还没有任何记录。报一次推广（如 {first}）就会自动登记")
     if ctx.member.role == "supervisor":
         raise Refused("你是主管，不参与考核；查看成员请用 /绩效 @某人")
     return await card_for(ctx, ctx.member, period)

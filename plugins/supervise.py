@@ -3,8 +3,6 @@
 
 from decimal import Decimal
 
-from sqlalchemy import select
-
 from bot import db
 from bot.commands import COMMANDS, Cmd, plugin_meta, rubric_commands, usages
 from bot.config import get_config
@@ -23,10 +21,18 @@ from models.ledger import (
     member_month_score,
     revoke,
 )
-from models.periods import current_period, looks_like_period, parse_period, period_of, utcnow
+from models.periods import (
+    current_period,
+    looks_like_period,
+    month_start_utc,
+    parse_period,
+    shift_period,
+    utcnow,
+)
+from models.roster import audit_rows
 from models.rubric import Item
 from models.scoring import fmt_total
-from models.tables import AuditLog, Entry, Member
+from models.tables import Entry, Member
 
 
 def _split_rest(item: Item, tokens: list[Token], max_qty: int, fine_max: Decimal):
@@ -198,15 +204,14 @@ async def audit_cmd(ctx: Ctx, args: Args) -> str:
     period = parse_period(args.words[0], tz) if args.words else None
     if args.words and period is None:
         raise Refused(f"月份 {args.words[0]} 无效，可写 2026-11、202611、本月、上月")
-    async with db.reading() as s:
-        q = select(AuditLog).where(AuditLog.team_id == ctx.team_id)
-        rows = list((await s.execute(q.order_by(AuditLog.id.desc()).limit(500))).scalars())
+    since = until = None
     if period:
-        rows = [r for r in rows if period_of(r.at, tz) == period]
-    rows = rows[:20]
+        since, until = month_start_utc(period, tz), month_start_utc(shift_period(period, 1), tz)
+    async with db.reading() as s:
+        rows = await audit_rows(s, ctx.team_id, since, until)
     if not rows:
-        return "还没有操作记录"
-    lines = [f"🧾 最近 {len(rows)} 条操作"]
+        return f"{period} 没有操作记录" if period else "还没有操作记录"
+    lines = [f"🧾 {period + ' ' if period else ''}最近 {len(rows)} 条操作"]
     for r in rows:
         after = f" {r.after}" if r.after else ""
         lines.append(f"{local_time(r.at, tz)} {r.actor} {r.action} {r.target}{after}"[:160])

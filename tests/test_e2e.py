@@ -430,3 +430,39 @@ async def test_odd_input_is_answered_with_a_reason_never_an_internal_error(qq: O
             broken[str(parts)[:80]] = replies
     assert not broken, broken
     assert all(r for r in results)
+
+
+async def test_commands_as_real_qq_clients_wrap_them_are_understood(
+    bot: BotProcess, qq: OneBotV11Sim
+):
+    """SPEC §3 "What real clients send", through the real adapter and `get_msg`."""
+    g = 21009
+    zhang, boss = 31901, 31909
+    await bind(qq, g, "售后八组")
+    qq.add_member(g, boss, card="钱主管")
+    assert one(await qq.say(g, OWNER, "/主管 ", at(boss), role="owner")).startswith("✅")
+    unreachable = {"type": "reply", "data": {"id": "1"}}  # get_msg fails for it
+    r = one(await qq.say(g, zhang, unreachable, "/加好友 5", card="张三"))
+    assert r.endswith("QQ/微信加好友 已记录（本月 5/60，推广绩效 0.2/10）"), r
+    r = one(await qq.say(g, zhang, "／加好友 ５"))
+    assert r.endswith("QQ/微信加好友 已记录（本月 10/60，推广绩效 0.3/10）"), r
+    r = one(await qq.say(g, zhang, image(), "/朋友圈 今日更新"))
+    assert r.endswith("朋友圈/空间维护 已记录（本月 1/20，推广绩效 0.4/10）"), r
+    chat = await qq.post(g, zhang, "亲，稍等一下")  # an ordinary message: no answer
+    quoted = {"type": "reply", "data": {"id": str(chat)}}
+    r = one(await qq.say(g, boss, quoted, at(zhang), " /投诉 回复慢"))
+    assert re.fullmatch(
+        r"✅ #\d+ 张三 业务绩效·客户投诉 −3（本月业务绩效 47/50，总分 87\.4）", r
+    ), r
+    r = one(await qq.say(g, zhang, "/加好友 " + "1" * 5000))
+    assert (
+        r
+        == "❌ 好友数量必须是 1–500 的整数，收到 11111111111111111111…\n用法：/加好友 <个数> [备注]"
+    )
+    sql = (
+        "SELECT e.note, e.image_file FROM entry e JOIN team t ON t.id = e.team_id"
+        " WHERE t.name = :team"
+    )
+    assert [note for note, image_file in await bot.rows(sql, team="售后八组") if image_file] == [
+        "今日更新"
+    ]

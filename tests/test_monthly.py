@@ -297,3 +297,154 @@ async def test_monthly_dm_sends_each_agent_their_breakdown_once(app: App, monkey
     assert private[0].startswith("📋 张三 2026-10 绩效")
     assert "总分 88.0（B）" in private[0]
     assert await flush_expecting(app, 0) == []
+
+
+async def test_monthly_dm_tells_apart_one_user_id_on_two_platforms(app: App, monkeypatch):
+    """The same user id on QQ and on WeChat is two people (SPEC §2): each DM finds its own
+    member and goes out through a bot of its own platform, or waits."""
+    from bot.config import get_config
+    from models.tables import Member, Tenure
+
+    monkeypatch.setattr(get_config(), "kpi_monthly_dm", True)
+    await month_of_october(app)
+    async with db.writing() as s:
+        twin = Member(team_id=1, platform="wechat", user_id="30001", name="微信张三")
+        twin.joined_on = datetime(2026, 10, 6).date()
+        s.add(twin)
+        await s.flush()
+        s.add(Tenure(member_id=twin.id, start=twin.joined_on))
+    set_clock(datetime(2026, 11, 3, 8, 0, tzinfo=SHANGHAI))
+    await settle_due()
+    private: list[str] = []
+    async with app.test_api() as ctx:
+        adapter = ctx.create_adapter(base=Adapter)
+        ctx.create_bot(base=Bot, adapter=adapter, self_id=BOT_ID)
+        ctx.should_call_api("send_group_msg", {"group_id": GROUP, "message": Capture([])}, {})
+        ctx.should_call_api(
+            "send_private_msg", {"user_id": 30001, "message": Capture(private)}, {"message_id": 2}
+        )
+        assert await flush_posts() == 2
+    assert private[0].startswith("📋 张三 2026-10 绩效"), private
+    assert await count(Post, Post.platform == "wechat", Post.status == "pending") == 1
+
+
+# ---- the outbox: never twice, and a person told when it is unknown ------------------------------
+
+
+async def october_settled_and_claimed_by_a_process_that_died() -> None:
+    """October settled on Nov 3; its post claimed (pending → sending) and then nothing:
+    the process died after, or during, the send."""
+    set_clock(datetime(2026, 11, 3, 8, 0, tzinfo=SHANGHAI))
+    await settle_due()
+    async with db.writing() as s:
+        post = (await s.execute(select(Post))).scalar_one()
+        assert await claim_post(s, post)
+
+
+async def flush_with(app: App, calls: list[tuple[str, dict, object]]) -> int:
+    """Run the outbox with a connected bot that expects exactly `calls` (result or exception)."""
+    async with app.test_api() as ctx:
+        adapter = ctx.create_adapter(base=Adapter)
+        ctx.create_bot(base=Bot, adapter=adapter, self_id=BOT_ID)
+        for api, data, result in calls:
+            if isinstance(result, Exception):
+                ctx.should_call_api(api, data, exception=result)
+            else:
+                ctx.should_call_api(api, data, result)
+        return await flush_posts()
+
+
+async def post_status() -> tuple[str, int]:
+    async with db.reading() as s:
+        post = (await s.execute(select(Post))).scalar_one()
+    return post.status, post.attempts
+
+
+async def test_a_post_stuck_in_sending_is_held_and_superusers_are_told_never_resent(app: App):
+    await month_of_october(app)
+    await october_settled_and_claimed_by_a_process_that_died()
+    set_clock(datetime(2026, 11, 3, 8, 11, tzinfo=SHANGHAI))  # past the 10-minute lease
+    told: list[str] = []
+    private = {"user_id": int(SUPER), "message": Capture(told)}
+    assert await flush_with(app, [("send_private_msg", private, {"message_id": 7})]) == 0
+    assert told == [
+        "⚠️ 「客服一组」2026-10 月报发往群 20001 时中断，不确定是否已经发出。为免重复，"
+        "机器人不会自动重发。请到群里确认：没收到就在「客服一组」的群里发 /重发 2026-10"
+    ]
+    assert await post_status() == ("unknown", 0)
+    set_clock(datetime(2026, 11, 5, 8, 0, tzinfo=SHANGHAI))
+    assert await flush_with(app, []) == 0  # neither re-sent nor told twice
+
+
+async def test_resend_by_a_superuser_posts_the_held_month_once(app: App):
+    await month_of_october(app)
+    await october_settled_and_claimed_by_a_process_that_died()
+    set_clock(datetime(2026, 11, 3, 8, 11, tzinfo=SHANGHAI))
+    await flush_with(
+        app, [("send_private_msg", {"user_id": int(SUPER), "message": Capture([])}, {})]
+    )
+    refused = await said(app, "/重发 2026-10", OWNER, role="owner")
+    assert refused.startswith("❌ 只有超级管理员可以这样做"), refused
+    reply = await said(app, "/重发 2026-10", SUPER)
+    assert reply == "✅ 2026-10 的月报已重新排队（1 条），马上发出", reply
+    texts = await flush_expecting(app, 1)
+    assert texts[0].startswith("📊 「客服一组」2026-10 月度绩效"), texts
+    assert await post_status() == ("sent", 0)
+    assert await flush_expecting(app, 0) == []
+    again = await said(app, "/重发", SUPER)
+    assert again.startswith("❌ 「客服一组」没有需要重发的月报"), again
+
+
+async def test_a_send_that_times_out_is_held_not_retried(app: App):
+    from nonebot.adapters.onebot.v11 import NetworkError
+
+    await month_of_october(app)
+    set_clock(datetime(2026, 11, 3, 8, 0, tzinfo=SHANGHAI))
+    await settle_due()
+    group = {"group_id": GROUP, "message": Capture([])}
+    told: list[str] = []
+    calls = [
+        ("send_group_msg", group, NetworkError("WebSocket call api send_group_msg timeout")),
+        ("send_private_msg", {"user_id": int(SUPER), "message": Capture(told)}, {}),
+    ]
+    assert await flush_with(app, calls) == 0
+    assert await post_status() == ("unknown", 0)
+    assert "发往群 20001 时中断" in told[0], told
+    set_clock(datetime(2026, 11, 3, 9, 0, tzinfo=SHANGHAI))
+    assert await flush_with(app, []) == 0
+
+
+async def test_a_send_the_implementation_refuses_is_retried_later(app: App):
+    from nonebot.adapters.onebot.v11 import ActionFailed
+
+    await month_of_october(app)
+    set_clock(datetime(2026, 11, 3, 8, 0, tzinfo=SHANGHAI))
+    await settle_due()
+    group = {"group_id": GROUP, "message": Capture([])}
+    refused = ActionFailed(status="failed", retcode=1200, message="发送失败")
+    assert await flush_with(app, [("send_group_msg", group, refused)]) == 0
+    assert await post_status() == ("pending", 1)
+    set_clock(datetime(2026, 11, 3, 8, 5, tzinfo=SHANGHAI))
+    assert len(await flush_expecting(app, 1)) == 1
+    assert await post_status() == ("sent", 1)
+
+
+async def test_a_monthly_dm_that_times_out_is_held_and_names_the_agent(app: App, monkeypatch):
+    from nonebot.adapters.onebot.v11 import NetworkError
+
+    from bot.config import get_config
+
+    monkeypatch.setattr(get_config(), "kpi_monthly_dm", True)
+    await month_of_october(app)
+    set_clock(datetime(2026, 11, 3, 8, 0, tzinfo=SHANGHAI))
+    await settle_due()
+    told: list[str] = []
+    calls = [
+        ("send_group_msg", {"group_id": GROUP, "message": Capture([])}, {"message_id": 1}),
+        ("send_private_msg", {"user_id": 30001, "message": Capture([])}, NetworkError("timeout")),
+        ("send_private_msg", {"user_id": int(SUPER), "message": Capture(told)}, {}),
+    ]
+    assert await flush_with(app, calls) == 1
+    assert told[0].startswith("⚠️ 「客服一组」2026-10 月报私信给 张三 时中断"), told
+    assert "请到对方确认" in told[0], told
+    assert await count(Post, Post.status == "unknown") == 1

@@ -19,7 +19,9 @@ from tests.utils import (
     SUPER,
     at,
     bind,
+    group_event,
     said,
+    say,
 )
 from tools import testdb
 
@@ -54,6 +56,7 @@ ACTORS: dict[str, dict] = {
 SUPERVISORS = {"supervisor", "group_admin", "group_owner", "superuser"}
 OWNERS = {"group_owner", "superuser"}
 SUPERUSERS = {"superuser"}
+AUDITED_REFUSALS = {"绑定已有团队"}  # the refused attempt itself is the one row written
 
 # (label, message parts with {id} for the entry under appeal, who may, group)
 COMMANDS: list[tuple[str, list, set[str], int]] = [
@@ -78,8 +81,12 @@ COMMANDS: list[tuple[str, list, set[str], int]] = [
     ("主管", ["/主管 ", at(TARGET)], OWNERS, GROUP),
     ("取消主管", ["/取消主管 ", at(TARGET)], OWNERS, GROUP),
     ("绑定", ["/绑定 新团队"], OWNERS, UNBOUND),
+    # SPEC §2 "Binding is guarded": an existing team takes a superuser or its explicit /主管;
+    # owning the new group (or supervising another team) is not enough.
+    ("绑定已有团队", ["/绑定 客服一组"], {"supervisor", "superuser"}, UNBOUND),
     ("解绑", ["/解绑"], OWNERS, GROUP),
     ("重开", ["/重开 上月"], SUPERUSERS, GROUP),
+    ("重发", ["/重发 上月"], SUPERUSERS, GROUP),
 ]
 
 CASES = [
@@ -189,7 +196,56 @@ async def test_command_is_allowed_or_refused_by_role_and_refusal_writes_nothing(
     else:
         assert reply.startswith(PERMISSION_REFUSAL), reply
         assert "用法" in reply, reply
-        assert await row_counts() == before
+        audited = label in AUDITED_REFUSALS
+        assert await row_counts() == {**before, "AuditLog": before["AuditLog"] + audited}
+        if audited:
+            row = await last_audit()
+            assert (row.action, row.actor) == ("bind.refused", f"qq:{ACTORS[actor]['user_id']}")
+            assert row.target == f"qq:{group}"
+
+
+async def last_audit():
+    from bot import db
+    from models.tables import AuditLog
+
+    async with db.reading() as s:
+        return (
+            await s.execute(select(AuditLog).order_by(AuditLog.id.desc()).limit(1))
+        ).scalar_one()
+
+
+async def test_owning_a_group_gives_no_rights_over_another_team(app: App, appealed_entry: int):
+    """The takeover of issue 12: the owner of an unrelated group binds it to an existing team
+    and then deducts from that team's agents. Refused, nothing bound, the attempt audited on
+    the team; the group stays unbound, so the deduction that follows gets silence."""
+    stranger = 40001
+    before = await row_counts()
+    reply = await said(app, "/绑定 客服一组", stranger, group_id=UNBOUND, role="owner")
+    assert reply.startswith("❌ 只有超级管理员或「客服一组」的主管可以把群绑定到这个已有团队"), (
+        reply
+    )
+    assert await row_counts() == {**before, "AuditLog": before["AuditLog"] + 1}
+    row = await last_audit()
+    assert (row.team_id, row.action, row.actor) == (1, "bind.refused", f"qq:{stranger}")
+    out = await say(
+        app,
+        group_event(
+            ["/投诉 ", at(TARGET), " 业绩未达标"], stranger, group_id=UNBOUND, role="owner"
+        ),
+        replies=0,
+    )
+    assert out == []
+    assert await row_counts() == {**before, "AuditLog": before["AuditLog"] + 1}
+
+
+async def test_a_supervisor_of_the_team_binds_another_group_to_it(app: App, appealed_entry: int):
+    reply = await said(app, "/绑定 客服一组", BOSS, group_id=UNBOUND, card="老板")
+    assert reply == (
+        "✅ 本群已绑定团队「客服一组」（已有团队，共用成员和记录）\n"
+        "客服：/软文 链接、/加好友 个数、/朋友圈 即可自报；主管：/扣分 @某人 项目。/帮助 看全部命令"
+    )
+    deducted = await said(app, ["/投诉 ", at(TARGET)], BOSS, group_id=UNBOUND, card="老板")
+    assert deducted.startswith("✅ "), deducted
 
 
 async def test_admin_is_not_a_supervisor_when_admins_are_supervisors_is_false(

@@ -27,6 +27,7 @@ from tests.utils import (
     entries,
     group_event,
     next_id,
+    plain,
     private_event,
     said,
     say,
@@ -98,6 +99,36 @@ async def test_reporting_with_a_new_group_card_renames_the_member(app: App):
     assert "张三丰（30001）" in roster, roster
     assert "张三（30001）" not in roster, roster
     assert [m.name for m in await members()] == ["张三丰"]
+
+
+async def test_a_failed_name_refresh_still_answers_the_command(
+    app: App, monkeypatch: pytest.MonkeyPatch
+):
+    """The name refresh runs inside the dispatcher's error handling: a locked database
+    there costs the new name, never the command or its reply."""
+    from contextlib import asynccontextmanager
+
+    from sqlalchemy.exc import OperationalError
+
+    from bot import db
+
+    await bind(app)
+    await said(app, "/朋友圈", 30001, card="张三")
+    real, failed = db.writing, []
+
+    @asynccontextmanager
+    async def locked_once():
+        if not failed:
+            failed.append(True)
+            raise OperationalError("UPDATE member", {}, Exception("database is locked"))
+        async with real() as s:
+            yield s
+
+    monkeypatch.setattr(db, "writing", locked_once)
+    reply = await said(app, "/朋友圈 第二次", 30001, card="张三丰")
+    assert reply.startswith("✅ #2 朋友圈/空间维护 已记录"), reply
+    assert failed == [True]
+    assert [e.note for e in await entries()] == [None, "第二次"]
 
 
 # ---- joining and leaving ---------------------------------------------------------------------
@@ -260,6 +291,32 @@ async def test_v12_group_binds_and_a_mention_segment_is_a_target(app: App):
     assert (e.member_id, e.item_key, e.note) == (m.id, "complaint", "态度差")
 
 
+async def test_v12_reply_to_a_members_message_targets_the_quoted_sender(app: App):
+    """A v12 reply segment carries the quoted sender; the adapter drops it and the mention of
+    that sender (`_check_reply`), and the command is about them (SPEC §3)."""
+    from nonebot.adapters.onebot.v12.bot import _check_reply
+
+    await say_v12(app, v12_group_event(v12.Message("/绑定 微信组"), str(SUPER)))
+    lookup = (
+        "get_group_member_info",
+        {"group_id": V12_GROUP, "user_id": "40001"},
+        {"user_id": "40001", "user_name": "ww", "user_displayname": "王五"},
+    )
+    await say_v12(app, v12_group_event(v12.Message("/朋友圈"), "40001"), api=[lookup])
+    message = v12.Message(
+        [
+            v12.MessageSegment.reply("m-1", user_id="40001"),
+            v12.MessageSegment.mention("40001"),
+            v12.MessageSegment.text(" /投诉 回复慢"),
+        ]
+    )
+    event = v12_group_event(message, str(SUPER))
+    _check_reply(None, event)  # what v12.Bot.handle_event does first (it needs no bot)
+    assert str(event.get_message()) == "/投诉 回复慢"
+    reply = await say_v12(app, event)
+    assert reply.startswith("✅ #2 王五 业务绩效·客户投诉 −3"), reply
+
+
 # ---- unbound groups and private chat ---------------------------------------------------------
 
 SILENT_IN_UNBOUND = sorted(
@@ -311,3 +368,18 @@ async def test_rubric_and_help_answer_in_private_even_to_a_stranger(app: App):
     assert "【推广绩效 10分】" in rubric
     [refused] = await say(app, private_event("/我的绩效", 39999))
     assert refused.startswith("❌ 你还不在任何团队里")
+
+
+async def test_help_tells_how_binding_is_guarded_replies_target_and_resend(app: App):
+    """SPEC §2 "Binding is guarded", §3 "What real clients send" and /重发 in /帮助."""
+    await bind(app)
+    reply = plain(await said(app, "/帮助", 30001))
+    assert "/绑定 [团队名]" in reply, reply
+    assert "/重发 [月份]" in reply, reply
+    assert "回复某人的消息再发命令（如 /投诉 回复慢），就是对这个人" in reply, reply
+    detail = plain(await said(app, "/帮助 绑定", 30001))
+    assert detail == (
+        "/绑定 [团队名]（/bind）\n把本群绑定到团队（新团队：群主；已有团队：超级管理员或该团队主管）"
+    ), detail
+    unbound = await said(app, "/帮助", 30001, group_id=UNBOUND)
+    assert "要加入已有团队，请超级管理员或该团队的主管来绑定" in unbound, unbound

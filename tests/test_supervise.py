@@ -14,7 +14,7 @@ from nonebot.adapters.onebot.v11.exception import ActionFailed
 from nonebug import App
 from sqlalchemy import select
 
-from models.periods import set_clock
+from models.periods import set_clock, utcnow
 from models.tables import AuditLog, Member
 from tests.utils import (
     BOSS,
@@ -697,3 +697,19 @@ async def test_audit_log_has_one_row_per_write(app: App):
     assert all(r.team_id == 1 for r in rows)
     role = rows[6]
     assert (role.before, role.after) == ('"agent"', '"supervisor"')
+
+
+async def test_audit_of_an_older_month_finds_it_behind_hundreds_of_newer_rows(app: App):
+    """/审计 <月份> filters in the database, not among the latest rows."""
+    from bot import db
+
+    await bind(app)
+    old = datetime(2026, 9, 10, 4, 0)  # UTC; 2026-09-10 12:00 in Shanghai
+    recent = utcnow()
+    async with db.writing() as s:
+        s.add(AuditLog(team_id=1, at=old, actor="qq:10001", action="role", target="qq:30009"))
+        for i in range(600):
+            s.add(AuditLog(team_id=1, at=recent, actor="qq:10001", action="join", target=f"#{i}"))
+    reply = await said(app, "/审计 2026-09", OWNER, role="owner")
+    assert reply == "🧾 2026-09 最近 1 条操作\n09-10 12:00 qq:10001 role qq:30009", reply
+    assert await said(app, "/审计 2026-08", OWNER, role="owner") == "2026-08 没有操作记录"

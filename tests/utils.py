@@ -161,26 +161,49 @@ async def bind(app: App, group_id: int = GROUP, name: str = "客服一组") -> s
 
 class LenientAdapter(Adapter):
     """A OneBot v11 adapter that answers every API call and records it (for fuzzing,
-    where the calls a message triggers are not known in advance)."""
+    where the calls a message triggers are not known in advance). `get_msg` answers from
+    `stored` (message id → the message as NapCat returns it) and fails for any other id,
+    as NapCat does for a message it no longer has."""
 
     calls: list[tuple[str, dict]]
+    stored: dict[int, dict]
 
     async def _call_api(self, bot, api: str, **data):
+        from nonebot.adapters.onebot.v11 import ActionFailed
+
         self.calls.append((api, data))
         if api == "get_group_member_info":
             return {"card": "新人", "nickname": "新人", "user_id": data.get("user_id")}
+        if api == "get_msg":
+            if data.get("message_id") not in self.stored:
+                raise ActionFailed(status="failed", retcode=100, message="消息不存在")
+            return self.stored[data["message_id"]]
         return {"message_id": next_id()}
 
 
-async def deliver(event) -> list[str]:
-    """Handle `event` with a lenient bot; return the texts the bot sent."""
+def stored_message(message_id: int, user_id: int, text: str, card: str = "") -> dict:
+    """A group message as NapCat's `get_msg` returns it."""
+    return {
+        "time": int(time.time()),
+        "message_type": "group",
+        "message_id": message_id,
+        "real_id": message_id,
+        "sender": {"user_id": user_id, "nickname": card or f"用户{user_id}", "card": card},
+        "message": [{"type": "text", "data": {"text": text}}],
+    }
+
+
+async def deliver(event, stored: Iterable[dict] = ()) -> list[str]:
+    """Handle `event` as the OneBot v11 adapter does (`Bot.handle_event`: the reply segment
+    is resolved with `get_msg`, a leading @ of the bot removed) with a lenient bot; return the
+    texts the bot sent. `stored`: messages `get_msg` can still fetch."""
     import nonebot
-    from nonebot.message import handle_event
 
     adapter = LenientAdapter(nonebot.get_driver())
     adapter.calls = []
+    adapter.stored = {m["message_id"]: m for m in stored}
     bot = Bot(adapter, BOT_ID)
-    await handle_event(bot, event)
+    await bot.handle_event(event)
     return [
         str(data["message"])
         for api, data in adapter.calls
