@@ -3,7 +3,7 @@ from it, and rubric validation keeps rubric commands from shadowing it (SPEC §3
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Literal
 
@@ -24,6 +24,7 @@ class Cmd:
     role: Role = "member"
     group: str = "客服"
     extra: tuple[str, ...] = ()  # more names (a rubric item may list several commands)
+    writes: bool = False  # runs in one write transaction that claims the message (dispatch)
 
     @property
     def names(self) -> set[str]:
@@ -98,6 +99,11 @@ _ALL = [
     ),
 ]
 
+WRITES = {
+    *("report", "undo", "appeal", "deduct", "bonus", "revoke", "settle", "join", "leave"),
+    *("reject", "remind", "promote", "demote", "bind", "unbind", "reopen", "resend"),
+}
+_ALL = [replace(c, writes=c.alias in WRITES) for c in _ALL]
 COMMANDS: dict[str, Cmd] = {c.alias: c for c in _ALL}
 RESERVED: frozenset[str] = frozenset(n.lower() for c in _ALL for n in c.names)
 
@@ -115,7 +121,7 @@ def rubric_commands(rubric: Rubric) -> list[tuple[Item, Cmd]]:
             arg = {"link": "<链接> [平台或备注]", "count": f"<{item.unit}数> [备注]"}
             usage = f"/{head} {arg.get(item.evidence, '[备注]')}"
             does = f"自报{item.name}（目标 {item.target}{item.unit}/月）"
-            cmd = Cmd(head, alias, usage, does, extra=tuple(more[1:]))
+            cmd = Cmd(head, alias, usage, does, extra=tuple(more[1:]), writes=True)
         else:
             points = fmt_signed(Fraction(item.points))
             if item.fine:
@@ -123,7 +129,7 @@ def rubric_commands(rubric: Rubric) -> list[tuple[Item, Cmd]]:
             else:
                 usage = f"/{head} @某人… [{item.unit}数] [备注] [月份]"
                 does = f"{item.name} {points}/{item.unit}"
-            cmd = Cmd(head, alias, usage, does, "supervisor", "主管", tuple(more[1:]))
+            cmd = Cmd(head, alias, usage, does, "supervisor", "主管", tuple(more[1:]), True)
         out.append((item, cmd))
     return out
 

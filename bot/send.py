@@ -17,7 +17,7 @@ from nonebot.adapters.onebot import v11, v12
 
 from models.tables import GroupBinding
 
-from .kit import Part, to_message
+from .replies import Part, to_message
 
 
 class NoBotOnline(Exception):

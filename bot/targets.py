@@ -11,16 +11,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.ledger import Refused
 from models.periods import period_bounds
-from models.roster import find_by_name, join, member_of
+from models.roster import find_by_name, join, member_of, user_ids_on_team
 from models.tables import Member
 
-from .kit import Ctx
-from .parse import Token, looks_numeric
+from . import db
+from .context import Ctx
+from .parse import Args, Token, clean, looks_numeric
 
 QQ_RE = re.compile(r"^\d{5,12}$")
 
 
-async def lookup_name(ctx: Ctx, user_id: str) -> str | None:
+async def _ask_adapter(ctx: Ctx, user_id: str) -> str | None:
     """The display name of a group member, from the OneBot implementation (best effort)."""
     if ctx.group_id is None:
         return None
@@ -29,23 +30,70 @@ async def lookup_name(ctx: Ctx, user_id: str) -> str | None:
             info = await ctx.bot.call_api(
                 "get_group_member_info", group_id=int(ctx.group_id), user_id=int(user_id)
             )
-            return (info.get("card") or info.get("nickname") or "").strip() or None
-        info = await ctx.bot.call_api(
-            "get_group_member_info", group_id=ctx.group_id, user_id=user_id
-        )
-        return (info.get("user_displayname") or info.get("user_name") or "").strip() or None
+            name = info.get("card") or info.get("nickname") or ""
+        else:
+            info = await ctx.bot.call_api(
+                "get_group_member_info", group_id=ctx.group_id, user_id=user_id
+            )
+            name = info.get("user_displayname") or info.get("user_name") or ""
     except Exception as e:  # the implementation may not know the user, or not answer
         logger.info(f"get_group_member_info({user_id}) failed: {e!r}")
         return None
+    return clean(str(name)).strip() or None
+
+
+async def prefetch_names(ctx: Ctx, args: Args, *, targets: bool) -> None:
+    """Ask the adapter, before any transaction opens, for the names of the people this
+    message may register: with `targets` (a command about other people), @-ed or quoted
+    people and QQ numbers not yet on the team; otherwise (a self-report) the speaker, when
+    the event carries no name (OneBot v12). Stored in `ctx.names`."""
+    if ctx.group_id is None or ctx.team is None:
+        return
+    wanted: set[str] = set()
+    if targets:
+        found = False  # as `resolve_targets` reads them: a number after a target is a count
+        for t in args.tokens:
+            if t.mention:
+                wanted.add(t.mention)
+                found = True
+            elif not found and QQ_RE.match(t.norm):
+                wanted.add(t.norm)
+                found = True
+            elif looks_numeric(t.norm):
+                break
+        if ctx.quoted_user_id:
+            wanted.add(ctx.quoted_user_id)
+    elif ctx.member is None and ctx.sender_name == ctx.user_id:
+        wanted.add(ctx.user_id)
+    if not wanted:
+        return
+    async with db.reading() as s:
+        known = await user_ids_on_team(s, ctx.team.id, ctx.platform, wanted)
+    await ask_names(ctx, sorted(wanted - known))
+
+
+async def ask_names(ctx: Ctx, user_ids: list[str]) -> None:
+    """Fill `ctx.names` from the implementation (before any transaction opens)."""
+    for uid in user_ids:
+        ctx.names[uid] = await _ask_adapter(ctx, uid)
+
+
+def lookup_name(ctx: Ctx, user_id: str) -> str | None:
+    """A name `prefetch_names` found (None: unknown to the implementation, or not asked)."""
+    return ctx.names.get(user_id)
 
 
 async def ensure_self(ctx: Ctx, session: AsyncSession) -> Member:
-    """The speaker as an agent of the group's team, registering them on first use."""
-    m = await member_of(session, ctx.team_id, ctx.platform, ctx.user_id)
+    """The speaker as an agent of the group's team, registering them on first use.
+
+    The membership read with the context is used as it is (no second query on the hot
+    path); registering goes through `join`, which finds a row a concurrent first report
+    wrote a moment before (writes of a team are serialised)."""
+    m = ctx.member
     if m is None:
         name = ctx.sender_name
         if name == ctx.user_id:  # OneBot v12 events carry no group card: ask for it
-            name = await lookup_name(ctx, ctx.user_id) or name
+            name = lookup_name(ctx, ctx.user_id) or name
         m, _ = await join(
             session, ctx.team_id, ctx.platform, ctx.user_id, name, ctx.today, ctx.actor
         )
@@ -124,7 +172,7 @@ async def _by_id(
     m = await member_of(session, ctx.team_id, ctx.platform, uid)
     if m is not None:
         return m
-    name = await lookup_name(ctx, uid)
+    name = lookup_name(ctx, uid)
     if name is None and not mentioned:
         errors.append(f"QQ {uid} 不在本群或本团队")
     elif not register:

@@ -64,10 +64,14 @@ async def settlement_of(session: AsyncSession, team_id: int, period: str) -> Set
     ).scalar_one_or_none()
 
 
+def closed_month(period: str) -> str:
+    return f"{period} 已结算，不能再修改（如需更正请超级管理员 /重开 {period}）"
+
+
 async def ensure_open(session: AsyncSession, team_id: int, period: str) -> None:
     s = await settlement_of(session, team_id, period)
     if s is not None and s.status == "settled":
-        raise Refused(f"{period} 已结算，不能再修改（如需更正请超级管理员 /重开 {period}）")
+        raise Refused(closed_month(period))
 
 
 async def entry_with_link(session: AsyncSession, team_id: int, link: str) -> Entry | None:
@@ -76,6 +80,18 @@ async def entry_with_link(session: AsyncSession, team_id: int, link: str) -> Ent
             select(Entry)
             .where(Entry.team_id == team_id, Entry.link == link, Entry.revoked_at.is_(None))
             .order_by(Entry.id)
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+
+
+async def last_entry_by(session: AsyncSession, team_id: int, actor: str) -> Entry | None:
+    """The newest entry `actor` wrote in the team that is not revoked."""
+    return (
+        await session.execute(
+            select(Entry)
+            .where(Entry.team_id == team_id, Entry.created_by == actor, Entry.revoked_at.is_(None))
+            .order_by(Entry.id.desc())
             .limit(1)
         )
     ).scalar_one_or_none()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import date, datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .periods import period_bounds, utcnow
@@ -75,6 +75,22 @@ async def member_of(
             )
         )
     ).scalar_one_or_none()
+
+
+async def user_ids_on_team(
+    session: AsyncSession, team_id: int, platform: str, user_ids: set[str]
+) -> set[str]:
+    """Which of these users are members of the team (any tenure)."""
+    rows = await session.execute(
+        select(Member.user_id).where(
+            Member.team_id == team_id, Member.platform == platform, Member.user_id.in_(user_ids)
+        )
+    )
+    return set(rows.scalars())
+
+
+async def rename_member(session: AsyncSession, member_id: int, name: str) -> None:
+    await session.execute(update(Member).where(Member.id == member_id).values(name=name))
 
 
 async def memberships(session: AsyncSession, platform: str, user_id: str) -> list[Member]:

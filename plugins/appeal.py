@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from bot import db
 from bot.commands import COMMANDS, plugin_meta, usages
+from bot.context import Ctx
+from bot.dispatch import kpi_command
 from bot.format import entry_points, item_name
-from bot.kit import Ctx, Mention, Part, kpi_command
 from bot.parse import Args, parse_entry_id
+from bot.replies import Mention, Part
 from bot.runtime import rubric
 from models.appeals import close_appeal, file_appeal, open_appeal_of, open_appeals
-from models.ledger import Refused, claim_message, entry_by_id
+from models.ledger import Refused, entry_by_id
 from models.roster import supervisors
 from models.tables import Entry, Member
 
@@ -41,12 +42,10 @@ async def appeal_cmd(ctx: Ctx, args: Args) -> list[Part] | None:
     if ctx.member is None:
         raise Refused(f"#{entry_id} 不是你的记录，只能对自己的扣分申诉")
     rub = rubric()
-    async with db.writing() as s:
-        if not await claim_message(s, ctx.message_key):
-            return None
-        entry = await _team_entry(s, ctx, entry_id)
-        await file_appeal(s, rub, entry, ctx.member.id, reason, ctx.actor)
-        bosses = await supervisors(s, ctx.team_id)
+    s = ctx.s
+    entry = await _team_entry(s, ctx, entry_id)
+    await file_appeal(s, rub, entry, ctx.member.id, reason, ctx.actor)
+    bosses = await supervisors(s, ctx.team_id)
     parts: list[Part] = [
         f"✅ 已提交对 #{entry.id} {item_name(rub, entry.item_key)} {entry_points(rub, entry)} 的申诉"
         f"（理由：{reason}）\n"
@@ -64,15 +63,13 @@ async def appeal_cmd(ctx: Ctx, args: Args) -> list[Part] | None:
 async def reject_cmd(ctx: Ctx, args: Args) -> list[Part] | None:
     entry_id = _entry_id(args)
     reason = " ".join(args.words[1:]).strip()[:300] or None
-    async with db.writing() as s:
-        if not await claim_message(s, ctx.message_key):
-            return None
-        entry = await _team_entry(s, ctx, entry_id)
-        appeal = await open_appeal_of(s, entry.id)
-        if appeal is None:
-            raise Refused(f"#{entry_id} 没有待处理的申诉")
-        await close_appeal(s, appeal, "rejected", ctx.actor, reason)
-        member = await s.get(Member, appeal.member_id)
+    s = ctx.s
+    entry = await _team_entry(s, ctx, entry_id)
+    appeal = await open_appeal_of(s, entry.id)
+    if appeal is None:
+        raise Refused(f"#{entry_id} 没有待处理的申诉")
+    await close_appeal(s, appeal, "rejected", ctx.actor, reason)
+    member = await s.get(Member, appeal.member_id)
     why = f"（{reason}）" if reason else ""
     return [
         f"✅ 已驳回 #{entry.id} 的申诉{why}\n",
@@ -84,9 +81,9 @@ async def reject_cmd(ctx: Ctx, args: Args) -> list[Part] | None:
 @kpi_command(COMMANDS["appeals"])
 async def appeals_cmd(ctx: Ctx, args: Args) -> str:
     rub = rubric()
-    async with db.reading() as s:
-        rows = await open_appeals(s, ctx.team_id)
-        names = {m.id: m.name for m in [await s.get(Member, a.member_id) for a, _ in rows]}
+    s = ctx.s
+    rows = await open_appeals(s, ctx.team_id)
+    names = {m.id: m.name for m in [await s.get(Member, a.member_id) for a, _ in rows]}
     if not rows:
         return "✅ 没有待处理的申诉"
     lines = [f"📮 待处理申诉 {len(rows)} 条："]

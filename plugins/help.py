@@ -3,7 +3,8 @@
 from fractions import Fraction
 
 from bot.commands import COMMANDS, plugin_meta, rubric_commands, self_report_examples, usages
-from bot.kit import Ctx, kpi_command
+from bot.context import Ctx
+from bot.dispatch import kpi_command
 from bot.parse import Args, clip_echo
 from bot.runtime import rubric
 from models.scoring import fmt_points, fmt_signed

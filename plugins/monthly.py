@@ -20,16 +20,17 @@ from nonebot_plugin_apscheduler import scheduler  # noqa: E402
 from bot import db  # noqa: E402
 from bot.commands import COMMANDS, plugin_meta, usages  # noqa: E402
 from bot.config import get_config  # noqa: E402
+from bot.context import Ctx  # noqa: E402
+from bot.dispatch import Later, kpi_command  # noqa: E402
 from bot.format import Row, chunk, ranking_lines, ranking_table, rows_of, score_card  # noqa: E402
-from bot.kit import Ctx, Part, Picture, kpi_command  # noqa: E402
 from bot.parse import Args  # noqa: E402
+from bot.replies import Part, Picture  # noqa: E402
 from bot.runtime import month_rules, rubric  # noqa: E402
 from bot.send import NoBotOnline, send_group, send_private, upload_group_file  # noqa: E402
 from models.appeals import open_appeals  # noqa: E402
 from models.export import export_month  # noqa: E402
 from models.ledger import (  # noqa: E402
     Refused,
-    claim_message,
     member_entries,
     member_month_score,
     month_counts,
@@ -402,12 +403,12 @@ def _month(args: Args, default: str) -> str:
 @kpi_command(COMMANDS["monthly"])
 async def preview(ctx: Ctx, args: Args) -> list[str]:
     period = _month(args, current_period(get_config().tz))
-    async with db.reading() as s:
-        rub, base = await month_rules(s, ctx.team_id, period)
-        ranking = await team_month_scores(s, rub, ctx.team_id, period, base)
-        totals = await _totals_line(s, ctx.team_id, period, rub)
-        appeals = await open_appeals(s, ctx.team_id, period)
-        settled = await settlement_of(s, ctx.team_id, period)
+    s = ctx.s
+    rub, base = await month_rules(s, ctx.team_id, period)
+    ranking = await team_month_scores(s, rub, ctx.team_id, period, base)
+    totals = await _totals_line(s, ctx.team_id, period, rub)
+    appeals = await open_appeals(s, ctx.team_id, period)
+    settled = await settlement_of(s, ctx.team_id, period)
     state = "已结算" if settled and settled.status == "settled" else "预览，未结算"
     lines = [f"📊 「{ctx.team.name}」{period} 月报（{state}）"]
     lines += ranking_lines(rub, rows_of(ranking)) if ranking else ["还没有需要考核的成员"]
@@ -424,21 +425,28 @@ async def settle_cmd(ctx: Ctx, args: Args) -> str | None:
     period = _month(args, shift_period(now_period, -1))
     if period >= now_period:
         raise Refused(f"{period} 还没结束，不能结算（只能结算已结束的月份）")
-    async with db.writing() as s:
-        if not await claim_message(s, ctx.message_key):
-            return None
-        if not await scored_members(s, ctx.team_id, period):
-            raise Refused(f"{period} 没有需要考核的成员，无需结算")
-        result = await settle(
-            s, rubric(), ctx.team_id, period, ctx.actor, get_config().kpi_commission_base
-        )
-        if result.created:
-            _queue_dms(s, ctx.team_id, period, result)
+    s = ctx.s
+    if not await scored_members(s, ctx.team_id, period):
+        raise Refused(f"{period} 没有需要考核的成员，无需结算")
+    result = await settle(
+        s, rubric(), ctx.team_id, period, ctx.actor, get_config().kpi_commission_base
+    )
+    if result.created:
+        _queue_dms(s, ctx.team_id, period, result)
     if not result.created:
         raise Refused(f"{period} 已结算过，不会重复播报；如需更正请超级管理员 /重开 {period}")
-    flush_soon(0.5)
     kind = "更正" if result.correction else "结算"
-    return f"✅ {period} 已{kind}，{len(result.ranking)} 人，月报马上发到群里"
+    return _posting_soon(f"✅ {period} 已{kind}，{len(result.ranking)} 人，月报马上发到群里")
+
+
+def _posting_soon(reply: str) -> Later:
+    """Reply, and send the queued posts once the transaction that queued them is committed."""
+
+    async def flush_then_reply() -> str:
+        flush_soon(0.5)
+        return reply
+
+    return Later(flush_then_reply)
 
 
 @kpi_command(COMMANDS["reopen"])
@@ -446,10 +454,8 @@ async def reopen_cmd(ctx: Ctx, args: Args) -> str | None:
     if not args.words:
         raise Refused("请写要重开的月份")
     period = _month(args, "")
-    async with db.writing() as s:
-        if not await claim_message(s, ctx.message_key):
-            return None
-        await reopen(s, ctx.team_id, period, ctx.actor)
+    s = ctx.s
+    await reopen(s, ctx.team_id, period, ctx.actor)
     return f"✅ {period} 已重开，可以补录或撤销；改完发 /结算 {period} 会播报更正"
 
 
@@ -457,40 +463,38 @@ async def reopen_cmd(ctx: Ctx, args: Args) -> str | None:
 async def resend_cmd(ctx: Ctx, args: Args) -> str | None:
     """A superuser checked the group and the held post is not there: send it again."""
     period = _month(args, "") or None
-    async with db.writing() as s:
-        if not await claim_message(s, ctx.message_key):
-            return None
-        posts = await requeue_held(s, ctx.team_id, period, ctx.actor)
+    s = ctx.s
+    posts = await requeue_held(s, ctx.team_id, period, ctx.actor)
     if not posts:
         which = f" {period} " if period else ""
         raise Refused(f"「{ctx.team.name}」没有{which}需要重发的月报（中断或发送失败的才需要）")
-    flush_soon(0.5)
     months = "、".join(sorted({p.period for p in posts}))
-    return f"✅ {months} 的月报已重新排队（{len(posts)} 条），马上发出"
+    return _posting_soon(f"✅ {months} 的月报已重新排队（{len(posts)} 条），马上发出")
 
 
 @kpi_command(COMMANDS["export"])
-async def export_cmd(ctx: Ctx, args: Args) -> str:
+async def export_cmd(ctx: Ctx, args: Args) -> Later:
     cfg = get_config()
     period = _month(args, current_period(cfg.tz))
-    data, people, count = await export_bytes(ctx.team, period)
+    data, people, count = await export_month(
+        ctx.s, rubric(), cfg.kpi_commission_base, ctx.team, period, cfg.tz
+    )
     name = f"{ctx.team.name}-{period}-绩效.xlsx"
-    path = await asyncio.to_thread(save_export, name, data)
-    try:
-        uploaded = await upload_group_file(ctx.binding, name, data)
-    except Exception as e:
-        logger.warning(f"upload_group_file failed: {e!r}")
-        uploaded = False
-    if uploaded:
-        return f"✅ 已导出 {period} 绩效表（{people} 人，{count} 条记录），文件已上传到群文件"
-    where = f"：{path.resolve()}" if ctx.is_superuser else "，请找超级管理员取"
-    return f"✅ 已导出 {period} 绩效表（{people} 人，{count} 条记录），无法上传群文件，已保存在服务器{where}"
 
+    async def save_and_upload() -> str:  # file and network work, after the session closed
+        path = await asyncio.to_thread(save_export, name, data)
+        try:
+            uploaded = await upload_group_file(ctx.binding, name, data)
+        except Exception as e:
+            logger.warning(f"upload_group_file failed: {e!r}")
+            uploaded = False
+        done = f"✅ 已导出 {period} 绩效表（{people} 人，{count} 条记录）"
+        if uploaded:
+            return f"{done}，文件已上传到群文件"
+        where = f"：{path.resolve()}" if ctx.is_superuser else "，请找超级管理员取"
+        return f"{done}，无法上传群文件，已保存在服务器{where}"
 
-async def export_bytes(team: Team, period: str) -> tuple[bytes, int, int]:
-    cfg = get_config()
-    async with db.reading() as s:
-        return await export_month(s, rubric(), cfg.kpi_commission_base, team, period, cfg.tz)
+    return Later(save_and_upload)
 
 
 def save_export(name: str, data: bytes) -> Path:

@@ -12,11 +12,13 @@ from nonebot_plugin_apscheduler import scheduler  # noqa: E402
 from bot import db  # noqa: E402
 from bot.commands import COMMANDS, plugin_meta, self_report_examples, usages  # noqa: E402
 from bot.config import get_config, parse_hhmm  # noqa: E402
-from bot.kit import Ctx, Mention, Part, kpi_command  # noqa: E402
+from bot.context import Ctx  # noqa: E402
+from bot.dispatch import kpi_command  # noqa: E402
 from bot.parse import Args  # noqa: E402
+from bot.replies import Mention, Part  # noqa: E402
 from bot.runtime import rubric  # noqa: E402
 from bot.send import send_group  # noqa: E402
-from models.ledger import Refused, claim_message  # noqa: E402
+from models.ledger import Refused  # noqa: E402
 from models.nudges import claim_reminder, missing_reports  # noqa: E402
 from models.periods import local_now, parse_day  # noqa: E402
 from models.roster import all_teams, audit, bindings_of  # noqa: E402
@@ -96,8 +98,8 @@ async def missing_cmd(ctx: Ctx, args: Args) -> str:
     day = parse_day(args.words[0], tz) if args.words else local_now(tz).date()
     if day is None:
         raise Refused(f"日期 {args.words[0]} 无效，可写 2026-11-28、11-28、今天、昨天")
-    async with db.reading() as s:
-        missing = await missing_reports(s, rubric(), ctx.team_id, day, tz)
+    s = ctx.s
+    missing = await missing_reports(s, rubric(), ctx.team_id, day, tz)
     if not missing:
         return f"✅ {day} 大家都报过了"
     lines = [f"📋 {day} 还没报的 {len(missing)} 人："]
@@ -115,13 +117,11 @@ async def remind_cmd(ctx: Ctx, args: Args) -> str | None:
         value = f"{h:02d}:{m:02d}"
     else:
         raise Refused("请写提醒时间 HH:MM（如 17:30）或“关闭”")
-    async with db.writing() as s:
-        if not await claim_message(s, ctx.message_key):
-            return None
-        team = await s.get(Team, ctx.team_id)
-        before = team.reminder_time
-        team.reminder_time = value
-        await audit(s, team.id, ctx.actor, "reminder", team.name, before, value)
+    s = ctx.s
+    team = await s.get(Team, ctx.team_id)
+    before = team.reminder_time
+    team.reminder_time = value
+    await audit(s, team.id, ctx.actor, "reminder", team.name, before, value)
     if value == "off":
         return "✅ 本团队的每日提醒已关闭"
     days = get_config().kpi_reminder_days

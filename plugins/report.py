@@ -1,32 +1,20 @@
 """Agents self-report promotion work: /软文 /付费软文 /自媒体 /加好友 /朋友圈 (from the rubric),
 /报 for any self-report item, /撤回 (SPEC §3 Agents)."""
 
-from sqlalchemy import select
-
-from bot import db
 from bot.commands import COMMANDS, Cmd, plugin_meta, rubric_commands, usages
 from bot.config import get_config
+from bot.context import Ctx
+from bot.dispatch import Later, kpi_command
 from bot.evidence import fetch_later
 from bot.format import cat_line
-from bot.kit import Ctx, kpi_command
 from bot.parse import Args, Token, first_url, parse_entry_id, parse_int
 from bot.runtime import rubric
 from bot.targets import ensure_self
-from models.ledger import (
-    Refused,
-    add_entry,
-    claim_message,
-    ensure_open,
-    entry_by_id,
-    entry_with_link,
-    member_month_score,
-    revoke,
-    usage_between,
-)
+from models.ledger import Refused, entry_by_id, last_entry_by, member_month_score, revoke
 from models.links import normalize_url
 from models.periods import day_bounds_utc, local_now, period_of, utcnow
+from models.reports import SelfReport, log_self_report
 from models.rubric import Item
-from models.tables import Entry
 
 DEFAULT_MAX_QUANTITY = 1000
 
@@ -45,7 +33,7 @@ def _read_quantity(item: Item, tokens: list[Token], *, optional: bool) -> tuple[
     return n, words[1:]
 
 
-async def self_report(ctx: Ctx, item: Item, args: Args, *, via_report: bool = False) -> str | None:
+async def self_report(ctx: Ctx, item: Item, args: Args, *, via_report: bool = False) -> str | Later:
     """Log one self-report: evidence rule, duplicate link, daily cap, then the entry."""
     cfg = get_config()
     tz = cfg.tz
@@ -71,54 +59,41 @@ async def self_report(ctx: Ctx, item: Item, args: Args, *, via_report: bool = Fa
     image = args.images[0] if args.images else None
 
     now = utcnow()
-    period = period_of(now, tz)
-    async with db.writing() as s:
-        if not await claim_message(s, ctx.message_key):
-            return None
-        await ensure_open(s, ctx.team_id, period)
-        member = await ensure_self(ctx, s)
-        if link is not None and (dup := await entry_with_link(s, ctx.team_id, link)):
-            raise Refused(f"该链接已在 #{dup.id} 记录过")
-        start, end = day_bounds_utc(local_now(tz).date(), tz)
-        reports, units = await usage_between(s, member.id, item.key, start, end)
-        if item.daily_cap is not None and reports >= item.daily_cap:
-            raise Refused(
-                f"{item.label}每人每天最多报 {item.daily_cap} 次，你今天已报 {reports} 次（{units}{item.unit}）"
-            )
-        if item.daily_cap_units is not None and units + quantity > item.daily_cap_units:
-            raise Refused(
-                f"{item.label}每人每天最多 {item.daily_cap_units}{item.unit}，你今天已报 {units}{item.unit}"
-            )
-        entry = await add_entry(
-            s,
-            Entry(
-                team_id=ctx.team_id,
-                member_id=member.id,
-                period=period,
-                item_key=item.key,
-                quantity=quantity,
-                link=link,
-                note=note,
-                image_url=image.url if image else None,
-                image_file=image.file if image else None,
-                created_at=now,
-                created_by=ctx.actor,
-                created_by_name=member.name,
-                source=ctx.message_key,
-            ),
-            member.name,
-        )
-        score = await member_month_score(
-            s, rubric(), ctx.team_id, member.id, period, cfg.kpi_commission_base
-        )
-    if image is not None and image.url:
-        fetch_later(entry.id, image.url, cfg.kpi_data_dir)
-    done = score.item(item.key).quantity
+    start, end = day_bounds_utc(local_now(tz).date(), tz)
+    member = await ensure_self(ctx, ctx.s)
+    report = SelfReport(
+        team_id=ctx.team_id,
+        member_id=member.id,
+        member_name=member.name,
+        item=item,
+        quantity=quantity,
+        link=link,
+        note=note,
+        image_url=image.url if image else None,
+        image_file=image.file if image else None,
+        period=period_of(now, tz),
+        at=now,
+        day_start=start,
+        day_end=end,
+        actor=ctx.actor,
+        source=ctx.message_key,
+    )
+    logged = await log_self_report(ctx.s, rubric(), report, cfg.kpi_commission_base)
     target = item.target or 0
-    reply = f"✅ #{entry.id} {item.name} 已记录（本月 {done}/{target}，{cat_line(score, item.category)}）"
-    if done - quantity < target <= done:
+    reply = (
+        f"✅ #{logged.entry_id} {item.name} 已记录"
+        f"（本月 {logged.done}/{target}，{cat_line(logged.score, item.category)}）"
+    )
+    if logged.done - quantity < target <= logged.done:
         reply += f"\n🎉 本月{item.label}目标已完成"
-    return reply
+    if image is None or not image.url:
+        return reply
+
+    async def fetch_then_reply() -> str:  # the entry is committed: its picture may follow
+        fetch_later(logged.entry_id, image.url, cfg.kpi_data_dir)
+        return reply
+
+    return Later(fetch_then_reply)
 
 
 def _register(item: Item, cmd: Cmd) -> None:
@@ -152,39 +127,26 @@ async def undo(ctx: Ctx, args: Args) -> str | None:
     wanted = parse_entry_id(args.words[0]) if args.words else None
     if args.words and wanted is None:
         raise Refused(f"编号应写成 #123，收到 {args.words[0]}")
-    async with db.writing() as s:
-        if not await claim_message(s, ctx.message_key):
-            return None
-        if wanted is None:
-            entry = (
-                await s.execute(
-                    select(Entry)
-                    .where(
-                        Entry.team_id == ctx.team_id,
-                        Entry.created_by == ctx.actor,
-                        Entry.revoked_at.is_(None),
-                    )
-                    .order_by(Entry.id.desc())
-                    .limit(1)
-                )
-            ).scalar_one_or_none()
-            if entry is None:
-                raise Refused("你还没有可撤回的记录")
-        else:
-            entry = await entry_by_id(s, wanted)
-            if entry is None or entry.team_id != ctx.team_id:
-                raise Refused(f"找不到 #{wanted}")
-            if entry.created_by != ctx.actor:
-                raise Refused(f"#{wanted} 不是你报的，只能撤回自己的记录")
-        age = utcnow() - entry.created_at
-        if age.total_seconds() > cfg.kpi_undo_minutes * 60:
-            raise Refused(
-                f"#{entry.id} 已超过 {cfg.kpi_undo_minutes} 分钟，不能自己撤回了，请主管 /撤销 #{entry.id}"
-            )
-        await revoke(s, entry, ctx.actor, ctx.sender_name, "本人撤回")
-        score = await member_month_score(
-            s, rubric(), ctx.team_id, entry.member_id, entry.period, cfg.kpi_commission_base
+    s = ctx.s
+    if wanted is None:
+        entry = await last_entry_by(s, ctx.team_id, ctx.actor)
+        if entry is None:
+            raise Refused("你还没有可撤回的记录")
+    else:
+        entry = await entry_by_id(s, wanted)
+        if entry is None or entry.team_id != ctx.team_id:
+            raise Refused(f"找不到 #{wanted}")
+        if entry.created_by != ctx.actor:
+            raise Refused(f"#{wanted} 不是你报的，只能撤回自己的记录")
+    age = utcnow() - entry.created_at
+    if age.total_seconds() > cfg.kpi_undo_minutes * 60:
+        raise Refused(
+            f"#{entry.id} 已超过 {cfg.kpi_undo_minutes} 分钟，不能自己撤回了，请主管 /撤销 #{entry.id}"
         )
+    await revoke(s, entry, ctx.actor, ctx.sender_name, "本人撤回")
+    score = await member_month_score(
+        s, rubric(), ctx.team_id, entry.member_id, entry.period, cfg.kpi_commission_base
+    )
     item = rubric().item(entry.item_key)
     if item is None:
         return f"✅ 已撤回 #{entry.id}"

@@ -2,13 +2,13 @@
 
 from sqlalchemy import delete
 
-from bot import db
 from bot.commands import COMMANDS, plugin_meta, self_report_examples, usages
-from bot.kit import Ctx, forget_bindings, kpi_command
+from bot.context import Ctx, forget_bindings
+from bot.dispatch import Later, kpi_command
 from bot.parse import Args
 from bot.runtime import rubric
-from bot.targets import QQ_RE, lookup_name, resolve_targets
-from models.ledger import Refused, claim_message
+from bot.targets import QQ_RE, ask_names, lookup_name, resolve_targets
+from models.ledger import Refused
 from models.periods import utcnow
 from models.roster import (
     audit,
@@ -42,23 +42,31 @@ async def bind(ctx: Ctx, args: Args) -> str | None:
     name = args.text.strip() or f"团队{ctx.group_id}"
     if len(name) > 30:
         raise Refused("团队名最长 30 个字")
-    async with db.writing() as s:
-        if not await claim_message(s, ctx.message_key):
-            return None
-        current = await binding_of(s, ctx.platform, ctx.group_id)
-        if current is None:
-            reply = await _bind_new(s, ctx, name)
-        else:
-            team = await s.get(Team, current.team_id)
-            if not current.self_id or current.self_id == ctx.self_id:
-                raise Refused(f"本群已绑定团队「{team.name}」，如需更换请先 /解绑")
-            if not ctx.to_me:
-                return None  # both accounts got this /绑定; the other one bound the group
-            reply = await _serve_from_here(s, ctx, current, team)
+    s = ctx.s
+    current = await binding_of(s, ctx.platform, ctx.group_id)
+    if current is None:
+        reply = await _bind_new(s, ctx, name)
+    else:
+        team = await s.get(Team, current.team_id)
+        if not current.self_id or current.self_id == ctx.self_id:
+            raise Refused(f"本群已绑定团队「{team.name}」，如需更换请先 /解绑")
+        if not ctx.to_me:
+            return None  # both accounts got this /绑定; the other one bound the group
+        reply = await _serve_from_here(s, ctx, current, team)
     if isinstance(reply, Refused):
-        raise reply  # after the audit row of the attempt is committed
-    forget_bindings()
-    return reply
+        return reply  # answered ❌ once the audit row of the attempt is committed
+    return _rebound(reply)
+
+
+def _rebound(reply: str) -> Later:
+    """Reply once the binding is committed, forgetting the cached one (else a message in
+    between could cache the old binding for a while)."""
+
+    async def forget_then_reply() -> str:
+        forget_bindings()
+        return reply
+
+    return Later(forget_then_reply)
 
 
 async def _bind_new(s, ctx: Ctx, name: str) -> str | Refused:
@@ -111,25 +119,22 @@ async def _serve_from_here(s, ctx: Ctx, current: GroupBinding, team: Team) -> st
 
 @kpi_command(COMMANDS["unbind"])
 async def unbind(ctx: Ctx, args: Args) -> str | None:
-    async with db.writing() as s:
-        if not await claim_message(s, ctx.message_key):
-            return None
-        await s.execute(
-            delete(GroupBinding).where(
-                GroupBinding.platform == ctx.platform, GroupBinding.group_id == ctx.group_id
-            )
+    s = ctx.s
+    await s.execute(
+        delete(GroupBinding).where(
+            GroupBinding.platform == ctx.platform, GroupBinding.group_id == ctx.group_id
         )
-        await audit(
-            s, ctx.team_id, ctx.actor, "unbind", f"{ctx.platform}:{ctx.group_id}", ctx.team.name
-        )
-    forget_bindings()
-    return (
+    )
+    await audit(
+        s, ctx.team_id, ctx.actor, "unbind", f"{ctx.platform}:{ctx.group_id}", ctx.team.name
+    )
+    return _rebound(
         f"✅ 本群已与团队「{ctx.team.name}」解绑，记录都还保留；重新 /绑定 {ctx.team.name} 即可恢复"
     )
 
 
-@kpi_command(COMMANDS["join"])
-async def join_cmd(ctx: Ctx, args: Args) -> str | None:
+def _join_request(ctx: Ctx, args: Args) -> tuple[list[str], str]:
+    """The people `/入职` names (@, QQ numbers, or the quoted sender) and the name given."""
     uids: list[str] = []
     for t in args.tokens:
         if t.mention or QQ_RE.match(t.norm):
@@ -139,6 +144,20 @@ async def join_cmd(ctx: Ctx, args: Args) -> str | None:
     name = " ".join(t.text for t in args.tokens[len(uids) :] if t.mention is None).strip()
     if not uids and ctx.quoted_user_id is not None:  # a reply to their message (SPEC §3)
         uids.append(ctx.quoted_user_id)
+    return uids, name
+
+
+async def _names_for_join(ctx: Ctx, args: Args) -> None:
+    """Before the transaction: each person's current group card, unless a name is given
+    (a returning member takes their card of today)."""
+    uids, name = _join_request(ctx, args)
+    if not name:
+        await ask_names(ctx, uids)
+
+
+@kpi_command(COMMANDS["join"], prepare=_names_for_join)
+async def join_cmd(ctx: Ctx, args: Args) -> str | None:
+    uids, name = _join_request(ctx, args)
     if not uids:
         raise Refused("请 @ 要入职的人（或写 QQ 号）")
     if name and len(uids) > 1:
@@ -146,48 +165,44 @@ async def join_cmd(ctx: Ctx, args: Args) -> str | None:
     if len(name) > 20:
         raise Refused("姓名最长 20 个字")
     lines = []
-    async with db.writing() as s:
-        if not await claim_message(s, ctx.message_key):
-            return None
-        for uid in uids:
-            display = name or await lookup_name(ctx, uid) or uid
-            m, status = await join(s, ctx.team_id, ctx.platform, uid, display, ctx.today, ctx.actor)
-            if status == "already":
-                if name and m.name != name:
-                    m.name = name
-                    lines.append(f"✅ {m.name} 已在团队中，姓名已更新")
-                else:
-                    lines.append(f"✅ {m.name} 已在团队中（{m.joined_on} 入职）")
-            elif status == "rejoined":
-                lines.append(f"✅ {m.name} 重新入职，从 {ctx.today} 起计入考核")
+    s = ctx.s
+    for uid in uids:
+        display = name or lookup_name(ctx, uid) or uid
+        m, status = await join(s, ctx.team_id, ctx.platform, uid, display, ctx.today, ctx.actor)
+        if status == "already":
+            if name and m.name != name:
+                m.name = name
+                lines.append(f"✅ {m.name} 已在团队中，姓名已更新")
             else:
-                lines.append(f"✅ {m.name} 已入职，从 {ctx.today} 起计入考核")
+                lines.append(f"✅ {m.name} 已在团队中（{m.joined_on} 入职）")
+        elif status == "rejoined":
+            lines.append(f"✅ {m.name} 重新入职，从 {ctx.today} 起计入考核")
+        else:
+            lines.append(f"✅ {m.name} 已入职，从 {ctx.today} 起计入考核")
     return "\n".join(lines)
 
 
 @kpi_command(COMMANDS["leave"])
 async def leave_cmd(ctx: Ctx, args: Args) -> str | None:
-    async with db.writing() as s:
-        if not await claim_message(s, ctx.message_key):
-            return None
-        targets, _used = await resolve_targets(ctx, s, args.tokens, register=False, allow_left=True)
-        if not targets:
-            raise Refused("请 @ 要离职的人（或写 QQ 号、姓名）")
-        lines = []
-        for m in targets:
-            if m.left_on is not None:
-                raise Refused(f"{m.name} 已于 {m.left_on} 离职")
-            await leave(s, m, ctx.today, ctx.actor)
-            lines.append(
-                f"✅ {m.name} 已离职（{ctx.today}），本月仍计入考核，下月起不再计入；历史记录保留"
-            )
+    s = ctx.s
+    targets, _used = await resolve_targets(ctx, s, args.tokens, register=False, allow_left=True)
+    if not targets:
+        raise Refused("请 @ 要离职的人（或写 QQ 号、姓名）")
+    lines = []
+    for m in targets:
+        if m.left_on is not None:
+            raise Refused(f"{m.name} 已于 {m.left_on} 离职")
+        await leave(s, m, ctx.today, ctx.actor)
+        lines.append(
+            f"✅ {m.name} 已离职（{ctx.today}），本月仍计入考核，下月起不再计入；历史记录保留"
+        )
     return "\n".join(lines)
 
 
 @kpi_command(COMMANDS["members"])
 async def members_cmd(ctx: Ctx, args: Args) -> str:
-    async with db.reading() as s:
-        people = await roster(s, ctx.team_id)
+    s = ctx.s
+    people = await roster(s, ctx.team_id)
     if not people:
         return f"「{ctx.team.name}」还没有成员。客服在群里报一次就会自动登记，或用 /入职 @某人"
     active = [m for m in people if m.left_on is None]
@@ -203,24 +218,20 @@ async def members_cmd(ctx: Ctx, args: Args) -> str:
 
 
 async def _set_role(ctx: Ctx, args: Args, role: str) -> str | None:
-    async with db.writing() as s:
-        if not await claim_message(s, ctx.message_key):
-            return None
-        targets, _ = await resolve_targets(ctx, s, args.tokens)
-        if not targets:
-            raise Refused("请 @ 要设置的人")
-        lines = []
-        for m in targets:
-            before = m.role
-            m.role = role
-            await audit(
-                s, ctx.team_id, ctx.actor, "role", f"{m.platform}:{m.user_id}", before, role
-            )
-            lines.append(
-                f"✅ {m.name} 现在是「{ctx.team.name}」的主管"
-                if role == "supervisor"
-                else f"✅ {m.name} 不再是主管，按客服参与考核"
-            )
+    s = ctx.s
+    targets, _ = await resolve_targets(ctx, s, args.tokens)
+    if not targets:
+        raise Refused("请 @ 要设置的人")
+    lines = []
+    for m in targets:
+        before = m.role
+        m.role = role
+        await audit(s, ctx.team_id, ctx.actor, "role", f"{m.platform}:{m.user_id}", before, role)
+        lines.append(
+            f"✅ {m.name} 现在是「{ctx.team.name}」的主管"
+            if role == "supervisor"
+            else f"✅ {m.name} 不再是主管，按客服参与考核"
+        )
     return "\n".join(lines)
 
 

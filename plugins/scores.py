@@ -1,10 +1,10 @@
 """Reading scores: /我的绩效 /排行 (everyone), /绩效 /明细 (supervisors) (SPEC §3)."""
 
-from bot import db
 from bot.commands import COMMANDS, plugin_meta, self_report_examples, usages
 from bot.config import get_config
+from bot.context import Ctx
+from bot.dispatch import kpi_command
 from bot.format import chunk, entry_line, ranking_lines, rows_of, score_card
-from bot.kit import Ctx, kpi_command
 from bot.parse import Args
 from bot.runtime import month_rules, rubric
 from bot.targets import resolve_targets
@@ -29,10 +29,10 @@ def month_arg(words: list[str]) -> str:
 
 
 async def card_for(ctx: Ctx, member: Member, period: str) -> str:
-    async with db.reading() as s:
-        rub, base = await month_rules(s, ctx.team_id, period)
-        score = await member_month_score(s, rub, ctx.team_id, member.id, period, base)
-        entries = await member_entries(s, ctx.team_id, member.id, period)
+    s = ctx.s
+    rub, base = await month_rules(s, ctx.team_id, period)
+    score = await member_month_score(s, rub, ctx.team_id, member.id, period, base)
+    entries = await member_entries(s, ctx.team_id, member.id, period)
     card = score_card(rub, member, period, score, entries)
     if ctx.extra.get("other_teams"):
         card += f"\n（你还在另外 {ctx.extra['other_teams']} 个团队，请在对应群里查看）"
@@ -55,9 +55,9 @@ async def me(ctx: Ctx, args: Args) -> str:
 @kpi_command(COMMANDS["rank"])
 async def rank(ctx: Ctx, args: Args) -> list[str] | str:
     period = month_arg(args.words)
-    async with db.reading() as s:
-        rub, base = await month_rules(s, ctx.team_id, period)
-        ranking = await team_month_scores(s, rub, ctx.team_id, period, base)
+    s = ctx.s
+    rub, base = await month_rules(s, ctx.team_id, period)
+    ranking = await team_month_scores(s, rub, ctx.team_id, period, base)
     if not ranking:
         return f"「{ctx.team.name}」{period} 还没有人上榜"
     lines = [f"🏆 「{ctx.team.name}」{period} 排行", *ranking_lines(rub, rows_of(ranking))]
@@ -65,8 +65,8 @@ async def rank(ctx: Ctx, args: Args) -> list[str] | str:
 
 
 async def _one_target(ctx: Ctx, args: Args) -> tuple[Member, list[str]]:
-    async with db.reading() as s:
-        targets, used = await resolve_targets(ctx, s, args.tokens, register=False, allow_left=True)
+    s = ctx.s
+    targets, used = await resolve_targets(ctx, s, args.tokens, register=False, allow_left=True)
     if len(targets) != 1:
         raise Refused("请 @ 一个人（或写 QQ 号、姓名）")
     return targets[0], [t.text for t in args.tokens[used:] if t.mention is None]
@@ -82,9 +82,9 @@ async def score(ctx: Ctx, args: Args) -> str:
 async def detail(ctx: Ctx, args: Args) -> list[str] | str:
     member, rest = await _one_target(ctx, args)
     period = month_arg(rest)
-    async with db.reading() as s:
-        rub, _ = await month_rules(s, ctx.team_id, period)
-        entries = await member_entries(s, ctx.team_id, member.id, period)
+    s = ctx.s
+    rub, _ = await month_rules(s, ctx.team_id, period)
+    entries = await member_entries(s, ctx.team_id, member.id, period)
     if not entries:
         return f"{member.name} {period} 没有记录"
     tz = get_config().tz

@@ -3,19 +3,19 @@
 
 from decimal import Decimal
 
-from bot import db
 from bot.commands import COMMANDS, Cmd, plugin_meta, rubric_commands, usages
 from bot.config import get_config
+from bot.context import Ctx
+from bot.dispatch import kpi_command
 from bot.format import cat_line, entry_points, item_name, local_time
-from bot.kit import Ctx, Mention, Part, kpi_command
 from bot.parse import Args, Token, looks_numeric, parse_entry_id, parse_int, parse_money
+from bot.replies import Mention, Part
 from bot.runtime import rubric
 from bot.targets import resolve_targets
 from models.appeals import accept_for_entry
 from models.ledger import (
     Refused,
     add_entry,
-    claim_message,
     ensure_open,
     entry_by_id,
     member_month_score,
@@ -79,69 +79,65 @@ async def log_marks(ctx: Ctx, args: Args, item: Item | None, sign: int) -> str |
     rub = rubric()
     cfg = get_config()
     valid = [i for i in rub.supervisor_items() if (i.points or 0) * sign > 0]
-    async with db.writing() as s:
-        if not await claim_message(s, ctx.message_key):
-            return None
+    s = ctx.s
 
-        def names_item(t: Token) -> bool:
-            return item is None and rub.find_item(t.norm) is not None
+    def names_item(t: Token) -> bool:
+        return item is None and rub.find_item(t.norm) is not None
 
-        targets, used = await resolve_targets(ctx, s, args.tokens, is_end=names_item)
-        rest = args.tokens[used:]
+    targets, used = await resolve_targets(ctx, s, args.tokens, is_end=names_item)
+    rest = args.tokens[used:]
+    if item is None:
+        word = rest[0].text if rest and rest[0].mention is None else ""
+        item = rub.find_item(word) if word else None
+        kind = "扣分" if sign < 0 else "加分"
+        choices = "、".join(i.name for i in valid)
         if item is None:
-            word = rest[0].text if rest and rest[0].mention is None else ""
-            item = rub.find_item(word) if word else None
-            kind = "扣分" if sign < 0 else "加分"
-            choices = "、".join(i.name for i in valid)
-            if item is None:
-                raise Refused(
-                    f"请写{kind}项目" if not word else f"“{word}”不是{kind}项目。可用：{choices}"
-                )
-            if rub.who_logs(item) == "self":
-                raise Refused(f"{item.name}是客服自报项目，不能{kind}。可用：{choices}")
-            if item not in valid:
-                raise Refused(f"{item.name}不是{kind}项目。可用：{choices}")
-            rest = rest[1:]
-        if not targets:
-            raise Refused(f"请 @ 要登记{item.name}的人")
-        if bad := [m.name for m in targets if m.role == "supervisor"]:
-            raise Refused(f"{'、'.join(bad)} 是主管，不参与考核")
-        period, quantity, fine_cents, note = _split_rest(
-            item, rest, rub.limits.supervisor_max_quantity, rub.limits.fine_max
+            raise Refused(
+                f"请写{kind}项目" if not word else f"“{word}”不是{kind}项目。可用：{choices}"
+            )
+        if rub.who_logs(item) == "self":
+            raise Refused(f"{item.name}是客服自报项目，不能{kind}。可用：{choices}")
+        if item not in valid:
+            raise Refused(f"{item.name}不是{kind}项目。可用：{choices}")
+        rest = rest[1:]
+    if not targets:
+        raise Refused(f"请 @ 要登记{item.name}的人")
+    if bad := [m.name for m in targets if m.role == "supervisor"]:
+        raise Refused(f"{'、'.join(bad)} 是主管，不参与考核")
+    period, quantity, fine_cents, note = _split_rest(
+        item, rest, rub.limits.supervisor_max_quantity, rub.limits.fine_max
+    )
+    now_period = current_period(cfg.tz)
+    period = period or now_period
+    if period > now_period:
+        raise Refused(f"不能登记未来的月份 {period}")
+    await ensure_open(s, ctx.team_id, period)
+    lines = []
+    for m in targets:
+        e = await add_entry(
+            s,
+            Entry(
+                team_id=ctx.team_id,
+                member_id=m.id,
+                period=period,
+                item_key=item.key,
+                quantity=quantity,
+                fine_cents=fine_cents,
+                note=note,
+                created_at=utcnow(),
+                created_by=ctx.actor,
+                created_by_name=ctx.sender_name,
+                source=ctx.message_key,
+            ),
+            ctx.sender_name,
         )
-        now_period = current_period(cfg.tz)
-        period = period or now_period
-        if period > now_period:
-            raise Refused(f"不能登记未来的月份 {period}")
-        await ensure_open(s, ctx.team_id, period)
-        lines = []
-        for m in targets:
-            e = await add_entry(
-                s,
-                Entry(
-                    team_id=ctx.team_id,
-                    member_id=m.id,
-                    period=period,
-                    item_key=item.key,
-                    quantity=quantity,
-                    fine_cents=fine_cents,
-                    note=note,
-                    created_at=utcnow(),
-                    created_by=ctx.actor,
-                    created_by_name=ctx.sender_name,
-                    source=ctx.message_key,
-                ),
-                ctx.sender_name,
-            )
-            score = await member_month_score(
-                s, rub, ctx.team_id, m.id, period, cfg.kpi_commission_base
-            )
-            when = "本月" if period == now_period else f"{period} "
-            times = f" ×{quantity}" if quantity > 1 else ""
-            lines.append(
-                f"✅ #{e.id} {m.name} {item_name(rub, item.key)}{times} {entry_points(rub, e)}"
-                f"（{when}{cat_line(score, item.category)}，总分 {fmt_total(score.total)}）"
-            )
+        score = await member_month_score(s, rub, ctx.team_id, m.id, period, cfg.kpi_commission_base)
+        when = "本月" if period == now_period else f"{period} "
+        times = f" ×{quantity}" if quantity > 1 else ""
+        lines.append(
+            f"✅ #{e.id} {m.name} {item_name(rub, item.key)}{times} {entry_points(rub, e)}"
+            f"（{when}{cat_line(score, item.category)}，总分 {fmt_total(score.total)}）"
+        )
     return "\n".join(lines)
 
 
@@ -175,18 +171,16 @@ async def revoke_cmd(ctx: Ctx, args: Args) -> list[Part] | str | None:
     reason = " ".join(words[1:]).strip()[:200] or None
     rub = rubric()
     cfg = get_config()
-    async with db.writing() as s:
-        if not await claim_message(s, ctx.message_key):
-            return None
-        entry = await entry_by_id(s, wanted)
-        if entry is None or entry.team_id != ctx.team_id:
-            raise Refused(f"本团队没有 #{wanted}")
-        await revoke(s, entry, ctx.actor, ctx.sender_name, reason)
-        appeal = await accept_for_entry(s, entry, ctx.actor, reason)
-        member = await s.get(Member, entry.member_id)
-        score = await member_month_score(
-            s, rub, ctx.team_id, entry.member_id, entry.period, cfg.kpi_commission_base
-        )
+    s = ctx.s
+    entry = await entry_by_id(s, wanted)
+    if entry is None or entry.team_id != ctx.team_id:
+        raise Refused(f"本团队没有 #{wanted}")
+    await revoke(s, entry, ctx.actor, ctx.sender_name, reason)
+    appeal = await accept_for_entry(s, entry, ctx.actor, reason)
+    member = await s.get(Member, entry.member_id)
+    score = await member_month_score(
+        s, rub, ctx.team_id, entry.member_id, entry.period, cfg.kpi_commission_base
+    )
     item = rub.item(entry.item_key)
     line = f"✅ 已撤销 #{entry.id} {member.name} {item_name(rub, entry.item_key)} {entry_points(rub, entry)}"
     if reason:
@@ -207,8 +201,8 @@ async def audit_cmd(ctx: Ctx, args: Args) -> str:
     since = until = None
     if period:
         since, until = month_start_utc(period, tz), month_start_utc(shift_period(period, 1), tz)
-    async with db.reading() as s:
-        rows = await audit_rows(s, ctx.team_id, since, until)
+    s = ctx.s
+    rows = await audit_rows(s, ctx.team_id, since, until)
     if not rows:
         return f"{period} 没有操作记录" if period else "还没有操作记录"
     lines = [f"🧾 {period + ' ' if period else ''}最近 {len(rows)} 条操作"]

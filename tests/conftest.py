@@ -75,7 +75,7 @@ async def fresh_db(nonebug_init: None, tmp_path: Path):
     """
     from sqlmodel import SQLModel
 
-    from bot import db, kit
+    from bot import context, db, dispatch
     from models.periods import set_clock
 
     await db.dispose()
@@ -88,8 +88,8 @@ async def fresh_db(nonebug_init: None, tmp_path: Path):
         shutil.copy(TEMPLATE_DB, path)
         url = f"sqlite+aiosqlite:///{path}"
         db.init_engine(url)
-    kit.forget_deliveries()
-    kit.forget_bindings()
+    dispatch.forget_deliveries()
+    context.forget_bindings()
     set_clock(None)
     yield url
     set_clock(None)

@@ -309,12 +309,12 @@ async def test_same_message_delivered_twice_is_logged_once(app: App):
 
 async def test_redelivery_after_restart_is_silent_and_writes_nothing(app: App):
     """The in-process memory is gone (restart); the database still knows the message."""
-    from bot import kit
+    from bot import dispatch
 
     await bind(app)
     mid = next_id()
     assert (await say(app, group_event("/加好友 5", ZHANG, message_id=mid)))[0].startswith("✅")
-    kit.forget_deliveries()
+    dispatch.forget_deliveries()
     before = await row_counts()
     await say(app, group_event("/加好友 5", ZHANG, message_id=mid), replies=0)
     assert await row_counts() == before

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from bot.commands import COMMANDS
 from models.rubric import load_rubric
+from models.tables import Member
 from tests.utils import (
     BOT_ID,
     GROUP,
@@ -104,8 +105,9 @@ async def test_reporting_with_a_new_group_card_renames_the_member(app: App):
 async def test_a_failed_name_refresh_still_answers_the_command(
     app: App, monkeypatch: pytest.MonkeyPatch
 ):
-    """The name refresh runs inside the dispatcher's error handling: a locked database
-    there costs the new name, never the command or its reply."""
+    """A read command refreshes a changed name in a transaction of its own: a locked
+    database there costs the new name, never the answer. (A command that writes refreshes
+    the name in its own unit of work.)"""
     from contextlib import asynccontextmanager
 
     from sqlalchemy.exc import OperationalError
@@ -125,10 +127,13 @@ async def test_a_failed_name_refresh_still_answers_the_command(
             yield s
 
     monkeypatch.setattr(db, "writing", locked_once)
+    reply = await said(app, "/我的绩效", 30001, card="张三丰")
+    assert reply.startswith("📋 张三 2026-"), reply  # the old name, this once
+    assert failed == [True]
     reply = await said(app, "/朋友圈 第二次", 30001, card="张三丰")
     assert reply.startswith("✅ #2 朋友圈/空间维护 已记录"), reply
-    assert failed == [True]
-    assert [e.note for e in await entries()] == [None, "第二次"]
+    async with db.reading() as s:
+        assert (await s.execute(select(Member.name))).scalars().all() == ["张三丰"]
 
 
 # ---- joining and leaving ---------------------------------------------------------------------

@@ -1,0 +1,200 @@
+"""Who is speaking, where, through which bot account, and in which team (SPEC §2).
+
+`build_ctx` turns a OneBot v11 or v12 message event into a `Ctx`: the platform-neutral
+facts of the event, the group's binding and team (cached briefly: every message needs
+them), and the speaker's membership. Nothing here talks to the adapter.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import date
+
+from nonebot import get_driver
+from nonebot.adapters import Bot, Event
+from nonebot.adapters.onebot import v11, v12
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.periods import local_now
+from models.roster import binding_of, member_of, memberships, rename_member
+from models.tables import GroupBinding, Member, Team
+
+from . import db
+from .config import get_config
+from .parse import clean
+
+
+@dataclass
+class Ctx:
+    bot: Bot
+    event: Event
+    platform: str
+    adapter: str
+    user_id: str
+    group_id: str | None
+    message_id: str
+    sender_name: str
+    sender_role: str | None
+    is_superuser: bool
+    self_id: str = ""  # the bot account the message came through
+    to_me: bool = False  # the account was @-ed (or it is a private chat)
+    quoted_user_id: str | None = None  # sender of the message this one replies to (SPEC §3)
+    binding: GroupBinding | None = None
+    team: Team | None = None
+    member: Member | None = None
+    extra: dict = field(default_factory=dict)
+    # Set by the dispatcher: the command's session (its one transaction when it writes),
+    # and display names of the people the message names, looked up before it opened.
+    session: AsyncSession | None = None
+    names: dict[str, str | None] = field(default_factory=dict)
+
+    @property
+    def s(self) -> AsyncSession:
+        """The command's session (see `bot.dispatch`)."""
+        assert self.session is not None, "no session outside a command"
+        return self.session
+
+    @property
+    def actor(self) -> str:
+        return f"{self.platform}:{self.user_id}"
+
+    @property
+    def message_key(self) -> str:
+        """Platform, account, chat and message id: implementations number messages per
+        account, so two accounts may each have a message 42 (SPEC §5 scale-out)."""
+        chat = self.group_id or "p" + self.user_id
+        return f"{self.platform}:{self.self_id}:{chat}:{self.message_id}"
+
+    @property
+    def served_elsewhere(self) -> bool:
+        """The group is bound and another bot account serves it: this one stays silent."""
+        served_by = self.binding.self_id if self.binding is not None else None
+        return bool(served_by) and served_by != self.self_id
+
+    @property
+    def today(self) -> date:
+        return local_now(get_config().tz).date()
+
+    @property
+    def is_owner(self) -> bool:
+        return self.is_superuser or self.sender_role == "owner"
+
+    @property
+    def is_supervisor(self) -> bool:
+        if self.is_superuser:
+            return True
+        if self.member is not None and self.member.role == "supervisor" and not self.member.left_on:
+            return True
+        return get_config().kpi_admins_are_supervisors and self.sender_role in ("owner", "admin")
+
+    @property
+    def team_id(self) -> int:
+        assert self.team is not None
+        return self.team.id
+
+
+def describe_event(bot: Bot, event: Event) -> dict | None:
+    """Platform-neutral facts of a message event, or None for anything else."""
+    if isinstance(event, v11.MessageEvent):
+        sender = event.sender
+        return {
+            "platform": "qq",
+            "adapter": "OneBot V11",
+            "user_id": str(event.user_id),
+            "group_id": str(event.group_id) if isinstance(event, v11.GroupMessageEvent) else None,
+            "message_id": str(event.message_id),
+            "sender_name": clean(sender.card or sender.nickname or str(event.user_id)).strip(),
+            "sender_role": sender.role,
+            "quoted_user_id": _quoted(event.reply and event.reply.sender.user_id, event.self_id),
+        }
+    if isinstance(event, v12.MessageEvent) and isinstance(
+        event, v12.GroupMessageEvent | v12.PrivateMessageEvent
+    ):
+        name = getattr(event, "user_name", None) or getattr(event, "nickname", None)
+        return {
+            "platform": event.self.platform,
+            "adapter": "OneBot V12",
+            "user_id": str(event.user_id),
+            "group_id": str(event.group_id) if isinstance(event, v12.GroupMessageEvent) else None,
+            "message_id": str(event.message_id),
+            "sender_name": clean(str(name or event.user_id)).strip(),
+            "sender_role": getattr(event, "role", None),
+            "quoted_user_id": _quoted(event.reply and event.reply.user_id, event.self.user_id),
+        }
+    return None
+
+
+def _quoted(user_id: object, self_id: object) -> str | None:
+    """The quoted message's sender, unless it is nobody or the bot itself."""
+    if user_id is None or user_id == "" or str(user_id) == str(self_id):
+        return None
+    return str(user_id)
+
+
+def is_superuser(platform_adapter: str, user_id: str) -> bool:
+    supers = get_driver().config.superusers
+    return user_id in supers or f"{platform_adapter}:{user_id}" in supers
+
+
+_BINDING_TTL = 30.0  # seconds; /绑定 and /解绑 clear it at once in this process
+_bindings: dict[tuple[str, str], tuple[float, GroupBinding | None, Team | None]] = {}
+
+
+async def _binding(s, platform: str, group_id: str) -> tuple[GroupBinding | None, Team | None]:
+    """The group's binding and team, remembered briefly (every message needs them)."""
+    key = (platform, group_id)
+    hit = _bindings.get(key)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1], hit[2]
+    binding = await binding_of(s, platform, group_id)
+    team = await s.get(Team, binding.team_id) if binding is not None else None
+    _bindings[key] = (time.monotonic() + _BINDING_TTL, binding, team)
+    return binding, team
+
+
+def forget_bindings() -> None:
+    _bindings.clear()
+
+
+async def build_ctx(bot: Bot, event: Event) -> Ctx | None:
+    facts = describe_event(bot, event)
+    if facts is None:
+        return None
+    ctx = Ctx(
+        bot=bot,
+        event=event,
+        is_superuser=is_superuser(facts["adapter"].replace(" ", ""), facts["user_id"]),
+        self_id=str(bot.self_id),
+        to_me=event.is_tome(),
+        **facts,
+    )
+    async with db.reading() as s:
+        if ctx.group_id is not None:
+            ctx.binding, ctx.team = await _binding(s, ctx.platform, ctx.group_id)
+            if ctx.team is not None:
+                ctx.member = await member_of(s, ctx.team.id, ctx.platform, ctx.user_id)
+        else:
+            mine = list(await memberships(s, ctx.platform, ctx.user_id))
+            mine.sort(key=lambda m: (m.left_on is not None, -m.id))
+            if mine:
+                ctx.member = mine[0]
+                ctx.team = await s.get(Team, mine[0].team_id)
+                ctx.extra["other_teams"] = len(mine) - 1
+    return ctx
+
+
+def stale_name(ctx: Ctx) -> bool:
+    """The member's stored name differs from their group card (SPEC §2: the card wins)."""
+    m = ctx.member
+    if ctx.group_id is None or m is None or not ctx.sender_name or m.name == ctx.sender_name:
+        return False
+    return ctx.sender_name != ctx.user_id
+
+
+async def refresh_name(ctx: Ctx, session: AsyncSession) -> None:
+    """Keep a member's name in step with their group card, in the caller's transaction."""
+    if stale_name(ctx):
+        assert ctx.member is not None
+        await rename_member(session, ctx.member.id, ctx.sender_name)
+        ctx.member.name = ctx.sender_name

@@ -1,0 +1,278 @@
+"""One matcher for every KPI command, and the unit of work each command runs in.
+
+`kpi_command` registers a handler under a command's names. For each message that starts
+with one, `_dispatch`:
+
+1. builds the `Ctx` (who, where, which team), keeps unbound groups and groups served by
+   another bot account silent, and drops a message this process already handled;
+2. checks the role (SPEC §2);
+3. for a command that writes: looks up, through the adapter, the names of the people the
+   message names (nothing slow inside a transaction), then opens ONE write transaction
+   (serialised per team, see `bot.db`), claims the message id in it (a redelivered
+   message writes nothing and gets no second answer), runs the handler, commits;
+   for a command that only reads: runs the handler in a read session;
+4. replies once the transaction is committed: a ✅ is never sent for something that is
+   not in the database. `Refused` becomes `❌ reason + usage`, and rolls back; a handler
+   that *returns* a `Refused` keeps what it wrote (an audit row of the attempt) and is
+   answered ❌ all the same. A `Later` runs after the session is closed (adapter calls
+   whose outcome the reply reports, like uploading a file).
+
+A handler is `async def handle(ctx, args) -> Reply`; it reads and writes through
+`ctx.s` with the use-case functions of `models/`, and never talks to the adapter itself.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from nonebot import get_driver, logger, on_message
+from nonebot.adapters import Bot, Event, Message
+from nonebot.matcher import Matcher
+from nonebot.rule import Rule
+from nonebot.typing import T_State
+
+from models.ledger import Refused, claim_message
+
+from . import db
+from .commands import Cmd
+from .context import Ctx, build_ctx, refresh_name, stale_name
+from .parse import Args, clip_echo
+from .replies import Reply, send_reply
+from .targets import prefetch_names
+
+PRIVATE_OK = {"me", "rank", "rubric", "help"}
+FAILED = "❌ 出错了，这次操作没有生效，请稍后再试"
+
+
+@dataclass(frozen=True)
+class Later:
+    """Work for after the command's session is closed; its result is the reply."""
+
+    run: Callable[[], Awaitable[Reply]]
+
+
+# ---- duplicate delivery ------------------------------------------------------------------
+
+_seen: OrderedDict[str, None] = OrderedDict()
+_SEEN_MAX = 20000
+
+
+def first_delivery(key: str) -> bool:
+    """False when this message id was already handled by this process."""
+    if key in _seen:
+        return False
+    _seen[key] = None
+    if len(_seen) > _SEEN_MAX:
+        _seen.popitem(last=False)
+    return True
+
+
+def forget_deliveries() -> None:
+    _seen.clear()
+
+
+# ---- routing -------------------------------------------------------------------------------
+
+Handler = Callable[[Ctx, Args], Awaitable[Reply | Later | Refused]]
+Prepare = Callable[[Ctx, Args], Awaitable[None]]
+
+
+def _check_role(ctx: Ctx, cmd: Cmd) -> None:
+    role = cmd.role
+    if role in ("anyone", "member"):
+        return
+    if role == "supervisor" and not ctx.is_supervisor:
+        raise Refused("只有本团队的主管可以这样做")
+    if role == "owner" and not ctx.is_owner:
+        raise Refused("只有群主或超级管理员可以这样做")
+    if role == "superuser" and not ctx.is_superuser:
+        raise Refused("只有超级管理员可以这样做")
+
+
+@dataclass(frozen=True)
+class _Route:
+    cmd: Cmd
+    handler: Handler
+    anywhere: bool
+    prepare: Prepare | None = None
+
+
+_routes: dict[str, _Route] = {}
+_by_length: list[str] = []  # command names, longest first (prefix match like NoneBot's)
+_matcher: type[Matcher] | None = None
+
+
+LEAD_KEPT = frozenset({"at", "mention", "image"})  # before the command, still its arguments
+LEAD_DROPPED = frozenset({"reply", "face"})
+
+
+def _starts_with(text: str, start: str) -> bool:
+    """`text` begins with `start`, also typed full-width (`／` for `/`, Chinese IME)."""
+    head = text[: len(start)]
+    return head == start or unicodedata.normalize("NFKC", head) == start
+
+
+def _first_text(message: Message) -> tuple[int, str, list] | None:
+    """The first non-blank text segment (index, text), and the @s and pictures before it;
+    None when something else comes first."""
+    lead: list = []
+    for index, seg in enumerate(message):
+        if seg.type == "text":
+            text = str(seg.data.get("text", "")).lstrip()
+            if text:
+                return index, text, lead
+        elif seg.type in LEAD_KEPT:
+            lead.append(seg)
+        elif seg.type not in LEAD_DROPPED:
+            return None
+    return None
+
+
+def match_command(message: Message) -> tuple[_Route, Message] | None:
+    """The command a message starts with (`/软文…`), and the message after it.
+
+    SPEC §3 "What real clients send": before the command's text may come a `reply`
+    segment (kept by the adapter when the quoted message could not be fetched), @s (of the
+    bot, or the one QQ inserts for the quoted person), pictures, faces and blank text. @s
+    and pictures stay in the arguments (a target, the evidence); the rest is dropped.
+
+    One matcher serves every KPI command: NoneBot checks each matcher's rules in its own
+    task, so sixty matchers cost far more per message than one dictionary lookup.
+    """
+    found = _first_text(message)
+    if found is None:
+        return None
+    index, text, lead = found
+    starts = get_driver().config.command_start
+    for start in sorted(starts, key=len, reverse=True):
+        if start and _starts_with(text, start):
+            text = text[len(start) :]
+            break
+    else:
+        if "" not in starts:
+            return None
+    low = text.lower()
+    for name in _by_length:
+        if low.startswith(name):
+            rest = text[len(name) :].lstrip()
+            seg_type = type(message[index])
+            arg = type(message)(lead)
+            if rest:
+                arg.append(seg_type.text(rest))
+            arg.extend(message[index + 1 :])
+            return _routes[name], arg
+    return None
+
+
+async def _is_command(event: Event, state: T_State) -> bool:
+    if event.get_type() != "message":
+        return False
+    found = match_command(event.get_message())
+    if found is None:
+        return False
+    state["kpi_route"], state["kpi_arg"] = found
+    return True
+
+
+class _Handled(Exception):
+    """The message was already handled (by another process, or before a restart)."""
+
+
+async def _dispatch(bot: Bot, event: Event, state: T_State) -> None:
+    route: _Route = state["kpi_route"]
+    cmd = route.cmd
+    try:
+        ctx = await build_ctx(bot, event)
+    except Exception:
+        logger.exception("reading the chat context failed")
+        await bot.send(event, FAILED)
+        return
+    if ctx is None or not first_delivery(ctx.message_key):
+        return
+    if ctx.group_id is not None and ctx.binding is None and not route.anywhere:
+        return  # silent in a group that is not bound to a team
+    if ctx.served_elsewhere and not (cmd.alias == "bind" and ctx.to_me):
+        return  # another account serves this group; `@本账号 /绑定` moves it here
+    try:
+        if ctx.group_id is None and cmd.alias not in PRIVATE_OK:
+            raise Refused("请在已绑定的群里使用这个命令")
+        if ctx.group_id is None and ctx.team is None and cmd.alias not in ("help", "rubric"):
+            raise Refused("你还不在任何团队里，请先在团队群里报一次或让主管 /入职")
+        _check_role(ctx, cmd)
+        args = Args.from_message(state["kpi_arg"], ctx.self_id)
+        reply = await (_write if cmd.writes else _read)(route, ctx, args)
+        if isinstance(reply, Later):
+            reply = await reply.run()
+        if isinstance(reply, Refused):
+            raise reply
+    except _Handled:
+        return
+    except Refused as e:
+        reply = f"❌ {clip_echo(str(e))}\n用法：{cmd.usage}"
+    except Exception:
+        logger.exception(f"command {cmd.name} failed")
+        reply = FAILED
+    await send_reply(bot, event, reply)
+
+
+async def _write(route: _Route, ctx: Ctx, args: Args) -> Reply | Later | Refused:
+    """The command's one write transaction: claim the message, run the handler, commit."""
+    cmd = route.cmd
+    if route.prepare is not None:
+        await route.prepare(ctx, args)
+    else:
+        await prefetch_names(ctx, args, targets=cmd.role not in ("member", "anyone"))
+    with db.serialise_team(ctx.team.id if ctx.team is not None else None):
+        async with db.writing() as s:
+            if not await claim_message(s, ctx.message_key):
+                raise _Handled
+            await refresh_name(ctx, s)
+            ctx.session = s
+            try:
+                return await route.handler(ctx, args)
+            finally:
+                ctx.session = None
+
+
+async def _read(route: _Route, ctx: Ctx, args: Args) -> Reply | Later | Refused:
+    if stale_name(ctx):
+        try:
+            async with db.writing() as s:
+                await refresh_name(ctx, s)
+        except Exception:  # a stale name must not cost the command its reply
+            logger.exception("refreshing the member's name failed")
+    async with db.reading() as s:
+        ctx.session = s
+        try:
+            return await route.handler(ctx, args)
+        finally:
+            ctx.session = None
+
+
+def kpi_command(
+    cmd: Cmd, *, anywhere: bool = False, prepare: Prepare | None = None
+) -> Callable[[Handler], Handler]:
+    """Register `cmd` under every one of its names.
+
+    anywhere: also answered in unbound groups (only `/绑定` and `/帮助`, SPEC §2).
+    prepare: adapter calls a writing command needs, run before its transaction opens
+    (default: the names of the people it names, `bot.targets.prefetch_names`).
+    """
+    global _matcher
+    if _matcher is None:
+        _matcher = on_message(rule=Rule(_is_command), priority=10, block=True)
+        _matcher.handle()(_dispatch)
+
+    def deco(func: Handler) -> Handler:
+        route = _Route(cmd, func, anywhere, prepare)
+        for name in cmd.names:
+            if name.lower() in _routes:
+                raise ValueError(f"command /{name} registered twice")
+            _routes[name.lower()] = route
+        _by_length[:] = sorted(_routes, key=len, reverse=True)
+        return func
+
+    return deco
