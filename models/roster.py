@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import date, datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .periods import period_bounds, utcnow
@@ -222,6 +222,42 @@ async def find_by_name(session: AsyncSession, team_id: int, name: str) -> list[M
         select(Member).where(Member.team_id == team_id, Member.name == name)
     )
     return list(rows.scalars().all())
+
+
+async def bind_group(
+    session: AsyncSession,
+    team: Team,
+    platform: str,
+    group_id: str,
+    adapter: str,
+    self_id: str,
+    actor: str,
+) -> GroupBinding:
+    """Bind a group to a team, served by the bot account `self_id` (SPEC §2, §5)."""
+    binding = GroupBinding(
+        platform=platform,
+        group_id=group_id,
+        team_id=team.id,
+        adapter=adapter,
+        self_id=self_id,
+        bound_at=utcnow(),
+        bound_by=actor,
+    )
+    session.add(binding)
+    await audit(session, team.id, actor, "bind", f"{platform}:{group_id}", None, team.name)
+    return binding
+
+
+async def unbind_group(
+    session: AsyncSession, team: Team, platform: str, group_id: str, actor: str
+) -> None:
+    """The group leaves its team; every record stays."""
+    await session.execute(
+        delete(GroupBinding).where(
+            GroupBinding.platform == platform, GroupBinding.group_id == group_id
+        )
+    )
+    await audit(session, team.id, actor, "unbind", f"{platform}:{group_id}", team.name)
 
 
 async def new_team(session: AsyncSession, name: str, actor: str) -> Team:

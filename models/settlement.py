@@ -188,6 +188,13 @@ async def reopen(session: AsyncSession, team_id: int, period: str, actor: str) -
     return s
 
 
+async def settled_scores(session: AsyncSession, settlement_id: int) -> list[SettledScore]:
+    rows = await session.execute(
+        select(SettledScore).where(SettledScore.settlement_id == settlement_id)
+    )
+    return list(rows.scalars())
+
+
 # ---- outbox ---------------------------------------------------------------------------------
 
 

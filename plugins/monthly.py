@@ -12,7 +12,6 @@ from pathlib import Path
 from apscheduler.triggers.cron import CronTrigger
 from nonebot import get_driver, logger, require
 from nonebot.exception import ActionFailed
-from sqlalchemy import select
 
 require("nonebot_plugin_apscheduler")
 from nonebot_plugin_apscheduler import scheduler  # noqa: E402
@@ -65,6 +64,7 @@ from models.settlement import (  # noqa: E402
     requeue_held,
     rubric_of,
     settle,
+    settled_scores,
 )
 from models.tables import GroupBinding, Post, SettledScore, Settlement, Team  # noqa: E402
 
@@ -190,11 +190,7 @@ def _picture(title: str, rub, rows: list[Row], footer: str) -> Picture | None:
 async def report_messages(s, team: Team, settlement: Settlement) -> list[list[Part]]:
     """The monthly post: title, ranking, the month's totals, how to see details, an image."""
     rub = rubric_of(settlement, rubric())
-    scores = list(
-        (
-            await s.execute(select(SettledScore).where(SettledScore.settlement_id == settlement.id))
-        ).scalars()
-    )
+    scores = await settled_scores(s, settlement.id)
     rows = _stored_rows(scores, rub)
     period = settlement.period
     title = f"📊 「{team.name}」{period} 月度绩效" + ("【更正】" if settlement.revision > 1 else "")

@@ -1,7 +1,5 @@
 """Teams, groups and the roster: /绑定 /解绑 /入职 /离职 /成员 /主管 /取消主管 (SPEC §2)."""
 
-from sqlalchemy import delete
-
 from bot.commands import COMMANDS, plugin_meta, self_report_examples, usages
 from bot.context import Ctx, forget_bindings
 from bot.dispatch import Later, kpi_command
@@ -9,15 +7,16 @@ from bot.parse import Args
 from bot.runtime import rubric
 from bot.targets import QQ_RE, ask_names, lookup_name, resolve_targets
 from models.ledger import Refused
-from models.periods import utcnow
 from models.roster import (
     audit,
+    bind_group,
     binding_of,
     is_team_supervisor,
     join,
     leave,
     roster,
     team_by_name,
+    unbind_group,
 )
 from models.roster import new_team as create_team
 from models.tables import GroupBinding, Team
@@ -85,18 +84,7 @@ async def _bind_new(s, ctx: Ctx, name: str) -> str | Refused:
             f"只有超级管理员或「{name}」的主管可以把群绑定到这个已有团队；"
             "请找他们来绑定，或换一个新团队名"
         )
-    s.add(
-        GroupBinding(
-            platform=ctx.platform,
-            group_id=ctx.group_id,
-            team_id=team.id,
-            adapter=ctx.adapter,
-            self_id=ctx.self_id,
-            bound_at=utcnow(),
-            bound_by=ctx.actor,
-        )
-    )
-    await audit(s, team.id, ctx.actor, "bind", where, None, name)
+    await bind_group(s, team, ctx.platform, ctx.group_id, ctx.adapter, ctx.self_id, ctx.actor)
     how = "（已有团队，共用成员和记录）" if existed else ""
     examples = "、".join(self_report_examples(rubric()))
     return (
@@ -119,15 +107,7 @@ async def _serve_from_here(s, ctx: Ctx, current: GroupBinding, team: Team) -> st
 
 @kpi_command(COMMANDS["unbind"])
 async def unbind(ctx: Ctx, args: Args) -> str | None:
-    s = ctx.s
-    await s.execute(
-        delete(GroupBinding).where(
-            GroupBinding.platform == ctx.platform, GroupBinding.group_id == ctx.group_id
-        )
-    )
-    await audit(
-        s, ctx.team_id, ctx.actor, "unbind", f"{ctx.platform}:{ctx.group_id}", ctx.team.name
-    )
+    await unbind_group(ctx.s, ctx.team, ctx.platform, ctx.group_id, ctx.actor)
     return _rebound(
         f"✅ 本群已与团队「{ctx.team.name}」解绑，记录都还保留；重新 /绑定 {ctx.team.name} 即可恢复"
     )

@@ -818,3 +818,40 @@ async def test_ranking_orders_by_total_highest_first(app: App):
     )
     assert await report(app, "/rank 本月") == reply
     assert await report(app, "/排行 2026-10") == "「客服一组」2026-10 还没有人上榜"
+
+
+# ---- the hot path (issue 14) ------------------------------------------------------------------
+
+
+async def test_a_self_report_runs_a_fixed_small_number_of_statements(app: App):
+    """One `/软文` of a registered agent, from event to reply. Why each statement:
+
+    read (the context): the speaker's membership (the group's binding is cached);
+    write, one transaction: [PostgreSQL: the team's advisory lock,] the message claim
+    (INSERT … ON CONFLICT DO NOTHING: a redelivery writes nothing), one SELECT for every
+    rule (settled month, duplicate link, daily cap), the entry (INSERT … RETURNING), its
+    audit row, and the month's tally of that one agent for the reply.
+    SQLite also counts the two BEGINs the bot issues itself (deferred, IMMEDIATE)."""
+    from sqlalchemy import event
+
+    from bot import db
+
+    await bind(app)
+    await report(app, "/软文 https://example.com/warm/1")
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement.split()[0].upper())
+
+    sync_engine = db.engine().sync_engine
+    event.listen(sync_engine, "before_cursor_execute", record)
+    try:
+        reply = await report(app, "/软文 https://example.com/hot/2")
+    finally:
+        event.remove(sync_engine, "before_cursor_execute", record)
+    assert reply.startswith("✅ #2 自建渠道软文 已记录（本月 2/8"), reply
+    expected = {
+        "sqlite": ["BEGIN", "SELECT", "BEGIN", "INSERT", "SELECT", "INSERT", "INSERT", "SELECT"],
+        "postgresql": ["SELECT", "SELECT", "INSERT", "SELECT", "INSERT", "INSERT", "SELECT"],
+    }[db.engine().dialect.name]
+    assert statements == expected
