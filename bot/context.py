@@ -17,7 +17,7 @@ from nonebot.adapters.onebot import v11, v12
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.periods import local_now
-from models.roster import binding_of, member_of, memberships, rename_member
+from models.roster import binding_of, member_row, memberships, rename_member
 from models.tables import GroupBinding, Member, Team
 
 from . import db
@@ -48,6 +48,7 @@ class Ctx:
     # and display names of the people the message names, looked up before it opened.
     session: AsyncSession | None = None
     names: dict[str, str | None] = field(default_factory=dict)
+    member_loaded: bool = False  # `member` was read (None then means: not on the team)
 
     @property
     def s(self) -> AsyncSession:
@@ -141,14 +142,15 @@ _BINDING_TTL = 30.0  # seconds; /绑定 and /解绑 clear it at once in this pro
 _bindings: dict[tuple[str, str], tuple[float, GroupBinding | None, Team | None]] = {}
 
 
-async def _binding(s, platform: str, group_id: str) -> tuple[GroupBinding | None, Team | None]:
+async def _binding(platform: str, group_id: str) -> tuple[GroupBinding | None, Team | None]:
     """The group's binding and team, remembered briefly (every message needs them)."""
     key = (platform, group_id)
     hit = _bindings.get(key)
     if hit is not None and hit[0] > time.monotonic():
         return hit[1], hit[2]
-    binding = await binding_of(s, platform, group_id)
-    team = await s.get(Team, binding.team_id) if binding is not None else None
+    async with db.reading() as s:
+        binding = await binding_of(s, platform, group_id)
+        team = await s.get(Team, binding.team_id) if binding is not None else None
     _bindings[key] = (time.monotonic() + _BINDING_TTL, binding, team)
     return binding, team
 
@@ -157,7 +159,11 @@ def forget_bindings() -> None:
     _bindings.clear()
 
 
-async def build_ctx(bot: Bot, event: Event) -> Ctx | None:
+async def build_ctx(bot: Bot, event: Event, *, member: bool = True) -> Ctx | None:
+    """The context of a message event (None for other events).
+
+    member=False: in a group, the speaker's membership is left for `load_member` to read
+    inside the command's own transaction (one session fewer on the hot path)."""
     facts = describe_event(bot, event)
     if facts is None:
         return None
@@ -169,19 +175,28 @@ async def build_ctx(bot: Bot, event: Event) -> Ctx | None:
         to_me=event.is_tome(),
         **facts,
     )
+    if ctx.group_id is not None:
+        ctx.binding, ctx.team = await _binding(ctx.platform, ctx.group_id)
+        if ctx.team is not None and member:
+            async with db.reading() as s:
+                await load_member(ctx, s)
+        return ctx
     async with db.reading() as s:
-        if ctx.group_id is not None:
-            ctx.binding, ctx.team = await _binding(s, ctx.platform, ctx.group_id)
-            if ctx.team is not None:
-                ctx.member = await member_of(s, ctx.team.id, ctx.platform, ctx.user_id)
-        else:
-            mine = list(await memberships(s, ctx.platform, ctx.user_id))
-            mine.sort(key=lambda m: (m.left_on is not None, -m.id))
-            if mine:
-                ctx.member = mine[0]
-                ctx.team = await s.get(Team, mine[0].team_id)
-                ctx.extra["other_teams"] = len(mine) - 1
+        mine = list(await memberships(s, ctx.platform, ctx.user_id))
+        mine.sort(key=lambda m: (m.left_on is not None, -m.id))
+        if mine:
+            ctx.member = mine[0]
+            ctx.team = await s.get(Team, mine[0].team_id)
+            ctx.extra["other_teams"] = len(mine) - 1
+    ctx.member_loaded = True
     return ctx
+
+
+async def load_member(ctx: Ctx, session: AsyncSession) -> None:
+    """The speaker's membership of the group's team (any tenure), as a plain row."""
+    assert ctx.team is not None
+    ctx.member = await member_row(session, ctx.team.id, ctx.platform, ctx.user_id)
+    ctx.member_loaded = True
 
 
 def stale_name(ctx: Ctx) -> bool:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 from nonebot import get_driver, logger, on_message
 from nonebot.adapters import Bot, Event, Message
+from nonebot.adapters.onebot import v11
 from nonebot.matcher import Matcher
 from nonebot.rule import Rule
 from nonebot.typing import T_State
@@ -38,7 +39,7 @@ from models.ledger import Refused, claim_message
 
 from . import db
 from .commands import Cmd
-from .context import Ctx, build_ctx, refresh_name, stale_name
+from .context import Ctx, build_ctx, load_member, refresh_name, stale_name
 from .parse import Args, clip_echo
 from .replies import Reply, send_reply
 from .targets import prefetch_names
@@ -177,6 +178,14 @@ async def _is_command(event: Event, state: T_State) -> bool:
     return True
 
 
+def _member_in_transaction(cmd: Cmd, event: Event) -> bool:
+    """An agent's own write (a self-report, /撤回, /申诉) needs the speaker's membership
+    for nothing before its transaction, so it is read inside it (the hot path). Others
+    need it first: for the role check, or (OneBot v12, no name in the event) to know
+    whether the speaker's name must be asked for."""
+    return cmd.writes and cmd.role == "member" and isinstance(event, v11.Event)
+
+
 class _Handled(Exception):
     """The message was already handled (by another process, or before a restart)."""
 
@@ -185,7 +194,7 @@ async def _dispatch(bot: Bot, event: Event, state: T_State) -> None:
     route: _Route = state["kpi_route"]
     cmd = route.cmd
     try:
-        ctx = await build_ctx(bot, event)
+        ctx = await build_ctx(bot, event, member=not _member_in_transaction(cmd, event))
     except Exception:
         logger.exception("reading the chat context failed")
         await bot.send(event, FAILED)
@@ -229,6 +238,8 @@ async def _write(route: _Route, ctx: Ctx, args: Args) -> Reply | Later | Refused
         async with db.writing() as s:
             if not await claim_message(s, ctx.message_key):
                 raise _Handled
+            if not ctx.member_loaded and ctx.team is not None:
+                await load_member(ctx, s)
             await refresh_name(ctx, s)
             ctx.session = s
             try:

@@ -77,6 +77,20 @@ async def member_of(
     ).scalar_one_or_none()
 
 
+async def member_row(
+    session: AsyncSession, team_id: int, platform: str, user_id: str
+) -> Member | None:
+    """`member_of` as a plain row (Core: nothing is loaded into the session), for reading."""
+    row = (
+        await session.execute(
+            select(*Member.__table__.c).where(
+                Member.team_id == team_id, Member.platform == platform, Member.user_id == user_id
+            )
+        )
+    ).first()
+    return None if row is None else Member(**row._mapping)
+
+
 async def user_ids_on_team(
     session: AsyncSession, team_id: int, platform: str, user_ids: set[str]
 ) -> set[str]:

@@ -824,14 +824,15 @@ async def test_ranking_orders_by_total_highest_first(app: App):
 
 
 async def test_a_self_report_runs_a_fixed_small_number_of_statements(app: App):
-    """One `/软文` of a registered agent, from event to reply. Why each statement:
+    """One `/软文` of a registered agent, from event to reply, is one transaction (the
+    group's binding is cached). Why each statement:
 
-    read (the context): the speaker's membership (the group's binding is cached);
-    write, one transaction: [PostgreSQL: the team's advisory lock,] the message claim
-    (INSERT … ON CONFLICT DO NOTHING: a redelivery writes nothing), one SELECT for every
-    rule (settled month, duplicate link, daily cap), the entry (INSERT … RETURNING), its
-    audit row, and the month's tally of that one agent for the reply.
-    SQLite also counts the two BEGINs the bot issues itself (deferred, IMMEDIATE)."""
+    SQLite: BEGIN IMMEDIATE (the bot issues it: writers queue instead of failing);
+    PostgreSQL: the team's advisory lock (writes of a team one at a time). Then the
+    message claim (INSERT … ON CONFLICT DO NOTHING: a redelivery writes nothing), the
+    speaker's membership, one SELECT for every rule (settled month, duplicate link, daily
+    cap), the entry (INSERT … RETURNING id), its audit row, and the month's tally of that
+    one agent for the reply."""
     from sqlalchemy import event
 
     from bot import db
@@ -851,7 +852,7 @@ async def test_a_self_report_runs_a_fixed_small_number_of_statements(app: App):
         event.remove(sync_engine, "before_cursor_execute", record)
     assert reply.startswith("✅ #2 自建渠道软文 已记录（本月 2/8"), reply
     expected = {
-        "sqlite": ["BEGIN", "SELECT", "BEGIN", "INSERT", "SELECT", "INSERT", "INSERT", "SELECT"],
-        "postgresql": ["SELECT", "SELECT", "INSERT", "SELECT", "INSERT", "INSERT", "SELECT"],
+        "sqlite": ["BEGIN", "INSERT", "SELECT", "SELECT", "INSERT", "INSERT", "SELECT"],
+        "postgresql": ["SELECT", "INSERT", "SELECT", "SELECT", "INSERT", "INSERT", "SELECT"],
     }[db.engine().dialect.name]
     assert statements == expected
