@@ -302,4 +302,3 @@ def _podium(rows: list[list[str]]) -> dict[int, int]:
 @cache
 def _font(path: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, size, index=_face_index(path))
-
