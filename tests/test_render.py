@@ -1,6 +1,8 @@
 """The ranking picture: a PNG of sensible size that grows with the team, drawn in the shipped
 fonts (or KPI_FONT), every character in a font that has it: no tofu."""
 
+import fnmatch
+import sys
 import unicodedata
 from io import BytesIO
 from pathlib import Path
@@ -10,6 +12,11 @@ from fontTools.ttLib import TTFont
 from PIL import Image, ImageDraw, ImageFont
 
 from bot import render
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
 
 HEADERS = ["名次", "姓名", "人事", "业务", "订单", "推广", "总分", "等级", "提成"]
 
@@ -164,3 +171,17 @@ def test_a_character_no_font_has_becomes_a_neutral_mark_and_stray_joiners_go() -
 
     assert render.text_runs(chain, f"王{private_use}五") == (("王·五", render.BUNDLED_CJK),)
     assert render.text_runs(chain, "王\U000e0101") == (("王", render.BUNDLED_CJK),)
+
+
+def test_the_shipped_fonts_and_their_licence_are_package_data() -> None:
+    """setuptools puts `package-data` into the wheel and the sdist: every font file and the
+    OFL must be matched by it, or an installed bot has no picture."""
+    root = Path(__file__).resolve().parent.parent
+    config = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = config["tool"]["setuptools"]["package-data"]["bot"]
+    shipped = {p.relative_to(root / "bot").as_posix() for p in (root / "bot" / "fonts").iterdir()}
+
+    assert {"fonts/OFL.txt", "fonts/NOTICE.md"} <= shipped
+    assert Path(render.BUNDLED_CJK).name in {Path(p).name for p in shipped}
+    for name in shipped:
+        assert any(fnmatch.fnmatch(name, pattern) for pattern in patterns), name
