@@ -17,6 +17,7 @@ from PIL import Image
 from models.periods import current_period, shift_period
 from tools.onebot_sim import (
     ApiCall,
+    ApiFailure,
     BotProcess,
     OneBotV11Sim,
     OneBotV12Sim,
@@ -143,3 +144,39 @@ async def test_monthly_post_over_onebot_v12_uploads_the_image_and_sends_its_file
     width, _ = png(picture)
     assert 800 <= width <= 1000, width
     assert Path(wx.files[segment["data"]["file_id"]].name).suffix == ".png"
+
+
+async def test_v12_implementation_without_upload_file_still_gets_the_post_as_text(
+    bot: BotProcess,
+):
+    def unsupported(params: dict) -> None:
+        raise ApiFailure(10002, "unsupported action upload_file")
+
+    sim = OneBotV12Sim(
+        bot.ws_url("v12"),
+        self_id="wxid_noupload",
+        token=TOKEN,
+        handlers={"upload_file": unsupported},
+    )
+    async with sim as wx:
+        g, agent = "wx-pictures-2", "wxid_pictures_agent2"
+        assert (await wx.say(g, str(SUPER), "/绑定 图片三组"))[0].startswith("✅")
+        assert (await wx.say(g, agent, "/朋友圈", name="王鑫"))[0].startswith("✅ #")
+        assert (await wx.say(g, str(SUPER), "/扣分 ", mention(agent), " 迟到 上月"))[0].startswith(
+            "✅ #"
+        )
+
+        since = len(wx.calls)
+        await wx.say(g, str(SUPER), "/结算 上月")
+        post = await wx.wait_for(
+            lambda c: (
+                c.action == "send_message"
+                and c.params.get("group_id") == g
+                and f"{LAST_MONTH} 月度绩效" in wx.describe_send(c).text
+            ),
+            since=since,
+        )
+
+    assert [c.status for c in wx.calls[since:] if c.action == "upload_file"] == ["failed"]
+    assert image_segments(post) == []
+    assert "王鑫" in wx.describe_send(post).text
