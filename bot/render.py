@@ -1,54 +1,33 @@
-"""The monthly ranking as a PNG table, for groups where a picture reads better than text.
+"""The monthly ranking as a PNG table, the part of the monthly post people look at first.
 
-Chinese needs a CJK font, which most servers lack; `find_cjk_font` looks in `KPI_FONT`, the
-usual system places and installed Python packages, and `render_ranking` returns None when
-there is none, so the caller sends the ranking as text instead.
+It is drawn in the fonts shipped in `bot/fonts` (Noto Sans CJK SC, Noto Emoji; OFL-1.1), so
+that it shows on every install; `KPI_FONT` names another Chinese font to use instead. Names
+are whatever people put on their group cards, so each character is drawn in the first font
+that has it (`KPI_FONT`, then the shipped ones); a character none of them has is drawn as
+`REPLACEMENT`, never as the empty .notdef box ("tofu"). SPEC §4.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
-import subprocess
-from collections.abc import Iterator
+import unicodedata
 from functools import cache
-from importlib import metadata
 from io import BytesIO
 from pathlib import Path
 
+from fontTools.ttLib import TTFont, TTLibError
 from PIL import Image, ImageDraw, ImageFont
 
 FONT_ENV = "KPI_FONT"
-FONT_SUFFIXES = (".ttf", ".otf", ".ttc", ".otc")
-FONT_DIRS = (
-    "/usr/share/fonts",
-    "/usr/local/share/fonts",
-    "~/.local/share/fonts",
-    "~/.fonts",
-    "/System/Library/Fonts",
-    "/Library/Fonts",
-    "C:/Windows/Fonts",
-)
-# File names of fonts known to cover simplified Chinese, best first (matched in lower case).
-PREFERRED_FONTS = (
-    "notosanscjksc",
-    "notosanssc",
-    "sourcehansanssc",
-    "sourcehansanscn",
-    "notosanscjk",
-    "sourcehansans",
-    "wqy-microhei",
-    "wqy-zenhei",
-    "pingfang",
-    "msyh",
-    "droidsansfallback",
-    "notoserifcjk",
-    "sourcehanserif",
-    "simhei",
-)
-PROBE = "测绩组"
-MISSING = "\U0010fffd"
+FONT_DIR = Path(__file__).resolve().parent / "fonts"
+BUNDLED_CJK = str(FONT_DIR / "NotoSansCJKsc-Regular.otf")
+BUNDLED_EMOJI = str(FONT_DIR / "NotoEmoji-Regular.ttf")
+PROBE = "测绩组"  # a font that has these draws Chinese
+REPLACEMENT = "·"  # drawn for a character that no font has
+JOINERS = frozenset(
+    {"Mn", "Me", "Cf", "Sk"}
+)  # marks, joiners, selectors: dropped when no font has them
 
 MIN_WIDTH = 800
 MAX_WIDTH = 1000
@@ -70,90 +49,60 @@ PODIUM = (("#fff3cc", "#e0a800"), ("#eef1f5", "#9aa5b1"), ("#fbe9dc", "#c87f4a")
 NUMERIC = re.compile(r"^[-+]?[¥￥$]?[-+]?\d[\d,]*(\.\d+)?%?$")
 
 
-def find_cjk_font() -> str | None:
-    """Path of a font that draws Chinese: `KPI_FONT` if it does, else the first found."""
-    env = os.environ.get(FONT_ENV, "").strip()
-    if env and _has_cjk_glyphs(os.path.expanduser(env)):
-        return os.path.expanduser(env)
-    return _discovered_font()
+def find_cjk_font(configured: str | None = None) -> str | None:
+    """The Chinese font to draw in: `configured` (else `KPI_FONT`) when it has Chinese
+    characters, else the shipped Noto Sans CJK SC (None only if that file was removed)."""
+    chosen = (configured or os.environ.get(FONT_ENV, "")).strip()
+    if chosen and covers(os.path.expanduser(chosen), PROBE):
+        return os.path.expanduser(chosen)
+    return BUNDLED_CJK if covers(BUNDLED_CJK, PROBE) else None
+
+
+def font_chain(primary: str) -> tuple[str, ...]:
+    """Fonts to try for each character, best first: `primary`, then the shipped ones."""
+    chain = [primary, BUNDLED_CJK, BUNDLED_EMOJI]
+    return tuple(p for i, p in enumerate(chain) if p not in chain[:i] and _coverage(p))
+
+
+def covers(path: str, text: str) -> bool:
+    cmap = _coverage(path)
+    return bool(cmap) and all(ord(ch) in cmap for ch in text)
 
 
 @cache
-def _discovered_font() -> str | None:
-    seen: set[str] = set()
-    for path in _candidates():
-        if path in seen:
-            continue
-        seen.add(path)
-        if _has_cjk_glyphs(path):
-            return path
-    return None
-
-
-def _candidates() -> Iterator[str]:
-    """Well-known system fonts, then what fontconfig says covers Chinese, then fonts shipped
-    in Python packages, then every other system font."""
-    system = sorted(_font_files(), key=_preference)
-    yield from (p for p in system if _preference(p) < len(PREFERRED_FONTS))
-    yield from _fc_list()
-    yield from sorted(_package_fonts(), key=_preference)
-    yield from system
-
-
-def _preference(path: str) -> int:
-    name = Path(path).name.lower().replace(" ", "").replace("_", "")
-    return next((i for i, key in enumerate(PREFERRED_FONTS) if key in name), len(PREFERRED_FONTS))
-
-
-def _font_files() -> Iterator[str]:
-    for base in FONT_DIRS:
-        root = Path(base).expanduser()
-        if not root.is_dir():
-            continue
-        for dirpath, _dirs, files in os.walk(root):
-            for name in files:
-                if name.lower().endswith(FONT_SUFFIXES):
-                    yield os.path.join(dirpath, name)
-
-
-def _fc_list() -> Iterator[str]:
-    exe = shutil.which("fc-list")
-    if exe is None:
-        return
+def _coverage(path: str) -> frozenset[int]:
+    """The characters a font maps to a glyph of its own (its cmap); empty if unreadable."""
     try:
-        out = subprocess.run(
-            [exe, ":lang=zh", "file"], capture_output=True, text=True, timeout=10, check=False
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return
-    for line in sorted(out.splitlines(), key=_preference):
-        path = line.strip().rstrip(":").strip()
-        if path.lower().endswith(FONT_SUFFIXES):
-            yield path
+        with TTFont(path, fontNumber=_face_index(path), lazy=True) as font:
+            return frozenset(font.getBestCmap() or ())
+    except (OSError, TTLibError, ValueError, AssertionError):
+        return frozenset()
 
 
-def _package_fonts() -> Iterator[str]:
-    for dist in metadata.distributions():
-        for file in dist.files or ():
-            if file.name.lower().endswith(FONT_SUFFIXES):
-                yield str(dist.locate_file(file))
+@cache
+def text_runs(chain: tuple[str, ...], text: str) -> tuple[tuple[str, str], ...]:
+    """`text` cut into (piece, font path) runs, each character in the first font of `chain`
+    that has it. Spaces, marks and joiners stay in the font of the run they are in when it has
+    them (an emoji sequence stays whole); a mark no font has is dropped, any other character
+    no font has becomes `REPLACEMENT`."""
+    runs: list[list[str]] = []
+    for ch in text:
+        current = runs[-1][1] if runs else chain[0]
+        inside = ch.isspace() or unicodedata.category(ch) in JOINERS
+        path = current if inside and ord(ch) in _coverage(current) else _first(chain, ch)
+        if path is None:
+            if unicodedata.category(ch) in JOINERS:
+                continue
+            ch, path = REPLACEMENT, _first(chain, REPLACEMENT) or chain[0]
+        if runs and runs[-1][1] == path:
+            runs[-1][0] += ch
+        else:
+            runs.append([ch, path])
+    return tuple((piece, path) for piece, path in runs)
 
 
-def _has_cjk_glyphs(path: str) -> bool:
-    """True when the font draws each probe character as a glyph of its own, not as tofu."""
-    try:
-        font = ImageFont.truetype(path, 32, index=_face_index(path))
-        tofu = _glyph(font, MISSING)
-        glyphs = [_glyph(font, ch) for ch in PROBE]
-    except (OSError, ValueError):
-        return False
-    return all(g.getbbox() is not None and g.tobytes() != tofu.tobytes() for g in glyphs)
-
-
-def _glyph(font: ImageFont.FreeTypeFont, ch: str) -> Image.Image:
-    image = Image.new("L", (48, 48))
-    ImageDraw.Draw(image).text((8, 8), ch, font=font, fill=255)
-    return image
+def _first(chain: tuple[str, ...], ch: str) -> str | None:
+    return next((p for p in chain if ord(ch) in _coverage(p)), None)
 
 
 @cache
@@ -178,40 +127,39 @@ def render_ranking(
     footer: str = "",
     font_path: str | None = None,
 ) -> bytes | None:
-    """A PNG of a table (title, header row, one row per agent, footer). Returns None when no CJK
-    font is found (callers then send text only).
+    """A PNG of a table (title, header row, one row per agent, footer); None only when no
+    Chinese font can be had at all (then callers send text only).
 
-    `font_path` is used as given; without it `find_cjk_font` chooses. Columns are as wide as
-    their content; a column whose cells are all numbers (money and percentages included) is
-    right-aligned. The top three (by the rank in the first column when it is a number, else
-    the first three rows) are shaded gold, silver and bronze."""
-    path = font_path or find_cjk_font()
+    `font_path` (else `KPI_FONT`) is used when it draws Chinese, else the shipped font.
+    Columns are as wide as their content; a column whose cells are all numbers (money and
+    percentages included) is right-aligned. The top three (by the rank in the first column
+    when it is a number, else the first three rows) are shaded gold, silver and bronze."""
+    path = find_cjk_font(font_path)
     if path is None:
         return None
-    title, footer = _drawable(path, title), _drawable(path, footer)
-    headers = [_drawable(path, h) for h in headers]
-    rows = [[_drawable(path, str(c)) for c in r] for r in rows]
+    chain = font_chain(path)
+    title, footer = title.strip(), footer.strip()
     ncols = max([len(headers), *(len(r) for r in rows)], default=0) or 1
     head = [*headers, *[""] * (ncols - len(headers))]
-    body = [[*r, *[""] * (ncols - len(r))] for r in rows]
+    body = [[*map(str, r), *[""] * (ncols - len(r))] for r in rows]
 
     size = BODY_SIZE
-    table = _Table(path, size, head, body)
+    table = _Table(chain, size, head, body)
     if table.natural_width + 2 * MARGIN > MAX_WIDTH:
         size = max(MIN_BODY_SIZE, size * (MAX_WIDTH - 2 * MARGIN) // table.natural_width)
-        table = _Table(path, size, head, body)
-    title_font = _font(path, round(size * 1.35))
-    footer_font = _font(path, round(size * 0.8))
+        table = _Table(chain, size, head, body)
+    title_pen = _Pen(chain, round(size * 1.35))
+    footer_pen = _Pen(chain, round(size * 0.8))
     inner = max(
         MIN_WIDTH - 2 * MARGIN,
         table.natural_width,
-        _text_width(title_font, title),
-        _text_width(footer_font, footer),
+        title_pen.width(title),
+        footer_pen.width(footer),
     )
     table.stretch_to(inner)
 
-    title_h = _line_height(title_font) if title else 0
-    footer_h = _line_height(footer_font) if footer else 0
+    title_h = title_pen.line_height if title else 0
+    footer_h = footer_pen.line_height if footer else 0
     gap = size
     height = MARGIN + title_h + (gap if title else 0) + table.height
     height += (gap * 3 // 4 + footer_h if footer else 0) + MARGIN
@@ -220,28 +168,71 @@ def render_ranking(
 
     y = MARGIN
     if title:
-        draw.text((MARGIN, y), title, font=title_font, fill=TEXT, stroke_width=1, stroke_fill=TEXT)
+        title_pen.write(draw, MARGIN, y + title_h // 2, title, "l", TEXT, bold=True)
         y += title_h + gap
     table.draw(draw, MARGIN, y)
     y += table.height
     if footer:
-        draw.text((MARGIN, y + gap * 3 // 4), footer, font=footer_font, fill=MUTED)
+        footer_pen.write(draw, MARGIN, y + gap * 3 // 4 + footer_h // 2, footer, "l", MUTED)
 
     out = BytesIO()
     image.save(out, format="PNG", compress_level=3)
     return out.getvalue()
 
 
+class _Pen:
+    """Writes a line of text at one size, each character in the first font of the chain
+    that has it (`text_runs`), all on one baseline."""
+
+    def __init__(self, chain: tuple[str, ...], size: int) -> None:
+        self.chain = chain
+        self.size = size
+        ascent, descent = _font(chain[0], size).getmetrics()
+        self.line_height = ascent + descent
+        self.baseline = (ascent - descent) // 2  # from the middle of the line
+
+    def runs(self, text: str) -> list[tuple[str, ImageFont.FreeTypeFont]]:
+        return [(piece, _font(path, self.size)) for piece, path in text_runs(self.chain, text)]
+
+    def width(self, text: str) -> int:
+        return round(sum(f.getlength(piece) for piece, f in self.runs(text))) + 2 if text else 0
+
+    def write(
+        self,
+        draw: ImageDraw.ImageDraw,
+        x: int,
+        mid: int,
+        text: str,
+        align: str,
+        fill: str,
+        bold: bool = False,
+    ) -> None:
+        """Text at `x` (its left, centre or right as `align` is "l", "m" or "r"), centred on
+        the line `mid`. `bold` thickens the strokes by one pixel, from `MIN_BOLD_SIZE` up."""
+        runs = self.runs(text)
+        if align != "l":
+            total = sum(f.getlength(piece) for piece, f in runs)
+            x -= round(total if align == "r" else total / 2)
+        stroke = (
+            {"stroke_width": 1, "stroke_fill": fill} if bold and self.size >= MIN_BOLD_SIZE else {}
+        )
+        at = float(x)
+        for piece, font in runs:
+            draw.text((at, mid + self.baseline), piece, font=font, fill=fill, anchor="ls", **stroke)
+            at += font.getlength(piece)
+
+
 class _Table:
-    def __init__(self, path: str, size: int, headers: list[str], rows: list[list[str]]) -> None:
-        self.font = _font(path, size)
-        self.boldable = size >= MIN_BOLD_SIZE
+    def __init__(
+        self, chain: tuple[str, ...], size: int, headers: list[str], rows: list[list[str]]
+    ) -> None:
+        self.pen = _Pen(chain, size)
         self.headers = headers
         self.rows = rows
-        self.row_h = _line_height(self.font) + 2 * CELL_PAD_Y
+        self.row_h = self.pen.line_height + 2 * CELL_PAD_Y
         self.align = [_alignment([r[c] for r in rows]) for c in range(len(headers))]
         self.widths = [
-            max(_text_width(self.font, cell) for cell in [headers[c], *(r[c] for r in rows)])
+            max(self.pen.width(cell) for cell in [headers[c], *(r[c] for r in rows)])
             + 2 * CELL_PAD_X
             for c in range(len(headers))
         ]
@@ -266,10 +257,7 @@ class _Table:
         self._cells(draw, x0, y0, self.headers, HEADER_TEXT, bold=True)
         if not self.rows:
             y = y0 + self.row_h
-            draw.text(
-                (x0 + width // 2, y + self.row_h // 2), "（暂无记录）", font=self.font, fill=MUTED,
-                anchor="mm",
-            )  # fmt: skip
+            self.pen.write(draw, x0 + width // 2, y + self.row_h // 2, "（暂无记录）", "m", MUTED)
             draw.line((x0, y + self.row_h - 1, x0 + width - 1, y + self.row_h - 1), fill=RULE)
         for i, row in enumerate(self.rows):
             y = y0 + self.row_h * (i + 1)
@@ -288,14 +276,8 @@ class _Table:
     ) -> None:
         x, mid = x0, y + self.row_h // 2
         for cell, width, align in zip(cells, self.widths, self.align, strict=True):
-            if align == "r":
-                at, anchor = (x + width - CELL_PAD_X, mid), "rm"
-            elif align == "m":
-                at, anchor = (x + width // 2, mid), "mm"
-            else:
-                at, anchor = (x + CELL_PAD_X, mid), "lm"
-            stroke = {"stroke_width": 1, "stroke_fill": fill} if bold and self.boldable else {}
-            draw.text(at, cell, font=self.font, fill=fill, anchor=anchor, **stroke)
+            at = {"r": x + width - CELL_PAD_X, "m": x + width // 2}.get(align, x + CELL_PAD_X)
+            self.pen.write(draw, at, mid, cell, align, fill, bold)
             x += width
 
 
@@ -317,27 +299,6 @@ def _podium(rows: list[list[str]]) -> dict[int, int]:
     return {i: i for i in range(min(3, len(rows)))}
 
 
-def _drawable(path: str, text: str) -> str:
-    """The text without the characters the font lacks (emoji, mostly), which would be tofu."""
-    kept = "".join(ch for ch in text if ch.isspace() or _can_draw(path, ch))
-    return re.sub(r"\s{2,}", " ", kept).strip()
-
-
-@cache
-def _can_draw(path: str, ch: str) -> bool:
-    font = _font(path, 32)
-    return _glyph(font, ch).tobytes() != _glyph(font, MISSING).tobytes()
-
-
 @cache
 def _font(path: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, size, index=_face_index(path))
-
-
-def _text_width(font: ImageFont.FreeTypeFont, text: str) -> int:
-    return round(font.getlength(text)) + 2 if text else 0
-
-
-def _line_height(font: ImageFont.FreeTypeFont) -> int:
-    ascent, descent = font.getmetrics()
-    return ascent + descent

@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from nonebot import logger
 from nonebot.adapters import Bot, Event, Message
 from nonebot.adapters.onebot import v11, v12
 
 from .format import Several
+from .upload import upload_image
 
 
 @dataclass
@@ -20,6 +22,7 @@ class Mention:
 @dataclass
 class Picture:
     data: bytes
+    file_id: str | None = None  # OneBot v12: set once uploaded (`with_uploads`)
 
 
 Part = str | Mention | Picture
@@ -38,11 +41,30 @@ def to_message(bot: Bot, parts: Iterable[Part]) -> Message:
             )
             msg += mod.MessageSegment.text(" ")
         elif isinstance(p, Picture):
-            if mod is v11:  # v12 needs an upload first; the text says it all
+            if mod is v11:
                 msg += v11.MessageSegment.image(p.data)
+            elif p.file_id is not None:  # v12 sends only what was uploaded (`with_uploads`)
+                msg += v12.MessageSegment.image(p.file_id)
         else:
             msg += mod.MessageSegment.text(p)
     return msg
+
+
+async def with_uploads(bot: Bot, parts: list[Part]) -> list[Part]:
+    """The parts ready for `to_message`: over OneBot v12 each picture is uploaded first. A
+    picture that fails to upload is left out (logged), so the text still goes out."""
+    if not isinstance(bot, v12.Bot):
+        return parts
+    ready: list[Part] = []
+    for p in parts:
+        if isinstance(p, Picture) and p.file_id is None:
+            try:
+                p = Picture(p.data, await upload_image(bot, p.data))
+            except Exception as e:
+                logger.warning(f"upload_file failed, sending the text without the picture: {e!r}")
+                continue
+        ready.append(p)
+    return ready
 
 
 def split_reply(reply: Reply) -> list[list[Part]]:
@@ -58,4 +80,4 @@ def split_reply(reply: Reply) -> list[list[Part]]:
 
 async def send_reply(bot: Bot, event: Event, reply: Reply) -> None:
     for parts in split_reply(reply):
-        await bot.send(event, to_message(bot, parts))
+        await bot.send(event, to_message(bot, await with_uploads(bot, parts)))

@@ -17,7 +17,7 @@ from nonebot.adapters.onebot import v11, v12
 
 from models.tables import GroupBinding
 
-from .replies import Part, to_message
+from .replies import Part, to_message, with_uploads
 
 
 class NoBotOnline(Exception):
@@ -54,7 +54,7 @@ def _kind(bot: Bot) -> str:
 
 async def send_group(binding: GroupBinding, parts: list[Part]) -> None:
     bot = await pick_bot(binding)
-    message = to_message(bot, parts)
+    message = to_message(bot, await with_uploads(bot, parts))
     if isinstance(bot, v12.Bot):
         await bot.send_message(detail_type="group", group_id=binding.group_id, message=message)
     else:
@@ -63,7 +63,7 @@ async def send_group(binding: GroupBinding, parts: list[Part]) -> None:
 
 async def send_private(binding: GroupBinding, user_id: str, parts: list[Part]) -> None:
     bot = await pick_bot(binding)
-    message = to_message(bot, parts)
+    message = to_message(bot, await with_uploads(bot, parts))
     if isinstance(bot, v12.Bot):
         await bot.send_message(detail_type="private", user_id=user_id, message=message)
     else:

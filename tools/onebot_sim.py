@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hashlib
 import inspect
 import itertools
 import json
@@ -176,6 +177,14 @@ class Sent:
     text: str
     message: Any
     call: ApiCall
+
+
+@dataclass
+class UploadedFile:
+    """A file the bot uploaded to the v12 implementation (`upload_file`)."""
+
+    name: str
+    data: bytes
 
 
 class ApiFailure(Exception):
@@ -776,6 +785,7 @@ class OneBotV12Sim(_Sim):
         super().__init__(url, **kw)
         self.platform = platform
         self.impl = impl
+        self.files: dict[str, UploadedFile] = {}  # file_id → what upload_file received
 
     def headers(self) -> dict[str, str]:
         return {
@@ -924,7 +934,38 @@ class OneBotV12Sim(_Sim):
         return {"group_id": g, "group_name": f"群{g}"}
 
     def api_upload_file(self, params: dict) -> dict:
-        return {"file_id": uuid.uuid4().hex}
+        """Keep the file as an implementation does (`files`) and answer its id. Type `data`
+        carries the bytes (base64 in JSON) and may carry their sha256; `path` and `url` name
+        where they are."""
+        kind = params.get("type")
+        if kind == "data":
+            data = base64.b64decode(params.get("data") or "")
+            digest = params.get("sha256")
+            if digest and hashlib.sha256(data).hexdigest() != digest:
+                raise ApiFailure(10003, "sha256 不符")
+        elif kind == "path":
+            data = Path(str(params.get("path"))).read_bytes()
+        elif kind == "url":
+            data = b""
+        else:
+            raise ApiFailure(10003, f"不支持的上传方式 {kind}")
+        file_id = uuid.uuid4().hex
+        self.files[file_id] = UploadedFile(str(params.get("name") or file_id), data)
+        return {"file_id": file_id}
+
+    def api_get_file(self, params: dict) -> dict:
+        f = self.files.get(str(params.get("file_id")))
+        if f is None:
+            raise ApiFailure(32001, "文件不存在")
+        return {"name": f.name, "data": base64.b64encode(f.data).decode(), "type": "data"}
+
+    def images(self, message: Any) -> list[bytes]:
+        """The uploaded bytes behind each `image` segment of a sent message."""
+        return [
+            self.files[seg["data"]["file_id"]].data
+            for seg in message or []
+            if seg.get("type") == "image" and seg.get("data", {}).get("file_id") in self.files
+        ]
 
     def api_delete_message(self, params: dict) -> None:
         return None
