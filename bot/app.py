@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import pkgutil
-from pathlib import Path
 from typing import Any
 
 import nonebot
@@ -18,16 +16,13 @@ import plugins
 DEFAULT_DRIVER = "~fastapi+~websockets"
 
 
-def _dotenv_keys() -> set[str]:
-    names = [".env", f".env.{os.environ.get('ENVIRONMENT', 'prod')}"]
-    keys = set()
-    for name in names:
-        path = Path(name)
-        if path.is_file():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                if "=" in line and not line.lstrip().startswith("#"):
-                    keys.add(line.split("=", 1)[0].strip().upper())
-    return keys
+def _driver_configured() -> bool:
+    """DRIVER is set in `.env`, `.env.{ENVIRONMENT}` or the environment (read by NoneBot's
+    own settings loader, the same one `nonebot.init` uses)."""
+    from nonebot.config import Config, Env
+
+    settings = Config(_env_file=(".env", f".env.{Env().environment}"))
+    return "driver" in settings.model_fields_set
 
 
 def plugin_names() -> list[str]:
@@ -36,7 +31,7 @@ def plugin_names() -> list[str]:
 
 def create_app(**overrides: Any):
     """Initialise NoneBot, register both OneBot adapters and load every plugin."""
-    if "DRIVER" not in os.environ and "DRIVER" not in _dotenv_keys():
+    if not _driver_configured():
         overrides.setdefault("driver", DEFAULT_DRIVER)
     nonebot.init(**overrides)
     driver = nonebot.get_driver()

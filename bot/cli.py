@@ -1,18 +1,15 @@
 """`python -m bot export --month 2026-11 --team NAME -o file.xlsx`: the /导出 workbook without chat.
 
-Reads KPI_DATABASE_URL, KPI_RUBRIC, KPI_TIMEZONE and KPI_COMMISSION_BASE from the
-environment or `.env`, like the bot.
+Reads its settings (KPI_DATABASE_URL, KPI_RUBRIC, KPI_TIMEZONE, KPI_COMMISSION_BASE) through
+the bot's own `Config`, from `.env` and the environment, like the bot.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
-from decimal import Decimal
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from models.export import export_month
 from models.periods import current_period, parse_period
@@ -22,34 +19,33 @@ from models.rubric import load_rubric
 from . import db
 
 
-def _settings() -> dict[str, str]:
-    values: dict[str, str] = {}
-    env = Path(".env")
-    if env.is_file():
-        for line in env.read_text(encoding="utf-8").splitlines():
-            if "=" in line and not line.lstrip().startswith("#"):
-                k, v = line.split("=", 1)
-                values[k.strip().upper()] = v.strip().strip("\"'")
-    values.update({k: v for k, v in os.environ.items() if k.startswith("KPI_")})
-    return values
+def _config():
+    """The bot's own `Config`, read from `.env` and the environment exactly as `python -m
+    bot` reads it (NoneBot's settings loader, with the driver that starts nothing)."""
+    import nonebot
+
+    from .config import get_config
+
+    nonebot.init(driver="~none")
+    return get_config()
 
 
 async def _export(team_name: str, month: str | None) -> bytes | str:
-    cfg = _settings()
-    tz = ZoneInfo(cfg.get("KPI_TIMEZONE") or "Asia/Shanghai")
-    period = parse_period(month, tz) if month else current_period(tz)
+    cfg = _config()
+    period = parse_period(month, cfg.tz) if month else current_period(cfg.tz)
     if period is None:
         return f"月份 {month} 无效"
-    base = Decimal(cfg["KPI_COMMISSION_BASE"]) if cfg.get("KPI_COMMISSION_BASE") else None
-    rubric = load_rubric(cfg.get("KPI_RUBRIC") or None)
-    db.init_engine(cfg.get("KPI_DATABASE_URL") or "sqlite+aiosqlite:///data/kpi.db")
+    rubric = load_rubric(cfg.kpi_rubric or None)
+    db.init_engine(cfg.kpi_database_url)
     try:
         await db.migrate()
         async with db.reading() as s:
             team = await team_by_name(s, team_name)
             if team is None:
                 return f"没有团队 {team_name}"
-            data, _, _ = await export_month(s, rubric, base, team, period, tz)
+            data, _, _ = await export_month(
+                s, rubric, cfg.kpi_commission_base, team, period, cfg.tz
+            )
     finally:
         await db.dispose()
     return data

@@ -19,7 +19,6 @@ from pathlib import Path
 from fontTools.ttLib import TTFont, TTLibError
 from PIL import Image, ImageDraw, ImageFont
 
-FONT_ENV = "KPI_FONT"
 FONT_DIR = Path(__file__).resolve().parent / "fonts"
 BUNDLED_CJK = str(FONT_DIR / "NotoSansCJKsc-Regular.otf")
 BUNDLED_EMOJI = str(FONT_DIR / "NotoEmoji-Regular.ttf")
@@ -50,9 +49,10 @@ NUMERIC = re.compile(r"^[-+]?[¥￥$]?[-+]?\d[\d,]*(\.\d+)?%?$")
 
 
 def find_cjk_font(configured: str | None = None) -> str | None:
-    """The Chinese font to draw in: `configured` (else `KPI_FONT`) when it has Chinese
-    characters, else the shipped Noto Sans CJK SC (None only if that file was removed)."""
-    chosen = (configured or os.environ.get(FONT_ENV, "")).strip()
+    """The Chinese font to draw in: `configured` (the bot passes `KPI_FONT` from its
+    `Config`) when it has Chinese characters, else the shipped Noto Sans CJK SC (None only
+    if that file was removed)."""
+    chosen = (configured or "").strip()
     if chosen and covers(os.path.expanduser(chosen), PROBE):
         return os.path.expanduser(chosen)
     return BUNDLED_CJK if covers(BUNDLED_CJK, PROBE) else None
@@ -130,7 +130,7 @@ def render_ranking(
     """A PNG of a table (title, header row, one row per agent, footer); None only when no
     Chinese font can be had at all (then callers send text only).
 
-    `font_path` (else `KPI_FONT`) is used when it draws Chinese, else the shipped font.
+    `font_path` (`KPI_FONT`) is used when it draws Chinese, else the shipped font.
     Columns are as wide as their content; a column whose cells are all numbers (money and
     percentages included) is right-aligned. The top three (by the rank in the first column
     when it is a number, else the first three rows) are shaded gold, silver and bronze."""

@@ -5,6 +5,7 @@ import io
 import os
 import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from nonebot.adapters.onebot.v11 import Adapter, Bot
@@ -257,19 +258,30 @@ async def test_export_workbook_numbers_equal_the_scoring_engine(app: App):
     assert detail[4][6] == -3
 
 
-async def test_export_cli_writes_the_same_workbook(app: App, fresh_db, tmp_path, monkeypatch):
-    from bot.cli import export_main
+ROOT = str(Path(__file__).resolve().parent.parent)
+
+
+async def test_export_cli_writes_the_same_workbook(app: App, fresh_db, tmp_path):
+    """`python -m bot export`, run as a user runs it, reads the same `.env` settings."""
+    import subprocess
+    import sys
 
     await month_of_october(app)
     await db.dispose()
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("KPI_DATABASE_URL", fresh_db)
-    out = tmp_path / "oct.xlsx"
-    rc = await asyncio.to_thread(
-        export_main, ["--team", "客服一组", "--month", "2026-10", "-o", str(out)]
+    (tmp_path / ".env").write_text(
+        f"KPI_DATABASE_URL={fresh_db}\nKPI_TIMEZONE=Asia/Shanghai\n", encoding="utf-8"
     )
+    out = tmp_path / "oct.xlsx"
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "bot", "export", "--team", "客服一组", "--month", "2026-10",
+         "-o", str(out)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": ROOT},
+    )  # fmt: skip
     db.init_engine(fresh_db)
-    assert rc == 0
+    assert done.returncode == 0, done.stderr
+    assert "✅ 已导出到" in done.stdout
     rows = list(load_workbook(out)["汇总"].iter_rows(min_row=3, values_only=True))
     assert rows[0][1] == "张三"
     assert rows[0][7] == pytest.approx(88.0)

@@ -68,31 +68,24 @@ def test_no_cjk_font_means_no_picture(monkeypatch: pytest.MonkeyPatch) -> None:
     assert render.render_ranking("客服一组", HEADERS, agents(3)) is None
 
 
-def test_shipped_font_is_used_when_kpi_font_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(render.FONT_ENV, raising=False)
-
+def test_shipped_font_is_used_when_kpi_font_is_unset() -> None:
     assert render.find_cjk_font() == render.BUNDLED_CJK
+    assert render.find_cjk_font("") == render.BUNDLED_CJK
     assert (Path(render.BUNDLED_CJK).parent / "OFL.txt").is_file()
 
 
-def test_kpi_font_without_chinese_falls_back_to_the_shipped_font(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_kpi_font_without_chinese_falls_back_to_the_shipped_font(tmp_path: Path) -> None:
     latin = tmp_path / "latin.ttf"
     latin.write_bytes(ImageFont.load_default(20).font_bytes)
-    monkeypatch.setenv(render.FONT_ENV, str(latin))
 
-    assert render.find_cjk_font() == render.BUNDLED_CJK
+    assert render.find_cjk_font(str(latin)) == render.BUNDLED_CJK
 
 
-def test_kpi_font_comes_first_when_it_draws_chinese(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_kpi_font_comes_first_when_it_draws_chinese(tmp_path: Path) -> None:
     chosen = tmp_path / "chosen.otf"
     chosen.write_bytes(Path(render.BUNDLED_CJK).read_bytes())
-    monkeypatch.setenv(render.FONT_ENV, str(chosen))
 
-    assert render.find_cjk_font() == str(chosen)
+    assert render.find_cjk_font(str(chosen)) == str(chosen)
     assert render.find_cjk_font(render.BUNDLED_CJK) == render.BUNDLED_CJK
 
 
@@ -125,7 +118,6 @@ def test_rare_names_emoji_and_symbols_never_draw_the_notdef_glyph(
 ) -> None:
     """Each character is drawn in a font whose cmap maps it to a real glyph, and that glyph
     is not the .notdef box FreeType draws for a character the font lacks."""
-    monkeypatch.delenv(render.FONT_ENV, raising=False)
     chain = render.font_chain(render.find_cjk_font())
     cmaps = {path: TTFont(path, lazy=True).getBestCmap() for path in chain}
 
