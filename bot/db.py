@@ -15,10 +15,13 @@ are also unique indexes, so the database refuses a second row whatever the code 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from pathlib import Path
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -30,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = ROOT / "migrations"
 
 _engine: AsyncEngine | None = None
+T = TypeVar("T")
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -136,6 +140,74 @@ async def writing() -> AsyncIterator[AsyncSession]:
         if team is not None:
             await lock_team(session, team)
         yield session
+
+
+# ---- group commit ----------------------------------------------------------------------------
+
+Work = Callable[[AsyncSession], Awaitable[T]]
+
+
+async def unit_of_work(work: Work[T]) -> T:
+    """Run `work` in a write transaction and return its result once that is committed.
+
+    PostgreSQL: a transaction of its own (writes of a team are serialised by its advisory
+    lock, other teams run side by side). SQLite, which writes one transaction at a time
+    anyway: the units queued at the moment share one transaction — group commit. Each
+    runs in a SAVEPOINT, so one that raises is undone alone and gets its exception; the
+    rest are committed together, with one fsync, and only then does any of them return.
+    If the commit fails, every unit of the group gets the error: nothing is acknowledged
+    that is not durable.
+    """
+    if engine().dialect.name != "sqlite":
+        async with writing() as s:
+            return await work(s)
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[T] = loop.create_future()
+    _queue.append((work, done, _team.get()))
+    global _committer
+    if _committer is None or _committer.done():
+        _committer = loop.create_task(_commit_groups())
+    return await done
+
+
+GROUP_MAX = 64  # units per transaction
+_queue: deque[tuple[Work, asyncio.Future, int | None]] = deque()
+_committer: asyncio.Task | None = None
+
+
+async def _commit_groups() -> None:
+    while _queue:
+        group = [_queue.popleft() for _ in range(min(len(_queue), GROUP_MAX))]
+        results: list[tuple[bool, object]] = []
+        try:
+            async with writing() as s:
+                for work, _done, team in group:
+                    token = _team.set(team)
+                    try:
+                        if len(group) == 1:
+                            results.append((True, await work(s)))
+                        else:
+                            async with s.begin_nested():
+                                value = await work(s)
+                                await s.flush()  # its errors are its own, not the next one's
+                            results.append((True, value))
+                    except Exception as e:  # that unit alone is undone (or, alone, the whole)
+                        results.append((False, e))
+                        if len(group) == 1:
+                            raise
+                    finally:
+                        _team.reset(token)
+        except Exception as e:
+            alone = len(group) == 1 and results and results[0][1] is e
+            if not alone:  # BEGIN or COMMIT failed: none of the group is durable
+                results = [(False, e)] * len(group)
+        for (_work, done, _team_id), (ok, value) in zip(group, results, strict=True):
+            if done.cancelled():
+                continue
+            if ok:
+                done.set_result(value)
+            else:
+                done.set_exception(value)  # type: ignore[arg-type]
 
 
 def alembic_config(url: str) -> AlembicConfig:

@@ -8,7 +8,8 @@ with one, `_dispatch`:
 2. checks the role (SPEC §2);
 3. for a command that writes: looks up, through the adapter, the names of the people the
    message names (nothing slow inside a transaction), then opens ONE write transaction
-   (serialised per team, see `bot.db`), claims the message id in it (a redelivered
+   (serialised per team; on SQLite shared with the units queued at the same moment,
+   group commit: `bot.db.unit_of_work`), claims the message id in it (a redelivered
    message writes nothing and gets no second answer), runs the handler, commits;
    for a command that only reads: runs the handler in a read session;
 4. replies once the transaction is committed: a ✅ is never sent for something that is
@@ -34,6 +35,7 @@ from nonebot.adapters.onebot import v11
 from nonebot.matcher import Matcher
 from nonebot.rule import Rule
 from nonebot.typing import T_State
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.ledger import Refused, claim_message
 
@@ -234,18 +236,21 @@ async def _write(route: _Route, ctx: Ctx, args: Args) -> Reply | Later | Refused
         await route.prepare(ctx, args)
     else:
         await prefetch_names(ctx, args, targets=cmd.role not in ("member", "anyone"))
+
+    async def work(s: AsyncSession) -> Reply | Later | Refused:
+        if not await claim_message(s, ctx.message_key):
+            raise _Handled
+        if not ctx.member_loaded and ctx.team is not None:
+            await load_member(ctx, s)
+        await refresh_name(ctx, s)
+        ctx.session = s
+        try:
+            return await route.handler(ctx, args)
+        finally:
+            ctx.session = None
+
     with db.serialise_team(ctx.team.id if ctx.team is not None else None):
-        async with db.writing() as s:
-            if not await claim_message(s, ctx.message_key):
-                raise _Handled
-            if not ctx.member_loaded and ctx.team is not None:
-                await load_member(ctx, s)
-            await refresh_name(ctx, s)
-            ctx.session = s
-            try:
-                return await route.handler(ctx, args)
-            finally:
-                ctx.session = None
+        return await db.unit_of_work(work)
 
 
 async def _read(route: _Route, ctx: Ctx, args: Args) -> Reply | Later | Refused:

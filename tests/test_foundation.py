@@ -210,3 +210,67 @@ def test_nb_run_loads_the_same_plugins_as_python_m_bot():
         "nonebot"
     ]["plugins"]
     assert sorted(listed) == sorted(["nonebot_plugin_apscheduler", *plugin_names()])
+
+
+async def _units(n: int, failing: int | None = None):
+    """`n` units of work fired at once, each adding a team; unit `failing` refuses."""
+    from models.ledger import Refused
+    from models.roster import new_team
+
+    async def unit(i: int, s: AsyncSession) -> int:
+        team = await new_team(s, f"组{i}", "test")
+        if i == failing:
+            raise Refused("不行")
+        return team.id
+
+    return await asyncio.gather(
+        *(db.unit_of_work(lambda s, i=i: unit(i, s)) for i in range(n)), return_exceptions=True
+    )
+
+
+async def test_units_fired_together_commit_and_a_failing_one_is_undone_alone(app):
+    from sqlalchemy import event, select
+
+    from models.ledger import Refused
+    from models.tables import Team
+
+    commits: list[bool] = []
+
+    def count(_conn) -> None:
+        commits.append(True)
+
+    sync_engine = db.engine().sync_engine
+    event.listen(sync_engine, "commit", count)
+    try:
+        results = await _units(10, failing=4)
+    finally:
+        event.remove(sync_engine, "commit", count)
+    assert isinstance(results[4], Refused)
+    assert all(isinstance(r, int) for i, r in enumerate(results) if i != 4)
+    async with db.reading() as s:
+        names = sorted((await s.execute(select(Team.name))).scalars())
+    assert names == sorted(f"组{i}" for i in range(10) if i != 4)
+    if db.engine().dialect.name == "sqlite":
+        assert len(commits) == 1  # group commit: one transaction, one fsync
+    else:
+        assert len(commits) == 9  # PostgreSQL: a transaction each (the failed one rolled back)
+
+
+@sqlite_only
+async def test_a_group_whose_commit_fails_acknowledges_none_of_its_units(app):
+    from sqlalchemy import event, select
+
+    from models.tables import Team
+
+    def fail(_conn) -> None:
+        raise OSError("disk full")
+
+    sync_engine = db.engine().sync_engine
+    event.listen(sync_engine, "commit", fail)
+    try:
+        results = await _units(5)
+    finally:
+        event.remove(sync_engine, "commit", fail)
+    assert all(isinstance(r, OSError) for r in results), results
+    async with db.reading() as s:
+        assert (await s.execute(select(Team.name))).scalars().all() == []
