@@ -76,11 +76,18 @@ async def create_database(folder: Path | None = None, hint: str = "db") -> str:
         assert folder is not None, "a SQLite scratch database needs a folder"
         await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
         return f"sqlite+aiosqlite:///{folder / f'{hint}.db'}"
+    return await _new_database(server, hint, "")
+
+
+async def _new_database(server: str, hint: str, template: str) -> str:
+    """`CREATE DATABASE kpi_t_<hint>_<hex>` on the server (a copy of `template` if named),
+    remembered for `drop_created`."""
     name = f"{PREFIX}{hint}_{uuid.uuid4().hex[:10]}".lower()
+    like = f' TEMPLATE "{template}"' if template else ""
     eng = _admin(server)
     try:
         async with eng.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+            await conn.execute(text(f'CREATE DATABASE "{name}"{like}'))
     finally:
         await eng.dispose()
     url = _with_database(server, name)
@@ -106,16 +113,7 @@ async def copy_database(url: str, folder: Path | None = None, hint: str = "copy"
         target = folder / f"{hint}.db"
         await asyncio.to_thread(shutil.copyfile, u.database, target)
         return f"sqlite+aiosqlite:///{target}"
-    name = f"{PREFIX}{hint}_{uuid.uuid4().hex[:10]}".lower()
-    eng = _admin(url)
-    try:
-        async with eng.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{u.database}"'))
-    finally:
-        await eng.dispose()
-    copy = _with_database(url, name)
-    _created.append(copy)
-    return copy
+    return await _new_database(url, hint, u.database or "")
 
 
 async def drop_database(url: str) -> None:
