@@ -2,10 +2,13 @@
 
     python bench/settlement.py [--agents 1000 --entries 100000] [--runs 3]
 
-Targets (issue 8): 1,000 agents / 100,000 entries ≤ 1 s; 10,000 / 1,000,000 ≤ 10 s; peak
-memory ≤ 200 MB. The database is built once (set-up, not timed); each run settles the month
-in a fresh copy through the bot's own code (models.settlement), then formats the ranking
-the way the monthly post does. Prints JSON on its last line.
+Targets (issues 8, 14): 1,000 agents / 100,000 entries ≤ 1 s including the image;
+10,000 / 1,000,000 ≤ 10 s and ≤ 200 MB peak RSS (about 75 MB of it is the imported
+libraries). The database is built once, in a child process (set-up, not timed, not in the
+peak); each run settles the month in a fresh copy through the bot's own code
+(models.settlement), then formats the ranking the way the monthly post does. Prints JSON
+on its last line. The image needs a CJK font (`KPI_FONT=/path/to/font.ttc`); without one
+`image_bytes` is 0 and the image is not drawn, as in the bot.
 
 SQLite by default; with a PostgreSQL `KPI_DATABASE_URL` (a server and a database to
 connect to, e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test) the databases are

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import delete, or_, select, update
@@ -179,7 +180,17 @@ async def roster(session: AsyncSession, team_id: int) -> list[Member]:
     )
 
 
-async def scored_members(session: AsyncSession, team_id: int, period: str) -> list[Member]:
+@dataclass(slots=True)
+class Agent:
+    """A scored member as plain values: who a ranking line is about and where to DM them."""
+
+    id: int
+    name: str
+    platform: str
+    user_id: str
+
+
+def _scored(team_id: int, period: str) -> tuple:
     """Agents scored for a month: on the team at any time in it, or with entries in it.
 
     SPEC §1: agents who left before a month began are not scored for it; an agent who
@@ -196,16 +207,30 @@ async def scored_members(session: AsyncSession, team_id: int, period: str) -> li
         .where(Entry.team_id == team_id, Entry.period == period, Entry.revoked_at.is_(None))
         .scalar_subquery()
     )
+    return (
+        Member.team_id == team_id,
+        Member.role == "agent",
+        or_(Member.id.in_(in_month), Member.id.in_(with_entries)),
+    )
+
+
+async def scored_members(session: AsyncSession, team_id: int, period: str) -> list[Member]:
+    """The month's scored agents (see `_scored`) as ORM objects, by id."""
     rows = await session.execute(
-        select(Member)
-        .where(
-            Member.team_id == team_id,
-            Member.role == "agent",
-            or_(Member.id.in_(in_month), Member.id.in_(with_entries)),
-        )
-        .order_by(Member.id)
+        select(Member).where(*_scored(team_id, period)).order_by(Member.id)
     )
     return list(rows.scalars().all())
+
+
+async def scored_agents(session: AsyncSession, team_id: int, period: str) -> list[Agent]:
+    """The same agents as `scored_members`, by id, as plain values: a team-wide ranking of
+    10,000 agents holds no ORM objects."""
+    rows = await session.execute(
+        select(Member.id, Member.name, Member.platform, Member.user_id)
+        .where(*_scored(team_id, period))
+        .order_by(Member.id)
+    )
+    return [Agent(*row) for row in rows]
 
 
 async def active_agents(session: AsyncSession, team_id: int, on: date) -> list[Member]:

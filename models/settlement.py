@@ -36,6 +36,7 @@ from .tables import Appeal, Entry, Post, SettledScore, Settlement
 
 MAX_ATTEMPTS = 8
 SENDING_LEASE = timedelta(minutes=10)
+INSERT_BATCH = 1000  # settled rows per INSERT: a 10,000-agent month is never one big list
 
 
 @dataclass
@@ -44,6 +45,20 @@ class SettleResult:
     created: bool  # False: it was already settled, nothing changed
     correction: bool
     ranking: list[Ranked]
+
+
+def _settled_row(settlement_id: int, r: Ranked) -> dict:
+    return {
+        "settlement_id": settlement_id,
+        "member_id": r.member.id,
+        "name": r.member.name,
+        "rank": r.rank,
+        "categories": categories_json(r.score),
+        "total": str(r.score.total),
+        "grade": r.score.grade,
+        "fine_cents": int(r.score.fines * 100),
+        "commission_cents": None if r.score.commission is None else round(r.score.commission * 100),
+    }
 
 
 def base_cents(base: Decimal | None) -> int | None:
@@ -115,25 +130,9 @@ async def settle(
         await session.flush()
 
     ranking = await team_month_scores(session, rubric, team_id, period, base)
-    if ranking:
+    for i in range(0, len(ranking), INSERT_BATCH):
         await session.execute(
-            insert(SettledScore),
-            [
-                {
-                    "settlement_id": s.id,
-                    "member_id": r.member.id,
-                    "name": r.member.name,
-                    "rank": r.rank,
-                    "categories": categories_json(r.score),
-                    "total": str(r.score.total),
-                    "grade": r.score.grade,
-                    "fine_cents": int(r.score.fines * 100),
-                    "commission_cents": None
-                    if r.score.commission is None
-                    else round(r.score.commission * 100),
-                }
-                for r in ranking
-            ],
+            insert(SettledScore), [_settled_row(s.id, r) for r in ranking[i : i + INSERT_BATCH]]
         )
     s.appeals_accepted = await _close_appeals(session, team_id, period, now)
     for b in await bindings_of(session, team_id) if ranking else []:  # nobody to report on
