@@ -222,6 +222,12 @@ async def scored_members(session: AsyncSession, team_id: int, period: str) -> li
     return list(rows.scalars().all())
 
 
+async def anyone_scored(session: AsyncSession, team_id: int, period: str) -> bool:
+    """Whether the month has any agent to score (one row read, not the roster)."""
+    row = await session.execute(select(Member.id).where(*_scored(team_id, period)).limit(1))
+    return row.first() is not None
+
+
 async def scored_agents(session: AsyncSession, team_id: int, period: str) -> list[Agent]:
     """The same agents as `scored_members`, by id, as plain values: a team-wide ranking of
     10,000 agents holds no ORM objects."""

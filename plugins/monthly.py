@@ -47,10 +47,10 @@ from models.periods import (  # noqa: E402
 )
 from models.roster import (  # noqa: E402
     all_teams,
+    anyone_scored,
     binding_of,
     bindings_of,
     member_of,
-    scored_members,
 )
 from models.settlement import (  # noqa: E402
     base_of,
@@ -422,7 +422,7 @@ async def settle_cmd(ctx: Ctx, args: Args) -> str | None:
     if period >= now_period:
         raise Refused(f"{period} 还没结束，不能结算（只能结算已结束的月份）")
     s = ctx.s
-    if not await scored_members(s, ctx.team_id, period):
+    if not await anyone_scored(s, ctx.team_id, period):
         raise Refused(f"{period} 没有需要考核的成员，无需结算")
     result = await settle(
         s, rubric(), ctx.team_id, period, ctx.actor, get_config().kpi_commission_base
