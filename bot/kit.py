@@ -32,7 +32,7 @@ from .config import get_config
 from .format import Several
 from .parse import Args
 
-PRIVATE_OK = {"me", "rank", "rubric", "help"}
+PRIVATE_OK = {"me", "rank", "rubric", "help", "dashboard"}
 
 
 @dataclass
@@ -329,7 +329,11 @@ async def _dispatch(bot: Bot, event: Event, state: T_State) -> None:
     try:
         if ctx.group_id is None and cmd.alias not in PRIVATE_OK:
             raise Refused("请在已绑定的群里使用这个命令")
-        if ctx.group_id is None and ctx.team is None and cmd.alias not in ("help", "rubric"):
+        if (
+            ctx.group_id is None
+            and ctx.team is None
+            and cmd.alias not in ("help", "rubric", "dashboard")
+        ):
             raise Refused("你还不在任何团队里，请先在团队群里报一次或让主管 /入职")
         _check_role(ctx, cmd)
         reply = await route.handler(ctx, Args.from_message(state["kpi_arg"], str(bot.self_id)))
