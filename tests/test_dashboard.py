@@ -103,7 +103,8 @@ async def dashboard_in_group(
 async def link_in_private(app: App, user_id: int) -> str:
     reply = plain((await say(app, private_event("/后台", user_id)))[0])
     m = LINK.search(reply)
-    assert m and reply.startswith("✅ "), reply
+    assert reply.startswith("✅ "), reply
+    assert m, reply
     return m.group(1)
 
 
@@ -188,17 +189,23 @@ async def test_private_link_logs_in_once_with_a_strict_httponly_cookie(app: App)
     path = url.removeprefix("http://127.0.0.1:8080")
     assert (await c.get("/kpi/")).status_code == 401
     page = await c.get(path)  # a link preview or URL scanner only sees the button
-    assert page.status_code == 200 and "进入后台" in page.text
+    assert page.status_code == 200
+    assert "进入后台" in page.text
     r = await c.post(path)
-    assert r.status_code == 303 and r.headers["location"] == "/kpi/"
+    assert r.status_code == 303
+    assert r.headers["location"] == "/kpi/"
     cookie = r.headers["set-cookie"]
     for flag in ("HttpOnly", "SameSite=strict", "Max-Age=43200", "Path=/kpi"):
         assert flag.lower() in cookie.lower(), cookie
     assert "secure" not in cookie.lower()
     home = await c.get("/kpi/", follow_redirects=True)
-    assert home.status_code == 200 and "客服一组" in home.text and "张三" in home.text
+    assert home.status_code == 200
+    assert "客服一组" in home.text
+    assert "张三" in home.text
     again = await client().post(path)
-    assert again.status_code == 410 and "/后台" in again.text and "已经用过" in again.text
+    assert again.status_code == 410
+    assert "/后台" in again.text
+    assert "已经用过" in again.text
 
 
 async def test_only_the_hash_of_the_token_is_stored(app: App):
@@ -216,7 +223,8 @@ async def test_link_expires_after_ten_minutes(app: App):
     url = await link_in_private(app, ZHANG)
     set_clock(NOW + timedelta(minutes=10, seconds=1))
     r = await client().post(url.removeprefix("http://127.0.0.1:8080"))
-    assert r.status_code == 410 and "请在聊天里重新发送 /后台" in r.text
+    assert r.status_code == 410
+    assert "请在聊天里重新发送 /后台" in r.text
 
 
 async def test_two_browsers_opening_one_link_at_once_get_one_session(app: App):
@@ -232,7 +240,8 @@ async def test_forged_tampered_expired_or_logged_out_cookies_are_not_a_session(a
     good = c.cookies["kpi_session"]
     for bad in ("abc", good[:-2] + ("AA" if not good.endswith("AA") else "BB"), good + "x"):
         r = await client(bad).get("/kpi/")
-        assert r.status_code == 401 and "/后台" in r.text, bad
+        assert r.status_code == 401, bad
+        assert "/后台" in r.text
     from itsdangerous import URLSafeTimedSerializer
 
     forged = URLSafeTimedSerializer("not-the-key", salt="kpi-dashboard-session").dumps({"id": 1})
@@ -250,7 +259,8 @@ async def test_in_a_group_the_link_goes_by_private_message_and_never_to_the_grou
     await team_a(app)
     replies, sent = await dashboard_in_group(app, ZHANG, [{"message_id": 1}])
     assert replies == ["✅ 登录链接已私聊发给你（10 分钟内有效，只能用一次）"]
-    assert sent[0]["user_id"] == ZHANG and "group_id" not in sent[0]
+    assert sent[0]["user_id"] == ZHANG
+    assert "group_id" not in sent[0]
     assert LINK.search(str(sent[0]["message"]))
 
 
@@ -258,7 +268,8 @@ async def test_not_a_friend_gets_the_link_through_a_temporary_session(app: App):
     await team_a(app)
     replies, sent = await dashboard_in_group(app, ZHANG, [NOT_FRIEND, {"message_id": 2}])
     assert replies[0].startswith("✅ 登录链接已私聊发给你")
-    assert sent[0]["group_id"] == GROUP and LINK.search(str(sent[0]["message"]))
+    assert sent[0]["group_id"] == GROUP
+    assert LINK.search(str(sent[0]["message"]))
 
 
 async def test_when_no_private_message_gets_through_the_group_is_told_to_add_the_bot(app: App):
@@ -273,14 +284,16 @@ async def test_when_no_private_message_gets_through_the_group_is_told_to_add_the
 async def test_someone_in_no_team_gets_no_link(app: App):
     await team_a(app)
     reply = plain((await say(app, private_event("/后台", OUTSIDER)))[0])
-    assert reply.startswith("❌ 你还不在任何团队里") and "http" not in reply
+    assert reply.startswith("❌ 你还不在任何团队里")
+    assert "http" not in reply
 
 
 async def test_superuser_gets_a_link_in_private_chat_without_being_on_a_team(app: App):
     await team_a(app)
     c = await login(app, SUPER)
     home = await c.get("/kpi/")
-    assert "客服一组" in home.text and "客服二组" in home.text
+    assert "客服一组" in home.text
+    assert "客服二组" in home.text
 
 
 async def test_dashboard_switched_off_refuses_the_command(app: App, monkeypatch):
@@ -401,9 +414,11 @@ async def test_an_agent_sees_the_ranking_but_not_the_supervisors_panels(app: App
     a = (await ids())["客服一组"]
     agent = await (await login(app, ZHANG)).get(f"/kpi/team/{a}")
     boss = await (await login(app, BOSS)).get(f"/kpi/team/{a}")
-    assert "李四" in agent.text and "李四" in boss.text
+    assert "李四" in agent.text
+    assert "李四" in boss.text
     for panel in ("今天还没报的人", "下载 Excel", "/entries"):
-        assert panel in boss.text and panel not in agent.text, panel
+        assert panel in boss.text, panel
+        assert panel not in agent.text, panel
 
 
 async def test_group_owner_asking_in_the_group_supervises_that_team_only(app: App):
@@ -431,7 +446,8 @@ async def test_evidence_outside_the_data_folder_is_never_served(app: App, tmp_pa
     c = await login(app, SUPER)
     for entry_id in ids_:
         r = await c.get(f"/kpi/evidence/{entry_id}")
-        assert r.status_code == 404 and b"secret" not in r.content
+        assert r.status_code == 404
+        assert b"secret" not in r.content
     assert (await c.get("/kpi/evidence/..%2F..%2Fetc%2Fpasswd")).status_code in (404, 422)
     assert (await c.get("/kpi/static/../../bot/config.py")).status_code == 404
 
@@ -455,8 +471,10 @@ async def test_team_page_shows_the_same_ranking_as_the_rank_command(app: App):
     assert rank.splitlines()[2:] == [
         f"{r[0]}. {r[1]} {'/'.join(r[2:6])} {' '.join(r[6:])}" for r in rows[1:]
     ]
-    assert "未结算" in page.text and "今天还没报的人" in page.text
-    assert "<svg" in page.text and "业务绩效 47/50" in page.text  # the chart's tooltip
+    assert "未结算" in page.text
+    assert "今天还没报的人" in page.text
+    assert "<svg" in page.text
+    assert "业务绩效 47/50" in page.text
 
 
 async def test_agent_page_lists_entries_with_evidence_who_and_why_and_a_trend(app: App):
@@ -469,11 +487,14 @@ async def test_agent_page_lists_entries_with_evidence_who_and_why_and_a_trend(ap
     rows = table(page.text, "entries")
     assert len(rows) == 1 + 5
     complaint = next(r for r in rows if "客户投诉" in r[2])
-    assert complaint[3] == "−3" and "客户说态度差" in complaint[4] and complaint[5] == "用户10001"
+    assert complaint[3] == "−3"
+    assert "客户说态度差" in complaint[4]
+    assert complaint[5] == "用户10001"
     assert any("已撤销" in r[5] for r in rows)
     assert "https://example.com/z0" in page.text
     assert "总分 <b>87.8</b>" in page.text  # 3/8 articles after the undo: 10+47+30+0.75
-    assert page.text.count('class="dot"') == 1 and "2026-11 87.8" in page.text
+    assert page.text.count('class="dot"') == 1
+    assert "2026-11 87.8" in page.text
 
 
 async def test_entries_filter_by_item_person_logger_revoked_and_paginate(app: App):
@@ -489,7 +510,8 @@ async def test_entries_filter_by_item_person_logger_revoked_and_paginate(app: Ap
     second = await c.get(base, params={"page": "2"})
     assert len(table(second.text, "entries")) == 1 + 20  # 15 + 55 entries in all
     only = table((await c.get(base, params={"member": str(i["张三"])})).text, "entries")
-    assert {r[2] for r in only[1:]} == {"张三"} and len(only) == 1 + 5
+    assert {r[2] for r in only[1:]} == {"张三"}
+    assert len(only) == 1 + 5
     logged = table((await c.get(base, params={"by": f"qq:{OWNER}"})).text, "entries")
     assert sorted(r[3] for r in logged[1:]) == ["业务绩效·客户投诉", "人事考核·迟到"]
     friends = table((await c.get(base, params={"item": "friends"})).text, "entries")
@@ -517,7 +539,8 @@ async def test_audit_and_appeals_are_filterable(app: App):
     appeals = table(
         (await c.get(f"/kpi/team/{a}/appeals", params={"status": "open"})).text, "appeals"
     )
-    assert appeals[1][:2] == ["#14", "张三"] and appeals[1][3] == "我没有"
+    assert appeals[1][:2] == ["#14", "张三"]
+    assert appeals[1][3] == "我没有"
     closed = table(
         (await c.get(f"/kpi/team/{a}/appeals", params={"status": "rejected"})).text, "appeals"
     )
@@ -542,7 +565,8 @@ async def test_workbook_download_is_the_export_of_the_month(app: App):
     await team_a(app)
     a = (await ids())["客服一组"]
     r = await (await login(app, BOSS)).get(f"/kpi/team/{a}/export", params={"month": "2026-11"})
-    assert r.status_code == 200 and "attachment" in r.headers["content-disposition"]
+    assert r.status_code == 200
+    assert "attachment" in r.headers["content-disposition"]
     wb = load_workbook(io.BytesIO(r.content))
     summary = [[c.value for c in row] for row in wb["汇总"].iter_rows(min_row=3)]
     assert [(row[1], row[7], row[8]) for row in summary] == [("李四", 92, "A"), ("张三", 88, "B")]
