@@ -19,7 +19,14 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .appeals import open_appeals
-from .ledger import Ranked, member_entries, member_month_score, settlement_of, team_month_scores
+from .ledger import (
+    MonthTallies,
+    Ranked,
+    member_entries,
+    member_month_score,
+    settlement_of,
+    team_month_scores,
+)
 from .nudges import Gap, missing_reports
 from .periods import month_start_utc, period_bounds, shift_period
 from .roster import all_teams, memberships
@@ -120,12 +127,29 @@ async def team_month(
     appeals: list = []
     if full:
         if period == today.strftime("%Y-%m"):
-            missing = await missing_reports(session, rubric, team.id, today, tz)
+            missing = await missing_reports(
+                session, rubric, team.id, today, tz, tallies_of(ranking)
+            )
         appeals = [tuple(r) for r in await open_appeals(session, team.id, period)]
     names = {r.member.id: r.member.name for r in ranking}
     if appeals:
         names |= await member_names(session, {e.member_id for _, e in appeals})
     return TeamMonth(team, period, rubric, ranking, settlement, missing, appeals, names)
+
+
+def tallies_of(ranking: list[Ranked]) -> MonthTallies:
+    """The month's tallies back from the ranking's item scores (no second GROUP BY)."""
+    return MonthTallies(
+        {
+            r.member.id: {
+                i.item.key: Tally(i.quantity, i.entries)
+                for c in r.score.categories
+                for i in c.items
+            }
+            for r in ranking
+        },
+        {},
+    )
 
 
 async def member_names(session: AsyncSession, ids: set[int]) -> dict[int, str]:
