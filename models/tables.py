@@ -70,6 +70,8 @@ class Entry(SQLModel, table=True):
             "fine_cents",
         ),
         Index("ix_entry_team_link", "team_id", "link"),
+        # Who reported today (/未报, the reminder, the dashboard's team page).
+        Index("ix_entry_team_created", "team_id", "created_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
     team_id: int = Field(foreign_key="team.id")

@@ -1,4 +1,4 @@
-"""dashboard logins and the cookie-signing secret
+"""dashboard logins, the cookie-signing secret, entries by team and time
 
 Revision ID: 0005
 Revises: 0003
@@ -40,8 +40,12 @@ def upgrade() -> None:
         sa.Column("value", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.PrimaryKeyConstraint("name"),
     )
+    with op.batch_alter_table("entry", schema=None) as batch_op:
+        batch_op.create_index("ix_entry_team_created", ["team_id", "created_at"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("entry", schema=None) as batch_op:
+        batch_op.drop_index("ix_entry_team_created")
     op.drop_table("web_secret")
     op.drop_table("web_login")
