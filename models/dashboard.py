@@ -374,8 +374,27 @@ async def audit_page(
     return Page(list(rows.scalars()), int(total), page)
 
 
+AUDIT_FIELDS = {
+    "reason": "原因",
+    "item": "项目",
+    "quantity": "数量",
+    "fine_cents": "罚款(分)",
+    "period": "月份",
+    "by": "记录人",
+    "name": "姓名",
+    "member_id": "成员编号",
+    "revoked": "已撤销",
+    "status": "状态",
+    "left_on": "离职日",
+    "revision": "版本",
+    "rubric": "考核表版本",
+    "members": "人数",
+    "role": "角色",
+}
+
+
 def audit_details(row: AuditLog) -> str:
-    """The audit row's change as `键: 值` pairs (the stored JSON, readable)."""
+    """The audit row's change as `字段: 值` pairs (the stored JSON, readable)."""
     parts = []
     for raw in (row.after, row.before if row.after is None else None):
         if not raw:
@@ -386,7 +405,9 @@ def audit_details(row: AuditLog) -> str:
             parts.append(raw)
             continue
         if isinstance(data, dict):
-            parts += [f"{k}: {v}" for k, v in data.items() if v not in (None, "")]
+            parts += [
+                f"{AUDIT_FIELDS.get(k, k)}: {v}" for k, v in data.items() if v not in (None, "")
+            ]
         else:
             parts.append(str(data))
     return "，".join(parts)

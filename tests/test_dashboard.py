@@ -532,7 +532,7 @@ async def test_audit_and_appeals_are_filterable(app: App):
         (await c.get(f"/kpi/team/{a}/audit", params={"action": "entry.revoke"})).text, "audit"
     )
     assert [r[1:4] for r in revokes[1:]] == [["用户10001", "撤销", "#15"]]
-    assert "reason: 堵车不算" in revokes[1][4]
+    assert "原因: 堵车不算" in revokes[1][4]
     joins = table((await c.get(f"/kpi/team/{a}/audit", params={"action": "join"})).text, "audit")
     assert {r[3] for r in joins[1:]} >= {f"qq:{ZHANG}", f"qq:{LI}"}
     assert all(r[2] == "入职" for r in joins[1:])
