@@ -51,6 +51,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/roundtrip.py
 	$(PY) bench/settlement.py
+	$(PY) bench/dashboard.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -45,6 +45,7 @@ _ALL = [
     Cmd("考核表", "rubric", "/考核表", "查看当前考核表"),
     Cmd("帮助", "help", "/帮助 [命令]", "命令说明", role="anyone"),
     Cmd("申诉", "appeal", "/申诉 #编号 <理由>", "对扣分提出申诉"),
+    Cmd("后台", "dashboard", "/后台", "网页后台的一次性登录链接（私聊发给你）"),
     # supervisors
     Cmd(
         "扣分",
@@ -102,6 +103,7 @@ _ALL = [
 WRITES = {
     *("report", "undo", "appeal", "deduct", "bonus", "revoke", "settle", "join", "leave"),
     *("reject", "remind", "promote", "demote", "bind", "unbind", "reopen", "resend"),
+    "dashboard",
 }
 _ALL = [replace(c, writes=c.alias in WRITES) for c in _ALL]
 COMMANDS: dict[str, Cmd] = {c.alias: c for c in _ALL}

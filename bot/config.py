@@ -27,6 +27,8 @@ class Config(BaseModel):
     kpi_daily_reminder: str | None = None
     kpi_reminder_days: str = "mon-fri"
     kpi_font: str = ""
+    kpi_web_enabled: bool = True
+    kpi_web_base_url: str = ""  # empty: http://HOST:PORT
 
     @field_validator("kpi_timezone")
     @classmethod
@@ -78,6 +80,16 @@ class Config(BaseModel):
     @classmethod
     def _days(cls, v: str) -> str:
         parse_days(v)
+        return v
+
+    @field_validator("kpi_web_base_url")
+    @classmethod
+    def _base_url(cls, v: str) -> str:
+        v = v.strip().rstrip("/")
+        if v and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", v):
+            raise ValueError(
+                f"应为 http(s):// 开头的网址（例如 https://kpi.example.com），而不是 {v!r}"
+            )
         return v
 
     @property

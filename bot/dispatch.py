@@ -46,7 +46,8 @@ from .parse import Args, clip_echo
 from .replies import Reply, send_reply
 from .targets import prefetch_names
 
-PRIVATE_OK = {"me", "rank", "rubric", "help"}
+PRIVATE_OK = {"me", "rank", "rubric", "help", "dashboard"}
+NO_TEAM_OK = {"help", "rubric", "dashboard"}  # a superuser may be on no team
 FAILED = "❌ 出错了，这次操作没有生效，请稍后再试"
 
 
@@ -210,7 +211,7 @@ async def _dispatch(bot: Bot, event: Event, state: T_State) -> None:
     try:
         if ctx.group_id is None and cmd.alias not in PRIVATE_OK:
             raise Refused("请在已绑定的群里使用这个命令")
-        if ctx.group_id is None and ctx.team is None and cmd.alias not in ("help", "rubric"):
+        if ctx.group_id is None and ctx.team is None and cmd.alias not in NO_TEAM_OK:
             raise Refused("你还不在任何团队里，请先在团队群里报一次或让主管 /入职")
         _check_role(ctx, cmd)
         args = Args.from_message(state["kpi_arg"], ctx.self_id)

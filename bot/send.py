@@ -82,3 +82,23 @@ async def upload_group_file(binding: GroupBinding, name: str, data: bytes) -> bo
         name=name,
     )
     return True
+
+
+async def send_direct(
+    bot: Bot, user_id: str, parts: list[Part], via_group: str | None = None
+) -> None:
+    """A private message to a person. On QQ (OneBot v11), someone who is not the bot's
+    friend is reached through a temporary session of `via_group` (`send_private_msg` with
+    `group_id`), where the client supports it; raises when the message cannot be sent."""
+    message = to_message(bot, parts)
+    if isinstance(bot, v12.Bot):
+        await bot.send_message(detail_type="private", user_id=user_id, message=message)
+        return
+    try:
+        await bot.call_api("send_private_msg", user_id=int(user_id), message=message)
+    except Exception:
+        if via_group is None:
+            raise
+        await bot.call_api(
+            "send_private_msg", user_id=int(user_id), group_id=int(via_group), message=message
+        )

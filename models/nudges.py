@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .ledger import month_tallies
+from .ledger import MonthTallies, month_tallies
 from .periods import day_bounds_utc
 from .roster import active_agents
 from .rubric import Rubric
@@ -29,9 +29,16 @@ class Gap:
 
 
 async def missing_reports(
-    session: AsyncSession, rubric: Rubric, team_id: int, day: date, tz: ZoneInfo
+    session: AsyncSession,
+    rubric: Rubric,
+    team_id: int,
+    day: date,
+    tz: ZoneInfo,
+    tallies: MonthTallies | None = None,
 ) -> list[tuple[Member, list[Gap]]]:
-    """Active agents with no self-report on `day`, each with their largest gaps this month."""
+    """Active agents with no self-report on `day`, each with their largest gaps this month.
+
+    `tallies`: the month's tallies when the caller already has them (the dashboard)."""
     selfs = rubric.self_items()
     start, end = day_bounds_utc(day, tz)
     reported = set(
@@ -48,7 +55,8 @@ async def missing_reports(
         ).scalars()
     )
     agents = [m for m in await active_agents(session, team_id, day) if m.id not in reported]
-    tallies = await month_tallies(session, team_id, day.strftime("%Y-%m"))
+    if tallies is None:
+        tallies = await month_tallies(session, team_id, day.strftime("%Y-%m"))
     out = []
     for m in agents:
         mine = tallies.tallies.get(m.id, {})

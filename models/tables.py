@@ -78,6 +78,8 @@ class Entry(SQLModel, table=True):
             sqlite_where=text("link IS NOT NULL AND revoked_at IS NULL"),
             postgresql_where=text("link IS NOT NULL AND revoked_at IS NULL"),
         ),
+        # Who reported today (/未报, the reminder, the dashboard's team page).
+        Index("ix_entry_team_created", "team_id", "created_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
     team_id: int = Field(foreign_key="team.id")
@@ -179,3 +181,33 @@ class AuditLog(SQLModel, table=True):
     target: str
     before: str | None = Field(default=None, sa_column=Column(Text))
     after: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class WebLogin(SQLModel, table=True):
+    """A one-time dashboard link and, once opened, the browser session it started (SPEC §5a).
+
+    Only the SHA-256 of the token is stored. `used_at` is set by the one UPDATE that consumes
+    it; the session lasts 12 h from then unless `ended_at` (logout) is set.
+    """
+
+    __tablename__ = "web_login"
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(unique=True)
+    platform: str
+    adapter: str  # "OneBotV11" / "OneBotV12" (superusers may be written as adapter:user_id)
+    user_id: str
+    name: str
+    group_team_id: int | None = None  # the team a group owner/admin asked from (supervisor)
+    created_at: datetime = Field(sa_type=DateTime)
+    expires_at: datetime = Field(sa_type=DateTime)
+    used_at: datetime | None = Field(default=None, sa_type=DateTime)
+    ended_at: datetime | None = Field(default=None, sa_type=DateTime)
+
+
+class WebSecret(SQLModel, table=True):
+    """The key that signs dashboard cookies: in the database, so it survives restarts and
+    every bot process on the database shares it."""
+
+    __tablename__ = "web_secret"
+    name: str = Field(primary_key=True)
+    value: str

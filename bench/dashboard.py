@@ -1,0 +1,108 @@
+"""The dashboard at scale: the team page and an agent page, served by the bot's own app.
+
+    python bench/dashboard.py [--agents 1000 --entries 100000] [--runs 20]
+
+Targets (issue 16): team page ≤ 300 ms, agent page ≤ 100 ms (median, server side) for
+1,000 agents / 100,000 entries. The database is built as bench/settlement.py builds it; the
+clock is set inside that month, so the team page also lists today's non-reporters. Requests
+go through the ASGI app in-process (routing, session check, queries, template), no network.
+Prints JSON on its last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.settlement import build
+
+
+async def timed(client, url: str, runs: int) -> tuple[list[float], list[float], int]:
+    """Wall time and CPU time (this process, all threads) of each request, and the size.
+    On a shared machine the CPU time is the steadier measure of the server's work."""
+    times, cpu = [], []
+    size = 0
+    for _ in range(runs):
+        t, c = time.perf_counter(), time.process_time()
+        r = await client.get(url)
+        times.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+        assert r.status_code == 200, (url, r.status_code, r.text[:300])
+        size = len(r.content)
+    return times, cpu, size
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--agents", type=int, default=1000)
+    ap.add_argument("--entries", type=int, default=100_000)
+    ap.add_argument("--runs", type=int, default=20)
+    a = ap.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="kpi-bench-web-"))
+    path = folder / "kpi.db"
+    t = time.perf_counter()
+    await build(path, a.agents, a.entries)
+    print(f"built {a.agents} agents / {a.entries} entries in {time.perf_counter() - t:.1f}s")
+
+    import httpx
+    import nonebot
+
+    from bot import db
+    from bot.app import create_app
+    from models.periods import set_clock
+    from models.weblogin import issue_link
+
+    url = f"sqlite+aiosqlite:///{path}"
+    create_app(
+        driver="~fastapi",
+        superusers={"1"},
+        kpi_database_url=url,
+        kpi_data_dir=str(folder / "data"),
+        apscheduler_autostart=False,
+        log_level="WARNING",
+    )
+    db.init_engine(url)
+    set_clock(datetime(2026, 10, 20, 10, 0, tzinfo=timezone(timedelta(hours=8))))
+    async with db.writing() as s:
+        token, _ = await issue_link(s, platform="qq", adapter="OneBotV11", user_id="1", name="老板")
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=nonebot.get_app()), base_url="http://bench"
+    )
+    r = await client.post(f"/kpi/login/{token}")
+    assert r.status_code == 303, r.text
+    results = {}
+    for name, page in (
+        ("team", "/kpi/team/1?month=2026-10"),
+        ("agent", "/kpi/team/1/member/500?month=2026-10"),
+        ("entries", "/kpi/team/1/entries?month=2026-10&page=20"),
+    ):
+        await timed(client, page, 2)  # warm-up: rubric plan, template compilation
+        times, cpu, size = await timed(client, page, a.runs)
+        results[name] = {
+            "median_ms": round(statistics.median(times) * 1000, 1),
+            "median_cpu_ms": round(statistics.median(cpu) * 1000, 1),
+            "p90_ms": round(sorted(times)[int(len(times) * 0.9) - 1] * 1000, 1),
+            "html_kb": round(size / 1024, 1),
+        }
+        print(name, json.dumps(results[name]))
+    await client.aclose()
+    await db.dispose()
+    print(
+        json.dumps(
+            {"bench": "dashboard", "agents": a.agents, "entries": a.entries, "runs": a.runs}
+            | {f"{k}_median_ms": v["median_ms"] for k, v in results.items()}
+        )
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

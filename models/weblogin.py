@@ -1,0 +1,124 @@
+"""One-time dashboard links and the sessions they start (SPEC §5a).
+
+A link carries a random token (192 bits); the database keeps only its SHA-256. It is valid
+for 10 minutes and consumed by a single conditional UPDATE, so two browsers opening it at
+once (on SQLite or PostgreSQL) get one session between them. The session cookie is signed
+with a key kept in the database; the session ends after 12 hours or at logout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .periods import utcnow
+from .tables import WebLogin, WebSecret
+
+LINK_TTL = timedelta(minutes=10)
+SESSION_TTL = timedelta(hours=12)
+_SALT = "kpi-dashboard-session"
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def issue_link(
+    session: AsyncSession,
+    *,
+    platform: str,
+    adapter: str,
+    user_id: str,
+    name: str,
+    group_team_id: int | None = None,
+) -> tuple[str, WebLogin]:
+    """A fresh one-time token for this person; returns (token, row). Only the hash is stored."""
+    token = secrets.token_urlsafe(24)
+    now = utcnow()
+    row = WebLogin(
+        token_hash=token_hash(token),
+        platform=platform,
+        adapter=adapter,
+        user_id=user_id,
+        name=name,
+        group_team_id=group_team_id,
+        created_at=now,
+        expires_at=now + LINK_TTL,
+    )
+    session.add(row)
+    await session.flush()
+    return token, row
+
+
+async def withdraw_link(session: AsyncSession, login_id: int) -> None:
+    """Forget a link that could not be delivered."""
+    await session.execute(delete(WebLogin).where(WebLogin.id == login_id))
+
+
+async def consume_link(session: AsyncSession, token: str) -> WebLogin | None:
+    """Use the token once: the login, or None when it is unknown, used or expired."""
+    if not token or len(token) > 100:
+        return None
+    h = token_hash(token)
+    now = utcnow()
+    res = await session.execute(
+        update(WebLogin)
+        .where(WebLogin.token_hash == h, WebLogin.used_at.is_(None), WebLogin.expires_at > now)
+        .values(used_at=now)
+    )
+    if res.rowcount != 1:
+        return None
+    return (await session.execute(select(WebLogin).where(WebLogin.token_hash == h))).scalar_one()
+
+
+async def signing_key(session: AsyncSession) -> str:
+    """The cookie-signing key, created once per database (race-free: INSERT … DO NOTHING)."""
+    found = await session.get(WebSecret, "session")
+    if found is not None:
+        return found.value
+    dialect = session.bind.dialect.name if session.bind is not None else ""
+    mod = postgresql if dialect == "postgresql" else sqlite
+    values = {"name": "session", "value": secrets.token_hex(32)}
+    await session.execute(mod.insert(WebSecret).values(values).on_conflict_do_nothing())
+    return (
+        await session.execute(select(WebSecret.value).where(WebSecret.name == "session"))
+    ).one()[0]
+
+
+def session_cookie(key: str, login: WebLogin) -> str:
+    return URLSafeTimedSerializer(key, salt=_SALT).dumps({"id": login.id})
+
+
+async def session_login(session: AsyncSession, key: str, cookie: str | None) -> WebLogin | None:
+    """The login a cookie belongs to, if the signature holds and the session is still on."""
+    if not cookie:
+        return None
+    try:
+        data = URLSafeTimedSerializer(key, salt=_SALT).loads(
+            cookie, max_age=int(SESSION_TTL.total_seconds())
+        )
+    except BadSignature:
+        return None
+    login_id = data.get("id") if isinstance(data, dict) else None
+    if not isinstance(login_id, int):
+        return None
+    login = await session.get(WebLogin, login_id)
+    if login is None or login.used_at is None or login.ended_at is not None:
+        return None
+    if login.used_at + SESSION_TTL <= utcnow():
+        return None
+    return login
+
+
+async def end_session(session: AsyncSession, login_id: int) -> None:
+    await session.execute(
+        update(WebLogin)
+        .where(WebLogin.id == login_id, WebLogin.ended_at.is_(None))
+        .values(ended_at=utcnow())
+    )

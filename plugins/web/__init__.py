@@ -1,0 +1,115 @@
+"""The boss's dashboard (SPEC §5a): `/后台` sends a one-time login link by private message;
+the pages are served by the bot's own FastAPI app under `/kpi/`."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from nonebot import get_app, get_driver, logger
+
+from bot import db
+from bot.commands import COMMANDS, plugin_meta, usages
+from bot.config import get_config
+from bot.context import Ctx, is_superuser
+from bot.dispatch import Later, kpi_command
+from bot.parse import Args
+from bot.send import send_direct
+from models.dashboard import viewer_of
+from models.ledger import Refused
+from models.weblogin import issue_link, withdraw_link
+
+__plugin_meta__ = plugin_meta("网页后台", "一次性登录链接，网页查看团队绩效", usages("dashboard"))
+
+LOGIN_PATH = "/kpi/login/"
+_TOKEN_IN_PATH = re.compile(re.escape(LOGIN_PATH) + r"[^\s\"?/]*")
+
+
+def base_url() -> str:
+    """KPI_WEB_BASE_URL, or http://HOST:PORT of the bot's own server."""
+    conf = get_driver().config
+    return get_config().kpi_web_base_url or f"http://{conf.host}:{conf.port}"
+
+
+class HideLoginTokens(logging.Filter):
+    """Uvicorn's access log prints each request path; a login path carries the token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(
+            isinstance(a, str) and LOGIN_PATH in a for a in record.args
+        ):
+            record.args = tuple(
+                _TOKEN_IN_PATH.sub(LOGIN_PATH + "***", a) if isinstance(a, str) else a
+                for a in record.args
+            )
+        if isinstance(record.msg, str) and LOGIN_PATH in record.msg:
+            record.msg = _TOKEN_IN_PATH.sub(LOGIN_PATH + "***", record.msg)
+        return True
+
+
+_filter = HideLoginTokens()
+
+
+def hide_tokens_in_access_log() -> None:
+    for name in ("uvicorn.access", "uvicorn.error", "uvicorn"):
+        log = logging.getLogger(name)
+        if _filter not in log.filters:
+            log.addFilter(_filter)
+
+
+@kpi_command(COMMANDS["dashboard"])
+async def dashboard(ctx: Ctx, args: Args) -> str | Later:
+    if not get_config().kpi_web_enabled:
+        raise Refused("网页后台没有开启（KPI_WEB_ENABLED=false）")
+    group_team = ctx.team_id if ctx.group_id and ctx.team and ctx.is_supervisor else None
+    adapter = ctx.adapter.replace(" ", "")
+    token, login = await issue_link(
+        ctx.s,
+        platform=ctx.platform,
+        adapter=adapter,
+        user_id=ctx.user_id,
+        name=ctx.member.name if ctx.member else ctx.sender_name,
+        group_team_id=group_team,
+    )
+    viewer = await viewer_of(ctx.s, login, is_superuser(adapter, ctx.user_id))
+    if not viewer.superuser and not viewer.supervises and not viewer.agent_in:
+        raise Refused("你还不在任何团队里，请先在团队群里报一次或让主管 /入职")
+    link = f"{base_url()}{LOGIN_PATH}{token}"
+    text = f"🔑 网页后台登录链接（10 分钟内有效，只能用一次，请勿转发）：\n{link}"
+    if ctx.group_id is None:
+        return f"✅ {text}"
+
+    async def send_privately() -> str:  # the link is committed; the group never sees it
+        try:
+            await send_direct(ctx.bot, ctx.user_id, [text], via_group=ctx.group_id)
+        except Exception as e:
+            logger.info(f"dashboard link not delivered privately: {type(e).__name__}")
+            async with db.writing() as s:
+                await withdraw_link(s, login.id)
+            raise Refused("私聊发送失败：请先加机器人为好友，再私聊机器人发 /后台") from None
+        return "✅ 登录链接已私聊发给你（10 分钟内有效，只能用一次）"
+
+    return Later(send_privately)
+
+
+def _mount() -> None:
+    try:
+        app = get_app()
+    except Exception:  # a driver without a FastAPI app (e.g. ~none)
+        logger.warning("网页后台需要 FastAPI 驱动，未启用 / the dashboard needs the FastAPI driver")
+        return
+    from .routes import install
+
+    install(app)
+    hide_tokens_in_access_log()
+
+    @get_driver().on_startup
+    async def _announce() -> None:
+        hide_tokens_in_access_log()  # uvicorn configures its loggers when it starts
+        logger.opt(colors=True).info(
+            f"网页后台 / dashboard: <y>{base_url()}/kpi/</y>（发 /后台 获取登录链接）"
+        )
+
+
+if get_config().kpi_web_enabled:
+    _mount()

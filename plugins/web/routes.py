@@ -1,0 +1,463 @@
+"""The dashboard's pages under `/kpi/` (SPEC §5a). Read-only; each page checks who is looking
+(SPEC §2) before it reads anything, then calls `models.dashboard` and renders a template."""
+
+from __future__ import annotations
+
+import mimetypes
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from bot import db
+from bot.config import get_config
+from bot.context import is_superuser
+from bot.format import entry_points, item_name, ranking_table, rows_of, yuan
+from bot.runtime import commission_base, month_rules, rubric
+from models import dashboard as dash
+from models.export import export_month
+from models.ledger import settlement_of
+from models.periods import current_period, local_now, parse_period, shift_period, to_local
+from models.scoring import fmt_money, fmt_points, fmt_signed, fmt_total
+from models.tables import Entry, Member, Team, WebSecret
+from models.weblogin import (
+    SESSION_TTL,
+    consume_link,
+    end_session,
+    session_cookie,
+    session_login,
+    signing_key,
+)
+
+from .charts import category_chart, trend_chart
+
+HERE = Path(__file__).parent
+COOKIE = "kpi_session"
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+templates.env.filters.update(
+    points=fmt_points,
+    total=fmt_total,
+    money=fmt_money,
+    signed=fmt_signed,
+    yuan=yuan,
+    zip=zip,
+)
+templates.env.globals.update(item_name=item_name, entry_points=entry_points)
+
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        "default-src 'none'; img-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+}
+
+router = APIRouter(prefix="/kpi")
+
+
+class PageError(Exception):
+    """A page the person may not or cannot see: rendered as a short Chinese page."""
+
+    def __init__(self, status: int, title: str, message: str):
+        super().__init__(title)
+        self.status, self.title, self.message = status, title, message
+
+
+def forbidden() -> PageError:
+    return PageError(403, "没有权限", "这一页不属于你能查看的范围（主管看本团队，客服看自己）。")
+
+
+def not_found(what: str = "页面") -> PageError:
+    return PageError(404, "找不到", f"{what}不存在。")
+
+
+NOT_LOGGED_IN = PageError(
+    401, "请先登录", "请在聊天里向机器人发送 /后台，打开私聊收到的一次性链接即可登录。"
+)
+
+
+def secure(resp: Response) -> Response:
+    resp.headers.update(SECURITY_HEADERS)
+    return resp
+
+
+def render(request: Request, name: str, http_status: int = 200, **context) -> Response:
+    context.setdefault("viewer", None)
+    return secure(templates.TemplateResponse(request, name, context, status_code=http_status))
+
+
+def _https() -> bool:
+    from . import base_url
+
+    return base_url().startswith("https://")
+
+
+# ---- session -----------------------------------------------------------------------------------
+
+_keys: dict[str, str] = {}
+
+
+async def _key() -> str:
+    url = str(db.engine().url)
+    if url not in _keys:
+        async with db.reading() as s:
+            found = await s.get(WebSecret, "session")
+        if found is None:
+            async with db.writing() as s:
+                _keys[url] = await signing_key(s)
+        else:
+            _keys[url] = found.value
+    return _keys[url]
+
+
+async def current_viewer(request: Request) -> dash.Viewer:
+    key = await _key()
+    async with db.reading() as s:
+        login = await session_login(s, key, request.cookies.get(COOKIE))
+        if login is None:
+            raise NOT_LOGGED_IN
+        return await dash.viewer_of(s, login, is_superuser(login.adapter, login.user_id))
+
+
+async def _team(s, viewer: dash.Viewer, team_id: int, *, manage: bool = False) -> Team:
+    team = await s.get(Team, team_id)
+    if team is None:
+        raise not_found("团队")
+    if not (viewer.manages(team_id) if manage else viewer.sees_team(team_id)):
+        raise forbidden()
+    return team
+
+
+def _period(month: str | None) -> str:
+    tz = get_config().tz
+    return (parse_period(month, tz) if month else None) or current_period(tz)
+
+
+def _months(period: str) -> dict:
+    now = current_period(get_config().tz)
+    return {
+        "period": period,
+        "prev": shift_period(period, -1),
+        "next": shift_period(period, 1) if period < now else None,
+        "now": now,
+    }
+
+
+def _when(at) -> str:
+    return to_local(at, get_config().tz).strftime("%m-%d %H:%M") if at else ""
+
+
+templates.env.filters["when"] = _when
+
+
+# ---- login / logout -------------------------------------------------------------------------------
+
+
+@router.get("/login/{token}", response_class=HTMLResponse)
+async def login_page(request: Request, token: str) -> Response:
+    """A confirm button, not an automatic login: link previews and QQ's URL scanner fetch
+    the link without a person, and must not use it up."""
+    return render(request, "login.html", action=str(request.url.path))
+
+
+@router.post("/login/{token}")
+async def login(request: Request, token: str) -> Response:
+    async with db.writing() as s:
+        found = await consume_link(s, token)
+    if found is None:
+        raise PageError(
+            410,
+            "登录链接已失效",
+            "这个链接已经用过、已过期（10 分钟）或不正确。请在聊天里重新发送 /后台 获取新链接。",
+        )
+    resp = RedirectResponse("/kpi/", status_code=303)
+    resp.set_cookie(
+        COOKIE,
+        session_cookie(await _key(), found),
+        max_age=int(SESSION_TTL.total_seconds()),
+        path="/kpi",
+        httponly=True,
+        samesite="strict",
+        secure=_https(),
+    )
+    return secure(resp)
+
+
+@router.get("/logout", response_class=HTMLResponse)
+async def logout(request: Request) -> Response:
+    async with db.reading() as s:
+        login = await session_login(s, await _key(), request.cookies.get(COOKIE))
+    if login is not None:
+        async with db.writing() as s:
+            await end_session(s, login.id)
+    resp = render(
+        request,
+        "message.html",
+        title="已退出",
+        message="已退出网页后台。需要时在聊天里发送 /后台 重新获取链接。",
+    )
+    resp.delete_cookie(COOKIE, path="/kpi")
+    return resp
+
+
+# ---- pages -----------------------------------------------------------------------------------------
+
+
+@router.get("/", response_class=HTMLResponse)
+async def home(request: Request) -> Response:
+    viewer = await current_viewer(request)
+    async with db.reading() as s:
+        teams = await dash.visible_teams(s, viewer)
+    if len(teams) == 1 and not viewer.superuser:
+        return RedirectResponse(f"/kpi/team/{teams[0].id}", status_code=303)
+    return render(request, "home.html", viewer=viewer, teams=teams)
+
+
+@router.get("/team/{team_id}", response_class=HTMLResponse)
+async def team_page(request: Request, team_id: int, month: str | None = None) -> Response:
+    viewer = await current_viewer(request)
+    period = _period(month)
+    cfg = get_config()
+    async with db.reading() as s:
+        team = await _team(s, viewer, team_id)
+        tm = await dash.team_month(
+            s,
+            team,
+            period,
+            rubric(),
+            commission_base(),
+            today=local_now(cfg.tz).date(),
+            tz=cfg.tz,
+            full=viewer.manages(team_id),
+        )
+    return render(
+        request,
+        "team.html",
+        viewer=viewer,
+        team=team,
+        tm=tm,
+        manage=viewer.manages(team_id),
+        me=viewer.agent_in.get(team_id),
+        table=ranking_table(tm.rubric, rows_of(tm.ranking)),
+        chart=category_chart(tm.rubric, tm.ranking),
+        **_months(period),
+    )
+
+
+@router.get("/team/{team_id}/member/{member_id}", response_class=HTMLResponse)
+async def member_page(
+    request: Request, team_id: int, member_id: int, month: str | None = None
+) -> Response:
+    viewer = await current_viewer(request)
+    period = _period(month)
+    async with db.reading() as s:
+        team = await _team(s, viewer, team_id)
+        member = await s.get(Member, member_id)
+        if member is None or member.team_id != team_id:
+            raise not_found("成员")
+        if not viewer.sees_member(team_id, member_id):
+            raise forbidden()
+        mm = await dash.member_month(s, team, member, period, rubric(), commission_base())
+    return render(
+        request,
+        "member.html",
+        viewer=viewer,
+        team=team,
+        mm=mm,
+        manage=viewer.manages(team_id),
+        chart=trend_chart(mm.trend),
+        appeal_status=dash.APPEAL_STATUS,
+        **_months(period),
+    )
+
+
+def _int(v: str | None) -> int | None:
+    return int(v) if v and v.isdigit() and len(v) < 12 else None
+
+
+def _page_links(request: Request, page: dash.Page) -> dict:
+    def at(n: int) -> str:
+        params = dict(request.query_params) | {"page": str(n)}
+        return f"{request.url.path}?{urlencode(params)}"
+
+    return {
+        "prev_page": at(page.page - 1) if page.page > 1 else None,
+        "next_page": at(page.page + 1) if page.page < page.pages else None,
+    }
+
+
+@router.get("/team/{team_id}/entries", response_class=HTMLResponse)
+async def entries_page(
+    request: Request,
+    team_id: int,
+    month: str | None = None,
+    item: str | None = None,
+    member: str | None = None,
+    by: str | None = None,
+    revoked: str | None = None,
+    page: str | None = None,
+) -> Response:
+    viewer = await current_viewer(request)
+    period = _period(month)
+    f = dash.EntryFilter(
+        period,
+        item or None,
+        _int(member),
+        by or None,
+        revoked if revoked in ("yes", "no") else None,
+    )
+    async with db.reading() as s:
+        team = await _team(s, viewer, team_id, manage=True)
+        rub, _ = await month_rules(s, team_id, period)
+        result = await dash.entries_page(s, team_id, f, _int(page) or 1)
+        people, loggers = await dash.entry_choices(s, team_id, period)
+        names = await dash.member_names(s, {e.member_id for e in result.rows})
+    return render(
+        request,
+        "entries.html",
+        viewer=viewer,
+        team=team,
+        rub=rub,
+        f=f,
+        result=result,
+        people=people,
+        loggers=loggers,
+        names=names,
+        **_page_links(request, result),
+        **_months(period),
+    )
+
+
+@router.get("/team/{team_id}/audit", response_class=HTMLResponse)
+async def audit_page(
+    request: Request,
+    team_id: int,
+    month: str | None = None,
+    action: str | None = None,
+    page: str | None = None,
+) -> Response:
+    viewer = await current_viewer(request)
+    period = _period(month)
+    action = action if action in dash.AUDIT_ACTIONS else None
+    async with db.reading() as s:
+        team = await _team(s, viewer, team_id, manage=True)
+        result = await dash.audit_page(s, team_id, period, get_config().tz, action, _int(page) or 1)
+        actors = await dash.actor_names(s, team_id, {r.actor for r in result.rows})
+    return render(
+        request,
+        "audit.html",
+        viewer=viewer,
+        team=team,
+        result=result,
+        action=action,
+        actions=dash.AUDIT_ACTIONS,
+        actors=actors,
+        details=dash.audit_details,
+        **_page_links(request, result),
+        **_months(period),
+    )
+
+
+@router.get("/team/{team_id}/appeals", response_class=HTMLResponse)
+async def appeals_page(
+    request: Request, team_id: int, month: str | None = None, status: str | None = None
+) -> Response:
+    viewer = await current_viewer(request)
+    period = _period(month)
+    status = status if status in dash.APPEAL_STATUS else None
+    async with db.reading() as s:
+        team = await _team(s, viewer, team_id, manage=True)
+        rub, _ = await month_rules(s, team_id, period)
+        rows = await dash.appeals_list(s, team_id, period, status)
+        names = await dash.member_names(s, {e.member_id for _, e in rows})
+        closers = await dash.actor_names(s, team_id, {a.closed_by for a, _ in rows if a.closed_by})
+    return render(
+        request,
+        "appeals.html",
+        viewer=viewer,
+        team=team,
+        rub=rub,
+        rows=rows,
+        names=names,
+        closers=closers,
+        status=status,
+        statuses=dash.APPEAL_STATUS,
+        **_months(period),
+    )
+
+
+@router.get("/team/{team_id}/rubric", response_class=HTMLResponse)
+async def rubric_page(request: Request, team_id: int, month: str | None = None) -> Response:
+    viewer = await current_viewer(request)
+    period = _period(month)
+    async with db.reading() as s:
+        team = await _team(s, viewer, team_id)
+        rub, base = await month_rules(s, team_id, period)
+        settled = await settlement_of(s, team_id, period)
+    return render(
+        request,
+        "rubric.html",
+        viewer=viewer,
+        team=team,
+        rub=rub,
+        base=base,
+        settled=settled if settled and settled.status == "settled" else None,
+        who_logs=rub.who_logs,
+        **_months(period),
+    )
+
+
+@router.get("/team/{team_id}/export")
+async def export(request: Request, team_id: int, month: str | None = None) -> Response:
+    """The workbook `/导出` sends, for the same team and month."""
+    viewer = await current_viewer(request)
+    period = _period(month)
+    cfg = get_config()
+    async with db.reading() as s:
+        team = await _team(s, viewer, team_id, manage=True)
+        data, _, _ = await export_month(s, rubric(), commission_base(), team, period, cfg.tz)
+    name = f"{team.name}-{period}-绩效.xlsx"
+    return secure(
+        Response(
+            data,
+            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"},
+        )
+    )
+
+
+@router.get("/evidence/{entry_id}")
+async def evidence(request: Request, entry_id: int) -> Response:
+    viewer = await current_viewer(request)
+    async with db.reading() as s:
+        entry = await s.get(Entry, entry_id)
+    if entry is None:
+        raise not_found("记录")
+    if not viewer.sees_member(entry.team_id, entry.member_id):
+        raise forbidden()
+    path = dash.evidence_file(entry, get_config().kpi_data_dir)
+    if path is None:
+        raise not_found("图片")
+    kind = mimetypes.guess_type(path.name)[0]
+    media = kind if kind and kind.startswith("image/") else "application/octet-stream"
+    return secure(FileResponse(path, media_type=media))
+
+
+# ---- wiring -------------------------------------------------------------------------------------------
+
+
+async def _page_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PageError)
+    return render(request, "message.html", exc.status, title=exc.title, message=exc.message)
+
+
+def install(app: FastAPI) -> None:
+    app.include_router(router)
+    app.mount("/kpi/static", StaticFiles(directory=str(HERE / "static")), name="kpi-static")
+    app.add_exception_handler(PageError, _page_error)
