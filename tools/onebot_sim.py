@@ -652,7 +652,13 @@ class OneBotV11Sim(_Sim):
 
     def describe_send(self, call: ApiCall) -> Sent:
         p = call.params
-        kind = p.get("message_type") or ("group" if "group_id" in p else "private")
+        kind = p.get("message_type") or (
+            "private"
+            if call.action == "send_private_msg"  # with a group_id: a temporary session
+            else "group"
+            if "group_id" in p
+            else "private"
+        )
         group = _s(p.get("group_id")) if kind == "group" else None
         user = _s(p.get("user_id"))
         msg = p.get("message")
