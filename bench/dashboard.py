@@ -6,7 +6,8 @@ Targets (issue 16): team page ≤ 300 ms, agent page ≤ 100 ms (median, server 
 1,000 agents / 100,000 entries. The database is built as bench/settlement.py builds it; the
 clock is set inside that month, so the team page also lists today's non-reporters. Requests
 go through the ASGI app in-process (routing, session check, queries, template), no network.
-Prints JSON on its last line.
+Prints JSON on its last line. A PostgreSQL `KPI_DATABASE_URL` runs it on a throwaway
+database made on that server.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.settlement import build
+from tools import testdb
 
 
 async def timed(client, url: str, runs: int) -> tuple[list[float], list[float], int]:
@@ -47,10 +49,12 @@ async def main() -> None:
     ap.add_argument("--entries", type=int, default=100_000)
     ap.add_argument("--runs", type=int, default=20)
     a = ap.parse_args()
+    testdb.use_database_url_from_env()
     folder = Path(tempfile.mkdtemp(prefix="kpi-bench-web-"))
-    path = folder / "kpi.db"
+    url = await testdb.create_database(folder, "kpi")
+    print(f"engine: {testdb.engine_name()}")
     t = time.perf_counter()
-    await build(path, a.agents, a.entries)
+    await build(url, a.agents, a.entries)
     print(f"built {a.agents} agents / {a.entries} entries in {time.perf_counter() - t:.1f}s")
 
     import httpx
@@ -61,7 +65,6 @@ async def main() -> None:
     from models.periods import set_clock
     from models.weblogin import issue_link
 
-    url = f"sqlite+aiosqlite:///{path}"
     create_app(
         driver="~fastapi",
         superusers={"1"},
