@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -138,18 +139,24 @@ async def team_month(
 
 
 def tallies_of(ranking: list[Ranked]) -> MonthTallies:
-    """The month's tallies back from the ranking's item scores (no second GROUP BY)."""
-    return MonthTallies(
-        {
-            r.member.id: {
-                i.item.key: Tally(i.quantity, i.entries)
-                for c in r.score.categories
-                for i in c.items
-            }
-            for r in ranking
-        },
-        {},
-    )
+    """The month's tallies back from the ranking's item scores (no second GROUP BY); a
+    member's are rebuilt only when asked for (only today's non-reporters are)."""
+    return MonthTallies(_TalliesFromRanking(ranking), {})  # type: ignore[arg-type]
+
+
+class _TalliesFromRanking(Mapping[int, dict[str, Tally]]):
+    def __init__(self, ranking: list[Ranked]) -> None:
+        self._ranked = {r.member.id: r for r in ranking}
+
+    def __getitem__(self, member_id: int) -> dict[str, Tally]:
+        score = self._ranked[member_id].score
+        return {i.item.key: Tally(i.quantity, i.entries) for c in score.categories for i in c.items}
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._ranked)
+
+    def __len__(self) -> int:
+        return len(self._ranked)
 
 
 async def member_names(session: AsyncSession, ids: set[int]) -> dict[int, str]:

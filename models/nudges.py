@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from .ledger import MonthTallies, month_tallies
 from .periods import day_bounds_utc
-from .roster import active_agents
+from .roster import Agent, active_agents
 from .rubric import Rubric
-from .tables import Entry, Member, Team
+from .tables import Entry, Team
 
 
 @dataclass
@@ -35,7 +35,7 @@ async def missing_reports(
     day: date,
     tz: ZoneInfo,
     tallies: MonthTallies | None = None,
-) -> list[tuple[Member, list[Gap]]]:
+) -> list[tuple[Agent, list[Gap]]]:
     """Active agents with no self-report on `day`, each with their largest gaps this month.
 
     `tallies`: the month's tallies when the caller already has them (the dashboard)."""

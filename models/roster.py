@@ -239,9 +239,10 @@ async def scored_agents(session: AsyncSession, team_id: int, period: str) -> lis
     return [Agent(*row) for row in rows]
 
 
-async def active_agents(session: AsyncSession, team_id: int, on: date) -> list[Member]:
+async def active_agents(session: AsyncSession, team_id: int, on: date) -> list[Agent]:
+    """Agents on the team on day `on`, as plain values, by id."""
     rows = await session.execute(
-        select(Member)
+        select(Member.id, Member.name, Member.platform, Member.user_id)
         .where(
             Member.team_id == team_id,
             Member.role == "agent",
@@ -250,7 +251,7 @@ async def active_agents(session: AsyncSession, team_id: int, on: date) -> list[M
         )
         .order_by(Member.id)
     )
-    return list(rows.scalars().all())
+    return [Agent(*row) for row in rows.all()]
 
 
 async def supervisors(session: AsyncSession, team_id: int) -> list[Member]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from fractions import Fraction
 
 from .rubric import Item, Rubric
@@ -170,9 +170,12 @@ def score_member(
 
 
 def round_half_up(x: Fraction, places: int) -> Decimal:
-    scale = 10**places
-    n = math.floor(x * scale + Fraction(1, 2))
-    return (Decimal(n) / scale).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    """`x` rounded half up to `places` decimals, exactly: floor(x·10^places + 1/2), in
+    integers (a display of 1,000 agents formats tens of thousands of these)."""
+    if not isinstance(x, Fraction):
+        x = Fraction(x)
+    num, den = x.numerator * 10**places, x.denominator
+    return Decimal((2 * num + den) // (2 * den)).scaleb(-places)
 
 
 def fmt_total(x: Fraction) -> str:
