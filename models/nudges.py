@@ -57,17 +57,16 @@ async def missing_reports(
     agents = [m for m in await active_agents(session, team_id, day) if m.id not in reported]
     if tallies is None:
         tallies = await month_tallies(session, team_id, day.strftime("%Y-%m"))
+    targets = [(item, Fraction(item.weight) / item.target) for item in selfs if item.target]
     out = []
     for m in agents:
-        mine = tallies.tallies.get(m.id, {})
+        mine = tallies.tallies.get(m.id) or {}
         gaps = []
-        for item in selfs:
-            if not item.target:
-                continue
+        for item, per_unit in targets:
             done = mine[item.key].quantity if item.key in mine else 0
             if done < item.target:
-                stake = Fraction(item.weight) * Fraction(item.target - done, item.target)
-                gaps.append(Gap(item.label, item.unit, item.target - done, stake))
+                left = item.target - done
+                gaps.append(Gap(item.label, item.unit, left, per_unit * left))
         gaps.sort(key=lambda g: -g.stake)
         out.append((m, gaps))
     return out
