@@ -99,7 +99,9 @@ def clip_echo(text: str) -> str:
 
 def parse_money(word: str) -> Decimal | None:
     w = unicodedata.normalize("NFKC", word).strip()
-    w = w.removeprefix("罚款").removeprefix("¥").removeprefix("￥").removesuffix("元").strip()
+    for mark in FINE_WORDS:
+        w = w.removeprefix(mark)
+    w = w.removeprefix("¥").removeprefix("￥").removesuffix("元").removesuffix("块").strip()
     w = w.removeprefix("¥")
     if not re.fullmatch(r"[+-]?\d+(\.\d{1,2})?", w):
         return None
@@ -107,6 +109,29 @@ def parse_money(word: str) -> Decimal | None:
         return Decimal(w)
     except InvalidOperation:
         return None
+
+
+FINE_WORDS = ("罚款", "罚金", "罚")
+_AMOUNT = r"[+-]?\d+(?:\.\d{1,2})?"
+_MONEY = re.compile(rf"(罚款|罚金|罚)?[¥￥]?({_AMOUNT})(元|块)?")
+
+
+def find_fine(words: list[str]) -> tuple[int, int, Decimal] | None:
+    """Where a fine is among a supervisor's words, as (start, end, yuan).
+
+    People write it first (`200`, `¥200`, `200元`) or after the reason, marked as money:
+    `罚款200`, `罚款 200`, `罚200元`, `¥200`, `200元`. A bare number after the reason is
+    not taken as a fine (it may be part of the note)."""
+    for i, word in enumerate(words):
+        w = unicodedata.normalize("NFKC", word).strip()
+        if w in FINE_WORDS and i + 1 < len(words):
+            amount = parse_money(words[i + 1])
+            if amount is not None:
+                return i, i + 2, amount
+        m = _MONEY.fullmatch(w)
+        if m and (i == 0 or m.group(1) or m.group(3) or w[0] in "¥￥"):
+            return i, i + 1, Decimal(m.group(2))
+    return None
 
 
 def parse_entry_id(word: str) -> int | None:

@@ -8,7 +8,7 @@ from bot.config import get_config
 from bot.context import Ctx
 from bot.dispatch import kpi_command
 from bot.format import cat_line, entry_points, item_name, local_time
-from bot.parse import Args, Token, looks_numeric, parse_entry_id, parse_int, parse_money
+from bot.parse import Args, Token, find_fine, looks_numeric, parse_entry_id, parse_int
 from bot.replies import Mention, Part
 from bot.runtime import rubric
 from bot.targets import resolve_targets
@@ -45,12 +45,15 @@ def _split_rest(item: Item, tokens: list[Token], max_qty: int, fine_max: Decimal
     quantity, fine_cents, fine_given = 1, 0, False
     first = words[0].text if words else None
     if item.fine:
-        money = parse_money(first) if first else None
-        if money is not None and 0 <= money <= fine_max:
-            fine_cents, fine_given = int(money * 100), True
-            words = words[1:]
-        elif money is not None and not looks_like_period(first):
-            raise Refused(f"罚款金额必须在 0–{fine_max} 元之间，收到 {first}")
+        found = find_fine([t.text for t in words])
+        if found is not None:
+            start, end, money = found
+            said = " ".join(t.text for t in words[start:end])
+            if 0 <= money <= fine_max:
+                fine_cents, fine_given = int(money * 100), True
+                words = words[:start] + words[end:]
+            elif not (start == 0 and looks_like_period(said)):
+                raise Refused(f"罚款金额必须在 0–{fine_max} 元之间，收到 {said}")
     elif first is not None:
         n = parse_int(first)
         if n is not None and 1 <= n <= max_qty:

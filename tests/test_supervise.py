@@ -416,6 +416,36 @@ async def test_fine_amounts_accepted(app: App, amount: str, cents: int, shown: s
     assert (await entry(2)).fine_cents == cents
 
 
+@pytest.mark.parametrize(
+    "said",
+    [
+        " 辱骂客户 罚款200",
+        " 辱骂客户 罚款 200",
+        " 辱骂客户 罚200元",
+        " 辱骂客户 ¥200",
+        " 辱骂客户 200元",
+        " 罚款200 辱骂客户",
+        " 200 辱骂客户",
+    ],
+)
+async def test_fine_is_found_where_people_write_it(app: App, said: str):
+    """`罚款 200`, `罚200元` after the reason, not only the usage line's order."""
+    await bind(app)
+    await agent(app, ZHANG)
+    reply = await boss(app, ["/严重投诉 ", at(ZHANG), said])
+    assert reply == "✅ #2 张三 业务绩效·严重投诉 −3 罚款 ¥200（本月业务绩效 47/50，总分 87.3）"
+    e = await entry(2)
+    assert (e.fine_cents, e.note) == (20000, "辱骂客户")
+
+
+async def test_a_bare_number_after_the_reason_is_part_of_the_note(app: App):
+    await bind(app)
+    await agent(app, ZHANG)
+    reply = await boss(app, ["/严重投诉 ", at(ZHANG), " 让客户等了 30 分钟"])
+    assert reply.startswith("❌ 严重投诉需要写罚款金额（元）"), reply
+    assert len(await entries()) == 1
+
+
 @pytest.mark.parametrize("amount", ["-1", "100001", "1e5", "99999999999999999999", "0.001"])
 async def test_fine_outside_0_to_100000_is_refused(app: App, amount: str):
     await bind(app)
