@@ -229,7 +229,7 @@ def rank(scored: list[tuple[Agent, MemberScore]]) -> list[Ranked]:
     return out
 
 
-TALLY_BATCH = 5000  # grouped rows fetched at a time while scoring a whole team
+TALLY_BATCH = 20000  # grouped rows fetched at a time while scoring a whole team
 
 
 async def _tallies_by_member(
