@@ -166,11 +166,10 @@ class MonthTallies:
     fines: dict[int, int]  # cents
 
 
-async def month_tallies(
-    session: AsyncSession, team_id: int, period: str, member_id: int | None = None
-) -> MonthTallies:
-    """Σ quantity, count and fines per member and item — one GROUP BY, revoked excluded."""
-    q = (
+def _tally_select(team_id: int, period: str):
+    """(member, item, Σ quantity, entries, Σ fine cents) of a team's month, revoked excluded;
+    the covering index `ix_entry_month_tally` answers it."""
+    return (
         select(
             Entry.member_id,
             Entry.item_key,
@@ -181,6 +180,13 @@ async def month_tallies(
         .where(Entry.team_id == team_id, Entry.period == period, Entry.revoked_at.is_(None))
         .group_by(Entry.member_id, Entry.item_key)
     )
+
+
+async def month_tallies(
+    session: AsyncSession, team_id: int, period: str, member_id: int | None = None
+) -> MonthTallies:
+    """Σ quantity, count and fines per member and item — one GROUP BY, revoked excluded."""
+    q = _tally_select(team_id, period)
     if member_id is not None:
         q = q.where(Entry.member_id == member_id)
     tallies: dict[int, dict[str, Tally]] = defaultdict(dict)
@@ -240,18 +246,7 @@ async def _tallies_by_member(
     The month's GROUP BY member, item is streamed in member order, so only one member's
     tallies are held at a time however large the team (revoked entries excluded).
     """
-    rows = await session.stream(
-        select(
-            Entry.member_id,
-            Entry.item_key,
-            func.sum(Entry.quantity),
-            func.count(Entry.id),
-            func.sum(Entry.fine_cents),
-        )
-        .where(Entry.team_id == team_id, Entry.period == period, Entry.revoked_at.is_(None))
-        .group_by(Entry.member_id, Entry.item_key)
-        .order_by(Entry.member_id)
-    )
+    rows = await session.stream(_tally_select(team_id, period).order_by(Entry.member_id))
     current, tallies, fines = None, {}, 0
     async for part in rows.partitions(TALLY_BATCH):
         for mid, key, qty, n, fine in part:
