@@ -99,6 +99,7 @@ async def main() -> None:
         print(name, json.dumps(results[name]))
     await client.aclose()
     await db.dispose()
+    await testdb.drop_created()
     print(
         json.dumps(
             {"bench": "dashboard", "agents": a.agents, "entries": a.entries, "runs": a.runs}

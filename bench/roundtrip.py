@@ -158,10 +158,13 @@ async def main() -> None:
     print(f"engine: {testdb.engine_name()}", flush=True)
 
     runs = []
-    for i in range(opts.runs):
-        r = await one_run(opts.n, opts.warmup, opts.burst)
-        runs.append(r)
-        print(f"run {i + 1}: {json.dumps(r, ensure_ascii=False)}", flush=True)
+    try:
+        for i in range(opts.runs):
+            r = await one_run(opts.n, opts.warmup, opts.burst)
+            runs.append(r)
+            print(f"run {i + 1}: {json.dumps(r, ensure_ascii=False)}", flush=True)
+    finally:
+        await testdb.drop_created()  # the bots' throwaway PostgreSQL databases
 
     def med(get) -> float:
         return round(statistics.median(get(r) for r in runs), 2)
