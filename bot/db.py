@@ -52,8 +52,34 @@ def make_engine(url: str) -> AsyncEngine:
             url, connect_args={"timeout": 30}, pool_size=10, max_overflow=20, pool_timeout=300
         )
         _tune_sqlite(engine)
-        return engine
-    return create_async_engine(url, pool_pre_ping=True)
+    else:
+        engine = create_async_engine(url, pool_pre_ping=True)
+    event.listen(engine.sync_engine, "before_cursor_execute", _refuse_writes_when_read_only)
+    return engine
+
+
+class WriteInReadOnly(RuntimeError):
+    """A command declared as reading (no `writes`) tried to write: its session is never
+    committed, so the write would be lost behind a ✅. Fails loudly instead."""
+
+
+_read_only: ContextVar[bool] = ContextVar("kpi_read_only", default=False)
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
+@contextmanager
+def read_only() -> Iterator[None]:
+    """Statements run inside this block may not write (see `WriteInReadOnly`)."""
+    token = _read_only.set(True)
+    try:
+        yield
+    finally:
+        _read_only.reset(token)
+
+
+def _refuse_writes_when_read_only(_conn, _cursor, statement: str, *_args) -> None:
+    if _read_only.get() and statement.lstrip()[:7].upper().startswith(_WRITES):
+        raise WriteInReadOnly(statement.split(None, 3)[:3])
 
 
 def _tune_sqlite(engine: AsyncEngine) -> None:
@@ -163,7 +189,7 @@ async def unit_of_work(work: Work[T]) -> T:
             return await work(s)
     loop = asyncio.get_running_loop()
     done: asyncio.Future[T] = loop.create_future()
-    _queue.append((work, done, _team.get()))
+    _queue.append((work, done))
     global _committer
     if _committer is None or _committer.done():
         _committer = loop.create_task(_commit_groups())
@@ -171,7 +197,7 @@ async def unit_of_work(work: Work[T]) -> T:
 
 
 GROUP_MAX = 64  # units per transaction
-_queue: deque[tuple[Work, asyncio.Future, int | None]] = deque()
+_queue: deque[tuple[Work, asyncio.Future]] = deque()
 _committer: asyncio.Task | None = None
 
 
@@ -181,8 +207,7 @@ async def _commit_groups() -> None:
         results: list[tuple[bool, object]] = []
         try:
             async with writing() as s:
-                for work, _done, team in group:
-                    token = _team.set(team)
+                for work, _done in group:
                     try:
                         if len(group) == 1:
                             results.append((True, await work(s)))
@@ -195,13 +220,11 @@ async def _commit_groups() -> None:
                         results.append((False, e))
                         if len(group) == 1:
                             raise
-                    finally:
-                        _team.reset(token)
         except Exception as e:
             alone = len(group) == 1 and results and results[0][1] is e
             if not alone:  # BEGIN or COMMIT failed: none of the group is durable
                 results = [(False, e)] * len(group)
-        for (_work, done, _team_id), (ok, value) in zip(group, results, strict=True):
+        for (_work, done), (ok, value) in zip(group, results, strict=True):
             if done.cancelled():
                 continue
             if ok:

@@ -264,7 +264,8 @@ async def _read(route: _Route, ctx: Ctx, args: Args) -> Reply | Later | Refused:
     async with db.reading() as s:
         ctx.session = s
         try:
-            return await route.handler(ctx, args)
+            with db.read_only():  # a command that writes must say so (`Cmd.writes`)
+                return await route.handler(ctx, args)
         finally:
             ctx.session = None
 

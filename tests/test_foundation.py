@@ -274,3 +274,25 @@ async def test_a_group_whose_commit_fails_acknowledges_none_of_its_units(app):
     assert all(isinstance(r, OSError) for r in results), results
     async with db.reading() as s:
         assert (await s.execute(select(Team.name))).scalars().all() == []
+
+
+async def test_a_write_under_read_only_fails_loudly_instead_of_being_lost(app):
+    """A command's read session is never committed: a write there would vanish behind a ✅,
+    so the dispatcher runs reading commands under `read_only()`, where writing raises."""
+    from sqlalchemy import func, select
+
+    from models.tables import Team
+
+    async with db.reading() as s:
+        with db.read_only():
+            assert (await s.execute(select(func.count()).select_from(Team))).scalar() == 0
+            with pytest.raises(db.WriteInReadOnly):
+                await s.execute(
+                    text("INSERT INTO team (name, created_at) VALUES ('x', '2026-11-01')")
+                )
+
+
+def test_every_command_marked_as_writing_exists():
+    from bot.commands import COMMANDS, WRITES
+
+    assert WRITES <= set(COMMANDS)
