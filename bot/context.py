@@ -15,6 +15,7 @@ from nonebot import get_driver
 from nonebot.adapters import Bot, Event
 from nonebot.adapters.onebot import v11, v12
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from models.periods import local_now
 from models.roster import binding_of, member_row, memberships, rename_member
@@ -44,16 +45,23 @@ class Ctx:
     team: Team | None = None
     member: Member | None = None
     extra: dict = field(default_factory=dict)
-    # Set by the dispatcher: the command's session (its one transaction when it writes),
+    # Set by the dispatcher: the command's session (its one transaction when it writes;
+    # a plain `Session` for a handler written as a plain function, see `bot.dispatch`),
     # and display names of the people the message names, looked up before it opened.
-    session: AsyncSession | None = None
+    session: AsyncSession | Session | None = None
     names: dict[str, str | None] = field(default_factory=dict)
     member_loaded: bool = False  # `member` was read (None then means: not on the team)
 
     @property
     def s(self) -> AsyncSession:
         """The command's session (see `bot.dispatch`)."""
-        assert self.session is not None, "no session outside a command"
+        assert isinstance(self.session, AsyncSession), "no async session outside a command"
+        return self.session
+
+    @property
+    def tx(self) -> Session:
+        """The command's session, for a handler that is a plain function (`bot.dispatch`)."""
+        assert isinstance(self.session, Session), "no session outside a command"
         return self.session
 
     @property
@@ -179,7 +187,7 @@ async def build_ctx(bot: Bot, event: Event, *, member: bool = True) -> Ctx | Non
         ctx.binding, ctx.team = await _binding(ctx.platform, ctx.group_id)
         if ctx.team is not None and member:
             async with db.reading() as s:
-                await load_member(ctx, s)
+                await s.run_sync(lambda sync_s: load_member(ctx, sync_s))
         return ctx
     async with db.reading() as s:
         mine = list(await memberships(s, ctx.platform, ctx.user_id))
@@ -192,10 +200,10 @@ async def build_ctx(bot: Bot, event: Event, *, member: bool = True) -> Ctx | Non
     return ctx
 
 
-async def load_member(ctx: Ctx, session: AsyncSession) -> None:
+def load_member(ctx: Ctx, session: Session) -> None:
     """The speaker's membership of the group's team (any tenure), as a plain row."""
     assert ctx.team is not None
-    ctx.member = await member_row(session, ctx.team.id, ctx.platform, ctx.user_id)
+    ctx.member = member_row(session, ctx.team.id, ctx.platform, ctx.user_id)
     ctx.member_loaded = True
 
 
@@ -207,9 +215,9 @@ def stale_name(ctx: Ctx) -> bool:
     return ctx.sender_name != ctx.user_id
 
 
-async def refresh_name(ctx: Ctx, session: AsyncSession) -> None:
+def refresh_name(ctx: Ctx, session: Session) -> None:
     """Keep a member's name in step with their group card, in the caller's transaction."""
     if stale_name(ctx):
         assert ctx.member is not None
-        await rename_member(session, ctx.member.id, ctx.sender_name)
+        rename_member(session, ctx.member.id, ctx.sender_name)
         ctx.member.name = ctx.sender_name

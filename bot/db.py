@@ -18,21 +18,25 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import event, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.orm import Session
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = ROOT / "migrations"
 
 _engine: AsyncEngine | None = None
+_writer_engine: Engine | None = None  # SQLite: the same file, driven by the writer thread
 T = TypeVar("T")
 
 
@@ -51,7 +55,7 @@ def make_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(
             url, connect_args={"timeout": 30}, pool_size=10, max_overflow=20, pool_timeout=300
         )
-        _tune_sqlite(engine)
+        _tune_sqlite(engine.sync_engine)
     else:
         engine = create_async_engine(url, pool_pre_ping=True)
     event.listen(engine.sync_engine, "before_cursor_execute", _refuse_writes_when_read_only)
@@ -82,8 +86,8 @@ def _refuse_writes_when_read_only(_conn, _cursor, statement: str, *_args) -> Non
         raise WriteInReadOnly(statement.split(None, 3)[:3])
 
 
-def _tune_sqlite(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def _tune_sqlite(engine: Engine, begin: str = "DEFERRED") -> None:
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):  # pragma: no cover - exercised through the engine
         # Let SQLAlchemy, not pysqlite, emit BEGIN (see the module docstring).
         dbapi_conn.isolation_level = None
@@ -94,16 +98,29 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        mode = conn.get_execution_options().get("sqlite_begin", begin)
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
 def init_engine(url: str) -> AsyncEngine:
-    global _engine
+    global _engine, _writer_engine
     _engine = make_engine(url)
+    _writer_engine = _make_writer_engine(url) if sqlite_path(url) is not None else None
     return _engine
+
+
+def _make_writer_engine(url: str) -> Engine:
+    """The synchronous engine of the SQLite writer thread (`unit_of_work_sync`): pysqlite
+    on the same file, tuned like the async one, one connection (one thread uses it)."""
+    sync_url = make_url(url).set(drivername="sqlite")
+    eng = create_engine(
+        sync_url, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=1
+    )
+    _tune_sqlite(eng, begin="IMMEDIATE")  # it only ever writes
+    event.listen(eng, "before_cursor_execute", _refuse_writes_when_read_only)
+    return eng
 
 
 def engine() -> AsyncEngine:
@@ -112,8 +129,17 @@ def engine() -> AsyncEngine:
     return _engine
 
 
+def write_engine() -> Engine:
+    """The engine the statements of a write unit go through (its `Connection` events see
+    every statement of a `unit_of_work_sync`)."""
+    return _writer_engine if _writer_engine is not None else engine().sync_engine
+
+
 async def dispose() -> None:
-    global _engine
+    global _engine, _writer_engine
+    if _writer_engine is not None:
+        await asyncio.get_running_loop().run_in_executor(_writer, _writer_engine.dispose)
+        _writer_engine = None
     if _engine is not None:
         await _engine.dispose()
         _engine = None
@@ -171,6 +197,7 @@ async def writing() -> AsyncIterator[AsyncSession]:
 # ---- group commit ----------------------------------------------------------------------------
 
 Work = Callable[[AsyncSession], Awaitable[T]]
+SyncWork = Callable[[Session], T]
 
 
 async def unit_of_work(work: Work[T]) -> T:
@@ -187,50 +214,122 @@ async def unit_of_work(work: Work[T]) -> T:
     if engine().dialect.name != "sqlite":
         async with writing() as s:
             return await work(s)
-    loop = asyncio.get_running_loop()
-    done: asyncio.Future[T] = loop.create_future()
-    _queue.append((work, done))
-    global _committer
-    if _committer is None or _committer.done():
-        _committer = loop.create_task(_commit_groups())
-    return await done
+    return await _enqueue(_Unit(work, sync=False))
+
+
+async def unit_of_work_sync(work: SyncWork[T]) -> T:
+    """`unit_of_work` for a unit written as a plain function of a `Session`: the hot path
+    (a self-report), run in one hop instead of one await per statement.
+
+    SQLite: a group made only of such units runs whole on the writer thread (BEGIN
+    IMMEDIATE, every unit, COMMIT), so a report costs one thread hop, not nine. In a group
+    with async units it runs inside their transaction (`AsyncSession.run_sync`), and on
+    PostgreSQL through the same `run_sync` over asyncpg: one function, either way.
+    """
+    if engine().dialect.name != "sqlite":
+        async with writing() as s:
+            return await s.run_sync(work)
+    return await _enqueue(_Unit(work, sync=True))
+
+
+@dataclass(eq=False)
+class _Unit:
+    work: Callable
+    sync: bool
+    done: asyncio.Future | None = None
 
 
 GROUP_MAX = 64  # units per transaction
-_queue: deque[tuple[Work, asyncio.Future]] = deque()
+_queue: deque[_Unit] = deque()
 _committer: asyncio.Task | None = None
+_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kpi-sqlite-writer")
+Outcome = tuple[bool, object]  # (returned, value or exception)
+
+
+async def _enqueue(unit: _Unit) -> T:  # type: ignore[type-var]
+    global _committer
+    loop = asyncio.get_running_loop()
+    unit.done = loop.create_future()
+    _queue.append(unit)
+    if _committer is None or _committer.done():
+        _committer = loop.create_task(_commit_groups())
+    return await unit.done
 
 
 async def _commit_groups() -> None:
+    loop = asyncio.get_running_loop()
     while _queue:
         group = [_queue.popleft() for _ in range(min(len(_queue), GROUP_MAX))]
-        results: list[tuple[bool, object]] = []
-        try:
-            async with writing() as s:
-                for work, _done in group:
-                    try:
-                        if len(group) == 1:
-                            results.append((True, await work(s)))
-                        else:
-                            async with s.begin_nested():
-                                value = await work(s)
-                                await s.flush()  # its errors are its own, not the next one's
-                            results.append((True, value))
-                    except Exception as e:  # that unit alone is undone (or, alone, the whole)
-                        results.append((False, e))
-                        if len(group) == 1:
-                            raise
-        except Exception as e:
-            alone = len(group) == 1 and results and results[0][1] is e
-            if not alone:  # BEGIN or COMMIT failed: none of the group is durable
-                results = [(False, e)] * len(group)
-        for (_work, done), (ok, value) in zip(group, results, strict=True):
-            if done.cancelled():
+        if all(u.sync for u in group) and _writer_engine is not None:
+            works = [u.work for u in group]
+            results = await loop.run_in_executor(_writer, _run_group_on_writer, works)
+        else:
+            results = await _run_group(group)
+        for unit, (ok, value) in zip(group, results, strict=True):
+            assert unit.done is not None
+            if unit.done.cancelled():
                 continue
             if ok:
-                done.set_result(value)
+                unit.done.set_result(value)
             else:
-                done.set_exception(value)  # type: ignore[arg-type]
+                unit.done.set_exception(value)  # type: ignore[arg-type]
+
+
+def _group_failed(results: list[Outcome], size: int, e: Exception) -> list[Outcome]:
+    """The group's transaction raised `e`: a lone unit keeps its own error; otherwise
+    BEGIN or COMMIT failed and none of the group is durable."""
+    if size == 1 and results and results[0][1] is e:
+        return results
+    return [(False, e)] * size
+
+
+async def _run_group(group: list[_Unit]) -> list[Outcome]:
+    async def run(s: AsyncSession, unit: _Unit) -> object:
+        return await (s.run_sync(unit.work) if unit.sync else unit.work(s))
+
+    results: list[Outcome] = []
+    try:
+        async with writing() as s:
+            for unit in group:
+                try:
+                    if len(group) == 1:
+                        results.append((True, await run(s, unit)))
+                    else:
+                        async with s.begin_nested():
+                            value = await run(s, unit)
+                            await s.flush()  # its errors are its own, not the next one's
+                        results.append((True, value))
+                except Exception as e:  # that unit alone is undone (or, alone, the whole)
+                    results.append((False, e))
+                    if len(group) == 1:
+                        raise
+    except Exception as e:
+        results = _group_failed(results, len(group), e)
+    return results
+
+
+def _run_group_on_writer(works: list[SyncWork]) -> list[Outcome]:
+    """`_run_group` of plain units, on the writer thread: the whole transaction in one hop."""
+    assert _writer_engine is not None
+    results: list[Outcome] = []
+    try:
+        with Session(_writer_engine, expire_on_commit=False) as s, s.begin():
+            for work in works:
+                try:
+                    if len(works) == 1:
+                        results.append((True, work(s)))
+                    else:
+                        with s.begin_nested():
+                            value = work(s)
+                            s.flush()
+                        results.append((True, value))
+                except Exception as e:
+                    results.append((False, e))
+                    if len(works) == 1:
+                        raise
+    except Exception as e:
+        results = _group_failed(results, len(works), e)
+    return results
 
 
 def alembic_config(url: str) -> AlembicConfig:

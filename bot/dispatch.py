@@ -20,10 +20,15 @@ with one, `_dispatch`:
 
 A handler is `async def handle(ctx, args) -> Reply`; it reads and writes through
 `ctx.s` with the use-case functions of `models/`, and never talks to the adapter itself.
+A handler may also be a plain `def` that uses `ctx.tx`, a synchronous `Session`: the
+hot path (self-reports). Its whole unit (claim, membership, the handler) is then one
+plain function, which SQLite runs in one hop on its writer thread instead of one await
+per statement (`bot.db.unit_of_work_sync`); same statements, same transaction.
 """
 
 from __future__ import annotations
 
+import inspect
 import unicodedata
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -36,6 +41,7 @@ from nonebot.matcher import Matcher
 from nonebot.rule import Rule
 from nonebot.typing import T_State
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from models.ledger import Refused, claim_message
 
@@ -80,7 +86,8 @@ def forget_deliveries() -> None:
 
 # ---- routing -------------------------------------------------------------------------------
 
-Handler = Callable[[Ctx, Args], Awaitable[Reply | Later | Refused]]
+Outcome = Reply | Later | Refused
+Handler = Callable[[Ctx, Args], Awaitable[Outcome]] | Callable[[Ctx, Args], Outcome]
 Prepare = Callable[[Ctx, Args], Awaitable[None]]
 
 
@@ -102,6 +109,11 @@ class _Route:
     handler: Handler
     anywhere: bool
     prepare: Prepare | None = None
+
+    @property
+    def sync(self) -> bool:
+        """The handler is a plain function of `ctx.tx` (see the module docstring)."""
+        return not inspect.iscoroutinefunction(self.handler)
 
 
 _routes: dict[str, _Route] = {}
@@ -230,7 +242,7 @@ async def _dispatch(bot: Bot, event: Event, state: T_State) -> None:
     await send_reply(bot, event, reply)
 
 
-async def _write(route: _Route, ctx: Ctx, args: Args) -> Reply | Later | Refused:
+async def _write(route: _Route, ctx: Ctx, args: Args) -> Outcome:
     """The command's one write transaction: claim the message, run the handler, commit."""
     cmd = route.cmd
     if route.prepare is not None:
@@ -238,34 +250,50 @@ async def _write(route: _Route, ctx: Ctx, args: Args) -> Reply | Later | Refused
     else:
         await prefetch_names(ctx, args, targets=cmd.role not in ("member", "anyone"))
 
-    async def work(s: AsyncSession) -> Reply | Later | Refused:
-        if not await claim_message(s, ctx.message_key):
-            raise _Handled
-        if not ctx.member_loaded and ctx.team is not None:
-            await load_member(ctx, s)
-        await refresh_name(ctx, s)
+    def unit(s: Session) -> Outcome:
+        _open_unit(s, ctx)
         ctx.session = s
         try:
-            return await route.handler(ctx, args)
+            return route.handler(ctx, args)  # type: ignore[return-value]
+        finally:
+            ctx.session = None
+
+    async def work(s: AsyncSession) -> Outcome:
+        await s.run_sync(_open_unit, ctx)
+        ctx.session = s
+        try:
+            return await route.handler(ctx, args)  # type: ignore[misc]
         finally:
             ctx.session = None
 
     with db.serialise_team(ctx.team.id if ctx.team is not None else None):
+        if route.sync:
+            return await db.unit_of_work_sync(unit)
         return await db.unit_of_work(work)
 
 
-async def _read(route: _Route, ctx: Ctx, args: Args) -> Reply | Later | Refused:
+def _open_unit(s: Session, ctx: Ctx) -> None:
+    """The start of every write unit: claim the message id (a redelivery stops here),
+    read the speaker's membership if it is not read yet, keep their name current."""
+    if not claim_message(s, ctx.message_key):
+        raise _Handled
+    if not ctx.member_loaded and ctx.team is not None:
+        load_member(ctx, s)
+    refresh_name(ctx, s)
+
+
+async def _read(route: _Route, ctx: Ctx, args: Args) -> Outcome:
     if stale_name(ctx):
         try:
             async with db.writing() as s:
-                await refresh_name(ctx, s)
+                await s.run_sync(lambda sync_s: refresh_name(ctx, sync_s))
         except Exception:  # a stale name must not cost the command its reply
             logger.exception("refreshing the member's name failed")
     async with db.reading() as s:
         ctx.session = s
         try:
             with db.read_only():  # a command that writes must say so (`Cmd.writes`)
-                return await route.handler(ctx, args)
+                return await route.handler(ctx, args)  # type: ignore[misc]
         finally:
             ctx.session = None
 
@@ -286,6 +314,8 @@ def kpi_command(
 
     def deco(func: Handler) -> Handler:
         route = _Route(cmd, func, anywhere, prepare)
+        if route.sync and not cmd.writes:
+            raise ValueError(f"/{cmd.name}: a plain-function handler runs in a write unit")
         for name in cmd.names:
             if name.lower() in _routes:
                 raise ValueError(f"command /{name} registered twice")

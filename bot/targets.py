@@ -8,10 +8,11 @@ from collections.abc import Callable
 
 from nonebot import logger
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from models.ledger import Refused
 from models.periods import period_bounds
-from models.roster import find_by_name, join, member_of, user_ids_on_team
+from models.roster import find_by_name, join, join_sync, member_of, user_ids_on_team
 from models.tables import Member
 
 from . import db
@@ -83,18 +84,18 @@ def lookup_name(ctx: Ctx, user_id: str) -> str | None:
     return ctx.names.get(user_id)
 
 
-async def ensure_self(ctx: Ctx, session: AsyncSession) -> Member:
+def ensure_self(ctx: Ctx, session: Session) -> Member:
     """The speaker as an agent of the group's team, registering them on first use.
 
     The membership read with the context is used as it is (no second query on the hot
-    path); registering goes through `join`, which finds a row a concurrent first report
+    path); registering goes through `join_sync`, which finds a row a concurrent first report
     wrote a moment before (writes of a team are serialised)."""
     m = ctx.member
     if m is None:
         name = ctx.sender_name
         if name == ctx.user_id:  # OneBot v12 events carry no group card: ask for it
             name = lookup_name(ctx, ctx.user_id) or name
-        m, _ = await join(
+        m, _ = join_sync(
             session, ctx.team_id, ctx.platform, ctx.user_id, name, ctx.today, ctx.actor
         )
         return m

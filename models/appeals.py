@@ -47,9 +47,7 @@ async def file_appeal(
     )
     session.add(appeal)
     await session.flush()
-    await audit(
-        session, entry.team_id, actor, "appeal.open", f"#{entry.id}", None, {"reason": reason}
-    )
+    audit(session, entry.team_id, actor, "appeal.open", f"#{entry.id}", None, {"reason": reason})
     return appeal
 
 
@@ -60,7 +58,7 @@ async def close_appeal(
     appeal.closed_at = utcnow()
     appeal.closed_by = actor
     appeal.close_reason = reason
-    await audit(
+    audit(
         session,
         appeal.team_id,
         actor,

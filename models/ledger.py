@@ -10,10 +10,11 @@ from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from .periods import utcnow
 from .roster import Agent, audit, scored_agents
@@ -36,25 +37,31 @@ async def entry_by_id(session: AsyncSession, entry_id: int) -> Entry | None:
     return await session.get(Entry, entry_id)
 
 
-async def claim_message(session: AsyncSession, key: str | None) -> bool:
-    """Record that a chat message wrote something; False if it already did (redelivery)."""
+def claim_message(session: Session, key: str | None) -> bool:
+    """Record that a chat message wrote something; False if it already did (redelivery).
+
+    The first statement of every write unit: INSERT … ON CONFLICT DO NOTHING."""
     if not key:
         return True
-    dialect = session.bind.dialect.name if session.bind is not None else ""
-    values = {"key": key, "created_at": utcnow()}
-    if dialect in ("sqlite", "postgresql"):
-        mod = sqlite if dialect == "sqlite" else postgresql
-        stmt = mod.insert(ProcessedMessage).values(values).on_conflict_do_nothing()
-        return (await session.execute(stmt)).rowcount == 1
-    if await session.get(ProcessedMessage, key) is not None:
+    conn = session.connection()
+    stmt = _CLAIM.get(conn.dialect.name)
+    if stmt is not None:
+        return conn.execute(stmt, {"key": key, "created_at": utcnow()}).rowcount == 1
+    if session.get(ProcessedMessage, key) is not None:
         return False
-    session.add(ProcessedMessage(**values))
+    session.add(ProcessedMessage(key=key, created_at=utcnow()))
     try:
-        async with session.begin_nested():
-            await session.flush()
+        with session.begin_nested():
+            session.flush()
     except IntegrityError:
         return False
     return True
+
+
+_CLAIM = {
+    name: dialect.insert(ProcessedMessage.__table__).on_conflict_do_nothing()
+    for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
+}
 
 
 async def settlement_of(session: AsyncSession, team_id: int, period: str) -> Settlement | None:
@@ -119,7 +126,7 @@ async def usage_between(
 async def add_entry(session: AsyncSession, entry: Entry, actor_name: str) -> Entry:
     session.add(entry)
     await session.flush()
-    await audit(
+    audit(
         session,
         entry.team_id,
         entry.created_by,
@@ -149,7 +156,7 @@ async def revoke(
     entry.revoked_by_name = actor_name
     entry.revoke_reason = reason
     session.add(entry)
-    await audit(
+    audit(
         session,
         entry.team_id,
         actor,
@@ -182,19 +189,31 @@ def _tally_select(team_id: int, period: str):
     )
 
 
-async def month_tallies(
-    session: AsyncSession, team_id: int, period: str, member_id: int | None = None
+def month_tallies(
+    session: Session, team_id: int, period: str, member_id: int | None = None
 ) -> MonthTallies:
-    """Σ quantity, count and fines per member and item — one GROUP BY, revoked excluded."""
-    q = _tally_select(team_id, period)
-    if member_id is not None:
-        q = q.where(Entry.member_id == member_id)
+    """Σ quantity, count and fines per member and item — one GROUP BY, revoked excluded.
+
+    Pending changes of the session (an entry just revoked) are flushed first: they count."""
+    session.flush()
+    conn = session.connection()
+    if member_id is None:
+        rows = conn.execute(_tally_select(team_id, period))
+    else:
+        params = {"team_id": team_id, "period": period, "member_id": member_id}
+        rows = conn.execute(MEMBER_TALLY, params)
     tallies: dict[int, dict[str, Tally]] = defaultdict(dict)
     fines: dict[int, int] = defaultdict(int)
-    for mid, key, qty, n, fine in (await session.execute(q)).all():
+    for mid, key, qty, n, fine in rows:
         tallies[mid][key] = Tally(int(qty or 0), int(n))
         fines[mid] += int(fine or 0)
     return MonthTallies(tallies, fines)
+
+
+# One member's month: (member, item, Σ quantity, entries, Σ fine cents) per item.
+MEMBER_TALLY = _tally_select(bindparam("team_id"), bindparam("period")).where(  # type: ignore[arg-type]
+    Entry.member_id == bindparam("member_id")
+)
 
 
 def _score(rubric: Rubric, mt: MonthTallies, member_id: int, base: Decimal | None) -> MemberScore:
@@ -214,7 +233,8 @@ async def member_month_score(
     period: str,
     base: Decimal | None,
 ) -> MemberScore:
-    mt = await month_tallies(session, team_id, period, member_id)
+    """One member's score of the month (one GROUP BY)."""
+    mt = await session.run_sync(month_tallies, team_id, period, member_id)
     return _score(rubric, mt, member_id, base)
 
 

@@ -56,7 +56,7 @@ async def missing_reports(
     )
     agents = [m for m in await active_agents(session, team_id, day) if m.id not in reported]
     if tallies is None:
-        tallies = await month_tallies(session, team_id, day.strftime("%Y-%m"))
+        tallies = await session.run_sync(month_tallies, team_id, day.strftime("%Y-%m"))
     targets = [(item, Fraction(item.weight) / item.target) for item in selfs if item.target]
     out = []
     for m in agents:

@@ -6,10 +6,11 @@ Inside the caller's write transaction (writes of the team already serialised, se
 
 1. one SELECT reads everything the rules need: is the month settled, is the link already
    logged in the team (and by which entry), how many reports and units the agent has
-   logged for the item today (daily caps);
+   logged for the item today (daily caps); and, joined to it, the agent's month so far
+   (`GROUP BY item` over the covering index, one row per item);
 2. one INSERT … RETURNING writes the entry; one INSERT writes its audit row;
-3. one SELECT (`GROUP BY item` over the covering index, one member) gives the month's
-   score for the reply.
+3. the month's score for the reply is the month so far plus this entry: nothing else can
+   change the agent's month in between (writes of a team run one at a time).
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from fractions import Fraction
 
-from sqlalchemy import and_, func, insert, literal, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import and_, bindparam, func, insert, select, true
+from sqlalchemy.orm import Session
 
-from .ledger import Refused, closed_month, member_month_score
+from .ledger import MEMBER_TALLY, Refused, closed_month
 from .rubric import Item, Rubric
-from .scoring import MemberScore
+from .scoring import MemberScore, Tally, score_member
 from .tables import AuditLog, Entry, Settlement
 
 
@@ -56,16 +58,33 @@ class Logged:
     done: int  # the item's quantity this month, this report included
 
 
-async def log_self_report(
-    session: AsyncSession, rubric: Rubric, r: SelfReport, base: Decimal | None
+def log_self_report(
+    session: Session, rubric: Rubric, r: SelfReport, base: Decimal | None
 ) -> Logged:
-    """Check the rules, write the entry and its audit row, return the month's score."""
-    status, duplicate, reports, units = (await session.execute(_checks(r))).one()
+    """Check the rules, write the entry and its audit row, return the month's score.
+
+    A plain function of a `Session`: the dispatcher runs the whole command in one hop
+    (`bot.db.unit_of_work_sync`). The statements are built once (`_CHECKS`, `_INSERT_*`)
+    and run on the session's connection: nothing on this path is an ORM object."""
+    item = r.item
+    conn = session.connection()
+    checks = {
+        "team_id": r.team_id,
+        "period": r.period,
+        "link": r.link,
+        "member_id": r.member_id,
+        "item_key": item.key,
+        "day_start": r.day_start,
+        "day_end": r.day_end,
+    }
+    rows = conn.execute(_CHECKS, checks).all()
+    status, duplicate, reports, units = rows[0][:4]
+    tallies = {key: Tally(int(qty), int(n)) for *_, key, qty, n, _fine in rows if key is not None}
+    fines = sum(int(row[-1] or 0) for row in rows)
     if status == "settled":
         raise Refused(closed_month(r.period))
     if duplicate is not None:
         raise Refused(f"该链接已在 #{duplicate} 记录过")
-    item = r.item
     if item.daily_cap is not None and reports >= item.daily_cap:
         raise Refused(
             f"{item.label}每人每天最多报 {item.daily_cap} 次，你今天已报 {reports} 次（{units}{item.unit}）"
@@ -74,28 +93,23 @@ async def log_self_report(
         raise Refused(
             f"{item.label}每人每天最多 {item.daily_cap_units}{item.unit}，你今天已报 {units}{item.unit}"
         )
-    entry_id = (
-        await session.execute(
-            insert(Entry)
-            .values(
-                team_id=r.team_id,
-                member_id=r.member_id,
-                period=r.period,
-                item_key=item.key,
-                quantity=r.quantity,
-                fine_cents=0,
-                link=r.link,
-                note=r.note,
-                image_url=r.image_url,
-                image_file=r.image_file,
-                created_at=r.at,
-                created_by=r.actor,
-                created_by_name=r.member_name,
-                source=r.source,
-            )
-            .returning(Entry.id)
-        )
-    ).scalar_one()
+    entry = {
+        "team_id": r.team_id,
+        "member_id": r.member_id,
+        "period": r.period,
+        "item_key": item.key,
+        "quantity": r.quantity,
+        "fine_cents": 0,
+        "link": r.link,
+        "note": r.note,
+        "image_url": r.image_url,
+        "image_file": r.image_file,
+        "created_at": r.at,
+        "created_by": r.actor,
+        "created_by_name": r.member_name,
+        "source": r.source,
+    }
+    entry_id = conn.execute(_INSERT_ENTRY, entry).scalar_one()
     after = {
         "member_id": r.member_id,
         "item": item.key,
@@ -104,41 +118,59 @@ async def log_self_report(
         "period": r.period,
         "by": r.member_name,
     }
-    await session.execute(
-        insert(AuditLog).values(
-            team_id=r.team_id,
-            at=r.at,
-            actor=r.actor,
-            action="entry.create",
-            target=f"#{entry_id}",
-            after=json.dumps(after, ensure_ascii=False),
-        )
-    )
-    score = await member_month_score(session, rubric, r.team_id, r.member_id, r.period, base)
-    return Logged(entry_id, score, score.item(item.key).quantity)
+    audit_row = {
+        "team_id": r.team_id,
+        "at": r.at,
+        "actor": r.actor,
+        "action": "entry.create",
+        "target": f"#{entry_id}",
+        "before": None,
+        "after": json.dumps(after, ensure_ascii=False),
+    }
+    conn.execute(_INSERT_AUDIT, audit_row)
+    before = tallies.get(item.key, Tally())
+    tallies[item.key] = Tally(before.quantity + r.quantity, before.entries + 1)
+    score = score_member(rubric, tallies, Fraction(fines, 100), base)
+    return Logged(entry_id, score, tallies[item.key].quantity)
 
 
-def _checks(r: SelfReport):
-    """One row: (settlement status, first active entry with the link, reports, units today)."""
+def _build_checks():
+    """(settlement status, first active entry with the link, reports and units of the item
+    the agent logged today — a NULL link matches nothing), joined to the agent's month so
+    far: (member, item, Σ quantity, entries, Σ fine cents) per item, or NULLs when empty."""
     status = (
         select(Settlement.status)
-        .where(Settlement.team_id == r.team_id, Settlement.period == r.period)
+        .where(Settlement.team_id == bindparam("team_id"), Settlement.period == bindparam("period"))
         .scalar_subquery()
     )
     duplicate = (
         select(func.min(Entry.id))
-        .where(Entry.team_id == r.team_id, Entry.link == r.link, Entry.revoked_at.is_(None))
+        .where(
+            Entry.team_id == bindparam("team_id"),
+            Entry.link == bindparam("link"),
+            Entry.revoked_at.is_(None),
+        )
         .scalar_subquery()
-        if r.link is not None
-        else literal(None)
     )
     today = and_(
-        Entry.member_id == r.member_id,
-        Entry.item_key == r.item.key,
+        Entry.member_id == bindparam("member_id"),
+        Entry.item_key == bindparam("item_key"),
         Entry.revoked_at.is_(None),
-        Entry.created_at >= r.day_start,
-        Entry.created_at < r.day_end,
+        Entry.created_at >= bindparam("day_start"),
+        Entry.created_at < bindparam("day_end"),
     )
     reports = select(func.count(Entry.id)).where(today).scalar_subquery()
     units = select(func.coalesce(func.sum(Entry.quantity), 0)).where(today).scalar_subquery()
-    return select(status, duplicate, reports, units)
+    rules = select(
+        status.label("status"),
+        duplicate.label("duplicate"),
+        reports.label("reports"),
+        units.label("units"),
+    ).subquery("rules")
+    month = MEMBER_TALLY.subquery("month")
+    return select(rules, month).select_from(rules.outerjoin(month, true()))
+
+
+_CHECKS = _build_checks()
+_INSERT_ENTRY = insert(Entry.__table__).returning(Entry.__table__.c.id)
+_INSERT_AUDIT = insert(AuditLog.__table__)

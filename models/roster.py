@@ -6,15 +6,16 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from .periods import period_bounds, utcnow
 from .tables import AuditLog, Entry, GroupBinding, Member, Team, Tenure
 
 
-async def audit(
-    session: AsyncSession,
+def audit(
+    session: Session | AsyncSession,
     team_id: int | None,
     actor: str,
     action: str,
@@ -22,7 +23,8 @@ async def audit(
     before: object = None,
     after: object = None,
 ) -> None:
-    """One audit row per write (SPEC §6: every deduction explainable)."""
+    """One audit row per write (SPEC §6: every deduction explainable), added to the
+    session: written with the rest of its transaction."""
 
     def dump(v: object) -> str | None:
         return None if v is None else json.dumps(v, ensure_ascii=False, default=str)
@@ -66,30 +68,28 @@ async def all_teams(session: AsyncSession) -> list[Team]:
     return list((await session.execute(select(Team).order_by(Team.id))).scalars().all())
 
 
+def _member_where(team_id: int, platform: str, user_id: str):
+    return (Member.team_id == team_id, Member.platform == platform, Member.user_id == user_id)
+
+
 async def member_of(
     session: AsyncSession, team_id: int, platform: str, user_id: str
 ) -> Member | None:
     return (
-        await session.execute(
-            select(Member).where(
-                Member.team_id == team_id, Member.platform == platform, Member.user_id == user_id
-            )
-        )
+        await session.execute(select(Member).where(*_member_where(team_id, platform, user_id)))
     ).scalar_one_or_none()
 
 
-async def member_row(
-    session: AsyncSession, team_id: int, platform: str, user_id: str
-) -> Member | None:
+def member_row(session: Session, team_id: int, platform: str, user_id: str) -> Member | None:
     """`member_of` as a plain row (Core: nothing is loaded into the session), for reading."""
-    row = (
-        await session.execute(
-            select(*Member.__table__.c).where(
-                Member.team_id == team_id, Member.platform == platform, Member.user_id == user_id
-            )
-        )
-    ).first()
+    params = {"team_id": team_id, "platform": platform, "user_id": user_id}
+    row = session.connection().execute(_MEMBER_ROW, params).first()
     return None if row is None else Member(**row._mapping)
+
+
+_MEMBER_ROW = select(*Member.__table__.c).where(
+    *_member_where(bindparam("team_id"), bindparam("platform"), bindparam("user_id"))  # type: ignore[arg-type]
+)
 
 
 async def user_ids_on_team(
@@ -104,8 +104,8 @@ async def user_ids_on_team(
     return set(rows.scalars())
 
 
-async def rename_member(session: AsyncSession, member_id: int, name: str) -> None:
-    await session.execute(update(Member).where(Member.id == member_id).values(name=name))
+def rename_member(session: Session, member_id: int, name: str) -> None:
+    session.execute(update(Member).where(Member.id == member_id).values(name=name))
 
 
 async def memberships(session: AsyncSession, platform: str, user_id: str) -> list[Member]:
@@ -120,6 +120,37 @@ async def memberships(session: AsyncSession, platform: str, user_id: str) -> lis
     )
 
 
+def join_sync(
+    session: Session,
+    team_id: int,
+    platform: str,
+    user_id: str,
+    name: str,
+    today: date,
+    actor: str,
+) -> tuple[Member, str]:
+    """Add a person to a team (or bring them back). Returns (member, "new"|"rejoined"|"already")."""
+    where = _member_where(team_id, platform, user_id)
+    m = session.execute(select(Member).where(*where)).scalar_one_or_none()
+    if m is not None and m.left_on is None:
+        return m, "already"
+    if m is None:
+        m = Member(team_id=team_id, platform=platform, user_id=user_id, name=name, joined_on=today)
+        session.add(m)
+        session.flush()
+        status = "new"
+    else:
+        m.left_on = None
+        m.joined_on = today
+        m.name = name or m.name
+        m.role = "agent"
+        status = "rejoined"
+    session.add(Tenure(member_id=m.id, start=today))
+    audit(session, team_id, actor, "join", f"{platform}:{user_id}", None, {"name": m.name})
+    session.flush()
+    return m, status
+
+
 async def join(
     session: AsyncSession,
     team_id: int,
@@ -129,25 +160,7 @@ async def join(
     today: date,
     actor: str,
 ) -> tuple[Member, str]:
-    """Add a person to a team (or bring them back). Returns (member, "new"|"rejoined"|"already")."""
-    m = await member_of(session, team_id, platform, user_id)
-    if m is not None and m.left_on is None:
-        return m, "already"
-    if m is None:
-        m = Member(team_id=team_id, platform=platform, user_id=user_id, name=name, joined_on=today)
-        session.add(m)
-        await session.flush()
-        status = "new"
-    else:
-        m.left_on = None
-        m.joined_on = today
-        m.name = name or m.name
-        m.role = "agent"
-        status = "rejoined"
-    session.add(Tenure(member_id=m.id, start=today))
-    await audit(session, team_id, actor, "join", f"{platform}:{user_id}", None, {"name": m.name})
-    await session.flush()
-    return m, status
+    return await session.run_sync(join_sync, team_id, platform, user_id, name, today, actor)
 
 
 async def leave(session: AsyncSession, member: Member, today: date, actor: str) -> None:
@@ -159,7 +172,7 @@ async def leave(session: AsyncSession, member: Member, today: date, actor: str) 
     ).scalar_one_or_none()
     if tenure is not None:
         tenure.end = today
-    await audit(session, member.team_id, actor, "leave", _ref(member), None, {"left_on": today})
+    audit(session, member.team_id, actor, "leave", _ref(member), None, {"left_on": today})
 
 
 def _ref(member: Member) -> str:
@@ -290,7 +303,7 @@ async def bind_group(
         bound_by=actor,
     )
     session.add(binding)
-    await audit(session, team.id, actor, "bind", f"{platform}:{group_id}", None, team.name)
+    audit(session, team.id, actor, "bind", f"{platform}:{group_id}", None, team.name)
     return binding
 
 
@@ -303,14 +316,14 @@ async def unbind_group(
             GroupBinding.platform == platform, GroupBinding.group_id == group_id
         )
     )
-    await audit(session, team.id, actor, "unbind", f"{platform}:{group_id}", team.name)
+    audit(session, team.id, actor, "unbind", f"{platform}:{group_id}", team.name)
 
 
 async def new_team(session: AsyncSession, name: str, actor: str) -> Team:
     team = Team(name=name, created_at=utcnow())
     session.add(team)
     await session.flush()
-    await audit(session, team.id, actor, "team.create", name)
+    audit(session, team.id, actor, "team.create", name)
     return team
 
 

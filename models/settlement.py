@@ -145,7 +145,7 @@ async def settle(
                 group_id=b.group_id,
             )
         )
-    await audit(
+    audit(
         session,
         team_id,
         actor,
@@ -181,9 +181,7 @@ async def reopen(session: AsyncSession, team_id: int, period: str, actor: str) -
 
         raise Refused(f"{period} 还没有结算，无需重开")
     s.status = "reopened"
-    await audit(
-        session, team_id, actor, "reopen", period, {"status": "settled"}, {"status": "reopened"}
-    )
+    audit(session, team_id, actor, "reopen", period, {"status": "settled"}, {"status": "reopened"})
     return s
 
 
@@ -258,7 +256,7 @@ async def requeue_held(
     for post in posts:
         before = post.status
         post.status, post.attempts, post.next_attempt_at = "pending", 0, None
-        await audit(session, team_id, actor, "post.resend", f"#{post.id}", before, "pending")
+        audit(session, team_id, actor, "post.resend", f"#{post.id}", before, "pending")
     return posts
 
 

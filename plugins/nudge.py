@@ -121,7 +121,7 @@ async def remind_cmd(ctx: Ctx, args: Args) -> str | None:
     team = await s.get(Team, ctx.team_id)
     before = team.reminder_time
     team.reminder_time = value
-    await audit(s, team.id, ctx.actor, "reminder", team.name, before, value)
+    audit(s, team.id, ctx.actor, "reminder", team.name, before, value)
     if value == "off":
         return "✅ 本团队的每日提醒已关闭"
     days = get_config().kpi_reminder_days

@@ -33,8 +33,10 @@ def _read_quantity(item: Item, tokens: list[Token], *, optional: bool) -> tuple[
     return n, words[1:]
 
 
-async def self_report(ctx: Ctx, item: Item, args: Args, *, via_report: bool = False) -> str | Later:
-    """Log one self-report: evidence rule, duplicate link, daily cap, then the entry."""
+def self_report(ctx: Ctx, item: Item, args: Args, *, via_report: bool = False) -> str | Later:
+    """Log one self-report: evidence rule, duplicate link, daily cap, then the entry.
+
+    The hot path: a plain function of `ctx.tx`, run in one hop (`bot.dispatch`)."""
     cfg = get_config()
     tz = cfg.tz
     text = args.text
@@ -60,7 +62,7 @@ async def self_report(ctx: Ctx, item: Item, args: Args, *, via_report: bool = Fa
 
     now = utcnow()
     start, end = day_bounds_utc(local_now(tz).date(), tz)
-    member = await ensure_self(ctx, ctx.s)
+    member = ensure_self(ctx, ctx.tx)
     report = SelfReport(
         team_id=ctx.team_id,
         member_id=member.id,
@@ -78,7 +80,7 @@ async def self_report(ctx: Ctx, item: Item, args: Args, *, via_report: bool = Fa
         actor=ctx.actor,
         source=ctx.message_key,
     )
-    logged = await log_self_report(ctx.s, rubric(), report, cfg.kpi_commission_base)
+    logged = log_self_report(ctx.tx, rubric(), report, cfg.kpi_commission_base)
     target = item.target or 0
     reply = (
         f"✅ #{logged.entry_id} {item.name} 已记录"
@@ -98,8 +100,8 @@ async def self_report(ctx: Ctx, item: Item, args: Args, *, via_report: bool = Fa
 
 def _register(item: Item, cmd: Cmd) -> None:
     @kpi_command(cmd)
-    async def _handle(ctx: Ctx, args: Args) -> str | None:
-        return await self_report(ctx, item, args)
+    def _handle(ctx: Ctx, args: Args) -> str | Later:
+        return self_report(ctx, item, args)
 
 
 SELF_COMMANDS = [(i, c) for i, c in rubric_commands(rubric()) if c.role != "supervisor"]
@@ -108,7 +110,7 @@ for _item, _cmd in SELF_COMMANDS:
 
 
 @kpi_command(COMMANDS["report"])
-async def report(ctx: Ctx, args: Args) -> str | None:
+def report(ctx: Ctx, args: Args) -> str | Later:
     rub = rubric()
     if not args.tokens or args.tokens[0].mention:
         raise Refused("请写上项目，例如 /报 软文 https://…")
@@ -118,7 +120,7 @@ async def report(ctx: Ctx, args: Args) -> str | None:
         valid = "、".join(i.label for i in rub.self_items())
         why = f"“{word}”不是可自报的项目" if item is None else f"{item.name}由主管登记，不能自报"
         raise Refused(f"{why}。可自报：{valid}")
-    return await self_report(ctx, item, Args(args.tokens[1:], args.images), via_report=True)
+    return self_report(ctx, item, Args(args.tokens[1:], args.images), via_report=True)
 
 
 @kpi_command(COMMANDS["undo"])

@@ -79,7 +79,7 @@ async def _bind_new(s, ctx: Ctx, name: str) -> str | Refused:
     elif not ctx.is_superuser and not await is_team_supervisor(
         s, team.id, ctx.platform, ctx.user_id
     ):
-        await audit(s, team.id, ctx.actor, "bind.refused", where, None, name)
+        audit(s, team.id, ctx.actor, "bind.refused", where, None, name)
         return Refused(
             f"只有超级管理员或「{name}」的主管可以把群绑定到这个已有团队；"
             "请找他们来绑定，或换一个新团队名"
@@ -99,7 +99,7 @@ async def _serve_from_here(s, ctx: Ctx, current: GroupBinding, team: Team) -> st
         raise Refused("只有本团队的主管、群主或超级管理员可以更换回复本群的机器人账号")
     before = current.self_id
     current.self_id, current.adapter = ctx.self_id, ctx.adapter
-    await audit(
+    audit(
         s, team.id, ctx.actor, "bind.account", f"{ctx.platform}:{ctx.group_id}", before, ctx.self_id
     )
     return f"✅ 本群（团队「{team.name}」）改由本账号回复和播报，其他机器人账号在本群不再回复"
@@ -206,7 +206,7 @@ async def _set_role(ctx: Ctx, args: Args, role: str) -> str | None:
     for m in targets:
         before = m.role
         m.role = role
-        await audit(s, ctx.team_id, ctx.actor, "role", f"{m.platform}:{m.user_id}", before, role)
+        audit(s, ctx.team_id, ctx.actor, "role", f"{m.platform}:{m.user_id}", before, role)
         lines.append(
             f"✅ {m.name} 现在是「{ctx.team.name}」的主管"
             if role == "supervisor"

@@ -831,8 +831,8 @@ async def test_a_self_report_runs_a_fixed_small_number_of_statements(app: App):
     PostgreSQL: the team's advisory lock (writes of a team one at a time). Then the
     message claim (INSERT … ON CONFLICT DO NOTHING: a redelivery writes nothing), the
     speaker's membership, one SELECT for every rule (settled month, duplicate link, daily
-    cap), the entry (INSERT … RETURNING id), its audit row, and the month's tally of that
-    one agent for the reply."""
+    cap) joined to the agent's month so far (the reply's score), the entry (INSERT …
+    RETURNING id) and its audit row."""
     from sqlalchemy import event
 
     from bot import db
@@ -844,7 +844,7 @@ async def test_a_self_report_runs_a_fixed_small_number_of_statements(app: App):
     def record(_conn, _cursor, statement, *_args) -> None:
         statements.append(statement.split()[0].upper())
 
-    sync_engine = db.engine().sync_engine
+    sync_engine = db.write_engine()
     event.listen(sync_engine, "before_cursor_execute", record)
     try:
         reply = await report(app, "/软文 https://example.com/hot/2")
@@ -852,7 +852,7 @@ async def test_a_self_report_runs_a_fixed_small_number_of_statements(app: App):
         event.remove(sync_engine, "before_cursor_execute", record)
     assert reply.startswith("✅ #2 自建渠道软文 已记录（本月 2/8"), reply
     expected = {
-        "sqlite": ["BEGIN", "INSERT", "SELECT", "SELECT", "INSERT", "INSERT", "SELECT"],
-        "postgresql": ["SELECT", "INSERT", "SELECT", "SELECT", "INSERT", "INSERT", "SELECT"],
+        "sqlite": ["BEGIN", "INSERT", "SELECT", "SELECT", "INSERT", "INSERT"],
+        "postgresql": ["SELECT", "INSERT", "SELECT", "SELECT", "INSERT", "INSERT"],
     }[db.engine().dialect.name]
     assert statements == expected
