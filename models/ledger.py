@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from .periods import utcnow
+from .prepared import Prepared
 from .roster import Agent, audit, scored_agents
 from .rubric import Rubric
 from .scoring import MemberScore, Tally, score_member
@@ -46,7 +47,7 @@ def claim_message(session: Session, key: str | None) -> bool:
     conn = session.connection()
     stmt = _CLAIM.get(conn.dialect.name)
     if stmt is not None:
-        return conn.execute(stmt, {"key": key, "created_at": utcnow()}).rowcount == 1
+        return stmt.run(conn, {"key": key, "created_at": utcnow()})[1] == 1
     if session.get(ProcessedMessage, key) is not None:
         return False
     session.add(ProcessedMessage(key=key, created_at=utcnow()))
@@ -59,7 +60,10 @@ def claim_message(session: Session, key: str | None) -> bool:
 
 
 _CLAIM = {
-    name: dialect.insert(ProcessedMessage.__table__).on_conflict_do_nothing()
+    name: Prepared(
+        dialect.insert(ProcessedMessage.__table__).on_conflict_do_nothing(),
+        keys=["key", "created_at"],
+    )
     for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
 }
 
