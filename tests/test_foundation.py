@@ -4,6 +4,7 @@ concurrency, and bad configuration stops the bot at start with a message naming 
 import asyncio
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 from sqlmodel import SQLModel
 
 from bot import db
@@ -212,10 +214,15 @@ def test_nb_run_loads_the_same_plugins_as_python_m_bot():
     assert sorted(listed) == sorted(["nonebot_plugin_apscheduler", *plugin_names()])
 
 
-async def _units(n: int, failing: int | None = None):
-    """`n` units of work fired at once, each adding a team; unit `failing` refuses."""
+async def _units(n: int, failing: int | None = None, kind: str = "async"):
+    """`n` units of work fired at once, each adding a team; unit `failing` refuses.
+
+    kind: "async" units (`unit_of_work`), "plain" ones (`unit_of_work_sync`, the hot
+    path's kind: on SQLite a group of them runs on the writer thread), or "mixed"."""
     from models.ledger import Refused
+    from models.periods import utcnow
     from models.roster import new_team
+    from models.tables import Team
 
     async def unit(i: int, s: AsyncSession) -> int:
         team = await new_team(s, f"组{i}", "test")
@@ -223,28 +230,48 @@ async def _units(n: int, failing: int | None = None):
             raise Refused("不行")
         return team.id
 
-    return await asyncio.gather(
-        *(db.unit_of_work(lambda s, i=i: unit(i, s)) for i in range(n)), return_exceptions=True
-    )
+    def plain(i: int, s: Session) -> int:
+        team = Team(name=f"组{i}", created_at=utcnow())
+        s.add(team)
+        s.flush()
+        if i == failing:
+            raise Refused("不行")
+        assert team.id is not None
+        return team.id
+
+    def fire(i: int):
+        if kind == "plain" or (kind == "mixed" and i % 2 == 0):
+            return db.unit_of_work_sync(lambda s: plain(i, s))
+        return db.unit_of_work(lambda s: unit(i, s))
+
+    return await asyncio.gather(*(fire(i) for i in range(n)), return_exceptions=True)
 
 
-async def test_units_fired_together_commit_and_a_failing_one_is_undone_alone(app):
-    from sqlalchemy import event, select
+@contextmanager
+def _on_commit(listener):
+    """`listener` on every engine a write unit may commit through."""
+    from sqlalchemy import event
+
+    engines = {db.engine().sync_engine, db.write_engine()}
+    for engine in engines:
+        event.listen(engine, "commit", listener)
+    try:
+        yield
+    finally:
+        for engine in engines:
+            event.remove(engine, "commit", listener)
+
+
+@pytest.mark.parametrize("kind", ["async", "plain", "mixed"])
+async def test_units_fired_together_commit_and_a_failing_one_is_undone_alone(app, kind):
+    from sqlalchemy import select
 
     from models.ledger import Refused
     from models.tables import Team
 
     commits: list[bool] = []
-
-    def count(_conn) -> None:
-        commits.append(True)
-
-    sync_engine = db.engine().sync_engine
-    event.listen(sync_engine, "commit", count)
-    try:
-        results = await _units(10, failing=4)
-    finally:
-        event.remove(sync_engine, "commit", count)
+    with _on_commit(lambda _conn: commits.append(True)):
+        results = await _units(10, failing=4, kind=kind)
     assert isinstance(results[4], Refused)
     assert all(isinstance(r, int) for i, r in enumerate(results) if i != 4)
     async with db.reading() as s:
@@ -257,20 +284,17 @@ async def test_units_fired_together_commit_and_a_failing_one_is_undone_alone(app
 
 
 @sqlite_only
-async def test_a_group_whose_commit_fails_acknowledges_none_of_its_units(app):
-    from sqlalchemy import event, select
+@pytest.mark.parametrize("kind", ["async", "plain", "mixed"])
+async def test_a_group_whose_commit_fails_acknowledges_none_of_its_units(app, kind):
+    from sqlalchemy import select
 
     from models.tables import Team
 
     def fail(_conn) -> None:
         raise OSError("disk full")
 
-    sync_engine = db.engine().sync_engine
-    event.listen(sync_engine, "commit", fail)
-    try:
-        results = await _units(5)
-    finally:
-        event.remove(sync_engine, "commit", fail)
+    with _on_commit(fail):
+        results = await _units(5, kind=kind)
     assert all(isinstance(r, OSError) for r in results), results
     async with db.reading() as s:
         assert (await s.execute(select(Team.name))).scalars().all() == []
