@@ -203,17 +203,14 @@ SyncWork = Callable[[Session], T]
 async def unit_of_work(work: Work[T]) -> T:
     """Run `work` in a write transaction and return its result once that is committed.
 
-    PostgreSQL: a transaction of its own (writes of a team are serialised by its advisory
-    lock, other teams run side by side). SQLite, which writes one transaction at a time
-    anyway: the units queued at the moment share one transaction — group commit. Each
-    runs in a SAVEPOINT, so one that raises is undone alone and gets its exception; the
-    rest are committed together, with one fsync, and only then does any of them return.
-    If the commit fails, every unit of the group gets the error: nothing is acknowledged
-    that is not durable.
+    Units queued at the same moment share one transaction — group commit: SQLite writes
+    one transaction at a time anyway, so all of them; PostgreSQL, those of one team (they
+    queue for its advisory lock anyway; other teams run side by side). Each unit runs in
+    a SAVEPOINT, so one that raises is undone alone and gets its exception; the rest are
+    committed together, with one fsync, and only then does any of them return. If the
+    commit fails, every unit of the group gets the error: nothing is acknowledged that is
+    not durable.
     """
-    if engine().dialect.name != "sqlite":
-        async with writing() as s:
-            return await work(s)
     return await _enqueue(_Unit(work, sync=False))
 
 
@@ -226,9 +223,6 @@ async def unit_of_work_sync(work: SyncWork[T]) -> T:
     with async units it runs inside their transaction (`AsyncSession.run_sync`), and on
     PostgreSQL through the same `run_sync` over asyncpg: one function, either way.
     """
-    if engine().dialect.name != "sqlite":
-        async with writing() as s:
-            return await s.run_sync(work)
     return await _enqueue(_Unit(work, sync=True))
 
 
@@ -240,31 +234,38 @@ class _Unit:
 
 
 GROUP_MAX = 64  # units per transaction
-_queue: deque[_Unit] = deque()
-_committer: asyncio.Task | None = None
+Lane = int | None  # the team whose writes queue together (None: outside `serialise_team`)
+_queues: dict[Lane, deque[_Unit]] = {}
+_committers: dict[Lane, asyncio.Task] = {}
 _writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kpi-sqlite-writer")
 Outcome = tuple[bool, object]  # (returned, value or exception)
 
 
 async def _enqueue(unit: _Unit) -> T:  # type: ignore[type-var]
-    global _committer
     loop = asyncio.get_running_loop()
     unit.done = loop.create_future()
-    _queue.append(unit)
-    if _committer is None or _committer.done():
-        _committer = loop.create_task(_commit_groups())
+    lane = _team.get() if engine().dialect.name == "postgresql" else 0
+    queue = _queues.setdefault(lane, deque())
+    queue.append(unit)
+    committer = _committers.get(lane)
+    if committer is None or committer.done():
+        _committers[lane] = loop.create_task(_commit_groups(lane, queue))
     return await unit.done
 
 
-async def _commit_groups() -> None:
+async def _commit_groups(lane: Lane, queue: deque[_Unit]) -> None:
     loop = asyncio.get_running_loop()
-    while _queue:
-        group = [_queue.popleft() for _ in range(min(len(_queue), GROUP_MAX))]
+    while queue:
+        group = [queue.popleft() for _ in range(min(len(queue), GROUP_MAX))]
         if all(u.sync for u in group) and _writer_engine is not None:
             works = [u.work for u in group]
             results = await loop.run_in_executor(_writer, _run_group_on_writer, works)
         else:
-            results = await _run_group(group)
+            token = _team.set(lane)  # PostgreSQL: the group holds its team's lock
+            try:
+                results = await _run_group(group)
+            finally:
+                _team.reset(token)
         for unit, (ok, value) in zip(group, results, strict=True):
             assert unit.done is not None
             if unit.done.cancelled():

@@ -5,6 +5,7 @@ import asyncio
 import subprocess
 import sys
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -277,13 +278,31 @@ async def test_units_fired_together_commit_and_a_failing_one_is_undone_alone(app
     async with db.reading() as s:
         names = sorted((await s.execute(select(Team.name))).scalars())
     assert names == sorted(f"组{i}" for i in range(10) if i != 4)
-    if db.engine().dialect.name == "sqlite":
-        assert len(commits) == 1  # group commit: one transaction, one fsync
-    else:
-        assert len(commits) == 9  # PostgreSQL: a transaction each (the failed one rolled back)
+    assert len(commits) == 1  # group commit: one transaction, one fsync
 
 
-@sqlite_only
+async def test_on_postgresql_each_teams_units_share_a_transaction_other_teams_their_own(app):
+    """SQLite writes one transaction at a time: one group. PostgreSQL groups by team (the
+    units queue for the team's advisory lock anyway) and runs teams side by side."""
+    from sqlalchemy import select
+
+    from models.tables import Team
+
+    def add(name: str, s: Session) -> None:
+        s.add(Team(name=name, created_at=datetime(2026, 11, 1)))
+
+    async def fire(team: int, name: str) -> None:
+        with db.serialise_team(team):
+            await db.unit_of_work_sync(lambda s: add(name, s))
+
+    commits: list[bool] = []
+    with _on_commit(lambda _conn: commits.append(True)):
+        await asyncio.gather(*(fire(1 + i % 2, f"组{i}") for i in range(6)))
+    async with db.reading() as s:
+        assert len((await s.execute(select(Team.name))).scalars().all()) == 6
+    assert len(commits) == (1 if db.engine().dialect.name == "sqlite" else 2)
+
+
 @pytest.mark.parametrize("kind", ["async", "plain", "mixed"])
 async def test_a_group_whose_commit_fails_acknowledges_none_of_its_units(app, kind):
     from sqlalchemy import select
