@@ -11,6 +11,10 @@ transactions already run one at a time. PostgreSQL runs them side by side, so a 
 transaction opened while a command of team T is handled (`serialise_team`) first takes
 the transaction-scoped advisory lock of T; other teams are not held up. Uniqueness rules
 are also unique indexes, so the database refuses a second row whatever the code does.
+
+Commands write through `unit_of_work` (group commit). SQLite has a second, synchronous
+engine on the same file for the hot path: a writer thread that runs a whole group of
+plain units in one hop (`unit_of_work_sync`).
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ with one, `_dispatch`:
 2. checks the role (SPEC §2);
 3. for a command that writes: looks up, through the adapter, the names of the people the
    message names (nothing slow inside a transaction), then opens ONE write transaction
-   (serialised per team; on SQLite shared with the units queued at the same moment,
-   group commit: `bot.db.unit_of_work`), claims the message id in it (a redelivered
+   (serialised per team, and shared with the units of the team queued at the same
+   moment, group commit: `bot.db.unit_of_work`), claims the message id in it (a redelivered
    message writes nothing and gets no second answer), runs the handler, commits;
    for a command that only reads: runs the handler in a read session;
 4. replies once the transaction is committed: a ✅ is never sent for something that is

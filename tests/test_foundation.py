@@ -339,3 +339,14 @@ def test_every_command_marked_as_writing_exists():
     from bot.commands import COMMANDS, WRITES
 
     assert WRITES <= set(COMMANDS)
+
+
+def test_a_plain_function_handler_is_only_for_a_command_that_writes():
+    """A plain `def` handler runs inside a write unit (`bot.dispatch`); a reading command
+    registered with one is a mistake caught at start, not a lost write at run time."""
+    from bot.commands import COMMANDS
+    from bot.dispatch import kpi_command
+
+    reading = next(c for c in COMMANDS.values() if not c.writes)
+    with pytest.raises(ValueError, match="write unit"):
+        kpi_command(reading)(lambda ctx, args: "✅")

@@ -840,9 +840,11 @@ async def test_a_self_report_runs_a_fixed_small_number_of_statements(app: App):
     await bind(app)
     await report(app, "/软文 https://example.com/warm/1")
     statements: list[str] = []
+    threads: set[str] = set()
 
     def record(_conn, _cursor, statement, *_args) -> None:
         statements.append(statement.split()[0].upper())
+        threads.add(threading.current_thread().name)
 
     sync_engine = db.write_engine()
     event.listen(sync_engine, "before_cursor_execute", record)
@@ -856,3 +858,6 @@ async def test_a_self_report_runs_a_fixed_small_number_of_statements(app: App):
         "postgresql": ["SELECT", "INSERT", "SELECT", "SELECT", "INSERT", "INSERT"],
     }[db.engine().dialect.name]
     assert statements == expected
+    if db.engine().dialect.name == "sqlite":  # the whole unit in one hop, on the writer
+        assert len(threads) == 1
+        assert threads.pop().startswith("kpi-sqlite-writer")
