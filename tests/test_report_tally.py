@@ -1,0 +1,110 @@
+"""The self-report's reply score is the month so far plus the new entry (issue 14: one
+SELECT reads the rules and the month together). Checked against the month recomputed from
+the stored rows, through a random month of reports, deductions with fines and revokes."""
+
+import random
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy.orm import Session
+
+from bot import db
+from models.ledger import Refused, entry_by_id, member_month_score, revoke
+from models.reports import SelfReport, log_self_report
+from models.roster import join_sync, new_team
+from models.rubric import load_rubric
+from models.tables import Entry
+
+RUBRIC = load_rubric()
+PERIOD = "2026-11"
+START = datetime(2026, 11, 2, 1, 0)
+BASE = Decimal("3000")
+
+
+async def _setup() -> tuple[int, int]:
+    async def team(s) -> int:
+        return (await new_team(s, "客服一组", "test")).id
+
+    team_id = await db.unit_of_work(team)
+
+    def agent(s: Session) -> int:
+        member, _ = join_sync(s, team_id, "qq", "1", "张三", START.date(), "qq:1")
+        assert member.id is not None
+        return member.id
+
+    return team_id, await db.unit_of_work_sync(agent)
+
+
+def _report(team_id: int, member_id: int, n: int, rng: random.Random) -> SelfReport:
+    item = rng.choice(RUBRIC.self_items())
+    at = START + timedelta(hours=n)
+    day = datetime(at.year, at.month, at.day)
+    return SelfReport(
+        team_id=team_id,
+        member_id=member_id,
+        member_name="张三",
+        item=item,
+        quantity=rng.randint(1, 5) if item.evidence == "count" else 1,
+        link=f"https://example.com/t/{n}" if item.evidence == "link" else None,
+        note=None,
+        image_url=None,
+        image_file=None,
+        period=PERIOD,
+        at=at,
+        day_start=day,
+        day_end=day + timedelta(days=1),
+        actor="qq:1",
+        source=f"qq:bot:g:{n}",
+    )
+
+
+async def test_the_reply_score_is_the_stored_months_score(app):
+    team_id, member_id = await _setup()
+    rng = random.Random(14)
+    logged_ids: list[int] = []
+    for n in range(60):
+        roll = rng.random()
+        if roll < 0.15 and logged_ids:  # a revoke (ORM, another unit)
+            victim = rng.choice(logged_ids)
+
+            async def undo(s, victim=victim) -> None:
+                entry = await entry_by_id(s, victim)
+                assert entry is not None
+                await revoke(s, entry, "qq:9", "主管", "test")
+
+            logged_ids.remove(victim)
+            await db.unit_of_work(undo)
+            continue
+        if roll < 0.25:  # a deduction with a fine (written by another path)
+            key = rng.choice([i.key for i in RUBRIC.items if i.points and i.points < 0])
+
+            async def fine(s, key=key, n=n) -> None:
+                s.add(
+                    Entry(
+                        team_id=team_id,
+                        member_id=member_id,
+                        period=PERIOD,
+                        item_key=key,
+                        quantity=1,
+                        fine_cents=rng.choice([0, 5000, 20000]),
+                        created_at=START + timedelta(hours=n),
+                        created_by="qq:9",
+                        created_by_name="主管",
+                    )
+                )
+
+            await db.unit_of_work(fine)
+            continue
+        report = _report(team_id, member_id, n, rng)
+        try:
+            logged = await db.unit_of_work_sync(
+                lambda s, r=report: log_self_report(s, RUBRIC, r, BASE)
+            )
+        except Refused:  # a daily cap
+            continue
+        logged_ids.append(logged.entry_id)
+        async with db.reading() as s:
+            stored = await member_month_score(s, RUBRIC, team_id, member_id, PERIOD, BASE)
+        assert logged.score == stored, n
+        assert logged.done == stored.item(report.item.key).quantity
+    assert len(logged_ids) > 20
