@@ -36,6 +36,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import Session
 
+from models.prepared import Prepared
+
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = ROOT / "migrations"
 
@@ -105,7 +107,10 @@ def _tune_sqlite(engine: Engine, begin: str = "DEFERRED") -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
         mode = conn.get_execution_options().get("sqlite_begin", begin)
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        _BEGIN[mode].run(conn, {})  # on the cursor: the first statement of every report
+
+
+_BEGIN = {mode: Prepared(text(f"BEGIN {mode}")) for mode in ("DEFERRED", "IMMEDIATE")}
 
 
 def init_engine(url: str) -> AsyncEngine:
