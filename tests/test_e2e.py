@@ -295,6 +295,28 @@ async def test_onebot_v12_agent_is_named_by_their_group_name(bot: BotProcess):
         assert " 郑十 业务绩效·客户投诉" in c, c
 
 
+async def test_onebot_v12_dashboard_link_comes_by_private_message_and_opens(bot: BotProcess):
+    """`/后台` in a WeChat-style group: the link goes to the person privately
+    (`send_message` with detail_type private), never to the group, and opens the page."""
+    import httpx
+
+    async with OneBotV12Sim(bot.ws_url("v12"), self_id="wxid_kpibot3", token=TOKEN) as wx:
+        g = "wx-group-3"
+        assert one(await wx.say(g, str(SUPER), "/绑定 微信客服三组")).startswith("✅")
+        reply = one(await wx.say(g, str(SUPER), "/后台"))
+        assert reply == "✅ 登录链接已私聊发给你（10 分钟内有效，只能用一次）", reply
+        private = (await wx.wait_replies(None, str(SUPER), 1))[0]
+        call = next(c for c in reversed(wx.calls) if c.params.get("detail_type") == "private")
+        assert call.action == "send_message"
+        assert all("/kpi/login/" not in m for m in wx.replies(g))
+    link = re.search(r"http://\S+/kpi/login/\S+", private)
+    assert link, private
+    async with httpx.AsyncClient() as web:
+        page = await web.get(link.group(0))
+    assert page.status_code == 200
+    assert "进入后台" in page.text
+
+
 # ---- appeals, nudges, reopening ----------------------------------------------------------------
 
 
