@@ -12,7 +12,6 @@ from fractions import Fraction
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -45,18 +44,8 @@ def claim_message(session: Session, key: str | None) -> bool:
     if not key:
         return True
     conn = session.connection()
-    stmt = _CLAIM.get(conn.dialect.name)
-    if stmt is not None:
-        return stmt.run(conn, {"key": key, "created_at": utcnow()})[1] == 1
-    if session.get(ProcessedMessage, key) is not None:
-        return False
-    session.add(ProcessedMessage(key=key, created_at=utcnow()))
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError:
-        return False
-    return True
+    claim = _CLAIM[conn.dialect.name]
+    return claim.run(conn, {"key": key, "created_at": utcnow()})[1] == 1
 
 
 _CLAIM = {
