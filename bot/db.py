@@ -20,6 +20,7 @@ plain units in one hop (`unit_of_work_sync`).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -92,13 +93,31 @@ def _refuse_writes_when_read_only(_conn, _cursor, statement: str, *_args) -> Non
         raise WriteInReadOnly(statement.split(None, 3)[:3])
 
 
+WAL_TRIES = 100  # × 50 ms
+
+
+def _switch_to_wal(cursor) -> None:
+    """`PRAGMA journal_mode=WAL`. Connections opening a new file at the same moment (two
+    processes starting, or two connections of one pool) all switch it; SQLite answers the
+    losers "database is locked" at once, without waiting out the busy timeout. The file
+    is in WAL mode a moment later, so the switch is tried again."""
+    for attempt in range(WAL_TRIES):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except Exception as e:  # sqlite3's, or the aiosqlite adapter's OperationalError
+            if "locked" not in str(e) or attempt == WAL_TRIES - 1:
+                raise
+            time.sleep(0.05)
+
+
 def _tune_sqlite(engine: Engine, begin: str = "DEFERRED") -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):  # pragma: no cover - exercised through the engine
         # Let SQLAlchemy, not pysqlite, emit BEGIN (see the module docstring).
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
+        _switch_to_wal(cur)
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA foreign_keys=ON")
