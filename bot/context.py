@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from models.periods import local_now
 from models.roster import binding_of, member_row, memberships, rename_member
 from models.tables import GroupBinding, Member, Team
+from models.text import clean_name
 
 from . import db
 from .config import get_config
@@ -150,11 +151,23 @@ _BINDING_TTL = 30.0  # seconds; /绑定 and /解绑 clear it at once in this pro
 _bindings: dict[tuple[str, str], tuple[float, GroupBinding | None, Team | None]] = {}
 
 
-async def _binding(platform: str, group_id: str) -> tuple[GroupBinding | None, Team | None]:
-    """The group's binding and team, remembered briefly (every message needs them)."""
+def _answered_here(binding: GroupBinding | None, self_id: str) -> bool:
+    """Whether a message through `self_id` in a group with this binding gets handled."""
+    return binding is not None and (not binding.self_id or binding.self_id == self_id)
+
+
+async def _binding(
+    platform: str, group_id: str, self_id: str
+) -> tuple[GroupBinding | None, Team | None]:
+    """The group's binding and team, remembered briefly (every message needs them).
+
+    SPEC §5 "Several processes": the memory is trusted only when it leads to handling the
+    message. When it says the group is unbound or served by another account, the bot would
+    stay silent, so the binding is read again first: a `/绑定` through another process (or
+    another account) is seen by the next message, not 30 s later."""
     key = (platform, group_id)
     hit = _bindings.get(key)
-    if hit is not None and hit[0] > time.monotonic():
+    if hit is not None and hit[0] > time.monotonic() and _answered_here(hit[1], self_id):
         return hit[1], hit[2]
     async with db.reading() as s:
         binding = await binding_of(s, platform, group_id)
@@ -165,6 +178,21 @@ async def _binding(platform: str, group_id: str) -> tuple[GroupBinding | None, T
 
 def forget_bindings() -> None:
     _bindings.clear()
+
+
+def _quoted_here(event: Event, group_id: str) -> bool:
+    """SPEC §3 targets: a quoted message names its sender only when it is a message of this
+    same group. OneBot v11 implementations answer `get_msg` with its `message_type` (and,
+    NapCat and go-cqhttp, its `group_id`); a reply segment can name any message id, so one
+    from another group or a private chat names no one. (OneBot v12 replies carry no chat;
+    there the sender must be on the team or in the group, `bot.targets`.)"""
+    reply = getattr(event, "reply", None)
+    if not isinstance(event, v11.GroupMessageEvent) or reply is None:
+        return True
+    if reply.message_type != "group":
+        return False
+    quoted_group = getattr(reply, "group_id", None)
+    return quoted_group is None or str(quoted_group) == group_id
 
 
 async def build_ctx(bot: Bot, event: Event, *, member: bool = True) -> Ctx | None:
@@ -183,8 +211,11 @@ async def build_ctx(bot: Bot, event: Event, *, member: bool = True) -> Ctx | Non
         to_me=event.is_tome(),
         **facts,
     )
+    ctx.sender_name = clean_name(ctx.sender_name).strip()
     if ctx.group_id is not None:
-        ctx.binding, ctx.team = await _binding(ctx.platform, ctx.group_id)
+        if ctx.quoted_user_id is not None and not _quoted_here(event, ctx.group_id):
+            ctx.quoted_user_id = None
+        ctx.binding, ctx.team = await _binding(ctx.platform, ctx.group_id, ctx.self_id)
         if ctx.team is not None and member:
             async with db.reading() as s:
                 await s.run_sync(lambda sync_s: load_member(ctx, sync_s))

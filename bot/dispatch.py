@@ -5,18 +5,25 @@ with one, `_dispatch`:
 
 1. builds the `Ctx` (who, where, which team), keeps unbound groups and groups served by
    another bot account silent, and drops a message this process already handled;
-2. checks the role (SPEC §2);
+2. checks the role (SPEC §2) and the number of people named (`bot.targets`);
 3. for a command that writes: looks up, through the adapter, the names of the people the
    message names (nothing slow inside a transaction), then opens ONE write transaction
    (serialised per team, and shared with the units of the team queued at the same
    moment, group commit: `bot.db.unit_of_work`), claims the message id in it (a redelivered
    message writes nothing and gets no second answer), runs the handler, commits;
-   for a command that only reads: runs the handler in a read session;
+   for a command that only reads: runs the handler in a read session, then claims the
+   message id in a short write of its own;
 4. replies once the transaction is committed: a ✅ is never sent for something that is
    not in the database. `Refused` becomes `❌ reason + usage`, and rolls back; a handler
    that *returns* a `Refused` keeps what it wrote (an audit row of the attempt) and is
    answered ❌ all the same. A `Later` runs after the session is closed (adapter calls
    whose outcome the reply reports, like uploading a file).
+
+Every answer follows a committed claim of the message (SPEC §5 "Several processes"): a
+refused write claims it after its rollback, in a transaction of its own, and stays silent
+when another process claimed it first; so one message delivered to several processes is
+answered once, ✅, ❌ or information. A command that ends in 「出错了」 keeps no claim of
+its own and is forgotten by `_seen`: the same message sent again is handled again.
 
 A handler is `async def handle(ctx, args) -> Reply`; it reads and writes through
 `ctx.s` with the use-case functions of `models/`, and never talks to the adapter itself.
@@ -43,14 +50,14 @@ from nonebot.typing import T_State
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from models.ledger import Refused, claim_message
+from models.ledger import Refused, claim_message, release_message
 
 from . import db
 from .commands import Cmd
 from .context import Ctx, build_ctx, load_member, refresh_name, stale_name
 from .parse import Args, clip_echo
 from .replies import Reply, send_reply
-from .targets import prefetch_names
+from .targets import check_target_count, prefetch_names
 
 PRIVATE_OK = {"me", "rank", "rubric", "help", "dashboard"}
 NO_TEAM_OK = {"help", "rubric", "dashboard"}  # a superuser may be on no team
@@ -205,6 +212,15 @@ class _Handled(Exception):
     """The message was already handled (by another process, or before a restart)."""
 
 
+@dataclass
+class _Turn:
+    """How far a message got: `claimed` once its claim is committed, `alone` when that
+    claim is a transaction of its own (a read), not part of the command's write."""
+
+    claimed: bool = False
+    alone: bool = False
+
+
 async def _dispatch(bot: Bot, event: Event, state: T_State) -> None:
     route: _Route = state["kpi_route"]
     cmd = route.cmd
@@ -220,26 +236,68 @@ async def _dispatch(bot: Bot, event: Event, state: T_State) -> None:
         return  # silent in a group that is not bound to a team
     if ctx.served_elsewhere and not (cmd.alias == "bind" and ctx.to_me):
         return  # another account serves this group; `@本账号 /绑定` moves it here
+    turn = _Turn()
     try:
-        if ctx.group_id is None and cmd.alias not in PRIVATE_OK:
-            raise Refused("请在已绑定的群里使用这个命令")
-        if ctx.group_id is None and ctx.team is None and cmd.alias not in NO_TEAM_OK:
-            raise Refused("你还不在任何团队里，请先在团队群里报一次或让主管 /入职")
-        _check_role(ctx, cmd)
-        args = Args.from_message(state["kpi_arg"], ctx.self_id)
-        reply = await (_write if cmd.writes else _read)(route, ctx, args)
-        if isinstance(reply, Later):
-            reply = await reply.run()
-        if isinstance(reply, Refused):
-            raise reply
+        reply = await _run(route, ctx, state["kpi_arg"], turn)
     except _Handled:
         return
     except Refused as e:
         reply = f"❌ {clip_echo(str(e))}\n用法：{cmd.usage}"
+        try:
+            if not turn.claimed and not await _claim_alone(ctx):
+                return  # another process answered this message
+        except Exception:
+            logger.exception(f"claiming /{cmd.name} failed")
+            reply = await _failed(ctx, turn)
     except Exception:
         logger.exception(f"command {cmd.name} failed")
-        reply = FAILED
+        reply = await _failed(ctx, turn)
     await send_reply(bot, event, reply)
+
+
+async def _run(route: _Route, ctx: Ctx, arg: Message, turn: _Turn) -> Reply:
+    """Check, run and claim the command; its reply (a `Refused` is raised)."""
+    cmd = route.cmd
+    if ctx.group_id is None and cmd.alias not in PRIVATE_OK:
+        raise Refused("请在已绑定的群里使用这个命令")
+    if ctx.group_id is None and ctx.team is None and cmd.alias not in NO_TEAM_OK:
+        raise Refused("你还不在任何团队里，请先在团队群里报一次或让主管 /入职")
+    _check_role(ctx, cmd)
+    args = Args.from_message(arg, ctx.self_id)
+    check_target_count(args)
+    if cmd.writes:
+        outcome = await _write(route, ctx, args)
+        turn.claimed = True
+    else:
+        outcome = await _read(route, ctx, args)
+        if not await _claim_alone(ctx):
+            raise _Handled
+        turn.claimed = turn.alone = True
+    if isinstance(outcome, Later):
+        outcome = await outcome.run()
+    if isinstance(outcome, Refused):
+        raise outcome
+    return outcome
+
+
+async def _claim_alone(ctx: Ctx) -> bool:
+    """SPEC §5 "Several processes": claim the message in a short write of its own (a read
+    command, or a refused write after its rollback) before answering; False when another
+    process (or this one, before a restart) claimed it first and answered."""
+    return await db.unit_of_work_sync(lambda s: claim_message(s, ctx.message_key))
+
+
+async def _failed(ctx: Ctx, turn: _Turn) -> str:
+    """A command that ended in an unexpected error is not remembered as handled, so the
+    same message delivered again is handled again: it leaves `_seen`, and a claim of its
+    own is withdrawn (a claim made with a committed write stays: that write is durable)."""
+    _seen.pop(ctx.message_key, None)
+    if turn.alone:
+        try:
+            await db.unit_of_work_sync(lambda s: release_message(s, ctx.message_key))
+        except Exception:
+            logger.exception("withdrawing the claim of a failed command failed")
+    return FAILED
 
 
 async def _write(route: _Route, ctx: Ctx, args: Args) -> Outcome:

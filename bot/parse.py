@@ -11,13 +11,24 @@ import unicodedata
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
+from models.text import clean_name, clean_text
+
 URL_RE = re.compile(r"https?://[^\s<>\"'，。！？、；）」』】]+", re.IGNORECASE)
 ID_RE = re.compile(r"^[#＃](\d{1,18})$")
 
 
 def clean(text: str) -> str:
-    """Text as it may be stored: NUL characters removed (PostgreSQL refuses them)."""
-    return text.replace("\x00", "")
+    """Text as it may be stored (`models.text.clean_text`: surrogates replaced, control
+    characters but line breaks and tabs removed)."""
+    return clean_text(text)
+
+
+def _segment_str(value: object) -> str | None:
+    """A segment field that must be text (an image's `url` or `file`): anything else a
+    client sends there (a list, an object, a number) is as good as absent."""
+    if not isinstance(value, str):
+        return None
+    return clean_name(value) or None
 
 
 @dataclass
@@ -49,11 +60,14 @@ class Args:
             if kind == "text":
                 args.tokens += [Token(w) for w in clean(str(data.get("text", ""))).split()]
             elif kind in ("at", "mention"):
-                uid = str(data.get("qq") or data.get("user_id") or "")
+                raw = data.get("qq") or data.get("user_id") or ""
+                uid = clean_name(str(raw)) if isinstance(raw, str | int) else ""
                 if uid and uid != "all" and uid != self_id:
                     args.tokens.append(Token(mention=uid))
             elif kind == "image":
-                args.images.append(Image(data.get("url"), data.get("file") or data.get("file_id")))
+                url = _segment_str(data.get("url"))
+                file = _segment_str(data.get("file")) or _segment_str(data.get("file_id"))
+                args.images.append(Image(url, file))
         return args
 
     @property

@@ -1,5 +1,10 @@
 """Who a command is about: @mentions, QQ numbers or exact roster names (SPEC §3 targets),
-and the speaker's own registration (SPEC §2: registered on the first report)."""
+and the speaker's own registration (SPEC §2: registered on the first report).
+
+Only someone the platform says is in the group is registered (SPEC §2): a person not yet
+on the team is looked up with `get_group_member_info` for this group before the command's
+transaction, and a failed lookup means "not in this group". People already on the team
+are found in the roster as before."""
 
 from __future__ import annotations
 
@@ -14,16 +19,30 @@ from models.ledger import Refused
 from models.periods import period_bounds
 from models.roster import find_by_name, join, join_sync, member_of, user_ids_on_team
 from models.tables import Member
+from models.text import clean_name
 
 from . import db
 from .context import Ctx
-from .parse import Args, Token, clean, looks_numeric
+from .parse import Args, Token, looks_numeric
 
 QQ_RE = re.compile(r"^\d{5,12}$")
+MAX_TARGETS = 50
+
+
+def too_many() -> Refused:
+    return Refused(f"一次最多 {MAX_TARGETS} 人，请分几次发")
+
+
+def check_target_count(args: Args) -> None:
+    """SPEC §3: at most MAX_TARGETS @s in one command, refused before any lookup or
+    transaction (10,000 @s would otherwise hold the team's writes while each is looked up)."""
+    if len(args.mentions) > MAX_TARGETS:
+        raise too_many()
 
 
 async def _ask_adapter(ctx: Ctx, user_id: str) -> str | None:
-    """The display name of a group member, from the OneBot implementation (best effort)."""
+    """The display name of a member of this group, from the OneBot implementation (their
+    id when it knows no name); None when it does not answer for them: not in the group."""
     if ctx.group_id is None:
         return None
     try:
@@ -37,10 +56,10 @@ async def _ask_adapter(ctx: Ctx, user_id: str) -> str | None:
                 "get_group_member_info", group_id=ctx.group_id, user_id=user_id
             )
             name = info.get("user_displayname") or info.get("user_name") or ""
-    except Exception as e:  # the implementation may not know the user, or not answer
+    except Exception as e:  # the implementation does not know the user, or does not answer
         logger.info(f"get_group_member_info({user_id}) failed: {e!r}")
         return None
-    return clean(str(name)).strip() or None
+    return clean_name(str(name)).strip() or user_id
 
 
 async def prefetch_names(ctx: Ctx, args: Args, *, targets: bool) -> None:
@@ -73,6 +92,16 @@ async def prefetch_names(ctx: Ctx, args: Args, *, targets: bool) -> None:
     await ask_names(ctx, sorted(wanted - known))
 
 
+async def ask_new_people(ctx: Ctx, user_ids: list[str]) -> None:
+    """`ask_names` for those of `user_ids` not on the team (any tenure): whether they are in
+    the group, and their name."""
+    if ctx.team is None or not user_ids:
+        return
+    async with db.reading() as s:
+        known = await user_ids_on_team(s, ctx.team.id, ctx.platform, set(user_ids))
+    await ask_names(ctx, sorted(set(user_ids) - known))
+
+
 async def ask_names(ctx: Ctx, user_ids: list[str]) -> None:
     """Fill `ctx.names` from the implementation (before any transaction opens)."""
     for uid in user_ids:
@@ -80,7 +109,8 @@ async def ask_names(ctx: Ctx, user_ids: list[str]) -> None:
 
 
 def lookup_name(ctx: Ctx, user_id: str) -> str | None:
-    """A name `prefetch_names` found (None: unknown to the implementation, or not asked)."""
+    """The name `prefetch_names` found for a member of the group (None: not in the group
+    per the implementation, or not asked)."""
     return ctx.names.get(user_id)
 
 
@@ -127,6 +157,8 @@ async def resolve_targets(
     for tok in tokens:
         if tok.mention is None and (is_end(tok) or (found and looks_numeric(tok.norm))):
             break
+        if used >= MAX_TARGETS:
+            raise too_many()
         uid = tok.mention
         if uid is None and QQ_RE.match(tok.norm):
             uid = tok.norm
@@ -154,7 +186,11 @@ async def resolve_targets(
         if all(x.id != m.id for x in found):
             found.append(m)
     if not found and not errors and ctx.quoted_user_id is not None:
-        # SPEC §3: a reply to someone's message that names nobody is about that someone.
+        # SPEC §3: a reply to someone's message that names nobody is about that someone,
+        # if they are on the team or, to be registered, in this group.
+        if register and lookup_name(ctx, ctx.quoted_user_id) is None:
+            if await member_of(session, ctx.team_id, ctx.platform, ctx.quoted_user_id) is None:
+                return [], 0
         quoted = [Token(mention=ctx.quoted_user_id)]
         ctx_found, _ = await resolve_targets(
             ctx, session, quoted, period=period, register=register, allow_left=allow_left
@@ -168,18 +204,17 @@ async def resolve_targets(
 async def _by_id(
     ctx: Ctx, session: AsyncSession, uid: str, mentioned: bool, register: bool, errors: list[str]
 ) -> Member | None:
-    """The team member with this user id, registered on the spot if `register` and they are
-    in the group; None (with the reason in `errors`) otherwise."""
+    """The team member with this user id, registered on the spot if `register` and the
+    platform says they are in this group (an @ of someone who is not is refused like a
+    QQ number); None (with the reason in `errors`) otherwise."""
     m = await member_of(session, ctx.team_id, ctx.platform, uid)
     if m is not None:
         return m
     name = lookup_name(ctx, uid)
-    if name is None and not mentioned:
+    if name is None and (register or not mentioned):
         errors.append(f"QQ {uid} 不在本群或本团队")
     elif not register:
         errors.append(f"{name or uid} 还不是本团队成员")
     else:
-        m, _ = await join(
-            session, ctx.team_id, ctx.platform, uid, name or uid, ctx.today, ctx.actor
-        )
+        m, _ = await join(session, ctx.team_id, ctx.platform, uid, name, ctx.today, ctx.actor)
     return m

@@ -8,6 +8,7 @@ from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +24,17 @@ def _num(x: Fraction) -> float:
     return round(float(x), 4)
 
 
+def _append(sheet, values: list) -> None:
+    """Add a row, every text cell written safely: the control characters openpyxl refuses
+    are dropped (a note stored before notes were cleaned may hold one, and one such cell
+    must not cost the whole team its workbook), and text is always text, never a formula
+    (a note typed as `=HYPERLINK(…)` stays those characters)."""
+    sheet.append([ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v for v in values])
+    for cell in sheet[sheet.max_row]:
+        if cell.data_type == "f":
+            cell.data_type = "s"
+
+
 def build_workbook(
     rubric: Rubric,
     team_name: str,
@@ -35,7 +47,7 @@ def build_workbook(
     wb = Workbook()
     summary = wb.active
     summary.title = "汇总"
-    summary.append([f"{team_name} {period} 绩效汇总"])
+    _append(summary, [f"{team_name} {period} 绩效汇总"])
     summary["A1"].font = Font(bold=True, size=14)
     head = ["名次", "姓名", "账号", *(c.name for c in rubric.categories)]
     head += ["总分", "等级", "罚款(元)", "提成(元)"]
@@ -44,7 +56,8 @@ def build_workbook(
         cell.font = Font(bold=True)
     for r in ranking:
         s = r.score
-        summary.append(
+        _append(
+            summary,
             [
                 r.rank,
                 r.member.name,
@@ -54,7 +67,7 @@ def build_workbook(
                 s.grade,
                 _num(s.fines),
                 None if s.commission is None else _num(s.commission),
-            ]
+            ],
         )
 
     detail = wb.create_sheet("明细")
@@ -85,7 +98,8 @@ def build_workbook(
             _num(Fraction(item.points) * e.quantity) if item and item.points is not None else None
         )
         member = members.get(e.member_id)
-        detail.append(
+        _append(
+            detail,
             [
                 e.id,
                 to_local(e.created_at, tz).strftime("%Y-%m-%d %H:%M:%S"),
@@ -101,7 +115,7 @@ def build_workbook(
                 "是" if e.revoked_at else "",
                 e.revoked_by_name,
                 e.revoke_reason,
-            ]
+            ],
         )
     for sheet in (summary, detail):
         for col in sheet.columns:

@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -38,14 +38,22 @@ async def entry_by_id(session: AsyncSession, entry_id: int) -> Entry | None:
 
 
 def claim_message(session: Session, key: str | None) -> bool:
-    """Record that a chat message wrote something; False if it already did (redelivery).
+    """Record that a chat message is handled; False if it already was (a redelivery, or
+    another process got it first: SPEC §5 "Several processes").
 
-    The first statement of every write unit: INSERT … ON CONFLICT DO NOTHING."""
+    The first statement of every write unit, and a transaction of its own for a command
+    that reads or was refused: INSERT … ON CONFLICT DO NOTHING."""
     if not key:
         return True
     conn = session.connection()
     claim = _CLAIM[conn.dialect.name]
     return claim.run(conn, {"key": key, "created_at": utcnow()})[1] == 1
+
+
+def release_message(session: Session, key: str) -> None:
+    """Withdraw a claim made on its own (`claim_message`) for a command that then failed
+    unexpectedly: the same message delivered again is handled again."""
+    session.execute(delete(ProcessedMessage).where(ProcessedMessage.key == key))
 
 
 _CLAIM = {

@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+MAX_LINK = 2000  # characters, and UTF-8 bytes once normalised
+
+
+def too_long(url: str, normalised: str) -> bool:
+    """SPEC §3: a link longer than MAX_LINK is refused, on every engine alike (PostgreSQL's
+    B-tree index on the link holds at most about 2,700 bytes a row; SQLite has no limit)."""
+    return len(url) > MAX_LINK or len(normalised.encode("utf-8", "replace")) > MAX_LINK
+
+
 TRACKING = {
     "fbclid",
     "gclid",

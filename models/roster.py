@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from .periods import period_bounds, utcnow
 from .prepared import Prepared
 from .tables import AuditLog, Entry, GroupBinding, Member, Team, Tenure
+from .text import clean_name
 
 
 def audit(
@@ -109,7 +110,8 @@ async def user_ids_on_team(
 
 
 def rename_member(session: Session, member_id: int, name: str) -> None:
-    session.execute(update(Member).where(Member.id == member_id).values(name=name))
+    """A member's new display name, stored clean (`models.text.clean_name`)."""
+    session.execute(update(Member).where(Member.id == member_id).values(name=clean_name(name)))
 
 
 async def memberships(session: AsyncSession, platform: str, user_id: str) -> list[Member]:
@@ -133,7 +135,10 @@ def join_sync(
     today: date,
     actor: str,
 ) -> tuple[Member, str]:
-    """Add a person to a team (or bring them back). Returns (member, "new"|"rejoined"|"already")."""
+    """Add a person to a team (or bring them back). Returns (member, "new"|"rejoined"|"already").
+
+    The name is stored clean (`models.text.clean_name`)."""
+    name = clean_name(name)
     where = _member_where(team_id, platform, user_id)
     m = session.execute(select(Member).where(*where)).scalar_one_or_none()
     if m is not None and m.left_on is None:
@@ -324,7 +329,7 @@ async def unbind_group(
 
 
 async def new_team(session: AsyncSession, name: str, actor: str) -> Team:
-    team = Team(name=name, created_at=utcnow())
+    team = Team(name=clean_name(name), created_at=utcnow())
     session.add(team)
     await session.flush()
     audit(session, team.id, actor, "team.create", name)

@@ -11,7 +11,7 @@ from bot.parse import Args, Token, first_url, parse_entry_id, parse_int
 from bot.runtime import rubric
 from bot.targets import ensure_self
 from models.ledger import Refused, entry_by_id, last_entry_by, member_month_score, revoke
-from models.links import normalize_url
+from models.links import MAX_LINK, normalize_url, too_long
 from models.periods import day_bounds_utc, local_now, period_of, utcnow
 from models.reports import SelfReport, log_self_report
 from models.rubric import Item
@@ -50,6 +50,8 @@ def self_report(ctx: Ctx, item: Item, args: Args, *, via_report: bool = False) -
             link = normalize_url(url)
         except ValueError as e:
             raise Refused(f"链接格式不对：{url[:60]}") from e
+        if too_long(url, link):
+            raise Refused(f"链接太长（最多 {MAX_LINK} 个字符），请发短一些的链接")
         note = text.replace(url, " ").strip()
     elif item.evidence == "count":
         quantity, rest = _read_quantity(item, args.tokens, optional=False)

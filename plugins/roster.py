@@ -5,7 +5,15 @@ from bot.context import Ctx, forget_bindings
 from bot.dispatch import Later, kpi_command
 from bot.parse import Args
 from bot.runtime import rubric
-from bot.targets import QQ_RE, ask_names, lookup_name, resolve_targets
+from bot.targets import (
+    MAX_TARGETS,
+    QQ_RE,
+    ask_names,
+    ask_new_people,
+    lookup_name,
+    resolve_targets,
+    too_many,
+)
 from models.ledger import Refused
 from models.roster import (
     audit,
@@ -14,6 +22,7 @@ from models.roster import (
     is_team_supervisor,
     join,
     leave,
+    member_of,
     roster,
     team_by_name,
     unbind_group,
@@ -129,9 +138,14 @@ def _join_request(ctx: Ctx, args: Args) -> tuple[list[str], str]:
 
 async def _names_for_join(ctx: Ctx, args: Args) -> None:
     """Before the transaction: each person's current group card, unless a name is given
-    (a returning member takes their card of today)."""
+    (a returning member takes their card of today); and, for people not on the team yet,
+    whether they are in this group at all (SPEC §2: only they are registered)."""
     uids, name = _join_request(ctx, args)
-    if not name:
+    if len(uids) > MAX_TARGETS:
+        raise too_many()
+    if name:
+        await ask_new_people(ctx, uids)
+    else:
         await ask_names(ctx, uids)
 
 
@@ -144,8 +158,19 @@ async def join_cmd(ctx: Ctx, args: Args) -> str | None:
         raise Refused("一次给多人入职时不能指定姓名")
     if len(name) > 20:
         raise Refused("姓名最长 20 个字")
-    lines = []
     s = ctx.s
+    outsiders = [
+        uid
+        for uid in uids
+        if lookup_name(ctx, uid) is None
+        and await member_of(s, ctx.team_id, ctx.platform, uid) is None
+    ]
+    if outsiders and outsiders == [ctx.quoted_user_id] and len(uids) == 1:
+        raise Refused("请 @ 要入职的人（或写 QQ 号）")  # the quoted sender is not in this group
+    if outsiders:
+        who = "、".join(f"QQ {uid}" for uid in outsiders)
+        raise Refused(f"{who} 不在本群，不能入职。本次没有记录任何内容")
+    lines = []
     for uid in uids:
         display = name or lookup_name(ctx, uid) or uid
         m, status = await join(s, ctx.team_id, ctx.platform, uid, display, ctx.today, ctx.actor)

@@ -141,7 +141,9 @@ async def test_a_failed_name_refresh_still_answers_the_command(
 
 async def test_join_leave_keeps_history_refuses_reports_and_rejoin_restores(app: App):
     await bind(app)
-    reply = await owner_says(app, ["/入职 ", at(30003), " 王五"])
+    reply = await owner_says(
+        app, ["/入职 ", at(30003), " 王五"], api=[member_info(GROUP, 30003, "群名片")]
+    )
     assert reply == f"✅ 王五 已入职，从 {today()} 起计入考核", reply
     assert (await said(app, "/朋友圈", 30003, card="王五")).startswith("✅")
 
