@@ -27,6 +27,7 @@ MANAGERS = frozenset({"owner", "admin"})
 
 _clock = time.monotonic
 _roles: dict[tuple[str, str, str], tuple[float, str | None]] = {}
+_asking: dict[tuple[str, str, str], asyncio.Future[str | None]] = {}
 
 
 def forget_roles() -> None:
@@ -50,11 +51,21 @@ async def _ask(bot: Bot, group_id: str, user_id: str) -> str | None:
 
 async def group_role(binding: GroupBinding, user_id: str) -> str | None:
     """ "owner", "admin", "member"… as the platform answers now, or None when no connected
-    account in the group answers (or the person is not in it)."""
+    account in the group answers (or the person is not in it). Requests arriving together
+    (a page and its pictures) share one question."""
     key = (binding.platform, binding.group_id, user_id)
     hit = _roles.get(key)
     if hit is not None and hit[0] > _clock():
         return hit[1]
+    asking = _asking.get(key)
+    if asking is None:
+        asking = asyncio.ensure_future(_fresh(key, binding, user_id))
+        _asking[key] = asking
+        asking.add_done_callback(lambda _: _asking.pop(key, None))
+    return await asyncio.shield(asking)
+
+
+async def _fresh(key: tuple[str, str, str], binding: GroupBinding, user_id: str) -> str | None:
     role: str | None = None
     try:
         bot = await pick_bot(binding)

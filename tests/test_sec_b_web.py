@@ -4,6 +4,7 @@ same-origin POSTs, a `Secure` cookie behind https, and the security headers ever
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -57,6 +58,7 @@ class Platform(v11.Adapter):
         if api != "get_group_member_info":
             return {}
         self.calls.append(data)
+        await asyncio.sleep(0.01)  # a round trip to the implementation
         role = self.roles.get((data["group_id"], data["user_id"]))
         if role is None:
             raise ActionFailed(status="failed", retcode=100, message="不是群成员")
@@ -130,10 +132,14 @@ async def test_a_group_admin_keeps_manager_pages_only_while_the_platform_says_so
     async with platform({(GROUP, ADMIN): "admin"}) as qq:
         assert await statuses(c, a) == dict.fromkeys((*MANAGER_PAGES, "team"), 200)
         assert qq.calls == [{"group_id": GROUP, "user_id": ADMIN, "no_cache": True}]  # cached
+        clock[0] += grouprole.ROLE_TTL + 0.1
+        together = [c.get(f"/kpi/team/{a}/audit") for _ in range(5)]  # a page and its pictures
+        assert [r.status_code for r in await asyncio.gather(*together)] == [200] * 5
+        assert len(qq.calls) == 2  # asked once for all five
         qq.roles[GROUP, ADMIN] = "member"
         clock[0] += grouprole.ROLE_TTL + 0.1
         assert await statuses(c, a) == dict.fromkeys((*MANAGER_PAGES, "team"), 403)
-        assert len(qq.calls) == 2
+        assert len(qq.calls) == 3
         qq.roles[GROUP, ADMIN] = "owner"
         clock[0] += grouprole.ROLE_TTL + 0.1
         assert (await c.get(f"/kpi/team/{a}/audit")).status_code == 200
