@@ -300,6 +300,8 @@ async def test_every_response_carries_the_security_headers(app: App):
         r = await c.request(method, path, headers=headers)
         seen[name] = r.status_code
         assert_secured(r)
+    for path in ("/onebot/v11/http", "/onebot/v12/http", "/kpi/static/missing.css"):
+        assert_secured(await client().get(path))
     anonymous = await client().get("/kpi/")
     assert anonymous.status_code == 401
     assert_secured(anonymous)
