@@ -227,6 +227,15 @@ async def test_the_origin_is_the_one_of_kpi_web_base_url(app: App, monkeypatch):
     assert "secure" in r.headers["set-cookie"].lower()
 
 
+async def test_an_own_origin_that_cannot_be_read_accepts_no_post(app: App, monkeypatch):
+    monkeypatch.setattr(get_config(), "kpi_web_base_url", "not a url")
+    await team_a(app)
+    reply = plain((await say(app, private_event("/后台", ZHANG)))[0])
+    path = "/kpi/login/" + reply.rsplit("/kpi/login/", 1)[1].strip()
+    for origin in ("null", "not a url", ORIGIN):
+        assert (await client().post(path, headers={"Origin": origin})).status_code == 403
+
+
 async def test_logout_is_a_same_origin_post(app: App):
     await team_a(app)
     c = await login(app, ZHANG)

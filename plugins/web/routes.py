@@ -169,7 +169,8 @@ async def same_origin(request: Request) -> None:
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return
     sent = request.headers.get("origin") or request.headers.get("referer")
-    if not sent or origin_of(sent) != origin_of(_base_url()):
+    own = origin_of(_base_url())
+    if own is None or not sent or origin_of(sent) != own:
         raise CROSS_SITE
 
 
