@@ -185,6 +185,7 @@ def test_origins_compare_scheme_host_and_port():
     assert origin_of("https://kpi.example.com") == origin_of("https://kpi.example.com:443/x")
     assert origin_of("http://kpi.example.com") != origin_of("https://kpi.example.com")
     assert origin_of("http://127.0.0.1:8081") != origin_of("http://127.0.0.1:8080")
+    assert origin_of("http://[::1]:8080/kpi/") == origin_of("http://[::1]:8080")
     for bad in ("null", "", "file:///etc", "http://", "http://h:99999", "javascript:x"):
         assert origin_of(bad) is None, bad
 
@@ -225,6 +226,13 @@ async def test_the_origin_is_the_one_of_kpi_web_base_url(app: App, monkeypatch):
     r = await c.post(path, headers={"Origin": "https://kpi.example.com"})
     assert r.status_code == 303
     assert "secure" in r.headers["set-cookie"].lower()
+
+
+def test_the_default_address_of_an_ipv6_host_is_bracketed(monkeypatch):
+    from plugins.web import base_url
+
+    monkeypatch.setattr(nonebot.get_driver().config, "host", "::1")
+    assert base_url() == "http://[::1]:8080"
 
 
 async def test_an_own_origin_that_cannot_be_read_accepts_no_post(app: App, monkeypatch):

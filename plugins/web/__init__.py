@@ -28,7 +28,9 @@ _TOKEN_IN_PATH = re.compile(re.escape(LOGIN_PATH) + r"[^\s\"?/]*")
 def base_url() -> str:
     """KPI_WEB_BASE_URL, or http://HOST:PORT of the bot's own server."""
     conf = get_driver().config
-    return get_config().kpi_web_base_url or f"http://{conf.host}:{conf.port}"
+    host = str(conf.host)
+    host = f"[{host}]" if ":" in host else host  # an IPv6 address
+    return get_config().kpi_web_base_url or f"http://{host}:{conf.port}"
 
 
 class HideLoginTokens(logging.Filter):
