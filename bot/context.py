@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from models.periods import local_now
+from models.rights import is_current, is_current_supervisor
 from models.roster import binding_of, member_row, memberships, rename_member
 from models.tables import GroupBinding, Member, Team
 from models.text import clean_name
@@ -88,15 +89,30 @@ class Ctx:
 
     @property
     def is_owner(self) -> bool:
-        return self.is_superuser or self.sender_role == "owner"
+        """A superuser, or the group's owner as this very event says (SPEC §2)."""
+        return self.is_superuser or (self.group_id is not None and self.sender_role == "owner")
+
+    @property
+    def manages_group(self) -> bool:
+        """The group's owner or admin as this event says, counted as a supervisor of its
+        team with KPI_ADMINS_ARE_SUPERVISORS (SPEC §2)."""
+        return (
+            self.group_id is not None
+            and get_config().kpi_admins_are_supervisors
+            and self.sender_role in ("owner", "admin")
+        )
 
     @property
     def is_supervisor(self) -> bool:
-        if self.is_superuser:
-            return True
-        if self.member is not None and self.member.role == "supervisor" and not self.member.left_on:
-            return True
-        return get_config().kpi_admins_are_supervisors and self.sender_role in ("owner", "admin")
+        """A superuser, an explicit `/主管` of the group's team who has not left, or (with
+        KPI_ADMINS_ARE_SUPERVISORS) the group's owner or admin as this event says: read at
+        every command, so a demotion or a `/离职` counts at once (SPEC §2). Being allowed to
+        supervise never lets anyone deal for themselves (`models.rights.refuse_self`)."""
+        return (
+            self.is_superuser
+            or is_current_supervisor(self.member, self.today)
+            or self.manages_group
+        )
 
     @property
     def team_id(self) -> int:
@@ -221,8 +237,10 @@ async def build_ctx(bot: Bot, event: Event, *, member: bool = True) -> Ctx | Non
                 await s.run_sync(lambda sync_s: load_member(ctx, sync_s))
         return ctx
     async with db.reading() as s:
-        mine = list(await memberships(s, ctx.platform, ctx.user_id))
-        mine.sort(key=lambda m: (m.left_on is not None, -m.id))
+        # SPEC §2: in private chat only a membership that has not ended names a team.
+        today = ctx.today
+        mine = [m for m in await memberships(s, ctx.platform, ctx.user_id) if is_current(m, today)]
+        mine.sort(key=lambda m: -m.id)
         if mine:
             ctx.member = mine[0]
             ctx.team = await s.get(Team, mine[0].team_id)

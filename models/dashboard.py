@@ -30,11 +30,22 @@ from .ledger import (
 )
 from .nudges import Gap, missing_reports
 from .periods import month_start_utc, period_bounds, shift_period
-from .roster import all_teams, memberships
+from .rights import is_current
+from .roster import all_teams, bindings_of, memberships
 from .rubric import Rubric
 from .scoring import MemberScore, Tally, score_member
 from .settlement import base_of, month_rules, rubric_of
-from .tables import Appeal, AuditLog, Entry, Member, Settlement, Team, Tenure, WebLogin
+from .tables import (
+    Appeal,
+    AuditLog,
+    Entry,
+    GroupBinding,
+    Member,
+    Settlement,
+    Team,
+    Tenure,
+    WebLogin,
+)
 
 PAGE_SIZE = 50
 TREND_MONTHS = 12
@@ -64,20 +75,47 @@ class Viewer:
         return self.manages(team_id) or self.agent_in.get(team_id) == member_id
 
 
-async def viewer_of(session: AsyncSession, login: WebLogin, superuser: bool) -> Viewer:
-    """Rights from the roster as it is now (a /取消主管 takes effect at the next page), plus
-    the team of the group where a group owner or admin asked for the link."""
+async def viewer_of(
+    session: AsyncSession,
+    login: WebLogin,
+    superuser: bool,
+    today: date,
+    *,
+    group_admin: bool = False,
+) -> Viewer:
+    """Rights from the roster and the facts as they are at this request (SPEC §2, §5a): a
+    `/取消主管` or a `/离职` takes effect at the next page.
+
+    A supervisor is an explicit `/主管` of the team whose membership has not ended; an agent
+    a member who has not left (`models.rights.is_current`); a member who left sees nothing
+    of that team. The team of the group where the link was asked for (`group_team_id`)
+    is supervised only when `group_admin` says the platform reports the person as owner or
+    admin of a group bound to that team right now (the caller asks it, see
+    `groups_to_ask`; with KPI_ADMINS_ARE_SUPERVISORS off, or no bot able to answer, it is
+    False)."""
     supervises: set[int] = set()
     agent_in: dict[int, int] = {}
     for m in await memberships(session, login.platform, login.user_id):
+        if not is_current(m, today):
+            continue
         if m.role == "supervisor":
-            if m.left_on is None:
-                supervises.add(m.team_id)
+            supervises.add(m.team_id)
         else:
             agent_in[m.team_id] = m.id
-    if login.group_team_id is not None:
+    if login.group_team_id is not None and group_admin:
         supervises.add(login.group_team_id)
     return Viewer(login.id, login.name, superuser, frozenset(supervises), agent_in)
+
+
+async def groups_to_ask(session: AsyncSession, login: WebLogin) -> list[GroupBinding]:
+    """The groups whose owner/admin list decides the session's group right: those bound to
+    the team the link was asked from, on the person's platform (none when it was asked in
+    private chat)."""
+    if login.group_team_id is None:
+        return []
+    return [
+        b for b in await bindings_of(session, login.group_team_id) if b.platform == login.platform
+    ]
 
 
 async def visible_teams(session: AsyncSession, viewer: Viewer) -> list[Team]:

@@ -11,6 +11,7 @@ from bot.replies import Mention, Part
 from bot.runtime import rubric
 from models.appeals import close_appeal, file_appeal, open_appeal_of, open_appeals
 from models.ledger import Refused, entry_by_id
+from models.rights import SELF_APPEAL, refuse_self
 from models.roster import supervisors
 from models.tables import Entry, Member
 
@@ -68,8 +69,9 @@ async def reject_cmd(ctx: Ctx, args: Args) -> list[Part] | None:
     appeal = await open_appeal_of(s, entry.id)
     if appeal is None:
         raise Refused(f"#{entry_id} 没有待处理的申诉")
-    await close_appeal(s, appeal, "rejected", ctx.actor, reason)
     member = await s.get(Member, appeal.member_id)
+    refuse_self(ctx.actor, ctx.member.id if ctx.member else None, [member], SELF_APPEAL)
+    await close_appeal(s, appeal, "rejected", ctx.actor, reason)
     why = f"（{reason}）" if reason else ""
     return [
         f"✅ 已驳回 #{entry.id} 的申诉{why}\n",

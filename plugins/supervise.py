@@ -29,6 +29,7 @@ from models.periods import (
     shift_period,
     utcnow,
 )
+from models.rights import SELF_MARK, SELF_REVOKE, refuse_self
 from models.roster import audit_rows
 from models.rubric import Item
 from models.scoring import fmt_total
@@ -105,6 +106,7 @@ async def log_marks(ctx: Ctx, args: Args, item: Item | None, sign: int) -> str |
         rest = rest[1:]
     if not targets:
         raise Refused(f"请 @ 要登记{item.name}的人")
+    refuse_self(ctx.actor, _own_id(ctx), targets, SELF_MARK)
     if bad := [m.name for m in targets if m.role == "supervisor"]:
         raise Refused(f"{'、'.join(bad)} 是主管，不参与考核")
     period, quantity, fine_cents, note = _split_rest(
@@ -144,6 +146,11 @@ async def log_marks(ctx: Ctx, args: Args, item: Item | None, sign: int) -> str |
     return "\n".join(lines)
 
 
+def _own_id(ctx: Ctx) -> int | None:
+    """The speaker's membership of the group's team, if any (read with the context)."""
+    return ctx.member.id if ctx.member is not None else None
+
+
 @kpi_command(COMMANDS["deduct"])
 async def deduct(ctx: Ctx, args: Args) -> str | None:
     return await log_marks(ctx, args, None, -1)
@@ -178,9 +185,10 @@ async def revoke_cmd(ctx: Ctx, args: Args) -> list[Part] | str | None:
     entry = await entry_by_id(s, wanted)
     if entry is None or entry.team_id != ctx.team_id:
         raise Refused(f"本团队没有 #{wanted}")
+    member = await s.get(Member, entry.member_id)
+    refuse_self(ctx.actor, _own_id(ctx), [member], SELF_REVOKE)
     await revoke(s, entry, ctx.actor, ctx.sender_name, reason)
     appeal = await accept_for_entry(s, entry, ctx.actor, reason)
-    member = await s.get(Member, entry.member_id)
     score = await member_month_score(
         s, rub, ctx.team_id, entry.member_id, entry.period, cfg.kpi_commission_base
     )

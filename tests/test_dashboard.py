@@ -65,11 +65,16 @@ class Recorder(dict):
     __hash__ = None  # type: ignore[assignment]
 
 
+ORIGIN = "http://127.0.0.1:8080"  # the dashboard's own origin (HOST:PORT by default)
+
+
 def client(cookie: str | None = None) -> httpx.AsyncClient:
+    """A browser on the dashboard's pages: its POSTs carry the page's Origin."""
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=nonebot.get_app()),
         base_url="http://testserver",
         cookies={"kpi_session": cookie} if cookie else None,
+        headers={"Origin": ORIGIN},
     )
 
 
@@ -250,7 +255,7 @@ async def test_forged_tampered_expired_or_logged_out_cookies_are_not_a_session(a
     assert (await c.get("/kpi/")).status_code == 401
     set_clock(NOW)
     assert (await c.get("/kpi/", follow_redirects=True)).status_code == 200
-    out = await c.get("/kpi/logout")
+    out = await c.post("/kpi/logout")
     assert "已退出" in out.text
     assert (await client(good).get("/kpi/")).status_code == 401
 
@@ -428,8 +433,22 @@ async def test_group_owner_asking_in_the_group_supervises_that_team_only(app: Ap
     c = client()
     assert (await c.post(path)).status_code == 303
     i = await ids()
-    assert (await c.get(f"/kpi/team/{i['客服一组']}/entries")).status_code == 200
-    assert (await c.get(f"/kpi/team/{i['客服二组']}")).status_code == 403
+    from nonebot.adapters.onebot.v11 import Adapter, Bot
+
+    from bot.grouprole import forget_roles
+    from tests.utils import BOT_ID
+
+    forget_roles()
+    async with app.test_api() as api:  # the platform is asked whether they still own it
+        api.create_bot(base=Bot, adapter=api.create_adapter(base=Adapter), self_id=BOT_ID)
+        api.should_call_api(
+            "get_group_member_info",
+            {"group_id": GROUP, "user_id": OWNER, "no_cache": True},
+            {"user_id": OWNER, "role": "owner"},
+        )
+        assert (await c.get(f"/kpi/team/{i['客服一组']}/entries")).status_code == 200
+        assert (await c.get(f"/kpi/team/{i['客服二组']}")).status_code == 403
+    forget_roles()
 
 
 async def test_evidence_outside_the_data_folder_is_never_served(app: App, tmp_path: Path):

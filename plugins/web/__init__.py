@@ -11,7 +11,7 @@ from nonebot import get_app, get_driver, logger
 from bot import db
 from bot.commands import COMMANDS, plugin_meta, usages
 from bot.config import get_config
-from bot.context import Ctx, is_superuser
+from bot.context import Ctx
 from bot.dispatch import Later, kpi_command
 from bot.parse import Args
 from bot.send import send_direct
@@ -28,7 +28,9 @@ _TOKEN_IN_PATH = re.compile(re.escape(LOGIN_PATH) + r"[^\s\"?/]*")
 def base_url() -> str:
     """KPI_WEB_BASE_URL, or http://HOST:PORT of the bot's own server."""
     conf = get_driver().config
-    return get_config().kpi_web_base_url or f"http://{conf.host}:{conf.port}"
+    host = str(conf.host)
+    host = f"[{host}]" if ":" in host else host  # an IPv6 address
+    return get_config().kpi_web_base_url or f"http://{host}:{conf.port}"
 
 
 class HideLoginTokens(logging.Filter):
@@ -61,18 +63,23 @@ def hide_tokens_in_access_log() -> None:
 async def dashboard(ctx: Ctx, args: Args) -> str | Later:
     if not get_config().kpi_web_enabled:
         raise Refused("网页后台没有开启（KPI_WEB_ENABLED=false）")
-    group_team = ctx.team_id if ctx.group_id and ctx.team and ctx.is_supervisor else None
-    adapter = ctx.adapter.replace(" ", "")
+    # Asked in a group as its owner or admin: that team, for as long as the platform keeps
+    # saying so (re-checked at every page, SPEC §5a).
+    group_team = ctx.team_id if ctx.team is not None and ctx.manages_group else None
     token, login = await issue_link(
         ctx.s,
         platform=ctx.platform,
-        adapter=adapter,
+        adapter=ctx.adapter.replace(" ", ""),
         user_id=ctx.user_id,
         name=ctx.member.name if ctx.member else ctx.sender_name,
         group_team_id=group_team,
     )
-    viewer = await viewer_of(ctx.s, login, is_superuser(adapter, ctx.user_id))
+    viewer = await viewer_of(
+        ctx.s, login, ctx.is_superuser, ctx.today, group_admin=group_team is not None
+    )
     if not viewer.superuser and not viewer.supervises and not viewer.agent_in:
+        if ctx.member is not None and ctx.member.left_on is not None:
+            raise Refused(f"你已于 {ctx.member.left_on} 离职，网页后台不再对你开放")
         raise Refused("你还不在任何团队里，请先在团队群里报一次或让主管 /入职")
     link = f"{base_url()}{LOGIN_PATH}{token}"
     text = f"🔑 网页后台登录链接（10 分钟内有效，只能用一次，请勿转发）：\n{link}"
@@ -93,13 +100,21 @@ async def dashboard(ctx: Ctx, args: Args) -> str | Later:
 
 
 def _mount() -> None:
+    """The security headers on the whole app; the pages under `/kpi/` unless switched off."""
+    enabled = get_config().kpi_web_enabled
     try:
         app = get_app()
     except Exception:  # a driver without a FastAPI app (e.g. ~none)
-        logger.warning("网页后台需要 FastAPI 驱动，未启用 / the dashboard needs the FastAPI driver")
+        if enabled:
+            logger.warning(
+                "网页后台需要 FastAPI 驱动，未启用 / the dashboard needs the FastAPI driver"
+            )
         return
-    from .routes import install
+    from .routes import install, install_headers
 
+    install_headers(app)
+    if not enabled:
+        return
     install(app)
     hide_tokens_in_access_log()
 
@@ -111,5 +126,4 @@ def _mount() -> None:
         )
 
 
-if get_config().kpi_web_enabled:
-    _mount()
+_mount()

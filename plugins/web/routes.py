@@ -1,28 +1,38 @@
-"""The dashboard's pages under `/kpi/` (SPEC §5a). Read-only; each page checks who is looking
-(SPEC §2) before it reads anything, then calls `models.dashboard` and renders a template."""
+"""The dashboard's pages under `/kpi/` (SPEC §5a). Read-only; each page declares who is
+looking (`ViewerDep`, rights read from the roster and the platform at this request, SPEC
+§2) before it reads anything, then calls `models.dashboard` and renders a template.
+
+Every POST under `/kpi/` must come from the dashboard's own origin (`same_origin`); every
+response the app serves, ours or NoneBot's, carries `SECURITY_HEADERS` (`SecurityHeaders`).
+"""
 
 from __future__ import annotations
 
 import mimetypes
 from pathlib import Path
-from urllib.parse import quote, urlencode
+from typing import Annotated
+from urllib.parse import quote, urlencode, urlsplit
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.datastructures import MutableHeaders
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot import db
 from bot.config import get_config
 from bot.context import is_superuser
 from bot.format import entry_points, item_name, ranking_table, rows_of, yuan
+from bot.grouprole import manages_a_group
 from bot.runtime import commission_base, month_rules, rubric
 from models import dashboard as dash
 from models.export import export_month
 from models.ledger import settlement_of
 from models.periods import current_period, local_now, parse_period, shift_period, to_local
 from models.scoring import fmt_money, fmt_points, fmt_signed, fmt_total
-from models.tables import Entry, Member, Team, WebSecret
+from models.tables import Entry, Member, Team, WebLogin, WebSecret
 from models.weblogin import (
     SESSION_TTL,
     consume_link,
@@ -47,9 +57,12 @@ templates.env.filters.update(
 )
 templates.env.globals.update(item_name=item_name, entry_points=entry_points)
 
+# `same-origin`, not `no-referrer`: with `no-referrer` a browser sends `Origin: null` on a
+# form POST, and the login could not prove where it came from; other sites still get no
+# referrer, so no dashboard address leaves it.
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": (
@@ -57,8 +70,6 @@ SECURITY_HEADERS = {
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
 }
-
-router = APIRouter(prefix="/kpi")
 
 
 class PageError(Exception):
@@ -80,49 +91,140 @@ def not_found(what: str = "页面") -> PageError:
 NOT_LOGGED_IN = PageError(
     401, "请先登录", "请在聊天里向机器人发送 /后台，打开私聊收到的一次性链接即可登录。"
 )
-
-
-def secure(resp: Response) -> Response:
-    resp.headers.update(SECURITY_HEADERS)
-    return resp
+CROSS_SITE = PageError(
+    403, "请求来源不对", "这个操作只能在绩效后台自己的页面上进行。请重新打开后台再试。"
+)
 
 
 def render(request: Request, name: str, http_status: int = 200, **context) -> Response:
     context.setdefault("viewer", None)
-    return secure(templates.TemplateResponse(request, name, context, status_code=http_status))
+    return templates.TemplateResponse(request, name, context, status_code=http_status)
 
 
-def _https() -> bool:
+# ---- every request ---------------------------------------------------------------------------
+
+
+class SecurityHeaders:
+    """Adds `SECURITY_HEADERS` to every HTTP response of the app (SPEC §5a): pages, files,
+    redirects, FastAPI's 404/405/422 and NoneBot's own routes. An exception that escapes
+    before a response began is answered here with a 500 carrying them too (then re-raised,
+    so the server still logs it)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers[name] = value
+            await send(message)
+
+        try:
+            await self.app(scope, receive, with_headers)
+        except Exception:
+            if started:
+                raise
+            if scope.get("path", "").startswith("/kpi/"):
+                title, text = "出错了", "这一页暂时打不开，请稍后再试。"
+                page = render(Request(scope), "message.html", 500, title=title, message=text)
+            else:
+                page = PlainTextResponse("Internal Server Error", status_code=500)
+            await page(scope, receive, with_headers)
+            raise
+
+
+def origin_of(url: str) -> str | None:
+    """`scheme://host:port` of an http(s) URL (default port filled in), else None."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    port = port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.scheme}://{parts.hostname.lower()}:{port}"
+
+
+def _base_url() -> str:
     from . import base_url
 
-    return base_url().startswith("https://")
+    return base_url()
+
+
+async def same_origin(request: Request) -> None:
+    """Every request that may change something (any method but GET, HEAD, OPTIONS), the
+    login and the logout included, must come from a page of the dashboard itself: its
+    `Origin` (or, only when there is none, its `Referer`) is the origin of KPI_WEB_BASE_URL
+    (default http://HOST:PORT). Otherwise 403 and nothing changes (SPEC §5a, login CSRF)."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    sent = request.headers.get("origin") or request.headers.get("referer")
+    own = origin_of(_base_url())
+    if own is None or not sent or origin_of(sent) != own:
+        raise CROSS_SITE
+
+
+def over_https(request: Request) -> bool:
+    """The browser reached us over https: the request itself, a proxy's
+    `X-Forwarded-Proto: https`, or a KPI_WEB_BASE_URL that is https (the cookie is then
+    `Secure`)."""
+    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    return (
+        request.url.scheme == "https"
+        or forwarded == "https"
+        or _base_url().lower().startswith("https://")
+    )
+
+
+router = APIRouter(prefix="/kpi", dependencies=[Depends(same_origin)])
 
 
 # ---- session -----------------------------------------------------------------------------------
 
-_keys: dict[str, str] = {}
+
+def _superuser(login: WebLogin) -> bool:
+    return is_superuser(login.adapter, login.user_id)
 
 
-async def _key() -> str:
-    url = str(db.engine().url)
-    if url not in _keys:
-        async with db.reading() as s:
-            found = await s.get(WebSecret, "session")
-        if found is None:
-            async with db.writing() as s:
-                _keys[url] = await signing_key(s)
-        else:
-            _keys[url] = found.value
-    return _keys[url]
+async def _login_of(s, cookie: str | None) -> WebLogin | None:
+    """The session a cookie opens, checked with the signing key as the database has it
+    now: `python -m bot rotate-web-key` refuses every older cookie at the next request."""
+    if not cookie:
+        return None
+    key = await s.get(WebSecret, "session")
+    return None if key is None else await session_login(s, key.value, cookie)
 
 
 async def current_viewer(request: Request) -> dash.Viewer:
-    key = await _key()
+    """Who is looking, with rights as they are now (SPEC §2, §5a): the roster at this
+    request, and for a link asked for as a group owner or admin, the platform's answer
+    now (`bot.grouprole`; no answer, no such right). The platform is asked outside any
+    database session."""
+    cfg = get_config()
+    today = local_now(cfg.tz).date()
     async with db.reading() as s:
-        login = await session_login(s, key, request.cookies.get(COOKIE))
+        login = await _login_of(s, request.cookies.get(COOKIE))
         if login is None:
             raise NOT_LOGGED_IN
-        return await dash.viewer_of(s, login, is_superuser(login.adapter, login.user_id))
+        groups = await dash.groups_to_ask(s, login) if cfg.kpi_admins_are_supervisors else []
+        if not groups:
+            return await dash.viewer_of(s, login, _superuser(login), today)
+    admin = await manages_a_group(groups, login.user_id)
+    async with db.reading() as s:
+        return await dash.viewer_of(s, login, _superuser(login), today, group_admin=admin)
+
+
+ViewerDep = Annotated[dash.Viewer, Depends(current_viewer)]
 
 
 async def _team(s, viewer: dash.Viewer, team_id: int, *, manage: bool = False) -> Team:
@@ -168,8 +270,12 @@ async def login_page(request: Request, token: str) -> Response:
 
 @router.post("/login/{token}")
 async def login(request: Request, token: str) -> Response:
+    """The tap on 「进入后台」: uses the link once and starts the session. The cookie is
+    HttpOnly, SameSite=Strict (the tap and its redirect are same-site, so the session
+    starts), and Secure whenever the browser came over https (SPEC §5a)."""
     async with db.writing() as s:
         found = await consume_link(s, token)
+        key = await signing_key(s) if found is not None else ""
     if found is None:
         raise PageError(
             410,
@@ -179,20 +285,26 @@ async def login(request: Request, token: str) -> Response:
     resp = RedirectResponse("/kpi/", status_code=303)
     resp.set_cookie(
         COOKIE,
-        session_cookie(await _key(), found),
+        session_cookie(key, found),
         max_age=int(SESSION_TTL.total_seconds()),
         path="/kpi",
         httponly=True,
         samesite="strict",
-        secure=_https(),
+        secure=over_https(request),
     )
-    return secure(resp)
+    return resp
 
 
 @router.get("/logout", response_class=HTMLResponse)
+async def logout_page(request: Request) -> Response:
+    """A GET never changes anything: it offers the 「退出」 button."""
+    return render(request, "logout.html")
+
+
+@router.post("/logout", response_class=HTMLResponse)
 async def logout(request: Request) -> Response:
     async with db.reading() as s:
-        login = await session_login(s, await _key(), request.cookies.get(COOKIE))
+        login = await _login_of(s, request.cookies.get(COOKIE))
     if login is not None:
         async with db.writing() as s:
             await end_session(s, login.id)
@@ -202,7 +314,9 @@ async def logout(request: Request) -> Response:
         title="已退出",
         message="已退出网页后台。需要时在聊天里发送 /后台 重新获取链接。",
     )
-    resp.delete_cookie(COOKIE, path="/kpi")
+    resp.delete_cookie(
+        COOKIE, path="/kpi", httponly=True, samesite="strict", secure=over_https(request)
+    )
     return resp
 
 
@@ -210,8 +324,7 @@ async def logout(request: Request) -> Response:
 
 
 @router.get("/", response_class=HTMLResponse)
-async def home(request: Request) -> Response:
-    viewer = await current_viewer(request)
+async def home(request: Request, viewer: ViewerDep) -> Response:
     async with db.reading() as s:
         teams = await dash.visible_teams(s, viewer)
     if len(teams) == 1 and not viewer.superuser:
@@ -220,8 +333,9 @@ async def home(request: Request) -> Response:
 
 
 @router.get("/team/{team_id}", response_class=HTMLResponse)
-async def team_page(request: Request, team_id: int, month: str | None = None) -> Response:
-    viewer = await current_viewer(request)
+async def team_page(
+    request: Request, viewer: ViewerDep, team_id: int, month: str | None = None
+) -> Response:
     period = _period(month)
     cfg = get_config()
     async with db.reading() as s:
@@ -252,9 +366,8 @@ async def team_page(request: Request, team_id: int, month: str | None = None) ->
 
 @router.get("/team/{team_id}/member/{member_id}", response_class=HTMLResponse)
 async def member_page(
-    request: Request, team_id: int, member_id: int, month: str | None = None
+    request: Request, viewer: ViewerDep, team_id: int, member_id: int, month: str | None = None
 ) -> Response:
-    viewer = await current_viewer(request)
     period = _period(month)
     async with db.reading() as s:
         team = await _team(s, viewer, team_id)
@@ -295,6 +408,7 @@ def _page_links(request: Request, page: dash.Page) -> dict:
 @router.get("/team/{team_id}/entries", response_class=HTMLResponse)
 async def entries_page(
     request: Request,
+    viewer: ViewerDep,
     team_id: int,
     month: str | None = None,
     item: str | None = None,
@@ -303,7 +417,6 @@ async def entries_page(
     revoked: str | None = None,
     page: str | None = None,
 ) -> Response:
-    viewer = await current_viewer(request)
     period = _period(month)
     f = dash.EntryFilter(
         period,
@@ -337,12 +450,12 @@ async def entries_page(
 @router.get("/team/{team_id}/audit", response_class=HTMLResponse)
 async def audit_page(
     request: Request,
+    viewer: ViewerDep,
     team_id: int,
     month: str | None = None,
     action: str | None = None,
     page: str | None = None,
 ) -> Response:
-    viewer = await current_viewer(request)
     period = _period(month)
     action = action if action in dash.AUDIT_ACTIONS else None
     async with db.reading() as s:
@@ -366,9 +479,12 @@ async def audit_page(
 
 @router.get("/team/{team_id}/appeals", response_class=HTMLResponse)
 async def appeals_page(
-    request: Request, team_id: int, month: str | None = None, status: str | None = None
+    request: Request,
+    viewer: ViewerDep,
+    team_id: int,
+    month: str | None = None,
+    status: str | None = None,
 ) -> Response:
-    viewer = await current_viewer(request)
     period = _period(month)
     status = status if status in dash.APPEAL_STATUS else None
     async with db.reading() as s:
@@ -393,8 +509,9 @@ async def appeals_page(
 
 
 @router.get("/team/{team_id}/rubric", response_class=HTMLResponse)
-async def rubric_page(request: Request, team_id: int, month: str | None = None) -> Response:
-    viewer = await current_viewer(request)
+async def rubric_page(
+    request: Request, viewer: ViewerDep, team_id: int, month: str | None = None
+) -> Response:
     period = _period(month)
     async with db.reading() as s:
         team = await _team(s, viewer, team_id)
@@ -414,27 +531,25 @@ async def rubric_page(request: Request, team_id: int, month: str | None = None) 
 
 
 @router.get("/team/{team_id}/export")
-async def export(request: Request, team_id: int, month: str | None = None) -> Response:
+async def export(
+    request: Request, viewer: ViewerDep, team_id: int, month: str | None = None
+) -> Response:
     """The workbook `/导出` sends, for the same team and month."""
-    viewer = await current_viewer(request)
     period = _period(month)
     cfg = get_config()
     async with db.reading() as s:
         team = await _team(s, viewer, team_id, manage=True)
         data, _, _ = await export_month(s, rubric(), commission_base(), team, period, cfg.tz)
     name = f"{team.name}-{period}-绩效.xlsx"
-    return secure(
-        Response(
-            data,
-            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"},
-        )
+    return Response(
+        data,
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"},
     )
 
 
 @router.get("/evidence/{entry_id}")
-async def evidence(request: Request, entry_id: int) -> Response:
-    viewer = await current_viewer(request)
+async def evidence(request: Request, viewer: ViewerDep, entry_id: int) -> Response:
     async with db.reading() as s:
         entry = await s.get(Entry, entry_id)
     if entry is None:
@@ -446,7 +561,7 @@ async def evidence(request: Request, entry_id: int) -> Response:
         raise not_found("图片")
     kind = mimetypes.guess_type(path.name)[0]
     media = kind if kind and kind.startswith("image/") else "application/octet-stream"
-    return secure(FileResponse(path, media_type=media))
+    return FileResponse(path, media_type=media)
 
 
 # ---- wiring -------------------------------------------------------------------------------------------
@@ -461,3 +576,9 @@ def install(app: FastAPI) -> None:
     app.include_router(router)
     app.mount("/kpi/static", StaticFiles(directory=str(HERE / "static")), name="kpi-static")
     app.add_exception_handler(PageError, _page_error)
+
+
+def install_headers(app: FastAPI) -> None:
+    """`SecurityHeaders` on the whole app, once (also when the dashboard is off)."""
+    if not any(m.cls is SecurityHeaders for m in app.user_middleware):
+        app.add_middleware(SecurityHeaders)
