@@ -71,7 +71,7 @@ async def dashboard(ctx: Ctx, args: Args) -> str | Later:
         name=ctx.member.name if ctx.member else ctx.sender_name,
         group_team_id=group_team,
     )
-    viewer = await viewer_of(ctx.s, login, is_superuser(adapter, ctx.user_id))
+    viewer = await viewer_of(ctx.s, login, is_superuser(ctx.platform, ctx.user_id))
     if not viewer.superuser and not viewer.supervises and not viewer.agent_in:
         raise Refused("你还不在任何团队里，请先在团队群里报一次或让主管 /入职")
     link = f"{base_url()}{LOGIN_PATH}{token}"

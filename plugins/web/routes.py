@@ -122,7 +122,7 @@ async def current_viewer(request: Request) -> dash.Viewer:
         login = await session_login(s, key, request.cookies.get(COOKIE))
         if login is None:
             raise NOT_LOGGED_IN
-        return await dash.viewer_of(s, login, is_superuser(login.adapter, login.user_id))
+        return await dash.viewer_of(s, login, is_superuser(login.platform, login.user_id))
 
 
 async def _team(s, viewer: dash.Viewer, team_id: int, *, manage: bool = False) -> Team:
