@@ -62,8 +62,11 @@ class Keys:
 
 
 def _bearer(headers: dict[str, str]) -> str | None:
-    scheme, _, value = headers.get("authorization", "").partition(" ")
-    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+    """The token of `Authorization: Bearer <token>` (or `Token <token>`, which the adapters'
+    WebSocket check also takes)."""
+    from nonebot.adapters.onebot.utils import get_auth_bearer
+
+    return get_auth_bearer(headers.get("authorization")) or None
 
 
 def _same(given: str | None, expected: str) -> bool:

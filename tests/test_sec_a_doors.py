@@ -309,3 +309,37 @@ def test_nb_run_on_0_0_0_0_without_a_token_exits_2_naming_the_key(tmp_path):
     )
     assert done.returncode == 2, done.stdout + done.stderr
     assert "ONEBOT_ACCESS_TOKEN" in done.stdout + done.stderr
+
+
+def _guarded(keys: Keys):
+    """A stand-in app behind the guard that echoes the body it was given."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from bot.doors import WebhookGuard
+
+    async def echo(request: Request) -> Response:
+        return Response(await request.body(), status_code=200)
+
+    app = Starlette(routes=[Route("/onebot/v11/http", echo, methods=["POST"])])
+    app.add_middleware(WebhookGuard, keys=keys)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+
+
+async def test_the_guard_hands_the_signed_body_on_intact_and_takes_either_token_scheme():
+    body = json.dumps({"post_type": "message", "text": "签名" * 5000}).encode()
+    sig = "sha1=" + hmac.new(b"s", body, hashlib.sha1).hexdigest()
+    async with _guarded(Keys(v11_secret="s", v11_token="t")) as http:
+        r = await http.post("/onebot/v11/http", content=body, headers={"X-Signature": sig})
+        assert r.status_code == 200
+        assert r.content == body
+    async with _guarded(Keys(v11_token="t")) as http:
+        for scheme in ("Bearer", "Token", "bearer"):
+            r = await http.post(
+                "/onebot/v11/http", content=b"{}", headers={"Authorization": f"{scheme} t"}
+            )
+            assert r.status_code == 200, scheme
+        r = await http.post("/onebot/v11/http", content=b"{}", headers={"Authorization": "Basic t"})
+        assert r.status_code == 401
