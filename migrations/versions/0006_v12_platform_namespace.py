@@ -5,7 +5,8 @@ Until now a v12 event's declared platform was stored as is, so a v12 client decl
 `v12.<declared>` (bot.identity). Every stored platform other than `qq` can only have come
 from v12, so it is renamed, in every column that holds a platform or an actor / message
 key `platform:…`. Only values change (plain UPDATEs, the same SQL on SQLite and
-PostgreSQL); every row is kept.
+PostgreSQL, no table rebuilt, so no batch mode is needed); every row is kept. Rows a v12
+client stored as `qq` cannot be told from QQ's and stay `qq`.
 
 Revision ID: 0006
 Revises: 0005
