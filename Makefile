@@ -15,9 +15,15 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-run: $(STAMP)
-	@test -f .env || (cp .env.example .env && echo "已从 .env.example 生成 .env / created .env from .env.example")
+run: $(STAMP) .env
 	$(PY) -m bot
+
+# .env holds the access token: created readable by its owner only (0600), with a random token.
+.env:
+	@umask 077 && TOKEN=$$($(PYTHON) -c "import secrets; print(secrets.token_urlsafe(24))") && \
+		sed "s|^ONEBOT_ACCESS_TOKEN=$$|ONEBOT_ACCESS_TOKEN=$$TOKEN|" .env.example > .env && \
+		echo "已从 .env.example 生成 .env（仅本用户可读）；QQ 端的 access token 填 .env 里的 ONEBOT_ACCESS_TOKEN" && \
+		echo "created .env from .env.example (mode 0600); give the OneBot client the ONEBOT_ACCESS_TOKEN in .env"
 
 # The suite runs on SQLite, then again on PostgreSQL when one answers at PG_TEST_URL
 # (CI requires it; elsewhere a missing server is said, not failed).

@@ -67,7 +67,7 @@ async def main() -> None:
 
     create_app(
         driver="~fastapi",
-        superusers={"1"},
+        superusers={"qq:1"},
         kpi_database_url=url,
         kpi_data_dir=str(folder / "data"),
         apscheduler_autostart=False,

@@ -1,24 +1,37 @@
-"""`python -m bot` starts the bot; `python -m bot export …` exports a month without chat."""
+"""`python -m bot` starts the bot; `python -m bot export …` exports a month without chat;
+`python -m bot rotate-web-key` replaces the dashboard's cookie-signing key."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 
 def main() -> None:
+    os.umask(0o077)  # the database, exports, evidence, backups: readable by this user only
     if len(sys.argv) > 1 and sys.argv[1] == "export":
         from .cli import export_main
 
         sys.exit(export_main(sys.argv[2:]))
+    if len(sys.argv) > 1 and sys.argv[1] == "rotate-web-key":
+        from .cli import rotate_web_key_main
+
+        sys.exit(rotate_web_key_main(sys.argv[2:]))
 
     from pydantic import ValidationError
 
     from models.rubric import RubricError
 
+    from .doors import ExposureError
+
     try:
         from .app import create_app
 
         create_app()
+    except ExposureError as e:
+        print("配置错误 / invalid configuration (.env):", file=sys.stderr)
+        print(f"  {e.key}: {e.zh}\n  {e.key}: {e.en}", file=sys.stderr)
+        sys.exit(2)
     except ValidationError as e:
         print("配置错误 / invalid configuration (.env):", file=sys.stderr)
         for err in e.errors():

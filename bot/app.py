@@ -11,6 +11,8 @@ from nonebot.adapters.onebot.v12 import Adapter as OneBotV12
 
 import plugins
 
+from . import doors
+
 # NoneBot's own defaults cover HOST (127.0.0.1), PORT (8080) and COMMAND_START (/); the
 # websockets client is added so that ONEBOT_WS_URLS (forward WebSocket) works out of the box.
 DEFAULT_DRIVER = "~fastapi+~websockets"
@@ -30,11 +32,16 @@ def plugin_names() -> list[str]:
 
 
 def create_app(**overrides: Any):
-    """Initialise NoneBot, register both OneBot adapters and load every plugin."""
+    """Initialise NoneBot, register both OneBot adapters and load every plugin.
+
+    Files it creates are private (umask 077); a HOST beyond loopback without an access
+    token raises `doors.ExposureError` before anything listens (SPEC §5)."""
+    doors.private_files()
     if not _driver_configured():
         overrides.setdefault("driver", DEFAULT_DRIVER)
     nonebot.init(**overrides)
     driver = nonebot.get_driver()
+    doors.check_exposure(str(driver.config.host), doors.Keys.from_config())
     driver.register_adapter(OneBotV11)
     driver.register_adapter(OneBotV12)
 

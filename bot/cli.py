@@ -1,4 +1,5 @@
-"""`python -m bot export --month 2026-11 --team NAME -o file.xlsx`: the /导出 workbook without chat.
+"""`python -m bot export --month 2026-11 --team NAME -o file.xlsx`: the /导出 workbook without
+chat; `python -m bot rotate-web-key`: a new dashboard cookie-signing key (SPEC §5a).
 
 Reads its settings (KPI_DATABASE_URL, KPI_RUBRIC, KPI_TIMEZONE, KPI_COMMISSION_BASE) through
 the bot's own `Config`, from `.env` and the environment, like the bot.
@@ -15,6 +16,7 @@ from models.export import export_month
 from models.periods import current_period, parse_period
 from models.roster import team_by_name
 from models.rubric import load_rubric
+from models.weblogin import rotate_signing_key
 
 from . import db
 
@@ -63,4 +65,27 @@ def export_main(argv: list[str]) -> int:
         return 1
     a.output.write_bytes(result)
     print(f"✅ 已导出到 {a.output}")
+    return 0
+
+
+async def _rotate() -> int:
+    cfg = _config()
+    db.init_engine(cfg.kpi_database_url)
+    try:
+        await db.migrate()
+        async with db.writing() as s:
+            return await rotate_signing_key(s)
+    finally:
+        await db.dispose()
+
+
+def rotate_web_key_main(argv: list[str]) -> int:
+    """Replace the key that signs dashboard cookies and end every web session: a copied
+    cookie (or a copy of the database's old key) opens nothing any more."""
+    argparse.ArgumentParser(
+        prog="python -m bot rotate-web-key",
+        description="更换网页后台的 cookie 签名密钥，所有人需重新 /后台 登录",
+    ).parse_args(argv)
+    ended = asyncio.run(_rotate())
+    print(f"✅ 已更换网页后台密钥，结束了 {ended} 个登录；大家重新发 /后台 即可登录")
     return 0

@@ -11,7 +11,6 @@ import time
 from dataclasses import dataclass, field
 from datetime import date
 
-from nonebot import get_driver
 from nonebot.adapters import Bot, Event
 from nonebot.adapters.onebot import v11, v12
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +24,7 @@ from models.text import clean_name
 
 from . import db
 from .config import get_config
+from .identity import is_superuser, note_sighting, v12_platform
 from .parse import clean
 
 
@@ -121,7 +121,8 @@ class Ctx:
 
 
 def describe_event(bot: Bot, event: Event) -> dict | None:
-    """Platform-neutral facts of a message event, or None for anything else."""
+    """Platform-neutral facts of a message event, or None for anything else. The platform
+    is `qq` for OneBot v11 and `v12.<declared>` for v12 (`bot.identity`, SPEC §2)."""
     if isinstance(event, v11.MessageEvent):
         sender = event.sender
         return {
@@ -139,7 +140,7 @@ def describe_event(bot: Bot, event: Event) -> dict | None:
     ):
         name = getattr(event, "user_name", None) or getattr(event, "nickname", None)
         return {
-            "platform": event.self.platform,
+            "platform": v12_platform(event.self.platform),
             "adapter": "OneBot V12",
             "user_id": str(event.user_id),
             "group_id": str(event.group_id) if isinstance(event, v12.GroupMessageEvent) else None,
@@ -156,11 +157,6 @@ def _quoted(user_id: object, self_id: object) -> str | None:
     if user_id is None or user_id == "" or str(user_id) == str(self_id):
         return None
     return str(user_id)
-
-
-def is_superuser(platform_adapter: str, user_id: str) -> bool:
-    supers = get_driver().config.superusers
-    return user_id in supers or f"{platform_adapter}:{user_id}" in supers
 
 
 _BINDING_TTL = 30.0  # seconds; /绑定 and /解绑 clear it at once in this process
@@ -219,10 +215,11 @@ async def build_ctx(bot: Bot, event: Event, *, member: bool = True) -> Ctx | Non
     facts = describe_event(bot, event)
     if facts is None:
         return None
+    await note_sighting(facts["platform"], facts["user_id"])
     ctx = Ctx(
         bot=bot,
         event=event,
-        is_superuser=is_superuser(facts["adapter"].replace(" ", ""), facts["user_id"]),
+        is_superuser=is_superuser(facts["platform"], facts["user_id"]),
         self_id=str(bot.self_id),
         to_me=event.is_tome(),
         **facts,

@@ -13,7 +13,7 @@ from nonebot import get_driver, logger
 
 from models.rubric import Rubric, load_rubric
 
-from . import db
+from . import db, doors, identity
 from .commands import RESERVED
 from .config import get_config
 
@@ -30,10 +30,13 @@ def commission_base() -> Decimal | None:
 
 async def open_database() -> None:
     cfg = get_config()
+    path = db.sqlite_path(cfg.kpi_database_url)
+    doors.private_files(path)
     if db._engine is None:
         db.init_engine(cfg.kpi_database_url)
     await db.migrate()
-    path = db.sqlite_path(cfg.kpi_database_url)
+    doors.private_files(path)
+    await identity.load_claims()
     logger.opt(colors=True).info(
         f"数据库就绪 / database ready: <y>{path.resolve() if path else cfg.kpi_database_url}</y>"
     )
@@ -45,8 +48,10 @@ async def open_database() -> None:
 
 
 def _validate_or_exit() -> None:
-    """Config and rubric are checked when the first plugin loads; NoneBot's plugin loader
-    swallows exceptions, so an invalid one stops the process here (also under `nb run`)."""
+    """Config, rubric and the ways in (`bot.doors`: a token when HOST is not loopback, the
+    OneBot HTTP webhook guard) are checked when the first plugin loads; NoneBot's plugin
+    loader swallows exceptions, so an invalid one stops the process here (also under
+    `nb run`)."""
     from pydantic import ValidationError
 
     from models.rubric import RubricError
@@ -54,6 +59,14 @@ def _validate_or_exit() -> None:
     try:
         get_config()
         rubric()
+        for warning in doors.check_exposure(
+            str(get_driver().config.host), doors.Keys.from_config()
+        ):
+            logger.warning(warning)
+        doors.install_guard(get_driver())
+    except doors.ExposureError as e:
+        logger.error(f"配置错误 {e}")
+        raise SystemExit(2) from e
     except ValidationError as e:
         for err in e.errors():
             logger.error(f"配置错误 {'.'.join(map(str, err['loc'])).upper()}: {err['msg']}")
@@ -63,6 +76,7 @@ def _validate_or_exit() -> None:
         raise SystemExit(2) from e
 
 
+doors.private_files()
 _validate_or_exit()
 _driver = get_driver()
 _driver.on_startup(open_database)

@@ -122,3 +122,17 @@ async def end_session(session: AsyncSession, login_id: int) -> None:
         .where(WebLogin.id == login_id, WebLogin.ended_at.is_(None))
         .values(ended_at=utcnow())
     )
+
+
+async def rotate_signing_key(session: AsyncSession) -> int:
+    """A new cookie-signing key, and every web session (and unused link) ended: no cookie
+    signed before works after it (SPEC §5a). Returns how many logins were ended."""
+    dialect = session.bind.dialect.name if session.bind is not None else ""
+    mod = postgresql if dialect == "postgresql" else sqlite
+    new = secrets.token_hex(32)
+    stmt = mod.insert(WebSecret).values(name="session", value=new)
+    await session.execute(stmt.on_conflict_do_update(index_elements=["name"], set_={"value": new}))
+    res = await session.execute(
+        update(WebLogin).where(WebLogin.ended_at.is_(None)).values(ended_at=utcnow())
+    )
+    return res.rowcount

@@ -22,6 +22,7 @@ from bot.config import get_config  # noqa: E402
 from bot.context import Ctx  # noqa: E402
 from bot.dispatch import Later, kpi_command  # noqa: E402
 from bot.format import Row, chunk, ranking_lines, ranking_table, rows_of, score_card  # noqa: E402
+from bot.identity import superuser_ids  # noqa: E402
 from bot.parse import Args  # noqa: E402
 from bot.replies import Part, Picture  # noqa: E402
 from bot.runtime import month_rules, rubric  # noqa: E402
@@ -292,16 +293,6 @@ async def flush_posts() -> int:
     return sent
 
 
-def _superuser_ids(adapter: str) -> list[str]:
-    """SUPERUSERS entries for one adapter: bare ids, and `OneBotV11:123` style ones."""
-    out = []
-    for su in sorted(get_driver().config.superusers):
-        prefix, _, uid = su.rpartition(":")
-        if not prefix or prefix == adapter.replace(" ", ""):
-            out.append(uid)
-    return out
-
-
 async def tell_superusers(post: Post) -> None:
     """A held post: every superuser gets a private message saying what to check and how to
     re-send it (through a bot of the post's platform; logged when none can)."""
@@ -323,7 +314,7 @@ async def tell_superusers(post: Post) -> None:
     logger.warning(text)
     if not same:
         return
-    for uid in _superuser_ids(same[0].adapter):
+    for uid in superuser_ids(post.platform):
         try:
             await send_private(same[0], uid, [text])
         except Exception as e:

@@ -42,7 +42,11 @@ def fresh_db() -> None:
 
 @pytest.fixture(scope="module")
 async def bot(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[BotProcess]:
-    proc = BotProcess(tmp_path_factory.mktemp("e2e-bot"), token=TOKEN, superusers=(str(SUPER),))
+    proc = BotProcess(
+        tmp_path_factory.mktemp("e2e-bot"),
+        token=TOKEN,
+        superusers=(f"qq:{SUPER}", f"v12.wechat:{SUPER}"),  # SPEC §2: entries name their platform
+    )
     await proc.start()
     yield proc
     await proc.stop()

@@ -65,7 +65,7 @@ async def bot(
     proc = BotProcess(
         tmp_path_factory.mktemp("pictures-bot"),
         token=TOKEN,
-        superusers=(str(SUPER),),
+        superusers=(f"qq:{SUPER}", f"v12.wechat:{SUPER}"),  # SPEC §2: entries name their platform
         env={"KPI_FONT": ""},
     )
     await proc.start()

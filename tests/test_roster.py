@@ -293,7 +293,11 @@ async def test_v12_group_binds_and_a_mention_segment_is_a_target(app: App):
     reply = await say_v12(app, v12_group_event(message, str(SUPER)), api=[lookup])
     assert reply.startswith("✅ #1 王五 业务绩效·客户投诉 −3"), reply
     [m] = await members()
-    assert (m.platform, m.user_id, m.name) == ("qq", "40001", "王五")
+    assert (m.platform, m.user_id, m.name) == (
+        "v12.qq",
+        "40001",
+        "王五",
+    )  # SPEC §2: v12 has its own namespace
     [e] = await entries()
     assert (e.member_id, e.item_key, e.note) == (m.id, "complaint", "态度差")
 

@@ -23,9 +23,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot import db
 from bot.config import get_config
-from bot.context import is_superuser
 from bot.format import entry_points, item_name, ranking_table, rows_of, yuan
 from bot.grouprole import manages_a_group
+from bot.identity import is_superuser, note_sighting
 from bot.runtime import commission_base, month_rules, rubric
 from models import dashboard as dash
 from models.export import export_month
@@ -193,7 +193,7 @@ router = APIRouter(prefix="/kpi", dependencies=[Depends(same_origin)])
 
 
 def _superuser(login: WebLogin) -> bool:
-    return is_superuser(login.adapter, login.user_id)
+    return is_superuser(login.platform, login.user_id)
 
 
 async def _login_of(s, cookie: str | None) -> WebLogin | None:
@@ -216,6 +216,7 @@ async def current_viewer(request: Request) -> dash.Viewer:
         login = await _login_of(s, request.cookies.get(COOKIE))
         if login is None:
             raise NOT_LOGGED_IN
+        await note_sighting(login.platform, login.user_id)  # a bare SUPERUSERS id, elsewhere
         groups = await dash.groups_to_ask(s, login) if cfg.kpi_admins_are_supervisors else []
         if not groups:
             return await dash.viewer_of(s, login, _superuser(login), today)
