@@ -78,11 +78,13 @@ async def _team_with_agent(qq: OneBotV11Sim, group: int) -> None:
     assert reported[0].startswith("✅"), reported
 
 
-async def _state(bot: BotProcess) -> tuple:
-    """Everything a forged command could have changed."""
+async def _state(bot: BotProcess, *, reads: int = 0) -> tuple:
+    """Everything a forged command could have changed; `reads` subtracts the claims of that
+    many real read commands answered meanwhile (every answered message is claimed)."""
     counts = []
     for table in ("entry", "auditlog", "groupbinding", "processedmessage", "member"):
         counts.append((await bot.rows(f"SELECT count(*) FROM {table}"))[0][0])
+    counts[3] -= reads
     return tuple(counts)
 
 
@@ -123,7 +125,7 @@ async def test_a_forged_v11_http_event_is_refused_with_a_token_set_and_changes_n
         assert {c for c, _ in missing} == {401}, missing
         assert {c for c, _ in wrong} == {403}, wrong
         await _settle(qq, g)
-        assert await _state(token_bot) == before
+        assert await _state(token_bot, reads=1) == before
         assert qq.replies(g, SUPER) == []
 
 
@@ -158,7 +160,7 @@ async def test_without_a_token_the_http_webhooks_are_off_naming_the_key(open_bot
                 assert r.status_code == 403, (path, r.text)
                 assert "ONEBOT_ACCESS_TOKEN" in r.text
         await _settle(qq, g)
-        assert await _state(open_bot) == before
+        assert await _state(open_bot, reads=1) == before
         assert qq.replies(g, SUPER) == []
     assert "没有设置 ONEBOT_ACCESS_TOKEN" in open_bot.log()
 
@@ -175,7 +177,7 @@ async def test_with_onebot_secret_only_a_correctly_signed_v11_event_is_handled(
         assert {c for c, _ in unsigned} == {401}, unsigned
         assert {c for c, _ in bad} == {403}, bad
         await _settle(qq, g)
-        assert await _state(signed_bot) == before
+        assert await _state(signed_bot, reads=1) == before
 
         body = json.dumps(qq.group_event(g, SUPER, "/严重投诉 ", at(AGENT), " 200")).encode()
         sig = "sha1=" + hmac.new(SECRET.encode(), body, hashlib.sha1).hexdigest()
@@ -206,7 +208,7 @@ async def test_a_forged_v12_http_event_is_refused_and_the_token_lets_one_in(
                     r = await http.post(path, json=event, headers={"X-Impl": wx.impl, **headers})
                     assert r.status_code == (403 if headers else 401), (path, headers, r.text)
             await wx.say(g, agent, "/我的绩效")
-            assert await _state(token_bot) == before
+            assert await _state(token_bot, reads=1) == before
             event = wx.group_event(g, str(SUPER), "/严重投诉 ", mention(agent), " 200")
             r = await http.post(
                 "/onebot/v12/http",
