@@ -29,6 +29,9 @@ class Config(BaseModel):
     kpi_font: str = ""
     kpi_web_enabled: bool = True
     kpi_web_base_url: str = ""  # empty: http://HOST:PORT
+    kpi_fetch_allow_hosts: str = ""
+    kpi_fetch_concurrency: int = 4
+    kpi_evidence_quota_mb: int = 2048
 
     @field_validator("kpi_timezone")
     @classmethod
@@ -91,6 +94,45 @@ class Config(BaseModel):
                 f"应为 http(s):// 开头的网址（例如 https://kpi.example.com），而不是 {v!r}"
             )
         return v
+
+    @field_validator("kpi_fetch_allow_hosts", mode="before")
+    @classmethod
+    def _allow_hosts(cls, v: object) -> str:
+        """Host names only (no scheme, port or path), compared case-insensitively (SPEC §3)."""
+        if isinstance(v, (list, tuple, set)):
+            v = ",".join(str(h) for h in v)
+        hosts = []
+        for raw in str(v or "").split(","):
+            host = raw.strip().lower().rstrip(".")
+            if host.startswith("[") and host.endswith("]"):
+                host = host[1:-1]
+            if not host:
+                continue
+            if not re.fullmatch(r"[\w.\-]+|[0-9a-f:.]*:[0-9a-f:.]*", host):
+                raise ValueError(
+                    f"应为逗号分隔的主机名（例如 intranet.example.com,127.0.0.1），"
+                    f"不带 http:// 、端口或路径，而不是 {raw.strip()!r}"
+                )
+            hosts.append(host)
+        return ",".join(hosts)
+
+    @field_validator("kpi_fetch_concurrency")
+    @classmethod
+    def _concurrency(cls, v: int) -> int:
+        if not 1 <= v <= 64:
+            raise ValueError("应为 1–64")
+        return v
+
+    @field_validator("kpi_evidence_quota_mb")
+    @classmethod
+    def _quota(cls, v: int) -> int:
+        if v < 0:
+            raise ValueError("不能是负数（0 表示不保存证据图片）")
+        return v
+
+    @property
+    def fetch_allow_hosts(self) -> frozenset[str]:
+        return frozenset(h for h in self.kpi_fetch_allow_hosts.split(",") if h)
 
     @property
     def tz(self) -> ZoneInfo:
