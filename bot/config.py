@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from decimal import Decimal
 from functools import cache
@@ -108,7 +109,7 @@ class Config(BaseModel):
                 host = host[1:-1]
             if not host:
                 continue
-            if not re.fullmatch(r"[\w.\-]+|[0-9a-f:.]*:[0-9a-f:.]*", host):
+            if not (_ipv6(host) if ":" in host else re.fullmatch(r"[\w.\-]+", host)):
                 raise ValueError(
                     f"应为逗号分隔的主机名（例如 intranet.example.com,127.0.0.1），"
                     f"不带 http:// 、端口或路径，而不是 {raw.strip()!r}"
@@ -141,6 +142,14 @@ class Config(BaseModel):
     @property
     def reminder_days(self) -> set[int]:
         return parse_days(self.kpi_reminder_days)
+
+
+def _ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_hhmm(v: str) -> tuple[int, int] | None:
