@@ -92,9 +92,11 @@ def _handler(files: Files) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
 
         def _stream(self, total: int, chunk: bytes, delay: float = 0.0) -> None:
+            sent = 0
             try:
-                while files.written < total:
+                while sent < total:
                     self.wfile.write(chunk)
+                    sent += len(chunk)
                     with files.lock:
                         files.written += len(chunk)
                     if delay:
