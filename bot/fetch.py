@@ -198,7 +198,10 @@ async def _open(
         timeout=httpx.Timeout(timeout),
     ) as client:
         for n, address in enumerate(addresses, 1):
-            wire = url.copy_with(host=address, username=None, password=None, fragment=None)
+            try:
+                wire = url.copy_with(host=address, username=None, password=None, fragment=None)
+            except httpx.InvalidURL:
+                raise FetchFailed("connect", str(url), f"{host} → {address} 无法连接") from None
             request = client.build_request("GET", wire, headers=headers, extensions=extensions)
             try:
                 response = await client.send(request, stream=True)
