@@ -220,26 +220,33 @@ async def _open(
             return
 
 
-def _decoder(encoding: str, url: str) -> Callable[[bytes], Iterator[bytes]]:
-    """Bounded decoding: each step yields at most DECODE_STEP bytes, so the caller's cap
-    stops a compression bomb after one step."""
-    encoding = encoding.strip().lower()
-    if encoding in ("", "identity"):
-        return lambda data: iter((data,))
-    if encoding not in ("gzip", "x-gzip", "deflate"):
-        raise FetchFailed("encoding", url, f"不支持的压缩 {encoding!r}")
-    state = zlib.decompressobj(zlib.MAX_WBITS | 32)
+class _Decoder:
+    """Bounded decoding of a `Content-Encoding`: each step yields at most DECODE_STEP bytes,
+    so the caller's cap stops a compression bomb after one step."""
 
-    def decode(data: bytes) -> Iterator[bytes]:
+    def __init__(self, encoding: str, url: str) -> None:
+        encoding = encoding.strip().lower()
+        if encoding not in ("", "identity", "gzip", "x-gzip", "deflate"):
+            raise FetchFailed("encoding", url, f"不支持的压缩 {encoding!r}")
+        self.url = url
+        self.state = (
+            zlib.decompressobj(zlib.MAX_WBITS | 32) if encoding not in ("", "identity") else None
+        )
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        if self.state is None:
+            yield data
+            return
         try:
             while data:
-                out = state.decompress(data, DECODE_STEP)
-                data = state.unconsumed_tail
-                yield out
+                yield self.state.decompress(data, DECODE_STEP)
+                data = self.state.unconsumed_tail
         except zlib.error as e:
-            raise FetchFailed("encoding", url, f"压缩数据损坏：{e}") from None
+            raise FetchFailed("encoding", self.url, f"压缩数据损坏：{e}") from None
 
-    return decode
+    def finish(self) -> Iterator[bytes]:
+        if self.state is not None:
+            yield self.state.flush()
 
 
 async def _read(
@@ -251,19 +258,25 @@ async def _read(
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise FetchFailed("too_big", url, f"声明 {declared} 字节，上限 {max_bytes}")
-    decode = _decoder(response.headers.get("content-encoding", ""), url)
+    decoder = _Decoder(response.headers.get("content-encoding", ""), url)
     body = bytearray()
     size = 0
+
+    async def take(pieces: Iterator[bytes]) -> None:
+        nonlocal size
+        for piece in pieces:
+            size += len(piece)
+            if size > max_bytes:
+                raise FetchFailed("too_big", url, f"超过 {max_bytes} 字节")
+            if sink is None:
+                body.extend(piece)
+            elif piece:
+                await asyncio.to_thread(sink, piece)
+
     try:
         async for raw in response.aiter_raw():
-            for piece in decode(raw):
-                size += len(piece)
-                if size > max_bytes:
-                    raise FetchFailed("too_big", url, f"超过 {max_bytes} 字节")
-                if sink is None:
-                    body += piece
-                elif piece:
-                    await asyncio.to_thread(sink, piece)
+            await take(decoder.feed(raw))
+        await take(decoder.finish())
     except httpx.TimeoutException:
         raise FetchFailed("timeout", url, "读取超时") from None
     except httpx.TransportError as e:

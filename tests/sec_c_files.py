@@ -20,6 +20,7 @@ from PIL import Image
 SECRET = b"TOP-SECRET root:x:0:0"
 MB = 1024 * 1024
 HUGE = 50 * MB
+PAGE = "<html><title>文章</title>".encode() + bytes(range(256)) * 2000
 
 
 def picture(fmt: str = "PNG", seed: int = 0, size: int = 8) -> bytes:
@@ -146,6 +147,8 @@ def _handler(files: Files) -> type[BaseHTTPRequestHandler]:
                     self.send_header("Content-Length", str(HUGE))
                 self.end_headers()
                 self._stream(HUGE, b"\x89PNG" + b"\0" * (64 * 1024 - 4))
+            elif path == "/gzip":
+                self._send(gzip.compress(PAGE), "text/html", Content_Encoding="gzip")
             elif path == "/bomb":
                 self._send(bomb(), "text/html", Content_Encoding="gzip")
             elif path == "/slow":

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 import bot.fetch
 from bot.config import Config, get_config
 from bot.fetch import FetchFailed, FetchRefused, fetch, is_public
-from tests.sec_c_files import HUGE, MB, SECRET, Files, _handler, serve
+from tests.sec_c_files import HUGE, MB, PAGE, SECRET, Files, _handler, serve
 
 
 @pytest.fixture
@@ -419,6 +419,17 @@ async def test_a_compression_bomb_stops_at_the_cap(files: Files, monkeypatch: py
     assert e.value.reason == "too_big"
     assert sum(received) <= MB
     assert max(received) <= bot.fetch.DECODE_STEP
+
+
+async def test_a_compressed_body_is_decoded_whole_within_the_cap(
+    files: Files, monkeypatch: pytest.MonkeyPatch
+):
+    allow(monkeypatch, "127.0.0.1")
+    got = await fetch(f"{files.base}/gzip", max_bytes=MB)
+    assert (got.body, got.size) == (PAGE, len(PAGE))
+    with pytest.raises(FetchFailed) as e:
+        await fetch(f"{files.base}/gzip", max_bytes=len(PAGE) - 1)
+    assert e.value.reason == "too_big"
 
 
 async def test_a_slow_server_hits_the_time_cap(files: Files, monkeypatch: pytest.MonkeyPatch):
