@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from decimal import Decimal
 from functools import cache
@@ -29,6 +30,9 @@ class Config(BaseModel):
     kpi_font: str = ""
     kpi_web_enabled: bool = True
     kpi_web_base_url: str = ""  # empty: http://HOST:PORT
+    kpi_fetch_allow_hosts: str = ""
+    kpi_fetch_concurrency: int = 4
+    kpi_evidence_quota_mb: int = 2048
 
     @field_validator("kpi_timezone")
     @classmethod
@@ -92,6 +96,45 @@ class Config(BaseModel):
             )
         return v
 
+    @field_validator("kpi_fetch_allow_hosts", mode="before")
+    @classmethod
+    def _allow_hosts(cls, v: object) -> str:
+        """Host names only (no scheme, port or path), compared case-insensitively (SPEC §3)."""
+        if isinstance(v, (list, tuple, set)):
+            v = ",".join(str(h) for h in v)
+        hosts = []
+        for raw in str(v or "").split(","):
+            host = raw.strip().lower().rstrip(".")
+            if host.startswith("[") and host.endswith("]"):
+                host = host[1:-1]
+            if not host:
+                continue
+            if not (_ipv6(host) if ":" in host else re.fullmatch(r"[\w.\-]+", host)):
+                raise ValueError(
+                    f"应为逗号分隔的主机名（例如 intranet.example.com,127.0.0.1），"
+                    f"不带 http:// 、端口或路径，而不是 {raw.strip()!r}"
+                )
+            hosts.append(host)
+        return ",".join(hosts)
+
+    @field_validator("kpi_fetch_concurrency")
+    @classmethod
+    def _concurrency(cls, v: int) -> int:
+        if not 1 <= v <= 64:
+            raise ValueError("应为 1–64")
+        return v
+
+    @field_validator("kpi_evidence_quota_mb")
+    @classmethod
+    def _quota(cls, v: int) -> int:
+        if v < 0:
+            raise ValueError("不能是负数（0 表示不保存证据图片）")
+        return v
+
+    @property
+    def fetch_allow_hosts(self) -> frozenset[str]:
+        return frozenset(h for h in self.kpi_fetch_allow_hosts.split(",") if h)
+
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.kpi_timezone)
@@ -99,6 +142,14 @@ class Config(BaseModel):
     @property
     def reminder_days(self) -> set[int]:
         return parse_days(self.kpi_reminder_days)
+
+
+def _ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_hhmm(v: str) -> tuple[int, int] | None:

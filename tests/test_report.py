@@ -564,7 +564,15 @@ def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(var, raising=False)
 
 
-@pytest.mark.usefixtures("no_proxy")
+@pytest.fixture
+def local_files_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The local file server is exempt from the public-address rule, as an intranet would be."""
+    from bot.config import get_config
+
+    monkeypatch.setattr(get_config(), "kpi_fetch_allow_hosts", "127.0.0.1")
+
+
+@pytest.mark.usefixtures("no_proxy", "local_files_allowed")
 async def test_image_evidence_is_downloaded_into_data_folder(app: App, files_server: str):
     import bot.evidence
     from bot.config import get_config
@@ -581,7 +589,7 @@ async def test_image_evidence_is_downloaded_into_data_folder(app: App, files_ser
     assert stored_under(Path(e.image_path), Path(get_config().kpi_data_dir)) == PNG
 
 
-@pytest.mark.usefixtures("no_proxy")
+@pytest.mark.usefixtures("no_proxy", "local_files_allowed")
 async def test_failed_image_download_never_blocks_the_report(app: App, files_server: str):
     import bot.evidence
 
@@ -596,7 +604,7 @@ async def test_failed_image_download_never_blocks_the_report(app: App, files_ser
     assert e.revoked_at is None
 
 
-@pytest.mark.usefixtures("no_proxy")
+@pytest.mark.usefixtures("no_proxy", "local_files_allowed")
 async def test_oversized_image_is_not_kept_but_report_stands(
     app: App, files_server: str, monkeypatch: pytest.MonkeyPatch
 ):
