@@ -33,6 +33,13 @@ from .fetch import FetchError, FetchFailed, fetch
 MAX_BYTES = 10 * 1024 * 1024
 TIMEOUT = 10.0
 FORMATS = {"PNG": "png", "JPEG": "jpg", "GIF": "gif", "WEBP": "webp", "BMP": "bmp"}
+MEDIA_TYPES = {
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "gif": "image/gif",
+    "webp": "image/webp",
+    "bmp": "image/bmp",
+}
 PART_PREFIX = ".part-"
 STALE_PART_SECONDS = 3600
 _tasks: set[asyncio.Task] = set()
@@ -82,7 +89,7 @@ async def _usage_of(folder: Path) -> _Usage:
     return usage
 
 
-def _image_kind(path: Path) -> str | None:
+def image_kind(path: Path) -> str | None:
     """The file's suffix if Pillow identifies it as one of FORMATS, else None."""
     try:
         with Image.open(path, formats=list(FORMATS)) as im:
@@ -135,7 +142,7 @@ async def download(url: str, folder: Path, *, quota_bytes: int | None = None) ->
                     ) from e
                 raise
             fetched.raise_for_status()
-        kind = await asyncio.to_thread(_image_kind, part)
+        kind = await asyncio.to_thread(image_kind, part)
         if kind is None:
             raise EvidenceSkipped(f"不是图片（PNG/JPEG/GIF/WEBP/BMP）：{fetched.size} 字节")
         path = folder / f"{digest.hexdigest()[:24]}.{kind}"

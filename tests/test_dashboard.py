@@ -471,6 +471,32 @@ async def test_evidence_outside_the_data_folder_is_never_served(app: App, tmp_pa
     assert (await c.get("/kpi/static/../../bot/config.py")).status_code == 404
 
 
+async def test_a_stored_file_that_is_not_an_image_is_never_served(app: App):
+    """Evidence saved before the safe fetcher may hold what an internal address answered
+    (issue 20 #5): only a file Pillow reads as an image is served, with its real type."""
+    from PIL import Image
+
+    await team_a(app)
+    folder = get_config().kpi_data_dir / "evidence"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "leak.img").write_bytes(b"internal secret")
+    (folder / "leak.png").write_bytes(b"internal secret")
+    Image.new("RGB", (4, 4), "red").save(folder / "real.img", format="PNG")
+    async with db.writing() as s:
+        rows = list((await s.execute(select(Entry).order_by(Entry.id))).scalars())
+        for row, name in zip(rows, ("leak.img", "leak.png", "real.img"), strict=False):
+            row.image_path = str(folder / name)
+        ids_ = [r.id for r in rows[:3]]
+    c = await login(app, SUPER)
+    for entry_id in ids_[:2]:
+        r = await c.get(f"/kpi/evidence/{entry_id}")
+        assert r.status_code == 404
+        assert b"secret" not in r.content
+    r = await c.get(f"/kpi/evidence/{ids_[2]}")
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "image/png"
+
+
 # ---- the numbers ---------------------------------------------------------------------------------
 
 

@@ -8,7 +8,7 @@ response the app serves, ours or NoneBot's, carries `SECURITY_HEADERS` (`Securit
 
 from __future__ import annotations
 
-import mimetypes
+import asyncio
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote, urlencode, urlsplit
@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot import db
 from bot.config import get_config
+from bot.evidence import MEDIA_TYPES, image_kind
 from bot.format import entry_points, item_name, ranking_table, rows_of, yuan
 from bot.grouprole import manages_a_group
 from bot.identity import is_superuser, note_sighting
@@ -558,11 +559,12 @@ async def evidence(request: Request, viewer: ViewerDep, entry_id: int) -> Respon
     if not viewer.sees_member(entry.team_id, entry.member_id):
         raise forbidden()
     path = dash.evidence_file(entry, get_config().kpi_data_dir)
-    if path is None:
+    # Only a file that is an image is served (SPEC §6): one stored before the safe fetcher
+    # may hold whatever an internal address answered.
+    kind = await asyncio.to_thread(image_kind, path) if path is not None else None
+    if path is None or kind is None:
         raise not_found("图片")
-    kind = mimetypes.guess_type(path.name)[0]
-    media = kind if kind and kind.startswith("image/") else "application/octet-stream"
-    return FileResponse(path, media_type=media)
+    return FileResponse(path, media_type=MEDIA_TYPES[kind])
 
 
 # ---- wiring -------------------------------------------------------------------------------------------
