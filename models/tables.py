@@ -104,9 +104,11 @@ class Entry(SQLModel, table=True):
 
 
 class ProcessedMessage(SQLModel, table=True):
-    """A chat message that wrote something: a second delivery of it writes nothing."""
+    """A chat message that was answered (a write, a read or a refusal): a second delivery
+    of it, to this process or another, writes nothing and gets no second answer. Rows older
+    than 30 days are pruned daily (`models.housekeeping`)."""
 
-    key: str = Field(primary_key=True)  # platform:chat:message_id
+    key: str = Field(primary_key=True)  # platform:account:chat:message_id
     created_at: datetime = Field(sa_type=DateTime)
 
 
@@ -194,7 +196,7 @@ class WebLogin(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     token_hash: str = Field(unique=True)
     platform: str
-    adapter: str  # "OneBotV11" / "OneBotV12" (superusers may be written as adapter:user_id)
+    adapter: str  # "OneBotV11" / "OneBotV12": the adapter that asked for the link
     user_id: str
     name: str
     group_team_id: int | None = None  # the team a group owner/admin asked from (supervisor)

@@ -62,14 +62,19 @@ async def withdraw_link(session: AsyncSession, login_id: int) -> None:
 
 
 async def consume_link(session: AsyncSession, token: str) -> WebLogin | None:
-    """Use the token once: the login, or None when it is unknown, used or expired."""
+    """Use the token once: the login, or None when it is unknown, used, ended or expired."""
     if not token or len(token) > 100:
         return None
     h = token_hash(token)
     now = utcnow()
     res = await session.execute(
         update(WebLogin)
-        .where(WebLogin.token_hash == h, WebLogin.used_at.is_(None), WebLogin.expires_at > now)
+        .where(
+            WebLogin.token_hash == h,
+            WebLogin.used_at.is_(None),
+            WebLogin.ended_at.is_(None),  # withdrawn, or ended by rotate-web-key
+            WebLogin.expires_at > now,
+        )
         .values(used_at=now)
     )
     if res.rowcount != 1:

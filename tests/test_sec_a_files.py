@@ -141,13 +141,16 @@ async def _session() -> tuple[str, str]:
 async def test_rotating_the_signing_key_ends_every_session(fresh_db):
     key, cookie = await _session()
     async with db.writing() as s:
-        await issue_link(s, platform="qq", adapter="OneBotV11", user_id="30001", name="张三")
+        unused, _ = await issue_link(
+            s, platform="qq", adapter="OneBotV11", user_id="30001", name="张三"
+        )
         assert await rotate_signing_key(s) == 2  # the session and the unused link
     async with db.writing() as s:
         new = await signing_key(s)
         assert new != key
         assert await session_login(s, key, cookie) is None
         assert await session_login(s, new, cookie) is None
+        assert await consume_link(s, unused) is None  # a link sent before opens nothing
 
 
 async def test_python_m_bot_rotate_web_key_refuses_every_cookie_signed_before(tmp_path, fresh_db):
