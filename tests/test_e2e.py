@@ -492,3 +492,22 @@ async def test_commands_as_real_qq_clients_wrap_them_are_understood(
     assert [note for note, image_file in await bot.rows(sql, team="售后八组") if image_file] == [
         "今日更新"
     ]
+
+
+async def test_a_reply_names_the_quoted_agent_only_when_quoted_in_this_group(qq: OneBotV11Sim):
+    """SPEC §3: a supervisor's reply to an agent's message is about that agent; issue 20 #6:
+    a message quoted from another group names no one (`get_msg` tells the chat, as NapCat)."""
+    g, elsewhere = 21010, 21011
+    zhang, stranger, boss = 31911, 31912, 31919
+    await bind(qq, g, "售后九组")
+    qq.add_member(g, boss, card="孙主管")
+    assert one(await qq.say(g, OWNER, "/主管 ", at(boss), role="owner")).startswith("✅")
+    assert one(await qq.say(g, zhang, "/加好友 3", card="张三")).startswith("✅")
+    mine = await qq.post(g, zhang, "亲，稍等一下")
+    r = one(await qq.say(g, boss, {"type": "reply", "data": {"id": str(mine)}}, "/投诉 回复慢"))
+    assert re.fullmatch(r"✅ #\d+ 张三 业务绩效·客户投诉 −3（.*）", r), r
+    theirs = await qq.post(elsewhere, stranger, "外群的消息", card="路人")
+    r = one(await qq.say(g, boss, {"type": "reply", "data": {"id": str(theirs)}}, "/投诉 回复慢"))
+    assert r.startswith("❌"), r
+    assert "路人" not in r, r
+    assert str(stranger) not in r, r

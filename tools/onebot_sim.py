@@ -739,7 +739,18 @@ class OneBotV11Sim(_Sim):
         ev = self.events.get(str(params.get("message_id")))
         if ev is None:
             raise ApiFailure(100, "消息不存在")
-        return {k: ev[k] for k in ("time", "message_id", "real_id", "sender", "message") if k in ev}
+        # As NapCat answers: the chat it was sent in comes with it.
+        keys = (
+            "time",
+            "message_type",
+            "group_id",
+            "user_id",
+            "message_id",
+            "real_id",
+            "sender",
+            "message",
+        )
+        return {k: ev[k] for k in keys if k in ev}
 
     def api_upload_group_file(self, params: dict) -> dict:
         return {"file_id": uuid.uuid4().hex}
