@@ -235,6 +235,21 @@ def test_the_default_address_of_an_ipv6_host_is_bracketed(monkeypatch):
     assert base_url() == "http://[::1]:8080"
 
 
+def test_listening_on_every_address_without_a_base_url_is_warned_about(monkeypatch):
+    from plugins.web import base_url_warning
+
+    monkeypatch.setattr(nonebot.get_driver().config, "host", "0.0.0.0")
+    warning = base_url_warning()
+    assert warning is not None
+    assert "KPI_WEB_BASE_URL" in warning
+    assert "http://0.0.0.0:8080" in warning
+    monkeypatch.setattr(get_config(), "kpi_web_base_url", "http://192.168.1.5:8080")
+    assert base_url_warning() is None
+    monkeypatch.setattr(get_config(), "kpi_web_base_url", "")
+    monkeypatch.setattr(nonebot.get_driver().config, "host", "127.0.0.1")
+    assert base_url_warning() is None
+
+
 async def test_an_own_origin_that_cannot_be_read_accepts_no_post(app: App, monkeypatch):
     monkeypatch.setattr(get_config(), "kpi_web_base_url", "not a url")
     await team_a(app)

@@ -33,6 +33,20 @@ def base_url() -> str:
     return get_config().kpi_web_base_url or f"http://{host}:{conf.port}"
 
 
+def base_url_warning() -> str | None:
+    """With HOST=0.0.0.0 (or ::) and no KPI_WEB_BASE_URL, login links would read
+    http://0.0.0.0:PORT, which no phone can open, and the same-origin check would refuse
+    every login from the address people do open: say so at start."""
+    host = str(get_driver().config.host)
+    if get_config().kpi_web_base_url or host not in ("0.0.0.0", "::", ""):
+        return None
+    return (
+        f"HOST={host} 但没有设置 KPI_WEB_BASE_URL：后台登录链接会是 {base_url()}，手机打不开；"
+        "请把 KPI_WEB_BASE_URL 设为大家打开的地址（如 http://192.168.1.5:8080） / set "
+        "KPI_WEB_BASE_URL to the address browsers open"
+    )
+
+
 class HideLoginTokens(logging.Filter):
     """Uvicorn's access log prints each request path; a login path carries the token."""
 
@@ -124,6 +138,8 @@ def _mount() -> None:
         logger.opt(colors=True).info(
             f"网页后台 / dashboard: <y>{base_url()}/kpi/</y>（发 /后台 获取登录链接）"
         )
+        if warning := base_url_warning():
+            logger.warning(warning)
 
 
 _mount()
