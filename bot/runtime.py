@@ -41,9 +41,11 @@ async def open_database() -> None:
         f"数据库就绪 / database ready: <y>{path.resolve() if path else cfg.kpi_database_url}</y>"
     )
     conf = get_driver().config
+    token = getattr(conf, "onebot_access_token", None)
+    hint = "（QQ 端的 access token 填 .env 里的 ONEBOT_ACCESS_TOKEN）" if token else ""
     for v in ("v11", "v12"):
         logger.opt(colors=True).info(
-            f"OneBot {v} 反向 WebSocket / reverse WS: <y>ws://{conf.host}:{conf.port}/onebot/{v}/ws</y>"
+            f"OneBot {v} 反向 WebSocket / reverse WS: <y>ws://{conf.host}:{conf.port}/onebot/{v}/ws</y>{hint}"
         )
 
 
