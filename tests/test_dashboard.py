@@ -17,6 +17,7 @@ import pytest
 from nonebot.adapters.onebot.v11.exception import ActionFailed
 from nonebug import App
 from openpyxl import load_workbook
+from PIL import Image
 from sqlalchemy import select
 
 from bot import db
@@ -337,7 +338,7 @@ async def test_who_sees_what(app: App):
         e = (await s.execute(select(Entry).where(Entry.member_id == zhang))).scalars().first()
         folder = get_config().kpi_data_dir / "evidence"
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "z.png").write_bytes(b"\x89PNG fake")
+        Image.new("RGB", (4, 4), "blue").save(folder / "z.png")  # served: it is an image
         e.image_path = str(folder / "z.png")
         zhang_entry = e.id
     pages = {
@@ -474,8 +475,6 @@ async def test_evidence_outside_the_data_folder_is_never_served(app: App, tmp_pa
 async def test_a_stored_file_that_is_not_an_image_is_never_served(app: App):
     """Evidence saved before the safe fetcher may hold what an internal address answered
     (issue 20 #5): only a file Pillow reads as an image is served, with its real type."""
-    from PIL import Image
-
     await team_a(app)
     folder = get_config().kpi_data_dir / "evidence"
     folder.mkdir(parents=True, exist_ok=True)
