@@ -20,19 +20,28 @@ be missing is always reported to a person rather than silently dropped or duplic
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .ledger import Ranked, categories_json, settlement_of, team_month_scores
+from .ledger import (
+    Ranked,
+    categories_json,
+    member_month_score,
+    settlement_of,
+    team_month_scores,
+)
 from .periods import utcnow
-from .roster import audit, bindings_of
+from .roster import Agent, audit, bindings_of
 from .rubric import Rubric, parse_rubric
-from .tables import Appeal, Entry, Post, SettledScore, Settlement
+from .scoring import CategoryScore, ItemScore, MemberScore
+from .tables import Appeal, Entry, Member, Post, SettledScore, Settlement
 
 MAX_ATTEMPTS = 8
 SENDING_LEASE = timedelta(minutes=10)
@@ -85,6 +94,78 @@ async def month_rules(
     if s is not None and s.status == "settled":
         return rubric_of(s, current), base_of(s)
     return current, base
+
+
+def stored_score(
+    rubric: Rubric, sc: SettledScore, items: dict[str, list[ItemScore]] | None = None
+) -> MemberScore:
+    """A member's settled month as stored: category points, total, grade, fines and
+    commission from the settled row; `items` (from the entries) only say what was done."""
+    cats = json.loads(sc.categories)
+    items = items or {}
+    return MemberScore(
+        [
+            CategoryScore(
+                c.key, c.name, Fraction(c.max), Fraction(cats.get(c.key, "0")), items.get(c.key, [])
+            )
+            for c in rubric.categories
+        ],
+        Fraction(sc.total),
+        sc.grade,
+        Fraction(sc.fine_cents, 100),
+        None if sc.commission_cents is None else Fraction(sc.commission_cents, 100),
+    )
+
+
+async def month_scores(
+    session: AsyncSession, team_id: int, period: str, current: Rubric, base: Decimal | None
+) -> tuple[Rubric, list[Ranked], Settlement | None]:
+    """The month's rules and ranking as everyone reads them (SPEC §4 "a settled month is
+    read from its stored scores"): a settled month from its stored rows (rank, totals,
+    pay), so an entry changed after settlement cannot make chat, the workbook and the web
+    show two totals; an open or reopened month live from its entries."""
+    s = await settlement_of(session, team_id, period)
+    if s is None or s.status != "settled":
+        return current, await team_month_scores(session, current, team_id, period, base), s
+    rubric = rubric_of(s, current)
+    rows = await session.execute(
+        select(SettledScore, Member)
+        .join(Member, Member.id == SettledScore.member_id)
+        .where(SettledScore.settlement_id == s.id)
+        .order_by(SettledScore.rank, SettledScore.name, SettledScore.member_id)
+    )
+    ranking = [
+        Ranked(sc.rank, Agent(m.id, sc.name, m.platform, m.user_id), stored_score(rubric, sc))
+        for sc, m in rows.all()
+    ]
+    return rubric, ranking, s
+
+
+async def member_score(
+    session: AsyncSession,
+    team_id: int,
+    member_id: int,
+    period: str,
+    current: Rubric,
+    base: Decimal | None,
+) -> tuple[Rubric, MemberScore]:
+    """One member's month as everyone reads it: the stored row once settled (the item
+    quantities beside it still come from the entries), else live."""
+    rubric, base = await month_rules(session, team_id, period, current, base)
+    live = await member_month_score(session, rubric, team_id, member_id, period, base)
+    s = await settlement_of(session, team_id, period)
+    if s is None or s.status != "settled":
+        return rubric, live
+    sc = (
+        await session.execute(
+            select(SettledScore).where(
+                SettledScore.settlement_id == s.id, SettledScore.member_id == member_id
+            )
+        )
+    ).scalar_one_or_none()
+    if sc is None:
+        return rubric, live
+    return rubric, stored_score(rubric, sc, {c.key: c.items for c in live.categories})
 
 
 async def settle(

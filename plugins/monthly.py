@@ -25,17 +25,15 @@ from bot.format import Row, chunk, ranking_lines, ranking_table, rows_of, score_
 from bot.identity import superuser_ids  # noqa: E402
 from bot.parse import Args  # noqa: E402
 from bot.replies import Part, Picture  # noqa: E402
-from bot.runtime import month_rules, rubric  # noqa: E402
+from bot.runtime import commission_base, rubric  # noqa: E402
 from bot.send import NoBotOnline, send_group, send_private, upload_group_file  # noqa: E402
 from models.appeals import open_appeals  # noqa: E402
 from models.export import export_month  # noqa: E402
 from models.ledger import (  # noqa: E402
     Refused,
     member_entries,
-    member_month_score,
     month_counts,
     settlement_of,
-    team_month_scores,
 )
 from models.periods import (  # noqa: E402
     UTC,
@@ -54,12 +52,13 @@ from models.roster import (  # noqa: E402
     member_of,
 )
 from models.settlement import (  # noqa: E402
-    base_of,
     claim_post,
     due_posts,
     finish_post,
     hold_post,
     hold_stuck_posts,
+    member_score,
+    month_scores,
     release_post,
     reopen,
     requeue_held,
@@ -160,6 +159,7 @@ def _stored_rows(scores: list[SettledScore], rub) -> list[Row]:
                 Fraction(sc.total),
                 sc.grade,
                 None if sc.commission_cents is None else Fraction(sc.commission_cents, 100),
+                Fraction(sc.fine_cents, 100),
             )
         )
     return rows
@@ -176,10 +176,10 @@ async def _totals_line(s, team_id: int, period: str, rub) -> str:
     return line + "".join(f"，{label} {n} 次" for label, n in tallies.items())
 
 
-def _picture(title: str, rub, rows: list[Row], footer: str) -> Picture | None:
+def _picture(title: str, rub, rows: list[Row], footer: str, pay: bool) -> Picture | None:
     from bot.render import render_ranking
 
-    heads, cells = ranking_table(rub, rows)
+    heads, cells = ranking_table(rub, rows, pay=pay)
     try:
         png = render_ranking(title, heads, cells, footer, get_config().kpi_font or None)
     except Exception as e:
@@ -199,12 +199,15 @@ async def report_messages(s, team: Team, settlement: Settlement) -> list[list[Pa
     if settlement.appeals_accepted:
         totals += f"，申诉受理 {settlement.appeals_accepted} 条"
     shown = rows[:POST_ROWS]
-    lines = [title, *ranking_lines(rub, shown)]
+    pay = get_config().kpi_pay_public  # everyone reads the group (SPEC §4 "pay is private")
+    lines = [title, *ranking_lines(rub, shown, pay=pay)]
     if len(rows) > len(shown):
         lines.append(f"……其余 {len(rows) - len(shown)} 人的名次请用 /导出 查看完整表格")
     lines += [totals, f"发 /我的绩效 {period} 查看自己的明细"]
     messages: list[list[Part]] = [[m] for m in chunk(lines)]
-    pic = _picture(title.removeprefix("📊 "), rub, shown[:IMAGE_ROWS], totals) if rows else None
+    pic = None
+    if rows:
+        pic = _picture(title.removeprefix("📊 "), rub, shown[:IMAGE_ROWS], totals, pay)
     if pic is not None:
         messages[-1].append(pic)
     return messages
@@ -213,12 +216,11 @@ async def report_messages(s, team: Team, settlement: Settlement) -> list[list[Pa
 async def _dm_message(
     s, team: Team, settlement: Settlement, platform: str, user_id: str
 ) -> list[Part]:
-    rub = rubric_of(settlement, rubric())
     member = await member_of(s, team.id, platform, user_id)
     if member is None:
         raise RuntimeError(f"{platform}:{user_id} 不是团队成员")
-    score = await member_month_score(
-        s, rub, team.id, member.id, settlement.period, base_of(settlement)
+    rub, score = await member_score(
+        s, team.id, member.id, settlement.period, rubric(), commission_base()
     )
     entries = await member_entries(s, team.id, member.id, settlement.period)
     return [score_card(rub, member, settlement.period, score, entries)]
@@ -391,14 +393,12 @@ def _month(args: Args, default: str) -> str:
 async def preview(ctx: Ctx, args: Args) -> list[str]:
     period = _month(args, current_period(get_config().tz))
     s = ctx.s
-    rub, base = await month_rules(s, ctx.team_id, period)
-    ranking = await team_month_scores(s, rub, ctx.team_id, period, base)
+    rub, ranking, settled = await month_scores(s, ctx.team_id, period, rubric(), commission_base())
     totals = await _totals_line(s, ctx.team_id, period, rub)
     appeals = await open_appeals(s, ctx.team_id, period)
-    settled = await settlement_of(s, ctx.team_id, period)
     state = "已结算" if settled and settled.status == "settled" else "预览，未结算"
     lines = [f"📊 「{ctx.team.name}」{period} 月报（{state}）"]
-    lines += ranking_lines(rub, rows_of(ranking)) if ranking else ["还没有需要考核的成员"]
+    lines += ranking_lines(rub, rows_of(ranking), pay=True) if ranking else ["还没有需要考核的成员"]
     lines.append(totals)
     if appeals:
         lines.append(f"待处理申诉 {len(appeals)} 条：" + " ".join(f"#{e.id}" for _, e in appeals))
@@ -464,7 +464,7 @@ async def export_cmd(ctx: Ctx, args: Args) -> Later:
     cfg = get_config()
     period = _month(args, current_period(cfg.tz))
     data, people, count = await export_month(
-        ctx.s, rubric(), cfg.kpi_commission_base, ctx.team, period, cfg.tz
+        ctx.s, rubric(), commission_base(), ctx.team, period, cfg.tz
     )
     name = f"{ctx.team.name}-{period}-绩效.xlsx"
 
