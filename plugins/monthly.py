@@ -24,7 +24,7 @@ from bot.dispatch import Later, kpi_command  # noqa: E402
 from bot.format import Row, chunk, ranking_lines, ranking_table, rows_of, score_card  # noqa: E402
 from bot.identity import superuser_ids  # noqa: E402
 from bot.parse import Args  # noqa: E402
-from bot.replies import Part, Picture  # noqa: E402
+from bot.replies import Mention, Part, Picture, Reply  # noqa: E402
 from bot.runtime import commission_base, rubric  # noqa: E402
 from bot.send import NoBotOnline, send_group, send_private, upload_group_file  # noqa: E402
 from models.appeals import open_appeals  # noqa: E402
@@ -52,8 +52,11 @@ from models.roster import (  # noqa: E402
     member_of,
 )
 from models.settlement import (  # noqa: E402
+    Change,
+    changes_of,
     claim_post,
     due_posts,
+    expired_with,
     finish_post,
     hold_post,
     hold_stuck_posts,
@@ -66,7 +69,15 @@ from models.settlement import (  # noqa: E402
     settle,
     settled_scores,
 )
-from models.tables import GroupBinding, Post, SettledScore, Settlement, Team  # noqa: E402
+from models.tables import (  # noqa: E402
+    Appeal,
+    GroupBinding,
+    Member,
+    Post,
+    SettledScore,
+    Settlement,
+    Team,
+)
 
 __plugin_meta__ = plugin_meta(
     "月度结算",
@@ -188,8 +199,42 @@ def _picture(title: str, rub, rows: list[Row], footer: str, pay: bool) -> Pictur
     return Picture(png) if png else None
 
 
+def change_lines(changes: list[Change], period: str, pay: bool) -> list[str]:
+    """A correction, agent by agent, old → new (SPEC §4); pay only where pay is shown."""
+    if not changes:
+        return ["更正内容：与原月报相比，没有人的总分或提成变化"]
+    out = ["更正内容："]
+    for c in changes:
+        if c.old_total is None:
+            out.append(f"· {c.name} 新计入，总分 {c.new_total}")
+            continue
+        if c.new_total is None:
+            out.append(f"· {c.name} 不再计入（原总分 {c.old_total}）")
+            continue
+        parts = [f"总分 {c.old_total} → {c.new_total}"] if c.total_changed else []
+        if pay and c.old_pay != c.new_pay:
+            parts.append(f"提成 {c.old_pay or '无'} → {c.new_pay or '无'}")
+        if pay and c.old_fines != c.new_fines:
+            parts.append(f"罚款 {c.old_fines} → {c.new_fines}")
+        if not pay and c.pay_changed:
+            parts.append(f"提成有变动（本人发 /我的绩效 {period} 查看）")
+        out.append(f"· {c.name} " + "，".join(parts))
+    return out
+
+
+def expired_parts(expired: list[tuple[Appeal, Member]]) -> list[Part]:
+    """`⏰ N 条申诉随结算过期（未处理）：@张三 #12 …`: each agent @-ed (SPEC §4)."""
+    if not expired:
+        return []
+    parts: list[Part] = [f"⏰ {len(expired)} 条申诉未处理，随本月结算过期："]
+    for appeal, member in expired:
+        parts += [Mention(member.user_id), f"#{appeal.entry_id} "]
+    return parts
+
+
 async def report_messages(s, team: Team, settlement: Settlement) -> list[list[Part]]:
-    """The monthly post: title, ranking, the month's totals, how to see details, an image."""
+    """The monthly post: title, what a correction changed, the ranking, the month's totals,
+    the appeals that expired with it, how to see details, an image."""
     rub = rubric_of(settlement, rubric())
     scores = await settled_scores(s, settlement.id)
     rows = _stored_rows(scores, rub)
@@ -200,11 +245,17 @@ async def report_messages(s, team: Team, settlement: Settlement) -> list[list[Pa
         totals += f"，申诉受理 {settlement.appeals_accepted} 条"
     shown = rows[:POST_ROWS]
     pay = get_config().kpi_pay_public  # everyone reads the group (SPEC §4 "pay is private")
-    lines = [title, *ranking_lines(rub, shown, pay=pay)]
+    lines = [title]
+    if settlement.revision > 1:
+        lines += change_lines(await changes_of(s, settlement), period, pay)
+    lines += ranking_lines(rub, shown, pay=pay)
     if len(rows) > len(shown):
         lines.append(f"……其余 {len(rows) - len(shown)} 人的名次请用 /导出 查看完整表格")
     lines += [totals, f"发 /我的绩效 {period} 查看自己的明细"]
     messages: list[list[Part]] = [[m] for m in chunk(lines)]
+    expired = expired_parts(await expired_with(s, settlement))
+    if expired:
+        messages[-1] += ["\n", *expired]
     pic = None
     if rows:
         pic = _picture(title.removeprefix("📊 "), rub, shown[:IMAGE_ROWS], totals, pay)
@@ -423,13 +474,20 @@ async def settle_cmd(ctx: Ctx, args: Args) -> str | None:
     if not result.created:
         raise Refused(f"{period} 已结算过，不会重复播报；如需更正请超级管理员 /重开 {period}")
     kind = "更正" if result.correction else "结算"
-    return _posting_soon(f"✅ {period} 已{kind}，{len(result.ranking)} 人，月报马上发到群里")
+    reply: list[Part] = [f"✅ {period} 已{kind}，{len(result.ranking)} 人，月报马上发到群里"]
+    if result.correction:
+        pay = get_config().kpi_pay_public  # the reply is read by the whole group
+        reply.append("\n" + "\n".join(change_lines(result.changes, period, pay)))
+    if result.expired:
+        expired = [(a, await s.get(Member, a.member_id)) for a, _ in result.expired]
+        reply += ["\n", *expired_parts(expired)]
+    return _posting_soon(reply if len(reply) > 1 else reply[0])
 
 
-def _posting_soon(reply: str) -> Later:
+def _posting_soon(reply: Reply) -> Later:
     """Reply, and send the queued posts once the transaction that queued them is committed."""
 
-    async def flush_then_reply() -> str:
+    async def flush_then_reply() -> Reply:
         flush_soon(0.5)
         return reply
 
