@@ -308,3 +308,21 @@ async def test_a_correction_lists_each_agent_whose_total_or_pay_changed_old_to_n
     reply = await settle_october(app)
     assert "· 李四 提成 ¥" in reply, reply
     assert "罚款 ¥200.00 → ¥100.00" in reply, reply
+
+
+def test_the_ranking_table_has_a_fines_column_only_when_someone_has_fines_and_pay_is_shown():
+    from bot.format import Row, ranking_table
+    from models.rubric import load_rubric
+
+    rub = load_rubric(None)
+    cats = [Fraction(10), Fraction(47), Fraction(30), Fraction(3)]
+    fined = Row(1, "李四", cats, Fraction(90), "A", Fraction(6960), Fraction(200))
+    clean = Row(2, "张三", cats, Fraction(90), "A", Fraction(7200))
+    heads, cells = ranking_table(rub, [fined, clean], pay=True)
+    assert heads[-2:] == ["罚款", "提成"]
+    assert [c[-2:] for c in cells] == [["¥200.00", "¥6960.00"], ["", "¥7200.00"]]
+    assert ranking_table(rub, [clean], pay=True)[0][-1] == "提成"
+    assert "罚款" not in ranking_table(rub, [clean], pay=True)[0]
+    heads, cells = ranking_table(rub, [fined, clean], pay=False)
+    assert heads[-1] == "等级"
+    assert all("¥" not in c for row in cells for c in row)
