@@ -326,3 +326,30 @@ def test_the_ranking_table_has_a_fines_column_only_when_someone_has_fines_and_pa
     heads, cells = ranking_table(rub, [fined, clean], pay=False)
     assert heads[-1] == "等级"
     assert all("¥" not in c for row in cells for c in row)
+
+
+async def test_the_monthly_dm_is_the_stored_month_with_the_agents_own_pay(
+    app: App, paid, monkeypatch
+):
+    monkeypatch.setattr(get_config(), "kpi_monthly_dm", True)
+    await october(app)
+    await settle_october(app)
+    mine = numbers(await said(app, "/我的绩效 2026-10", LI, card="李四"))
+    async with db.writing() as s:  # drift after settling, before the DM goes out
+        await s.execute(update(Entry).where(Entry.item_key == "friends").values(quantity=60))
+    group: list[str] = []
+    private: list[str] = []
+    async with app.test_api() as ctx:
+        ctx.create_bot(base=Bot, adapter=ctx.create_adapter(base=Adapter), self_id=BOT_ID)
+        ctx.should_call_api(
+            "send_group_msg", {"group_id": GROUP, "message": Capture(group)}, {"message_id": 1}
+        )
+        for uid in (LI, ZHANG):  # in ranking order
+            ctx.should_call_api(
+                "send_private_msg", {"user_id": uid, "message": Capture(private)}, {"message_id": 2}
+            )
+        assert await monthly().flush_posts() == 3
+    assert "¥" not in group[0].split("[CQ:image")[0]
+    assert numbers(private[0]) == mine
+    assert "罚款 ¥200.00 提成 ¥" in mine[-1], mine
+    assert "李四" not in private[1]
