@@ -25,6 +25,7 @@ class Config(BaseModel):
     kpi_undo_minutes: int = 10
     kpi_admins_are_supervisors: bool = True
     kpi_commission_base: Decimal | None = None
+    kpi_pay_public: bool = False  # SPEC §4: pay is private unless this says otherwise
     kpi_daily_reminder: str | None = None
     kpi_reminder_days: str = "mon-fri"
     kpi_font: str = ""

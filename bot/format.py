@@ -31,8 +31,10 @@ def progress(score: MemberScore, item_key: str) -> str:
     return f"{i.quantity}/{i.item.target}"
 
 
-def total_line(score: MemberScore) -> str:
+def total_line(score: MemberScore, *, pay: bool = True) -> str:
     line = f"总分 {fmt_total(score.total)}（{score.grade}）"
+    if not pay:
+        return line
     if score.fines:
         line += f" 罚款 {fmt_money(score.fines)}"
     if score.commission is not None:
@@ -79,9 +81,17 @@ def entry_line(rubric: Rubric, e: Entry, tz: ZoneInfo, *, who: bool = True) -> s
 
 
 def score_card(
-    rubric: Rubric, member: Member, period: str, score: MemberScore, entries: list[Entry]
+    rubric: Rubric,
+    member: Member,
+    period: str,
+    score: MemberScore,
+    entries: list[Entry],
+    *,
+    pay: bool = True,
 ) -> str:
-    """`/我的绩效`: categories, promotion progress, the month's deductions with ids, total."""
+    """`/我的绩效`: categories, promotion progress, the month's deductions with ids, total;
+    fines and commission only with `pay` (the member themselves, a supervisor, or
+    KPI_PAY_PUBLIC; SPEC §4)."""
     lines = [f"📋 {member.name} {period} 绩效"]
     for c in score.categories:
         lines.append(f"{c.name} {fmt_points(c.earned)}/{fmt_points(c.max)}")
@@ -103,7 +113,7 @@ def score_card(
             + (f"「{e.note[:30]}」" if e.note else "")
             for e in marks
         ]
-    lines.append(total_line(score))
+    lines.append(total_line(score, pay=pay))
     return "\n".join(lines)
 
 
@@ -117,6 +127,7 @@ class Row:
     total: Fraction
     grade: str
     commission: Fraction | None
+    fines: Fraction = Fraction(0)
 
 
 def rows_of(ranking: list[Ranked]) -> list[Row]:
@@ -128,28 +139,37 @@ def rows_of(ranking: list[Ranked]) -> list[Row]:
             r.score.total,
             r.score.grade,
             r.score.commission,
+            r.score.fines,
         )
         for r in ranking
     ]
 
 
-def ranking_table(rubric: Rubric, rows: list[Row]) -> tuple[list[str], list[list[str]]]:
-    """Headers and cells, shared by the text ranking and the image."""
-    with_money = any(r.commission is not None for r in rows)
+def ranking_table(
+    rubric: Rubric, rows: list[Row], *, pay: bool = True
+) -> tuple[list[str], list[list[str]]]:
+    """Headers and cells, shared by the text ranking and the image. With `pay` (SPEC §4 "pay
+    is private": a supervisor's view, or KPI_PAY_PUBLIC) a fines column when anyone has
+    fines and the commission column; without it no money at all."""
+    with_fines = pay and any(r.fines for r in rows)
+    with_money = pay and any(r.commission is not None for r in rows)
     heads = ["名次", "姓名", *(c.name[:2] for c in rubric.categories), "总分", "等级"]
+    heads += ["罚款"] if with_fines else []
     heads += ["提成"] if with_money else []
     cells = []
     for r in rows:
         line = [str(r.rank), r.name, *(fmt_points(x) for x in r.categories)]
         line += [fmt_total(r.total), r.grade]
+        if with_fines:
+            line.append(fmt_money(r.fines) if r.fines else "")
         if with_money:
             line.append(fmt_money(r.commission) if r.commission is not None else "")
         cells.append(line)
     return heads, cells
 
 
-def ranking_lines(rubric: Rubric, rows: list[Row]) -> list[str]:
-    heads, cells = ranking_table(rubric, rows)
+def ranking_lines(rubric: Rubric, rows: list[Row], *, pay: bool = True) -> list[str]:
+    heads, cells = ranking_table(rubric, rows, pay=pay)
     n = len(rubric.categories)
     out = [f"{heads[0]} {heads[1]} {'/'.join(heads[2 : 2 + n])} {' '.join(heads[2 + n :])}"]
     for c in cells:

@@ -1,7 +1,7 @@
 """What the web dashboard shows and who may see it (SPEC §5a, §2).
 
-Every number comes from the code chat uses: the ranking is `team_month_scores` with the
-month's rules (as `/排行`), an agent's month is `member_month_score` (as `/我的绩效`).
+Every number comes from the code chat uses: the ranking is `month_scores` (as `/排行`: a
+settled month's stored scores), an agent's month is `member_score` (as `/我的绩效`).
 """
 
 from __future__ import annotations
@@ -24,9 +24,6 @@ from .ledger import (
     MonthTallies,
     Ranked,
     member_entries,
-    member_month_score,
-    settlement_of,
-    team_month_scores,
 )
 from .nudges import Gap, missing_reports
 from .periods import month_start_utc, period_bounds, shift_period
@@ -34,13 +31,14 @@ from .rights import is_current
 from .roster import all_teams, bindings_of, memberships
 from .rubric import Rubric
 from .scoring import MemberScore, Tally, score_member
-from .settlement import base_of, month_rules, rubric_of
+from .settlement import base_of, member_score, month_scores, rubric_of, stored_score
 from .tables import (
     Appeal,
     AuditLog,
     Entry,
     GroupBinding,
     Member,
+    SettledScore,
     Settlement,
     Team,
     Tenure,
@@ -159,9 +157,7 @@ async def team_month(
 ) -> TeamMonth:
     """The ranking as `/排行` computes it; with `full` (supervisors) also who has not reported
     today (current month only) and the month's open appeals."""
-    rubric, base = await month_rules(session, team.id, period, rubric_now, base_now)
-    ranking = await team_month_scores(session, rubric, team.id, period, base)
-    settlement = await settlement_of(session, team.id, period)
+    rubric, ranking, settlement = await month_scores(session, team.id, period, rubric_now, base_now)
     missing = None
     appeals: list = []
     if full:
@@ -226,8 +222,7 @@ async def member_month(
     rubric_now: Rubric,
     base_now: Decimal | None,
 ) -> MemberMonth:
-    rubric, base = await month_rules(session, team.id, period, rubric_now, base_now)
-    score = await member_month_score(session, rubric, team.id, member.id, period, base)
+    rubric, score = await member_score(session, team.id, member.id, period, rubric_now, base_now)
     entries = await member_entries(session, team.id, member.id, period)
     rows = await session.execute(
         select(Appeal)
@@ -285,6 +280,19 @@ async def member_trend(
             )
         ).scalars()
     }
+    stored = {
+        sc.settlement_id: sc
+        for sc in (
+            await session.execute(
+                select(SettledScore).where(
+                    SettledScore.member_id == member.id,
+                    SettledScore.settlement_id.in_(
+                        [s.id for s in settled.values() if s.status == "settled"]
+                    ),
+                )
+            )
+        ).scalars()
+    }
     tenures = list(
         (await session.execute(select(Tenure).where(Tenure.member_id == member.id))).scalars()
     )
@@ -298,6 +306,9 @@ async def member_trend(
         rubric, base = rubric_now, base_now
         s = settled.get(period)
         if s is not None and s.status == "settled":
+            if s.id in stored:  # as settled (SPEC §4), not as the entries say today
+                out.append((period, stored_score(rubric_of(s, rubric_now), stored[s.id])))
+                continue
             rubric, base = rubric_of(s, rubric_now), base_of(s)
         score = score_member(
             rubric, tallies.get(period, {}), Fraction(fines.get(period, 0), 100), base

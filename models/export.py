@@ -1,129 +1,236 @@
-"""The month as an .xlsx workbook: sheet 汇总 (one row per member) and 明细 (every entry)."""
+"""The month as an .xlsx workbook a boss can pay from (SPEC §4 "the workbook is a payroll
+document"): sheet 汇总 (one row per agent and a totals row), 明细 (every entry the post
+counts) and 已撤销 (the revoked ones, apart).
+
+- No cell is ever a formula: text is written as text, whatever it starts with (`= + - @`,
+  a tab or a CR), and marked so that editing it in a spreadsheet keeps it text.
+- Numbers are what chat shows: points half up to one decimal, money half up to the cent
+  with ¥; a settled month is its stored scores (`models.settlement.month_scores`).
+- Each sheet has a frozen header, filters, and prints landscape, one page wide.
+"""
 
 from __future__ import annotations
 
 import io
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.styles import Font
-from sqlalchemy import select
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.worksheet.worksheet import Worksheet
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .ledger import Ranked, all_entries, team_month_scores
+from .ledger import Ranked, all_entries
 from .periods import to_local
 from .rubric import Rubric
-from .settlement import month_rules
-from .tables import Entry, Member, Team
+from .scoring import money, round_half_up
+from .settlement import month_scores
+from .tables import Appeal, Entry, Member, Settlement, Team
+
+POINTS = "0.0"
+MONEY = '"¥"#,##0.00'
+WHEN = "yyyy-mm-dd hh:mm"
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+HEAD_FILL = PatternFill("solid", fgColor="DDE4F0")
+BOLD = Font(bold=True)
 
 
-def _num(x: Fraction) -> float:
-    return round(float(x), 4)
+def _points(x: Fraction) -> Decimal:
+    return round_half_up(x, 1)
 
 
-def _append(sheet, values: list) -> None:
-    """Add a row, every text cell written safely: the control characters openpyxl refuses
-    are dropped (a note stored before notes were cleaned may hold one, and one such cell
-    must not cost the whole team its workbook), and text is always text, never a formula
-    (a note typed as `=HYPERLINK(…)` stays those characters)."""
-    sheet.append([ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v for v in values])
-    for cell in sheet[sheet.max_row]:
-        if cell.data_type == "f":
+def safe_text(v: str) -> str:
+    """Text as a cell can hold it: the control characters openpyxl refuses are dropped (a
+    note stored before notes were cleaned may hold one, and one such cell must not cost the
+    whole team its workbook)."""
+    return ILLEGAL_CHARACTERS_RE.sub("", v)
+
+
+def _append(sheet: Worksheet, values: list, formats: dict[int, str] | None = None) -> None:
+    """Add a row; text is always text, never a formula (a card typed as `=HYPERLINK(…)`
+    stays those characters, SPEC §4), and a text cell that a spreadsheet would read as a
+    formula once edited is quote-prefixed."""
+    sheet.append([safe_text(v) if isinstance(v, str) else v for v in values])
+    for i, cell in enumerate(sheet[sheet.max_row]):
+        if isinstance(cell.value, str):
             cell.data_type = "s"
+            if cell.value.startswith(FORMULA_STARTS):
+                cell.quotePrefix = True
+        elif formats and i in formats and cell.value is not None:
+            cell.number_format = formats[i]
 
 
-def build_workbook(
-    rubric: Rubric,
-    team_name: str,
-    period: str,
-    ranking: list[Ranked],
-    entries: list[Entry],
-    members: dict[int, Member],
-    tz: ZoneInfo,
-) -> bytes:
+def _header(sheet: Worksheet, names: list[str]) -> None:
+    _append(sheet, names)
+    for cell in sheet[sheet.max_row]:
+        cell.font, cell.fill = BOLD, HEAD_FILL
+        cell.alignment = Alignment(horizontal="center", vertical="center")
+
+
+def _display_width(v: object) -> int:
+    text = v.strftime("%Y-%m-%d %H:%M") if isinstance(v, datetime) else str(v or "")
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _finish(sheet: Worksheet, header_row: int, last_data_row: int, title_rows: str) -> None:
+    """Frozen header, filters over the data, column widths, landscape one page wide."""
+    sheet.freeze_panes = sheet.cell(row=header_row + 1, column=1)
+    last_col = sheet.cell(row=header_row, column=sheet.max_column).column_letter
+    sheet.auto_filter.ref = f"A{header_row}:{last_col}{max(last_data_row, header_row)}"
+    for col in sheet.iter_cols(min_row=header_row):
+        width = max(_display_width(c.value) for c in col)
+        sheet.column_dimensions[col[0].column_letter].width = min(60, max(6, width + 3))
+    setup = sheet.page_setup
+    setup.orientation = "landscape"
+    setup.paperSize = sheet.PAPERSIZE_A4
+    setup.fitToWidth, setup.fitToHeight = 1, 0
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    sheet.print_title_rows = title_rows
+    sheet.print_options.gridLines = True
+    sheet.page_margins.left = sheet.page_margins.right = 0.4
+
+
+@dataclass
+class MonthBook:
+    """What the workbook says of a month, gathered by `export_month`."""
+
+    team_name: str
+    period: str
+    state: str
+    ranking: list[Ranked]
+    entries: list[Entry]
+    members: dict[int, Member]
+    appeals: dict[int, str]  # entry id → the state of its latest appeal
+    accepted: Counter  # member id → accepted appeals
+
+
+APPEAL_STATE = {
+    "open": "申诉中",
+    "accepted": "申诉受理",
+    "rejected": "申诉驳回",
+    "expired": "申诉过期",
+}
+
+
+def build_workbook(rubric: Rubric, book: MonthBook, tz: ZoneInfo) -> bytes:
+    valid = [e for e in book.entries if e.revoked_at is None]
+    revoked = [e for e in book.entries if e.revoked_at is not None]
+    counts = Counter(e.member_id for e in valid)
     wb = Workbook()
     summary = wb.active
     summary.title = "汇总"
-    _append(summary, [f"{team_name} {period} 绩效汇总"])
+    lines = f"记录 {len(valid)} 条" + (
+        f"（另有已撤销 {len(revoked)} 条，见「已撤销」表）" if revoked else ""
+    )
+    _append(summary, [f"{book.team_name} {book.period} 绩效汇总（{book.state}）· {lines}"])
     summary["A1"].font = Font(bold=True, size=14)
-    head = ["名次", "姓名", "账号", *(c.name for c in rubric.categories)]
-    head += ["总分", "等级", "罚款(元)", "提成(元)"]
-    summary.append(head)
-    for cell in summary[2]:
-        cell.font = Font(bold=True)
-    for r in ranking:
+    cats = [c.name for c in rubric.categories]
+    head = ["名次", "姓名", "账号", *cats, "总分", "等级", "记录数", "申诉受理", "罚款(元)"]
+    head += ["提成(元)", "月份"]
+    _header(summary, head)
+    n = len(cats)
+    formats = {3 + i: POINTS for i in range(n + 1)} | {n + 7: MONEY, n + 8: MONEY}
+    fines = commission = Decimal(0)
+    paid = False
+    for r in book.ranking:
         s = r.score
+        fines += money(s.fines)
+        if s.commission is not None:
+            paid, commission = True, commission + money(s.commission)
         _append(
             summary,
             [
                 r.rank,
                 r.member.name,
                 r.member.user_id,
-                *(_num(c.earned) for c in s.categories),
-                _num(s.total),
+                *(_points(c.earned) for c in s.categories),
+                _points(s.total),
                 s.grade,
-                _num(s.fines),
-                None if s.commission is None else _num(s.commission),
+                counts.get(r.member.id, 0),
+                book.accepted.get(r.member.id, 0),
+                money(s.fines),
+                None if s.commission is None else money(s.commission),
+                book.period,
             ],
+            formats,
         )
+    last = summary.max_row
+    _append(
+        summary,
+        [
+            None,
+            f"合计（{len(book.ranking)} 人）",
+            None,
+            *([None] * (n + 2)),
+            len(valid),
+            sum(book.accepted.values()),
+            fines,
+            commission if paid else None,
+            book.period,
+        ],
+        formats,
+    )
+    for cell in summary[summary.max_row]:
+        cell.font = BOLD
+    _finish(summary, 2, last, "2:2")
 
     detail = wb.create_sheet("明细")
-    detail.append(
-        [
-            "编号",
-            "时间",
-            "姓名",
-            "分类",
-            "项目",
-            "数量",
-            "分值",
-            "罚款(元)",
-            "链接",
-            "备注",
-            "记录人",
-            "已撤销",
-            "撤销人",
-            "撤销原因",
-        ]
-    )
-    for cell in detail[1]:
-        cell.font = Font(bold=True)
-    for e in entries:
-        item = rubric.item(e.item_key)
-        category = rubric.category(item.category).name if item else ""
-        points = (
-            _num(Fraction(item.points) * e.quantity) if item and item.points is not None else None
-        )
-        member = members.get(e.member_id)
-        _append(
-            detail,
-            [
-                e.id,
-                to_local(e.created_at, tz).strftime("%Y-%m-%d %H:%M:%S"),
-                member.name if member else e.member_id,
-                category,
-                item.name if item else e.item_key,
-                e.quantity,
-                points,
-                e.fine_cents / 100 if e.fine_cents else 0,
-                e.link,
-                e.note,
-                e.created_by_name,
-                "是" if e.revoked_at else "",
-                e.revoked_by_name,
-                e.revoke_reason,
-            ],
-        )
-    for sheet in (summary, detail):
-        for col in sheet.columns:
-            width = max(len(str(c.value or "")) for c in col[1:] or col)
-            sheet.column_dimensions[col[0].column_letter].width = min(50, max(8, width * 1.6))
+    columns = ["编号", "时间", "姓名", "分类", "项目", "数量", "分值", "罚款(元)", "链接", "备注"]
+    columns += ["记录人", "申诉", "月份"]
+    _header(detail, columns)
+    for e in valid:
+        _append(detail, _entry_cells(rubric, book, e, tz), {1: WHEN, 6: POINTS, 7: MONEY})
+    _finish(detail, 1, detail.max_row, "1:1")
+
+    gone = wb.create_sheet("已撤销")
+    _header(gone, [*columns, "撤销时间", "撤销人", "撤销原因"])
+    for e in revoked:
+        at = to_local(e.revoked_at, tz).replace(tzinfo=None)
+        cells = [*_entry_cells(rubric, book, e, tz), at, e.revoked_by_name, e.revoke_reason]
+        _append(gone, cells, {1: WHEN, 6: POINTS, 7: MONEY, 13: WHEN})
+    _finish(gone, 1, gone.max_row, "1:1")
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
+
+
+def _entry_cells(rubric: Rubric, book: MonthBook, e: Entry, tz: ZoneInfo) -> list:
+    item = rubric.item(e.item_key)
+    category = rubric.category(item.category).name if item else ""
+    points = (
+        _points(Fraction(item.points) * e.quantity) if item and item.points is not None else None
+    )
+    member = book.members.get(e.member_id)
+    return [
+        e.id,
+        to_local(e.created_at, tz).replace(tzinfo=None),
+        member.name if member else "",
+        category,
+        item.name if item else e.item_key,
+        e.quantity,
+        points,
+        money(Fraction(e.fine_cents, 100)) if e.fine_cents else None,
+        e.link,
+        e.note,
+        e.created_by_name,
+        APPEAL_STATE.get(book.appeals.get(e.id, ""), ""),
+        book.period,
+    ]
+
+
+def _state(settlement: Settlement | None) -> str:
+    if settlement is None:
+        return "未结算"
+    if settlement.status != "settled":
+        return "已重开，未重新结算"
+    return f"已结算，第 {settlement.revision} 版" if settlement.revision > 1 else "已结算"
 
 
 async def export_month(
@@ -134,12 +241,30 @@ async def export_month(
     period: str,
     tz: ZoneInfo,
 ) -> tuple[bytes, int, int]:
-    """The workbook of a team's month (the settled snapshot if settled): (bytes, people, entries)."""
-    rubric, base = await month_rules(session, team.id, period, rubric, base)
-    ranking = await team_month_scores(session, rubric, team.id, period, base)
+    """The workbook of a team's month (its stored scores once settled): (bytes, people,
+    entries the post counts, revoked ones apart)."""
+    rubric, ranking, settlement = await month_scores(session, team.id, period, rubric, base)
     entries = await all_entries(session, team.id, period)
     ids = {e.member_id for e in entries} | {r.member.id for r in ranking}
     rows = await session.execute(select(Member).where(Member.id.in_(ids)))
     members = {m.id: m for m in rows.scalars()}
-    data = build_workbook(rubric, team.name, period, ranking, entries, members, tz)
-    return data, len(ranking), len(entries)
+    latest = (
+        select(Appeal.entry_id, func.max(Appeal.id).label("id"))
+        .join(Entry, Entry.id == Appeal.entry_id)
+        .where(Appeal.team_id == team.id, Entry.period == period)
+        .group_by(Appeal.entry_id)
+        .subquery()
+    )
+    appeals = {
+        a.entry_id: a.status
+        for a in (await session.execute(select(Appeal).join(latest, Appeal.id == latest.c.id)))
+        .scalars()
+        .all()
+    }
+    by_entry = {e.id: e.member_id for e in entries}
+    accepted = Counter(by_entry[eid] for eid, st in appeals.items() if st == "accepted")
+    book = MonthBook(
+        team.name, period, _state(settlement), ranking, entries, members, appeals, accepted
+    )
+    data = build_workbook(rubric, book, tz)
+    return data, len(ranking), sum(1 for e in entries if e.revoked_at is None)

@@ -19,7 +19,7 @@ from .periods import utcnow
 from .prepared import Prepared
 from .roster import Agent, audit, scored_agents
 from .rubric import Rubric
-from .scoring import MemberScore, Tally, score_member
+from .scoring import MemberScore, Tally, score_member, shown_total
 from .tables import Entry, ProcessedMessage, Settlement
 
 
@@ -247,11 +247,13 @@ class Ranked:
 
 
 def rank(scored: list[tuple[Agent, MemberScore]]) -> list[Ranked]:
-    """Highest total first; equal totals share a rank (1, 2, 2, 4)."""
-    ordered = sorted(scored, key=lambda ms: (-ms[1].total, ms[0].name, ms[0].id))
+    """Highest total first; equal shown totals share a rank (1, 2, 2, 4): 81.5 and 81.45
+    both read 81.5, so they are one place (SPEC §4, `shown_total`)."""
+    keyed = [(shown_total(s.total), m, s) for m, s in scored]
+    keyed.sort(key=lambda t: (-t[0], t[1].name, t[1].id))
     out: list[Ranked] = []
-    for i, (m, s) in enumerate(ordered):
-        r = out[-1].rank if out and out[-1].score.total == s.total else i + 1
+    for i, (shown, m, s) in enumerate(keyed):
+        r = out[-1].rank if out and keyed[i - 1][0] == shown else i + 1
         out.append(Ranked(r, m, s))
     return out
 

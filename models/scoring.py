@@ -178,6 +178,11 @@ def round_half_up(x: Fraction, places: int) -> Decimal:
     return Decimal((2 * num + den) // (2 * den)).scaleb(-places)
 
 
+def shown_total(x: Fraction) -> Decimal:
+    """A total as ranked (SPEC §4 "equal shown totals share a rank"): what users see."""
+    return round_half_up(x, 1)
+
+
 def fmt_total(x: Fraction) -> str:
     """A total as users see it: half up, one decimal (87.25 → 87.3)."""
     return str(round_half_up(x, 1))

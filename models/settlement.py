@@ -20,23 +20,55 @@ be missing is always reported to a person rather than silently dropped or duplic
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .ledger import Ranked, categories_json, settlement_of, team_month_scores
+from .ledger import (
+    Ranked,
+    categories_json,
+    member_month_score,
+    settlement_of,
+    team_month_scores,
+)
 from .periods import utcnow
-from .roster import audit, bindings_of
+from .roster import Agent, audit, bindings_of
 from .rubric import Rubric, parse_rubric
-from .tables import Appeal, Entry, Post, SettledScore, Settlement
+from .scoring import CategoryScore, ItemScore, MemberScore, round_half_up
+from .tables import Appeal, AuditLog, Entry, Member, Post, SettledScore, Settlement
 
 MAX_ATTEMPTS = 8
 SENDING_LEASE = timedelta(minutes=10)
 INSERT_BATCH = 1000  # settled rows per INSERT: a 10,000-agent month is never one big list
+
+
+@dataclass
+class Change:
+    """An agent whose shown total or pay moved between two settlements of one month, as
+    shown (None: not scored in that version; pay None: no commission base)."""
+
+    member_id: int
+    name: str
+    old_total: str | None
+    new_total: str | None
+    old_pay: str | None
+    new_pay: str | None
+    old_fines: str
+    new_fines: str
+
+    @property
+    def total_changed(self) -> bool:
+        return self.old_total != self.new_total
+
+    @property
+    def pay_changed(self) -> bool:
+        return (self.old_pay, self.old_fines) != (self.new_pay, self.new_fines)
 
 
 @dataclass
@@ -45,6 +77,40 @@ class SettleResult:
     created: bool  # False: it was already settled, nothing changed
     correction: bool
     ranking: list[Ranked]
+    expired: list[tuple[Appeal, Entry]] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+
+
+def _shown(total: Fraction | str | None) -> str | None:
+    return None if total is None else str(round_half_up(Fraction(total), 1))
+
+
+def _cents(cents: int | None) -> str | None:
+    return None if cents is None else f"¥{round_half_up(Fraction(cents, 100), 2)}"
+
+
+def _change(mid: int, o: dict | None, n: dict | None) -> Change | None:
+    """`o` and `n` are settled rows (as `_settled_row` makes them) of one agent, or None."""
+
+    def shown(row: dict | None) -> tuple[str | None, str | None, str]:
+        if row is None:
+            return None, None, ""
+        return _shown(row["total"]), _cents(row["commission_cents"]), _cents(row["fine_cents"])
+
+    (ot, op, of), (nt, np, nf) = shown(o), shown(n)
+    c = Change(mid, (n or o or {}).get("name", ""), ot, nt, op, np, of, nf)
+    return c if c.total_changed or c.pay_changed else None
+
+
+def changes_between(before: dict[int, dict], new: list[dict]) -> list[Change]:
+    """Each agent of `new` whose shown total, commission or fines differ from the stored
+    row of the previous settlement (SPEC §4: a 【更正】 post says what changed); the rows
+    compared are taken out of `before`, so what is left there was dropped."""
+    out = []
+    for row in new:
+        if (c := _change(row["member_id"], before.pop(row["member_id"], None), row)) is not None:
+            out.append(c)
+    return out
 
 
 def _settled_row(settlement_id: int, r: Ranked) -> dict:
@@ -87,6 +153,78 @@ async def month_rules(
     return current, base
 
 
+def stored_score(
+    rubric: Rubric, sc: SettledScore, items: dict[str, list[ItemScore]] | None = None
+) -> MemberScore:
+    """A member's settled month as stored: category points, total, grade, fines and
+    commission from the settled row; `items` (from the entries) only say what was done."""
+    cats = json.loads(sc.categories)
+    items = items or {}
+    return MemberScore(
+        [
+            CategoryScore(
+                c.key, c.name, Fraction(c.max), Fraction(cats.get(c.key, "0")), items.get(c.key, [])
+            )
+            for c in rubric.categories
+        ],
+        Fraction(sc.total),
+        sc.grade,
+        Fraction(sc.fine_cents, 100),
+        None if sc.commission_cents is None else Fraction(sc.commission_cents, 100),
+    )
+
+
+async def month_scores(
+    session: AsyncSession, team_id: int, period: str, current: Rubric, base: Decimal | None
+) -> tuple[Rubric, list[Ranked], Settlement | None]:
+    """The month's rules and ranking as everyone reads them (SPEC §4 "a settled month is
+    read from its stored scores"): a settled month from its stored rows (rank, totals,
+    pay), so an entry changed after settlement cannot make chat, the workbook and the web
+    show two totals; an open or reopened month live from its entries."""
+    s = await settlement_of(session, team_id, period)
+    if s is None or s.status != "settled":
+        return current, await team_month_scores(session, current, team_id, period, base), s
+    rubric = rubric_of(s, current)
+    rows = await session.execute(
+        select(SettledScore, Member)
+        .join(Member, Member.id == SettledScore.member_id)
+        .where(SettledScore.settlement_id == s.id)
+        .order_by(SettledScore.rank, SettledScore.name, SettledScore.member_id)
+    )
+    ranking = [
+        Ranked(sc.rank, Agent(m.id, sc.name, m.platform, m.user_id), stored_score(rubric, sc))
+        for sc, m in rows.all()
+    ]
+    return rubric, ranking, s
+
+
+async def member_score(
+    session: AsyncSession,
+    team_id: int,
+    member_id: int,
+    period: str,
+    current: Rubric,
+    base: Decimal | None,
+) -> tuple[Rubric, MemberScore]:
+    """One member's month as everyone reads it: the stored row once settled (the item
+    quantities beside it still come from the entries), else live."""
+    rubric, base = await month_rules(session, team_id, period, current, base)
+    live = await member_month_score(session, rubric, team_id, member_id, period, base)
+    s = await settlement_of(session, team_id, period)
+    if s is None or s.status != "settled":
+        return rubric, live
+    sc = (
+        await session.execute(
+            select(SettledScore).where(
+                SettledScore.settlement_id == s.id, SettledScore.member_id == member_id
+            )
+        )
+    ).scalar_one_or_none()
+    if sc is None:
+        return rubric, live
+    return rubric, stored_score(rubric, sc, {c.key: c.items for c in live.categories})
+
+
 async def settle(
     session: AsyncSession,
     rubric: Rubric,
@@ -118,7 +256,17 @@ async def settle(
         except IntegrityError:  # another process settled it first
             s = await settlement_of(session, team_id, period)
             return SettleResult(s, False, False, [])
-    else:
+    previous: dict[int, dict] = {}
+    if correction:
+        previous = {
+            sc.member_id: {
+                "name": sc.name,
+                "total": sc.total,
+                "commission_cents": sc.commission_cents,
+                "fine_cents": sc.fine_cents,
+            }
+            for sc in await settled_scores(session, s.id)
+        }
         s.status = "settled"
         s.revision += 1
         s.rubric_version = rubric.version
@@ -130,11 +278,14 @@ async def settle(
         await session.flush()
 
     ranking = await team_month_scores(session, rubric, team_id, period, base)
+    changes: list[Change] = []
     for i in range(0, len(ranking), INSERT_BATCH):
-        await session.execute(
-            insert(SettledScore), [_settled_row(s.id, r) for r in ranking[i : i + INSERT_BATCH]]
-        )
-    s.appeals_accepted = await _close_appeals(session, team_id, period, now)
+        rows = [_settled_row(s.id, r) for r in ranking[i : i + INSERT_BATCH]]
+        if correction:
+            changes += changes_between(previous, rows)
+        await session.execute(insert(SettledScore), rows)
+    changes += [c for mid, o in previous.items() if (c := _change(mid, o, None)) is not None]
+    s.appeals_accepted, expired = await _close_appeals(session, team_id, period, now)
     for b in await bindings_of(session, team_id) if ranking else []:  # nobody to report on
         session.add(
             Post(
@@ -152,26 +303,74 @@ async def settle(
         "settle",
         period,
         None,
-        {"revision": s.revision, "rubric": rubric.version, "members": len(ranking)},
+        {
+            "revision": s.revision,
+            "rubric": rubric.version,
+            "members": len(ranking),
+            **({"changes": [asdict(c) for c in changes]} if correction else {}),
+        },
     )
     await session.flush()
-    return SettleResult(s, True, correction, ranking)
+    return SettleResult(s, True, correction, ranking, expired, changes)
 
 
-async def _close_appeals(session: AsyncSession, team_id: int, period: str, now: datetime) -> int:
-    """Expire the month's open appeals; return how many were accepted."""
+async def _close_appeals(
+    session: AsyncSession, team_id: int, period: str, now: datetime
+) -> tuple[int, list[tuple[Appeal, Entry]]]:
+    """Expire the month's open appeals; return how many were accepted and the ones that
+    expired now (SPEC §4: `/结算` and the post name them)."""
     rows = await session.execute(
-        select(Appeal)
+        select(Appeal, Entry)
         .join(Entry, Entry.id == Appeal.entry_id)
         .where(Appeal.team_id == team_id, Entry.period == period)
+        .order_by(Appeal.id)
     )
-    accepted = 0
-    for appeal in rows.scalars():
+    accepted, expired = 0, []
+    for appeal, entry in rows.all():
         if appeal.status == "open":
             appeal.status, appeal.closed_at = "expired", now
             appeal.closed_by, appeal.close_reason = "system", "月份已结算"
+            expired.append((appeal, entry))
         accepted += appeal.status == "accepted"
-    return accepted
+    return accepted, expired
+
+
+async def expired_with(
+    session: AsyncSession, settlement: Settlement
+) -> list[tuple[Appeal, Member]]:
+    """The appeals that expired when this settlement was made, with their agents."""
+    rows = await session.execute(
+        select(Appeal, Member)
+        .join(Entry, Entry.id == Appeal.entry_id)
+        .join(Member, Member.id == Appeal.member_id)
+        .where(
+            Appeal.team_id == settlement.team_id,
+            Entry.period == settlement.period,
+            Appeal.status == "expired",
+            Appeal.closed_by == "system",
+            Appeal.closed_at >= settlement.settled_at,
+        )
+        .order_by(Appeal.id)
+    )
+    return [(a, m) for a, m in rows.all()]
+
+
+async def changes_of(session: AsyncSession, settlement: Settlement) -> list[Change]:
+    """What a correction changed, as recorded in the audit row of its settlement."""
+    rows = await session.execute(
+        select(AuditLog)
+        .where(
+            AuditLog.team_id == settlement.team_id,
+            AuditLog.action == "settle",
+            AuditLog.target == settlement.period,
+        )
+        .order_by(AuditLog.id.desc())
+    )
+    for row in rows.scalars():
+        after = json.loads(row.after or "{}")
+        if after.get("revision") == settlement.revision:
+            return [Change(**c) for c in after.get("changes", [])]
+    return []
 
 
 async def reopen(session: AsyncSession, team_id: int, period: str, actor: str) -> Settlement:

@@ -24,18 +24,16 @@ from bot.dispatch import Later, kpi_command  # noqa: E402
 from bot.format import Row, chunk, ranking_lines, ranking_table, rows_of, score_card  # noqa: E402
 from bot.identity import superuser_ids  # noqa: E402
 from bot.parse import Args  # noqa: E402
-from bot.replies import Part, Picture  # noqa: E402
-from bot.runtime import month_rules, rubric  # noqa: E402
+from bot.replies import Mention, Part, Picture, Reply  # noqa: E402
+from bot.runtime import commission_base, rubric  # noqa: E402
 from bot.send import NoBotOnline, send_group, send_private, upload_group_file  # noqa: E402
 from models.appeals import open_appeals  # noqa: E402
 from models.export import export_month  # noqa: E402
 from models.ledger import (  # noqa: E402
     Refused,
     member_entries,
-    member_month_score,
     month_counts,
     settlement_of,
-    team_month_scores,
 )
 from models.periods import (  # noqa: E402
     UTC,
@@ -54,12 +52,16 @@ from models.roster import (  # noqa: E402
     member_of,
 )
 from models.settlement import (  # noqa: E402
-    base_of,
+    Change,
+    changes_of,
     claim_post,
     due_posts,
+    expired_with,
     finish_post,
     hold_post,
     hold_stuck_posts,
+    member_score,
+    month_scores,
     release_post,
     reopen,
     requeue_held,
@@ -67,7 +69,15 @@ from models.settlement import (  # noqa: E402
     settle,
     settled_scores,
 )
-from models.tables import GroupBinding, Post, SettledScore, Settlement, Team  # noqa: E402
+from models.tables import (  # noqa: E402
+    Appeal,
+    GroupBinding,
+    Member,
+    Post,
+    SettledScore,
+    Settlement,
+    Team,
+)
 
 __plugin_meta__ = plugin_meta(
     "月度结算",
@@ -160,6 +170,7 @@ def _stored_rows(scores: list[SettledScore], rub) -> list[Row]:
                 Fraction(sc.total),
                 sc.grade,
                 None if sc.commission_cents is None else Fraction(sc.commission_cents, 100),
+                Fraction(sc.fine_cents, 100),
             )
         )
     return rows
@@ -176,10 +187,10 @@ async def _totals_line(s, team_id: int, period: str, rub) -> str:
     return line + "".join(f"，{label} {n} 次" for label, n in tallies.items())
 
 
-def _picture(title: str, rub, rows: list[Row], footer: str) -> Picture | None:
+def _picture(title: str, rub, rows: list[Row], footer: str, pay: bool) -> Picture | None:
     from bot.render import render_ranking
 
-    heads, cells = ranking_table(rub, rows)
+    heads, cells = ranking_table(rub, rows, pay=pay)
     try:
         png = render_ranking(title, heads, cells, footer, get_config().kpi_font or None)
     except Exception as e:
@@ -188,8 +199,42 @@ def _picture(title: str, rub, rows: list[Row], footer: str) -> Picture | None:
     return Picture(png) if png else None
 
 
+def change_lines(changes: list[Change], period: str, pay: bool) -> list[str]:
+    """A correction, agent by agent, old → new (SPEC §4); pay only where pay is shown."""
+    if not changes:
+        return ["更正内容：与原月报相比，没有人的总分或提成变化"]
+    out = ["更正内容："]
+    for c in changes:
+        if c.old_total is None:
+            out.append(f"· {c.name} 新计入，总分 {c.new_total}")
+            continue
+        if c.new_total is None:
+            out.append(f"· {c.name} 不再计入（原总分 {c.old_total}）")
+            continue
+        parts = [f"总分 {c.old_total} → {c.new_total}"] if c.total_changed else []
+        if pay and c.old_pay != c.new_pay:
+            parts.append(f"提成 {c.old_pay or '无'} → {c.new_pay or '无'}")
+        if pay and c.old_fines != c.new_fines:
+            parts.append(f"罚款 {c.old_fines} → {c.new_fines}")
+        if not pay and c.pay_changed:
+            parts.append(f"提成有变动（本人发 /我的绩效 {period} 查看）")
+        out.append(f"· {c.name} " + "，".join(parts))
+    return out
+
+
+def expired_parts(expired: list[tuple[Appeal, Member]]) -> list[Part]:
+    """`⏰ N 条申诉随结算过期（未处理）：@张三 #12 …`: each agent @-ed (SPEC §4)."""
+    if not expired:
+        return []
+    parts: list[Part] = [f"⏰ {len(expired)} 条申诉未处理，随本月结算过期："]
+    for appeal, member in expired:
+        parts += [Mention(member.user_id), f"#{appeal.entry_id} "]
+    return parts
+
+
 async def report_messages(s, team: Team, settlement: Settlement) -> list[list[Part]]:
-    """The monthly post: title, ranking, the month's totals, how to see details, an image."""
+    """The monthly post: title, what a correction changed, the ranking, the month's totals,
+    the appeals that expired with it, how to see details, an image."""
     rub = rubric_of(settlement, rubric())
     scores = await settled_scores(s, settlement.id)
     rows = _stored_rows(scores, rub)
@@ -199,12 +244,21 @@ async def report_messages(s, team: Team, settlement: Settlement) -> list[list[Pa
     if settlement.appeals_accepted:
         totals += f"，申诉受理 {settlement.appeals_accepted} 条"
     shown = rows[:POST_ROWS]
-    lines = [title, *ranking_lines(rub, shown)]
+    pay = get_config().kpi_pay_public  # everyone reads the group (SPEC §4 "pay is private")
+    lines = [title]
+    if settlement.revision > 1:
+        lines += change_lines(await changes_of(s, settlement), period, pay)
+    lines += ranking_lines(rub, shown, pay=pay)
     if len(rows) > len(shown):
         lines.append(f"……其余 {len(rows) - len(shown)} 人的名次请用 /导出 查看完整表格")
     lines += [totals, f"发 /我的绩效 {period} 查看自己的明细"]
     messages: list[list[Part]] = [[m] for m in chunk(lines)]
-    pic = _picture(title.removeprefix("📊 "), rub, shown[:IMAGE_ROWS], totals) if rows else None
+    expired = expired_parts(await expired_with(s, settlement))
+    if expired:
+        messages[-1] += ["\n", *expired]
+    pic = None
+    if rows:
+        pic = _picture(title.removeprefix("📊 "), rub, shown[:IMAGE_ROWS], totals, pay)
     if pic is not None:
         messages[-1].append(pic)
     return messages
@@ -213,12 +267,11 @@ async def report_messages(s, team: Team, settlement: Settlement) -> list[list[Pa
 async def _dm_message(
     s, team: Team, settlement: Settlement, platform: str, user_id: str
 ) -> list[Part]:
-    rub = rubric_of(settlement, rubric())
     member = await member_of(s, team.id, platform, user_id)
     if member is None:
         raise RuntimeError(f"{platform}:{user_id} 不是团队成员")
-    score = await member_month_score(
-        s, rub, team.id, member.id, settlement.period, base_of(settlement)
+    rub, score = await member_score(
+        s, team.id, member.id, settlement.period, rubric(), commission_base()
     )
     entries = await member_entries(s, team.id, member.id, settlement.period)
     return [score_card(rub, member, settlement.period, score, entries)]
@@ -391,14 +444,12 @@ def _month(args: Args, default: str) -> str:
 async def preview(ctx: Ctx, args: Args) -> list[str]:
     period = _month(args, current_period(get_config().tz))
     s = ctx.s
-    rub, base = await month_rules(s, ctx.team_id, period)
-    ranking = await team_month_scores(s, rub, ctx.team_id, period, base)
+    rub, ranking, settled = await month_scores(s, ctx.team_id, period, rubric(), commission_base())
     totals = await _totals_line(s, ctx.team_id, period, rub)
     appeals = await open_appeals(s, ctx.team_id, period)
-    settled = await settlement_of(s, ctx.team_id, period)
     state = "已结算" if settled and settled.status == "settled" else "预览，未结算"
     lines = [f"📊 「{ctx.team.name}」{period} 月报（{state}）"]
-    lines += ranking_lines(rub, rows_of(ranking)) if ranking else ["还没有需要考核的成员"]
+    lines += ranking_lines(rub, rows_of(ranking), pay=True) if ranking else ["还没有需要考核的成员"]
     lines.append(totals)
     if appeals:
         lines.append(f"待处理申诉 {len(appeals)} 条：" + " ".join(f"#{e.id}" for _, e in appeals))
@@ -423,13 +474,20 @@ async def settle_cmd(ctx: Ctx, args: Args) -> str | None:
     if not result.created:
         raise Refused(f"{period} 已结算过，不会重复播报；如需更正请超级管理员 /重开 {period}")
     kind = "更正" if result.correction else "结算"
-    return _posting_soon(f"✅ {period} 已{kind}，{len(result.ranking)} 人，月报马上发到群里")
+    reply: list[Part] = [f"✅ {period} 已{kind}，{len(result.ranking)} 人，月报马上发到群里"]
+    if result.correction:
+        pay = get_config().kpi_pay_public  # the reply is read by the whole group
+        reply.append("\n" + "\n".join(change_lines(result.changes, period, pay)))
+    if result.expired:
+        expired = [(a, await s.get(Member, a.member_id)) for a, _ in result.expired]
+        reply += ["\n", *expired_parts(expired)]
+    return _posting_soon(reply if len(reply) > 1 else reply[0])
 
 
-def _posting_soon(reply: str) -> Later:
+def _posting_soon(reply: Reply) -> Later:
     """Reply, and send the queued posts once the transaction that queued them is committed."""
 
-    async def flush_then_reply() -> str:
+    async def flush_then_reply() -> Reply:
         flush_soon(0.5)
         return reply
 
@@ -464,7 +522,7 @@ async def export_cmd(ctx: Ctx, args: Args) -> Later:
     cfg = get_config()
     period = _month(args, current_period(cfg.tz))
     data, people, count = await export_month(
-        ctx.s, rubric(), cfg.kpi_commission_base, ctx.team, period, cfg.tz
+        ctx.s, rubric(), commission_base(), ctx.team, period, cfg.tz
     )
     name = f"{ctx.team.name}-{period}-绩效.xlsx"
 

@@ -6,10 +6,11 @@ from bot.context import Ctx
 from bot.dispatch import kpi_command
 from bot.format import chunk, entry_line, ranking_lines, rows_of, score_card
 from bot.parse import Args
-from bot.runtime import month_rules, rubric
+from bot.runtime import commission_base, month_rules, rubric
 from bot.targets import resolve_targets
-from models.ledger import Refused, member_entries, member_month_score, team_month_scores
+from models.ledger import Refused, member_entries
 from models.periods import current_period, parse_period
+from models.settlement import member_score, month_scores
 from models.tables import Member
 
 __plugin_meta__ = plugin_meta(
@@ -28,12 +29,19 @@ def month_arg(words: list[str]) -> str:
     return current_period(tz)
 
 
+def sees_pay(ctx: Ctx, member_id: int | None = None) -> bool:
+    """Pay is private (SPEC §4): everyone's with KPI_PAY_PUBLIC, else a supervisor's view,
+    or an agent's own."""
+    if get_config().kpi_pay_public or ctx.is_supervisor:
+        return True
+    return member_id is not None and ctx.member is not None and ctx.member.id == member_id
+
+
 async def card_for(ctx: Ctx, member: Member, period: str) -> str:
     s = ctx.s
-    rub, base = await month_rules(s, ctx.team_id, period)
-    score = await member_month_score(s, rub, ctx.team_id, member.id, period, base)
+    rub, score = await member_score(s, ctx.team_id, member.id, period, rubric(), commission_base())
     entries = await member_entries(s, ctx.team_id, member.id, period)
-    card = score_card(rub, member, period, score, entries)
+    card = score_card(rub, member, period, score, entries, pay=sees_pay(ctx, member.id))
     if ctx.extra.get("other_teams"):
         card += f"\n（你还在另外 {ctx.extra['other_teams']} 个团队，请在对应群里查看）"
     return card
@@ -56,11 +64,15 @@ async def me(ctx: Ctx, args: Args) -> str:
 async def rank(ctx: Ctx, args: Args) -> list[str] | str:
     period = month_arg(args.words)
     s = ctx.s
-    rub, base = await month_rules(s, ctx.team_id, period)
-    ranking = await team_month_scores(s, rub, ctx.team_id, period, base)
+    rub, ranking, _ = await month_scores(s, ctx.team_id, period, rubric(), commission_base())
     if not ranking:
         return f"「{ctx.team.name}」{period} 还没有人上榜"
-    lines = [f"🏆 「{ctx.team.name}」{period} 排行", *ranking_lines(rub, rows_of(ranking))]
+    pay = sees_pay(ctx)
+    lines = [f"🏆 「{ctx.team.name}」{period} 排行", *ranking_lines(rub, rows_of(ranking), pay=pay)]
+    paid = any(r.score.commission is not None for r in ranking)
+    me = ctx.member.id if ctx.member is not None else None
+    if not pay and paid and any(r.member.id == me for r in ranking):
+        lines.append(f"提成不公开，发 /我的绩效 {period} 查看自己的")
     return chunk(lines)
 
 

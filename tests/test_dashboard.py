@@ -612,6 +612,7 @@ async def test_workbook_download_is_the_export_of_the_month(app: App):
     assert r.status_code == 200
     assert "attachment" in r.headers["content-disposition"]
     wb = load_workbook(io.BytesIO(r.content))
-    summary = [[c.value for c in row] for row in wb["汇总"].iter_rows(min_row=3)]
+    *summary, totals = [[c.value for c in row] for row in wb["汇总"].iter_rows(min_row=3)]
     assert [(row[1], row[7], row[8]) for row in summary] == [("李四", 92, "A"), ("张三", 88, "B")]
+    assert totals[1] == "合计（2 人）"
     assert wb["明细"].max_row == 1 + 15

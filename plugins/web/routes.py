@@ -360,7 +360,9 @@ async def team_page(
         tm=tm,
         manage=viewer.manages(team_id),
         me=viewer.agent_in.get(team_id),
-        table=ranking_table(tm.rubric, rows_of(tm.ranking)),
+        table=ranking_table(
+            tm.rubric, rows_of(tm.ranking), pay=cfg.kpi_pay_public or viewer.manages(team_id)
+        ),
         chart=category_chart(tm.rubric, tm.ranking),
         **_months(period),
     )
