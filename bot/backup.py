@@ -304,11 +304,14 @@ def prune(folder: Path, keep: int) -> list[Path]:
     return removed
 
 
-def record(folder: Path, ok: bool, done: Done | None = None, error: str = "") -> dict:
+def record(
+    folder: Path, ok: bool, done: Done | None = None, error: str = "", at: datetime | None = None
+) -> dict:
     """Remember the last backup and its result (for /状态 and healthz)."""
     folder.mkdir(parents=True, exist_ok=True)
     last = read_status(folder)
-    now = datetime.now().astimezone().isoformat(timespec="seconds")
+    at = at or datetime.now()
+    now = (at if at.tzinfo else at.astimezone()).isoformat(timespec="seconds")
     status = {"at": now, "ok": ok, "error": error, "last_ok_at": last.get("last_ok_at")}
     if ok and done is not None:
         status.update(
@@ -327,17 +330,17 @@ def read_status(folder: Path) -> dict[str, Any]:
         return {}
 
 
-async def daily(url: str, data_dir: Path, keep: int, stamp: str | None = None) -> Done:
-    """The daily backup into `KPI_DATA_DIR/backups`, then the old ones pruned; its result is
-    recorded either way (raises on failure)."""
+async def daily(url: str, data_dir: Path, keep: int, now: datetime) -> Done:
+    """The daily backup (of the moment `now`) into `KPI_DATA_DIR/backups`, then the old
+    ones pruned; its result is recorded either way (raises on failure)."""
     folder = backups_dir(data_dir)
     try:
-        done = await backup(url, folder / f"kpi-{stamp or _stamp()}.zip")
+        done = await backup(url, folder / f"kpi-{now:%Y%m%d-%H%M%S}.zip")
     except Exception as e:
-        record(folder, False, error=str(e) or type(e).__name__)
+        record(folder, False, error=str(e) or type(e).__name__, at=now)
         raise
     prune(folder, keep)
-    record(folder, True, done)
+    record(folder, True, done, at=now)
     return done
 
 
