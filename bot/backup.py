@@ -126,7 +126,7 @@ def check_sqlite_file(path: Path, manifest: dict[str, Any]) -> None:
 
 
 def _write_sqlite(src: Path, part: Path, work: Path) -> dict[str, Any]:
-    copy = work / "kpi.db"
+    copy = work / "kpi.db.part"  # never a complete-looking file, even left by a crash
     manifest = _sqlite_copy(src, copy)
     manifest["created_at"] = datetime.now().astimezone().isoformat(timespec="seconds")
     with zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
@@ -168,7 +168,7 @@ async def _write_pgdump(url: str, part: Path, work: Path) -> dict[str, Any]:
 
     eng = create_async_engine(url, poolclass=NullPool)
     uri, env = _libpq(url)
-    dump = work / "pg.dump"
+    dump = work / "pg.dump.part"
     try:
         async with eng.connect() as conn:
             conn = await conn.execution_options(isolation_level="REPEATABLE READ")
@@ -292,7 +292,11 @@ def backups_dir(data_dir: Path) -> Path:
 
 def prune(folder: Path, keep: int) -> list[Path]:
     """Keep the `keep` newest automatic backups; remove parts left by a crash (an hour old)."""
-    removed = []
+    removed: list[Path] = []
+    for d in folder.glob(".kpi-backup-*"):
+        if time.time() - d.stat().st_mtime > 3600:
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(d)
     autos = sorted(p for p in folder.glob("kpi-*.zip") if AUTO.match(p.name))
     for p in autos[: max(len(autos) - keep, 0)]:
         p.unlink(missing_ok=True)

@@ -111,9 +111,10 @@ def _next_run(job_id: str, now: datetime) -> datetime | None:
     return job.trigger.get_next_fire_time(None, after) if job is not None else None
 
 
-@kpi_command(COMMANDS["status"], anywhere=True)
+@kpi_command(COMMANDS["status"])
 async def status_cmd(ctx: Ctx, args: Args) -> str:
-    """SPEC §5 Operations: superusers only, in private chat or any group."""
+    """SPEC §5 Operations: superusers only, in private chat or a bound group (an unbound
+    group hears nothing but /绑定 and /帮助, SPEC §2)."""
     if not ctx.is_superuser:
         raise Refused("仅超级管理员可用")
     cfg = get_config()
