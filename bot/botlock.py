@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -50,6 +51,10 @@ def describe(holder: str) -> str:
     host, _, what = rest.partition(" ")
     label = "维护操作" if what == "maintenance" else "机器人"
     return f"{label}进程 {pid}（主机 {host or '?'}）"
+
+
+def _postgres(url: str) -> bool:
+    return make_url(url).get_backend_name() == "postgresql"
 
 
 def lock_path(db_file: Path) -> Path:
@@ -138,6 +143,8 @@ async def hold_for_bot(url: str) -> Held:
     path = sqlite_path(url)
     if path is not None:
         return _flock(lock_path(path), fcntl.LOCK_SH, "")
+    if not _postgres(url):
+        return Held()  # an in-memory database: nothing else can open it
     return await _pg_lock(url, shared=True)
 
 
@@ -148,8 +155,10 @@ async def maintenance(url: str) -> AsyncIterator[None]:
     path = sqlite_path(url)
     if path is not None:
         held = _flock(lock_path(path), fcntl.LOCK_EX, " maintenance")
-    else:
+    elif _postgres(url):
         held = await _pg_lock(url, shared=False)
+    else:
+        held = Held()
     try:
         yield
     finally:

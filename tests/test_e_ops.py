@@ -228,6 +228,8 @@ async def test_move_db_copies_every_row_with_its_id_and_every_settled_score(
 
     with pytest.raises(portable.CopyError, match="不是空的"):
         await backup.move_db(src, dst)
+    with pytest.raises(portable.CopyError, match="就是现在用的数据库"):
+        await backup.move_db(src, src)
     held = await botlock.hold_for_bot(src)
     try:
         other = await scratch(target, tmp_path / "dst2", "dst2")
@@ -377,3 +379,18 @@ async def test_the_copy_covers_every_table_the_migrations_make(tmp_path):
     finally:
         await eng.dispose()
     assert set(got) == {t.name for t in portable.tables()} == set(present) - {"alembic_version"}
+
+
+def test_backup_settings_are_validated_at_start():
+    from pydantic import ValidationError
+
+    from bot.config import Config
+
+    assert Config().kpi_backup_time == "03:30"
+    assert Config().kpi_backup_keep == 14
+    assert Config(kpi_backup_time="3:05").kpi_backup_time == "03:05"
+    assert Config(kpi_backup_time="off").kpi_backup_time is None
+    with pytest.raises(ValidationError, match="HH:MM"):
+        Config(kpi_backup_time="25:00")
+    with pytest.raises(ValidationError, match="至少保留 1 份"):
+        Config(kpi_backup_keep=0)
