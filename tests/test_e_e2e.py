@@ -57,15 +57,20 @@ def last_line(done: subprocess.CompletedProcess) -> str:
 
 
 async def links(bot: BotProcess) -> list[str]:
-    return [r[0] for r in await bot.rows("SELECT link FROM entry WHERE link IS NOT NULL")]
+    """The links of the reports the test sent (not those of the month built beforehand)."""
+    like = LINK.format("%")
+    return [r[0] for r in await bot.rows("SELECT link FROM entry WHERE link LIKE :p", p=like)]
 
 
 async def test_reports_streaming_in_during_a_backup_are_there_after_restore(tmp_path):
-    bot = BotProcess(tmp_path / "bot")
+    folder = tmp_path / "bot"
+    folder.mkdir()
+    url = await testdb.create_database(folder, "kpi")
+    await build(url, 300, 50000)  # a month already there: the copy takes a while
+    bot = BotProcess(folder, database_url=url)
     await bot.start()
-    assert bot.folder is not None
     qq = OneBotV11Sim(bot.ws_url())
-    users = [37000 + i for i in range(120)]
+    users = [37000 + i for i in range(1000)]
     events = {
         u: qq.group_event(GROUP, u, f"/软文 {LINK.format(u)}", card=f"客服{u}") for u in users
     }
@@ -85,26 +90,30 @@ async def test_reports_streaming_in_during_a_backup_are_there_after_restore(tmp_
         await qq.wait_for(lambda _c: len(acked()) >= 40, timeout=60)
         before = {LINK.format(u) for u in acked()}
 
-        running = asyncio.create_task(cli(bot.folder, "backup", "-o", str(out)))
-        for u in users[40:]:  # the stream goes on while the backup runs
-            await qq.send_event(events[u])
-            await asyncio.sleep(0.02)
+        running = asyncio.create_task(cli(folder, "backup", "-o", str(out)))
+        sent = 40
+        while not running.done() and sent < len(users):  # the stream goes on meanwhile
+            await qq.send_event(events[users[sent]])
+            sent += 1
+            await asyncio.sleep(0.01)
         made = await running
         assert made.returncode == 0, made.stdout + made.stderr
         assert last_line(made).startswith("✅ 已备份到"), made.stdout
+        assert sent < len(users), "the backup outlasted the stream"
+        await asyncio.gather(*(qq.send_event(events[u]) for u in users[sent:]))
         await qq.wait_for(lambda _c: len(acked()) == len(users), timeout=60)
         assert all(t.startswith("✅") for t in acked().values()), acked()
     finally:
         await qq.disconnect()
         await bot.stop()
 
-    done = await cli(bot.folder, "restore", str(out))
+    done = await cli(folder, "restore", str(out))
     assert done.returncode == 0, done.stdout + done.stderr
     assert last_line(done).startswith(f"✅ 已从 {out.name} 恢复"), done.stdout
     restored = await links(bot)
     assert len(restored) == len(set(restored))  # nothing twice
     assert before <= set(restored) <= {LINK.format(u) for u in users}
-    assert (await bot.rows("SELECT count(*) FROM settlement")) == [(0,)]
+    assert await bot.rows("SELECT count(*) FROM entry WHERE team_id = 1") == [(50000,)]
 
     # The client delivers everything again: what the backup holds is not logged twice,
     # what came after it is logged now; every report is there once.
