@@ -385,6 +385,16 @@ def _put_back(path: Path, aside: Path) -> None:
             os.replace(f, Path(f"{path}{suffix}"))
 
 
+def known_revision(rev: str | None) -> bool:
+    """A schema revision this code has a migration for (a newer backup is refused)."""
+    from alembic.script import ScriptDirectory
+
+    from .db import alembic_config
+
+    script = ScriptDirectory.from_config(alembic_config(""))
+    return rev is not None and rev in {s.revision for s in script.walk_revisions()}
+
+
 async def _head_after(eng: AsyncEngine) -> str | None:
     await migrate("head", eng)
     async with eng.connect() as conn:
@@ -397,6 +407,8 @@ async def restore(archive: Path, url: str, data_dir: Path) -> Restored:
         raise BackupError(f"{archive.name} 是没写完的备份（.part），不能用来恢复")
     manifest = await asyncio.to_thread(check_archive, archive)
     kind, rev = manifest["format"], manifest["revision"]
+    if not known_revision(rev):
+        raise BackupError(f"这个备份来自更新的版本（数据库版本 {rev}），请先升级机器人再恢复")
     stamp = _stamp()
     path = sqlite_path(url)
     async with botlock.maintenance(url):

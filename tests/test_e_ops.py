@@ -82,6 +82,12 @@ async def test_a_backup_is_checked_and_a_damaged_or_partial_one_is_refused(tmp_p
     cut.write_bytes(out.read_bytes()[: out.stat().st_size // 2])
     with pytest.raises(portable.CopyError):
         backup.check_archive(cut)
+    newer = tmp_path / "newer.zip"  # made by a later version of the bot
+    await testdb.rows(url, "UPDATE alembic_version SET version_num = '9999'")
+    await backup.backup(url, newer)
+    with pytest.raises(portable.CopyError, match="更新的版本"):
+        await backup.restore(newer, url, tmp_path / "data")
+    assert await testdb.rows(url, "SELECT count(*) FROM entry") == [(1500,)]
     part = tmp_path / "x.zip.part"
     part.write_bytes(out.read_bytes())
     target = await testdb.create_database(tmp_path / "dst", "dst")
