@@ -1,22 +1,29 @@
 """`python -m bot` starts the bot; `python -m bot export …` exports a month without chat;
-`python -m bot rotate-web-key` replaces the dashboard's cookie-signing key."""
+`python -m bot rotate-web-key` replaces the dashboard's cookie-signing key; `backup`,
+`restore`, `move-db`, `dump` and `load` are the operations of SPEC §5."""
 
 from __future__ import annotations
 
 import os
 import sys
 
+SUBCOMMANDS = {
+    "export": "export_main",
+    "rotate-web-key": "rotate_web_key_main",
+    "backup": "backup_main",
+    "restore": "restore_main",
+    "move-db": "move_db_main",
+    "dump": "dump_main",
+    "load": "load_main",
+}
+
 
 def main() -> None:
     os.umask(0o077)  # the database, exports, evidence, backups: readable by this user only
-    if len(sys.argv) > 1 and sys.argv[1] == "export":
-        from .cli import export_main
+    if len(sys.argv) > 1 and sys.argv[1] in SUBCOMMANDS:
+        from . import cli
 
-        sys.exit(export_main(sys.argv[2:]))
-    if len(sys.argv) > 1 and sys.argv[1] == "rotate-web-key":
-        from .cli import rotate_web_key_main
-
-        sys.exit(rotate_web_key_main(sys.argv[2:]))
+        sys.exit(getattr(cli, SUBCOMMANDS[sys.argv[1]])(sys.argv[2:]))
 
     from pydantic import ValidationError
 

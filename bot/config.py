@@ -34,6 +34,8 @@ class Config(BaseModel):
     kpi_fetch_allow_hosts: str = ""
     kpi_fetch_concurrency: int = 4
     kpi_evidence_quota_mb: int = 2048
+    kpi_backup_time: str | None = "03:30"  # None: no daily backup
+    kpi_backup_keep: int = 14
 
     @field_validator("kpi_timezone")
     @classmethod
@@ -130,6 +132,24 @@ class Config(BaseModel):
     def _quota(cls, v: int) -> int:
         if v < 0:
             raise ValueError("不能是负数（0 表示不保存证据图片）")
+        return v
+
+    @field_validator("kpi_backup_time", mode="before")
+    @classmethod
+    def _backup_time(cls, v: object) -> object:
+        """SPEC §5 Operations: the daily backup's time, or off."""
+        if v in (None, "", "off", "false", "关闭"):
+            return None
+        hhmm = parse_hhmm(str(v))
+        if hhmm is None:
+            raise ValueError(f"应为 HH:MM（例如 03:30）或 off，而不是 {v!r}")
+        return f"{hhmm[0]:02d}:{hhmm[1]:02d}"
+
+    @field_validator("kpi_backup_keep")
+    @classmethod
+    def _keep(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("至少保留 1 份")
         return v
 
     @property

@@ -59,8 +59,8 @@ from .parse import Args, clip_echo
 from .replies import Reply, send_reply
 from .targets import check_target_count, prefetch_names
 
-PRIVATE_OK = {"me", "rank", "rubric", "help", "dashboard"}
-NO_TEAM_OK = {"help", "rubric", "dashboard"}  # a superuser may be on no team
+PRIVATE_OK = {"me", "rank", "rubric", "help", "dashboard", "status"}
+NO_TEAM_OK = {"help", "rubric", "dashboard", "status"}  # a superuser may be on no team
 FAILED = "❌ 出错了，这次操作没有生效，请稍后再试"
 
 
