@@ -71,10 +71,12 @@ async def prefetch_names(ctx: Ctx, args: Args, *, targets: bool) -> None:
         return
     wanted: set[str] = set()
     if targets:
-        found = False  # as `resolve_targets` reads them: a number after a target is a count
+        # @s anywhere (SPEC §3: in any order); QQ numbers as `resolve_targets` reads them,
+        # before any other number (a number after a target is a count)
+        wanted.update(t.mention for t in args.tokens if t.mention)
+        found = False
         for t in args.tokens:
             if t.mention:
-                wanted.add(t.mention)
                 found = True
             elif not found and QQ_RE.match(t.norm):
                 wanted.add(t.norm)

@@ -1,6 +1,7 @@
 """Supervisors log deductions, bonuses and fines, revoke entries and read the audit log:
 /扣分 /加分 and the rubric's shortcuts (/投诉 /严重投诉 /迟到 …), /撤销, /审计 (SPEC §3)."""
 
+from collections.abc import Callable
 from decimal import Decimal
 
 from bot.commands import COMMANDS, Cmd, plugin_meta, rubric_commands, usages
@@ -88,10 +89,21 @@ async def log_marks(ctx: Ctx, args: Args, item: Item | None, sign: int) -> str |
     def names_item(t: Token) -> bool:
         return item is None and rub.find_item(t.norm) is not None
 
-    targets, used = await resolve_targets(ctx, s, args.tokens, is_end=names_item)
-    rest = args.tokens[used:]
+    tokens, named = _without_item(args.tokens, None if item is not None else names_item)
+    targets, used = await resolve_targets(ctx, s, tokens, is_end=names_item)
+    rest = tokens[used:]
+    if later := [t for t in rest if t.mention is not None]:
+        # SPEC §3: an @ after the item, the count or the note is a target all the same
+        # (and a reply's quoted sender stands in only when nobody is named at all)
+        more, _ = await resolve_targets(ctx, s, later)
+        first = targets if used else []
+        targets = first + [m for m in more if all(m.id != x.id for x in first)]
+        rest = [t for t in rest if t.mention is None]
     if item is None:
-        word = rest[0].text if rest and rest[0].mention is None else ""
+        if named is not None:
+            word, rest = named.text, [named, *rest]
+        else:
+            word = rest[0].text if rest and rest[0].mention is None else ""
         item = rub.find_item(word) if word else None
         kind = "扣分" if sign < 0 else "加分"
         choices = "、".join(i.name for i in valid)
@@ -144,6 +156,18 @@ async def log_marks(ctx: Ctx, args: Args, item: Item | None, sign: int) -> str |
             f"（{when}{cat_line(score, item.category)}，总分 {fmt_total(score.total)}）"
         )
     return "\n".join(lines)
+
+
+def _without_item(
+    tokens: list[Token], names_item: Callable[[Token], bool] | None
+) -> tuple[list[Token], Token | None]:
+    """SPEC §3 "What people type": the item may come anywhere. When the command does not fix
+    it (`/扣分`), the first word naming one, taken out of the tokens."""
+    if names_item is not None:
+        for i, t in enumerate(tokens):
+            if t.mention is None and names_item(t):
+                return tokens[:i] + tokens[i + 1 :], t
+    return tokens, None
 
 
 def _own_id(ctx: Ctx) -> int | None:
