@@ -14,7 +14,7 @@ from decimal import Decimal, InvalidOperation
 from models.text import clean_name, clean_text
 
 URL_RE = re.compile(r"https?://[^\s<>\"'，。！？、；）」』】]+", re.IGNORECASE)
-ID_RE = re.compile(r"^[#＃](\d{1,18})$")
+ID_RE = re.compile(r"^[#＃]?(\d{1,18})$")  # SPEC §3: the `#` is optional
 
 
 def clean(text: str) -> str:

@@ -12,20 +12,22 @@ import re
 from collections.abc import Callable
 
 from nonebot import logger
+from nonebot.adapters.onebot import v11
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from models.ledger import Refused
+from models.ledger import Refused, entry_ids_from
 from models.periods import period_bounds
 from models.roster import find_by_name, join, join_sync, member_of, user_ids_on_team
 from models.tables import Member
 from models.text import clean_name
 
 from . import db
-from .context import Ctx
-from .parse import Args, Token, looks_numeric
+from .context import Ctx, _quoted_here
+from .parse import Args, Token, looks_numeric, parse_entry_id
 
 QQ_RE = re.compile(r"^\d{5,12}$")
+_CITED_ID = re.compile(r"[#＃](\d{1,18})")
 MAX_TARGETS = 50
 
 
@@ -220,3 +222,48 @@ async def _by_id(
     else:
         m, _ = await join(session, ctx.team_id, ctx.platform, uid, name, ctx.today, ctx.actor)
     return m
+
+
+def _quoted(ctx: Ctx) -> tuple[str | None, bool, str]:
+    """The message this one replies to: (its id, sent by this bot account, its text). The id
+    alone when the implementation could not fetch it (the `reply` segment stays in the
+    message); (None, False, "") for no reply, or a reply to a message of another chat."""
+    event = ctx.event
+    reply = getattr(event, "reply", None)
+    if reply is None:
+        for seg in event.get_message():
+            if seg.type == "reply" and seg.data.get("id") is not None:
+                return str(seg.data["id"]), False, ""
+        return None, False, ""
+    if isinstance(event, v11.GroupMessageEvent):
+        if ctx.group_id is None or not _quoted_here(event, ctx.group_id):
+            return None, False, ""
+        by_bot = str(reply.sender.user_id) == ctx.self_id
+        return str(reply.message_id), by_bot, reply.message.extract_plain_text()
+    return str(reply.message_id), str(getattr(reply, "user_id", "")) == ctx.self_id, ""
+
+
+async def named_entry(
+    ctx: Ctx, session: AsyncSession, words: list[str], ask: str = "请写记录编号，例如 #123"
+) -> tuple[int, list[str]]:
+    """The entry a command names, and the words after it (SPEC §3 "What people type").
+
+    The first word when it is an id (`#62` or `62`); otherwise the message replied to:
+    the bot's confirmation of one entry (`✅ #168 …`), or the chat message that created
+    it (its `source`). Refused when it names none, or several (a listing, or a report
+    about several people)."""
+    if words and (wanted := parse_entry_id(words[0])) is not None:
+        return wanted, words[1:]
+    message_id, by_bot, text = _quoted(ctx)
+    if message_id is None:
+        raise Refused(f"{ask}（或回复该记录的确认消息）")
+    ids = sorted({int(x) for x in _CITED_ID.findall(text)}) if by_bot else []
+    if not ids and ctx.team is not None:
+        source = ctx.message_key.rsplit(":", 1)[0] + ":" + message_id
+        ids = await entry_ids_from(session, ctx.team.id, source)
+    if not ids:
+        raise Refused("你回复的消息没有对应的记录，请写记录编号，例如 #123")
+    if len(ids) > 1:
+        listed = "、".join(f"#{i}" for i in ids[:10])
+        raise Refused(f"你回复的消息对应多条记录（{listed}），请写上编号")
+    return ids[0], words

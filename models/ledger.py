@@ -94,6 +94,13 @@ async def entry_with_link(session: AsyncSession, team_id: int, link: str) -> Ent
     ).scalar_one_or_none()
 
 
+async def entry_ids_from(session: AsyncSession, team_id: int, source: str) -> list[int]:
+    """The entries of the team that one chat message created (its `source` key), oldest
+    first: several when a supervisor named several people."""
+    q = select(Entry.id).where(Entry.team_id == team_id, Entry.source == source)
+    return list((await session.execute(q.order_by(Entry.id))).scalars())
+
+
 async def last_entry_by(session: AsyncSession, team_id: int, actor: str) -> Entry | None:
     """The newest entry `actor` wrote in the team that is not revoked."""
     return (

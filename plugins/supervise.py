@@ -9,10 +9,10 @@ from bot.config import get_config
 from bot.context import Ctx
 from bot.dispatch import kpi_command
 from bot.format import cat_line, entry_points, item_name, local_time
-from bot.parse import Args, Token, find_fine, looks_numeric, parse_entry_id, parse_int
+from bot.parse import Args, Token, find_fine, looks_numeric, parse_int
 from bot.replies import Mention, Part
 from bot.runtime import rubric
-from bot.targets import resolve_targets
+from bot.targets import named_entry, resolve_targets
 from models.appeals import accept_for_entry
 from models.ledger import (
     Refused,
@@ -41,8 +41,6 @@ def _split_rest(item: Item, tokens: list[Token], max_qty: int, fine_max: Decimal
     """After the targets (and the item): a count (or, for a fine item, the fine), a note, and
     a month anywhere. A first word that is a valid count or fine is one, even if it could
     also read as a month (`100000` yuan); otherwise a month word is the month."""
-    if any(t.mention is not None for t in tokens):
-        raise Refused("请把所有 @ 写在项目前面")
     words = list(tokens)
     quantity, fine_cents, fine_given = 1, 0, False
     first = words[0].text if words else None
@@ -198,14 +196,13 @@ for _item, _cmd in SHORTCUTS:
 
 @kpi_command(COMMANDS["revoke"])
 async def revoke_cmd(ctx: Ctx, args: Args) -> list[Part] | str | None:
-    words = args.words
-    wanted = parse_entry_id(words[0]) if words else None
-    if wanted is None:
-        raise Refused("请写要撤销的编号，例如 /撤销 #123 录错了")
-    reason = " ".join(words[1:]).strip()[:200] or None
+    s = ctx.s
+    wanted, words = await named_entry(
+        ctx, s, args.words, "请写要撤销的编号，例如 /撤销 #123 录错了"
+    )
+    reason = " ".join(words).strip()[:200] or None
     rub = rubric()
     cfg = get_config()
-    s = ctx.s
     entry = await entry_by_id(s, wanted)
     if entry is None or entry.team_id != ctx.team_id:
         raise Refused(f"本团队没有 #{wanted}")

@@ -8,10 +8,26 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from nonebot.adapters.onebot.v11 import MessageSegment
 from nonebug import App
 
 from models.periods import set_clock
-from tests.utils import GROUP, OWNER, at, bind, entries, entry, group_event, plain, said, say
+from tests.utils import (
+    BOT_ID,
+    GROUP,
+    OWNER,
+    at,
+    bind,
+    deliver,
+    entries,
+    entry,
+    group_event,
+    next_id,
+    plain,
+    said,
+    say,
+    stored_message,
+)
 
 SH = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 12, 15, 10, 0, tzinfo=SH)
@@ -99,3 +115,85 @@ async def test_someone_new_named_after_the_count_is_looked_up_and_registered(app
         app, event, api=[("get_group_member_info", {"group_id": GROUP, "user_id": 40001}, info)]
     )
     assert plain(reply).startswith("✅ #1 王五 人事考核·迟到 ×2 −2"), reply
+
+
+# ---- 2. ids with or without `#`, or named by replying ----------------------------------------
+
+
+def reply_to(message_id: int) -> MessageSegment:
+    return MessageSegment.reply(message_id)
+
+
+async def one(content, user_id: int, *, stored=(), **kw) -> str:
+    """One group message through the adapter (a reply is fetched with `get_msg`)."""
+    out = await deliver(group_event(content, user_id, **kw), stored)
+    assert len(out) == 1, (content, out)
+    return plain(out[0])
+
+
+@pytest.fixture
+async def late_zhao(app: App) -> int:
+    """赵龘 reported an article (#1, message id returned); the owner logged him late (#2)."""
+    assert (await one("/绑定 客服一组", OWNER, role="owner")).startswith("✅")
+    report_id = next_id()
+    out = await one("/软文 https://example.com/a", ZHAO, card="赵龘", message_id=report_id)
+    assert out.startswith("✅ #1 "), out
+    assert (await one(["/迟到 ", at(ZHAO)], OWNER, role="owner")).startswith("✅ #2 赵龘")
+    return report_id
+
+
+async def test_revoke_and_appeal_ids_without_hash(late_zhao: int):
+    out = await one("/申诉 2 我没迟到", ZHAO, card="赵龘")
+    assert out.startswith("✅ 已提交对 #2 人事考核·迟到 −1 的申诉（理由：我没迟到）"), out
+    out = await one("/撤销 2 确实没迟到", OWNER, role="owner")
+    assert out.startswith("✅ 已撤销 #2 赵龘 人事考核·迟到 −1（原因：确实没迟到）"), out
+
+
+async def test_replying_to_the_bots_confirmation_names_its_entry(late_zhao: int):
+    confirmation = stored_message(next_id(), int(BOT_ID), "✅ #2 赵龘 人事考核·迟到 −1")
+    message = [reply_to(confirmation["message_id"]), "/撤销 重复了"]
+    out = await one(message, OWNER, role="owner", stored=[confirmation])
+    assert out.startswith("✅ 已撤销 #2 赵龘 人事考核·迟到 −1（原因：重复了）"), out
+    assert (await entry(2)).revoke_reason == "重复了"
+    assert (await entry(1)).revoked_at is None
+
+
+async def test_an_agent_appeals_by_replying_to_the_deduction(late_zhao: int):
+    confirmation = stored_message(next_id(), int(BOT_ID), "✅ #2 赵龘 人事考核·迟到 −1")
+    message = [reply_to(confirmation["message_id"]), "/申诉 我八点就到了"]
+    out = await one(message, ZHAO, card="赵龘", stored=[confirmation])
+    assert out.startswith("✅ 已提交对 #2 人事考核·迟到 −1 的申诉（理由：我八点就到了）"), out
+
+
+async def test_replying_to_the_original_report_names_its_entry(late_zhao: int):
+    original = stored_message(late_zhao, ZHAO, "/软文 https://example.com/a", card="赵龘")
+    message = [reply_to(late_zhao), at(ZHAO), " /撤销 链接重复"]
+    out = await one(message, OWNER, role="owner", stored=[original])
+    assert out.startswith("✅ 已撤销 #1 赵龘 推广绩效·自建渠道软文"), out
+    assert (await entry(2)).revoked_at is None
+
+
+async def test_replying_to_an_unfetchable_report_still_names_its_entry(late_zhao: int):
+    out = await one([reply_to(late_zhao), "/撤销 链接重复"], OWNER, role="owner")
+    assert out.startswith("✅ 已撤销 #1 "), out
+
+
+async def test_replying_to_a_message_of_several_entries_asks_for_the_id(late_zhao: int):
+    listing = stored_message(next_id(), int(BOT_ID), "✅ #1 …\n✅ #2 …")
+    out = await one(
+        [reply_to(listing["message_id"]), "/撤销 错了"], OWNER, role="owner", stored=[listing]
+    )
+    assert out.startswith("❌ 你回复的消息对应多条记录（#1、#2），请写上编号\n用法：/撤销"), out
+    assert all(e.revoked_at is None for e in await entries())
+
+
+async def test_replying_to_a_message_with_no_entry_is_refused(late_zhao: int):
+    chat = stored_message(next_id(), ZHAO, "大家好", card="赵龘")
+    out = await one(
+        [reply_to(chat["message_id"]), "/撤销 错了"], OWNER, role="owner", stored=[chat]
+    )
+    assert out.startswith("❌ 你回复的消息没有对应的记录，请写记录编号"), out
+    out = await one("/撤销 错了", OWNER, role="owner")
+    assert out.startswith(
+        "❌ 请写要撤销的编号，例如 /撤销 #123 录错了（或回复该记录的确认消息）"
+    ), out
