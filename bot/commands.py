@@ -64,7 +64,8 @@ _ALL = [
         "主管",
     ),
     Cmd("撤销", "revoke", "/撤销 #编号 [原因]", "撤销本团队任一记录", "supervisor", "主管"),
-    Cmd("绩效", "score", "/绩效 @某人 [月份]", "查看某人绩效", "supervisor", "主管"),
+    # SPEC §3: anyone may ask; an agent's /绩效 without a target is their own (plugins/scores)
+    Cmd("绩效", "score", "/绩效 @某人 [月份]", "查看某人绩效（客服：自己的）", "member", "主管"),
     Cmd("明细", "detail", "/明细 @某人 [月份]", "某人的全部记录", "supervisor", "主管"),
     Cmd("月报", "monthly", "/月报 [月份]", "预览月报（不结算）", "supervisor", "主管"),
     Cmd("结算", "settle", "/结算 [月份]", "立即结算已结束的月份并播报", "supervisor", "主管"),

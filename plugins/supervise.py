@@ -229,7 +229,7 @@ async def audit_cmd(ctx: Ctx, args: Args) -> str:
     tz = get_config().tz
     period = parse_period(args.words[0], tz) if args.words else None
     if args.words and period is None:
-        raise Refused(f"月份 {args.words[0]} 无效，可写 2026-11、202611、本月、上月")
+        raise Refused(f"月份 {args.words[0]} 无效，可写 2026-11、202611、十一月、本月、上月")
     since = until = None
     if period:
         since, until = month_start_utc(period, tz), month_start_utc(shift_period(period, 1), tz)

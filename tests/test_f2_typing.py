@@ -197,3 +197,56 @@ async def test_replying_to_a_message_with_no_entry_is_refused(late_zhao: int):
     assert out.startswith(
         "❌ 请写要撤销的编号，例如 /撤销 #123 录错了（或回复该记录的确认消息）"
     ), out
+
+
+# ---- 3. an agent's /绩效 is their own; months in words ----------------------------------------
+
+
+async def test_an_agents_score_without_target_is_their_own(app: App):
+    await bind(app)
+    await agent(app, ZHAO)
+    own = plain(await said(app, "/我的绩效", ZHAO, card="赵龘"))
+    assert "赵龘" in own, own
+    assert not own.startswith("❌"), own
+    assert plain(await said(app, "/绩效", ZHAO, card="赵龘")) == own
+    assert plain(await said(app, ["/绩效 ", at(ZHAO)], ZHAO, card="赵龘")) == own
+    assert plain(await said(app, "/绩效 这个月", ZHAO, card="赵龘")) == own
+
+
+async def test_an_agent_still_cannot_read_a_colleagues_score(app: App):
+    await bind(app)
+    await agent(app, ZHAO)
+    await agent(app, LI)
+    for content in (["/绩效 ", at(LI)], "/绩效 李四", f"/绩效 {LI}"):
+        reply = plain(await said(app, content, ZHAO, card="赵龘"))
+        assert reply.startswith("❌ 只有本团队的主管可以这样做；看自己的绩效请发 /绩效"), reply
+        assert "李四" not in reply.split("\n")[0], reply
+
+
+@pytest.mark.parametrize(
+    ("word", "month"),
+    [("十一月", "2026-11"), ("上个月", "2026-11"), ("这个月", "2026-12"), ("11月份", "2026-11")],
+)
+async def test_months_in_words(app: App, word: str, month: str):
+    await bind(app)
+    await agent(app, ZHAO)
+    reply = plain(await said(app, f"/我的绩效 {word}", ZHAO, card="赵龘"))
+    assert month in reply, reply
+    assert not reply.startswith("❌"), reply
+
+
+async def test_a_deduction_for_november_written_in_words(app: App):
+    await bind(app)
+    await agent(app, ZHAO)
+    reply = await boss(app, ["/迟到 ", at(ZHAO), " 十一月"])
+    assert reply.startswith("✅ #2 赵龘 人事考核·迟到 −1（2026-11 "), reply
+    assert (await entry(2)).period == "2026-11"
+
+
+def test_chinese_month_names_read_as_the_latest_such_month():
+    from models.periods import looks_like_period, parse_period
+
+    assert parse_period("十二月", SH) == "2026-12"
+    assert parse_period("一月", SH) == "2026-01"
+    assert parse_period("十三月", SH) is None
+    assert not looks_like_period("十三月")

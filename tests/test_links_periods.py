@@ -117,7 +117,7 @@ def test_written_month_parses_to_yyyy_mm(word, period):
         "2101-01",
         "2026-111",
         "26-11",
-        "十一月",
+        "十三月",  # `十一月` is a month (SPEC §3 "What people type")
         "",
         "abc",
     ],
