@@ -110,6 +110,15 @@ _ALL = [replace(c, writes=c.alias in WRITES) for c in _ALL]
 COMMANDS: dict[str, Cmd] = {c.alias: c for c in _ALL}
 RESERVED: frozenset[str] = frozenset(n.lower() for c in _ALL for n in c.names)
 
+# SPEC §3 "What people type": words people use for a command, answered with the command's
+# usage (`❓ 是不是 /排行？`); not commands themselves.
+SYNONYMS: dict[str, str] = {
+    **dict.fromkeys(("排名", "排行榜", "榜单", "排位", "ranking"), "排行"),
+    **dict.fromkeys(("我的积分", "我的业绩", "我的分数", "我的成绩", "我的排名"), "我的绩效"),
+    **dict.fromkeys(("查绩效", "查分", "积分", "业绩"), "我的绩效"),
+    **dict.fromkeys(("命令", "菜单", "说明"), "帮助"),
+}
+
 
 def rubric_commands(rubric: Rubric) -> list[tuple[Item, Cmd]]:
     """The chat commands the rubric's items define (SPEC §1: adding a channel or a penalty

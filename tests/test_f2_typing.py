@@ -250,3 +250,60 @@ def test_chinese_month_names_read_as_the_latest_such_month():
     assert parse_period("一月", SH) == "2026-01"
     assert parse_period("十三月", SH) is None
     assert not looks_like_period("十三月")
+
+
+# ---- 4. near-miss commands and synonyms ---------------------------------------------------------
+
+RANK_HINT = "❓ 是不是 /排行？\n用法：/排行 [月份]"
+ME_HINT = "❓ 是不是 /我的绩效？\n用法：/我的绩效 [月份]"
+
+
+@pytest.mark.parametrize(
+    ("typed", "hint"),
+    [
+        ("/排名", RANK_HINT),
+        ("/排行榜", RANK_HINT),
+        ("/排行榜 十一月", RANK_HINT),
+        ("/我的积分", ME_HINT),
+        ("/我的业绩", ME_HINT),
+        ("/我的绩笑", ME_HINT),
+        ("/加好有 10", "❓ 是不是 /加好友？\n用法：/加好友 <个数> [备注]"),
+        ("/加好有10", "❓ 是不是 /加好友？\n用法：/加好友 <个数> [备注]"),
+        ("/rnak", "❓ 是不是 /排行？\n用法：/排行 [月份]"),
+    ],
+)
+async def test_a_near_miss_or_synonym_is_answered_with_the_right_usage(app: App, typed, hint):
+    await bind(app)
+    await agent(app, ZHAO)
+    assert plain(await said(app, typed, ZHAO, card="赵龘")) == hint
+    assert len(await entries()) == 1
+
+
+async def test_the_real_commands_still_answer(app: App):
+    await bind(app)
+    await agent(app, ZHAO)
+    assert plain(await said(app, "/排行", ZHAO, card="赵龘")).startswith("🏆")
+    assert plain(await said(app, "/排行 十一月", ZHAO, card="赵龘")).startswith(
+        "「客服一组」2026-11"
+    )
+    out = plain(await said(app, "/加好友 10", ZHAO, card="赵龘"))
+    assert out.startswith("✅ #2 QQ/微信加好友 已记录"), out
+
+
+async def test_far_off_words_and_unbound_groups_stay_silent(app: App):
+    await bind(app)
+    for typed in ("/随便说说", "/x", "/排", "/hello world"):
+        await say(app, group_event(typed, ZHAO), replies=0)
+    await say(app, group_event("/排名", ZHAO, group_id=GROUP + 7), replies=0)
+
+
+def test_one_edit():
+    from bot.dispatch import _one_edit
+
+    assert _one_edit("加好有", "加好友")
+    assert _one_edit("rnak", "rank")
+    assert _one_edit("加好", "加好友")
+    assert _one_edit("加好友们", "加好友")
+    assert not _one_edit("加好友", "加好友")
+    assert not _one_edit("rnka", "rank")
+    assert not _one_edit("排行榜单", "排行")
