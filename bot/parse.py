@@ -11,6 +11,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
+from models.ledger import Refused
 from models.text import clean_name, clean_text
 
 URL_RE = re.compile(r"https?://[^\s<>\"'，。！？、；）」』】]+", re.IGNORECASE)
@@ -157,3 +158,15 @@ def parse_entry_id(word: str) -> int | None:
 
 def looks_numeric(word: str) -> bool:
     return bool(re.fullmatch(r"[+-]?[\d.]+", unicodedata.normalize("NFKC", word).strip()))
+
+
+MAX_NOTE = 500  # characters of a note (SPEC §3)
+
+
+def note_of(text: str, *, limit: int = MAX_NOTE, what: str = "备注") -> str | None:
+    """A note, a reason as stored (None when blank). SPEC §3 "What people type": one
+    longer than its limit is refused with the limit, never cut."""
+    text = text.strip()
+    if len(text) > limit:
+        raise Refused(f"{what}最多 {limit} 个字，收到 {len(text)} 个字，请写短一些")
+    return text or None

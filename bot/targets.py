@@ -23,7 +23,9 @@ from models.tables import Member
 from models.text import clean_name
 
 from . import db
+from .config import get_config
 from .context import Ctx, _quoted_here
+from .identity import is_superuser
 from .parse import Args, Token, looks_numeric, parse_entry_id
 
 QQ_RE = re.compile(r"^\d{5,12}$")
@@ -61,6 +63,8 @@ async def _ask_adapter(ctx: Ctx, user_id: str) -> str | None:
     except Exception as e:  # the implementation does not know the user, or does not answer
         logger.info(f"get_group_member_info({user_id}) failed: {e!r}")
         return None
+    if isinstance(info, dict) and isinstance(info.get("role"), str):
+        ctx.extra.setdefault("group_roles", {})[user_id] = info["role"]
     return clean_name(str(name)).strip() or user_id
 
 
@@ -267,3 +271,21 @@ async def named_entry(
         listed = "、".join(f"#{i}" for i in ids[:10])
         raise Refused(f"你回复的消息对应多条记录（{listed}），请写上编号")
     return ids[0], words
+
+
+def not_an_agent(ctx: Ctx, member: Member) -> str | None:
+    """Why `member` may not be marked (SPEC §3 "What people type"): a supervisor; or,
+    someone the command would put on the team only now (not an agent yet), a superuser,
+    the group's owner, or an admin where admins supervise. None for an agent."""
+    if member.role == "supervisor":
+        return "主管"
+    if member.user_id not in ctx.names:  # on the team before this command: an agent
+        return None
+    if is_superuser(ctx.platform, member.user_id):
+        return "超级管理员"
+    role = ctx.extra.get("group_roles", {}).get(member.user_id)
+    if role == "owner":
+        return "群主"
+    if role == "admin" and get_config().kpi_admins_are_supervisors:
+        return "群管理员（视为主管）"
+    return None

@@ -6,7 +6,7 @@ from bot.commands import COMMANDS, plugin_meta, usages
 from bot.context import Ctx
 from bot.dispatch import kpi_command
 from bot.format import entry_points, item_name
-from bot.parse import Args
+from bot.parse import Args, note_of
 from bot.replies import Mention, Part
 from bot.runtime import rubric
 from bot.targets import named_entry
@@ -32,7 +32,7 @@ async def _team_entry(s, ctx: Ctx, entry_id: int) -> Entry:
 async def appeal_cmd(ctx: Ctx, args: Args) -> list[Part] | None:
     s = ctx.s
     entry_id, words = await named_entry(ctx, s, args.words)
-    reason = " ".join(words).strip()[:300]
+    reason = note_of(" ".join(words), limit=300, what="申诉理由")
     if not reason:
         raise Refused("请写申诉理由")
     if ctx.member is None:
@@ -58,7 +58,7 @@ async def appeal_cmd(ctx: Ctx, args: Args) -> list[Part] | None:
 async def reject_cmd(ctx: Ctx, args: Args) -> list[Part] | None:
     s = ctx.s
     entry_id, words = await named_entry(ctx, s, args.words)
-    reason = " ".join(words).strip()[:300] or None
+    reason = note_of(" ".join(words), limit=300, what="驳回理由")
     entry = await _team_entry(s, ctx, entry_id)
     appeal = await open_appeal_of(s, entry.id)
     if appeal is None:

@@ -9,10 +9,10 @@ from bot.config import get_config
 from bot.context import Ctx
 from bot.dispatch import kpi_command
 from bot.format import cat_line, entry_points, item_name, local_time
-from bot.parse import Args, Token, find_fine, looks_numeric, parse_int
+from bot.parse import Args, Token, find_fine, looks_numeric, note_of, parse_int
 from bot.replies import Mention, Part
 from bot.runtime import rubric
-from bot.targets import named_entry, resolve_targets
+from bot.targets import named_entry, not_an_agent, resolve_targets
 from models.appeals import accept_for_entry
 from models.ledger import (
     Refused,
@@ -73,7 +73,7 @@ def _split_rest(item: Item, tokens: list[Token], max_qty: int, fine_max: Decimal
             rest.append(t)
     if item.fine and not fine_given:
         raise Refused(f"{item.name}需要写罚款金额（元），例如 200")
-    note = " ".join(t.text for t in rest).strip()[:500] or None
+    note = note_of(" ".join(t.text for t in rest))
     return period, quantity, fine_cents, note
 
 
@@ -117,8 +117,8 @@ async def log_marks(ctx: Ctx, args: Args, item: Item | None, sign: int) -> str |
     if not targets:
         raise Refused(f"请 @ 要登记{item.name}的人")
     refuse_self(ctx.actor, _own_id(ctx), targets, SELF_MARK)
-    if bad := [m.name for m in targets if m.role == "supervisor"]:
-        raise Refused(f"{'、'.join(bad)} 是主管，不参与考核")
+    if bad := [f"{m.name} 是{why}" for m in targets if (why := not_an_agent(ctx, m))]:
+        raise Refused(f"{'；'.join(bad)}，不参与考核。本次没有记录任何内容")
     period, quantity, fine_cents, note = _split_rest(
         item, rest, rub.limits.supervisor_max_quantity, rub.limits.fine_max
     )
@@ -200,7 +200,7 @@ async def revoke_cmd(ctx: Ctx, args: Args) -> list[Part] | str | None:
     wanted, words = await named_entry(
         ctx, s, args.words, "请写要撤销的编号，例如 /撤销 #123 录错了"
     )
-    reason = " ".join(words).strip()[:200] or None
+    reason = note_of(" ".join(words), limit=200, what="原因")
     rub = rubric()
     cfg = get_config()
     entry = await entry_by_id(s, wanted)

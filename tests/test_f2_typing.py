@@ -307,3 +307,85 @@ def test_one_edit():
     assert not _one_edit("加好友", "加好友")
     assert not _one_edit("rnka", "rank")
     assert not _one_edit("排行榜单", "排行")
+
+
+# ---- 5. rules that protect pay -----------------------------------------------------------------
+
+
+async def test_a_note_of_500_is_kept_whole_and_501_is_refused(app: App):
+    await bind(app)
+    await agent(app, ZHAO)
+    reply = await boss(app, ["/投诉 ", at(ZHAO), " " + "慢" * 500])
+    assert reply.startswith("✅ #2 "), reply
+    assert len((await entry(2)).note) == 500
+    reply = await boss(app, ["/投诉 ", at(ZHAO), " " + "慢" * 501])
+    assert reply == (
+        "❌ 备注最多 500 个字，收到 501 个字，请写短一些\n用法：/投诉 @某人… [次数] [备注] [月份]"
+    )
+    reply = plain(await said(app, "/软文 https://example.com/b " + "字" * 501, ZHAO, card="赵龘"))
+    assert reply.startswith("❌ 备注最多 500 个字，收到 501 个字"), reply
+    assert len(await entries()) == 2
+
+
+async def test_over_long_revoke_and_appeal_reasons_are_refused(app: App):
+    await bind(app)
+    await agent(app, ZHAO)
+    await boss(app, ["/迟到 ", at(ZHAO)])
+    reply = plain(await said(app, "/申诉 #2 " + "冤" * 301, ZHAO, card="赵龘"))
+    assert reply.startswith("❌ 申诉理由最多 300 个字，收到 301 个字"), reply
+    reply = await boss(app, "/撤销 #2 " + "错" * 201)
+    assert reply.startswith("❌ 原因最多 200 个字，收到 201 个字"), reply
+    assert (await entry(2)).revoked_at is None
+
+
+def member_info(user_id: int, role: str, card: str) -> tuple[str, dict, dict]:
+    data = {"group_id": GROUP, "user_id": user_id}
+    return "get_group_member_info", data, {"user_id": user_id, "card": card, "role": role}
+
+
+@pytest.mark.parametrize(
+    ("user_id", "role", "why"),
+    [
+        (40009, "owner", "群主"),
+        (40008, "admin", "群管理员（视为主管）"),
+        (10000, "member", "超级管理员"),
+    ],
+)
+async def test_owners_admins_and_superusers_who_are_not_agents_cannot_be_marked(
+    app: App, user_id: int, role: str, why: str
+):
+    await bind(app)
+    await agent(app, ZHAO)
+    await said(app, "/帮助", user_id)  # a bare superuser id holds once seen on its platform
+    event = group_event(["/投诉 ", at(ZHAO), " ", at(user_id), " 态度差"], OWNER, role="owner")
+    (reply,) = await say(app, event, api=[member_info(user_id, role, "陈老板")])
+    assert plain(reply) == (
+        f"❌ 陈老板 是{why}，不参与考核。本次没有记录任何内容\n用法：/投诉 @某人… [次数] [备注] [月份]"
+    )
+    assert len(await entries()) == 1
+    from tests.test_supervise import members
+
+    assert [m.user_id for m in await members()] == [str(ZHAO)]
+
+
+async def test_a_group_owner_who_reports_is_an_agent_and_can_be_marked(app: App):
+    await bind(app)
+    out = plain(
+        await said(app, "/软文 https://example.com/own", 40009, card="陈老板", role="owner")
+    )
+    assert out.startswith("✅ #1 "), out
+    reply = await boss(app, ["/迟到 ", at(40009)])
+    assert reply.startswith("✅ #2 陈老板 人事考核·迟到 −1"), reply
+
+
+async def test_one_appeal_per_entry_a_rejected_one_stays_rejected(app: App):
+    await bind(app)
+    await agent(app, ZHAO)
+    await boss(app, ["/迟到 ", at(ZHAO)])
+    assert plain(await said(app, "/申诉 2 堵车", ZHAO, card="赵龘")).startswith("✅ 已提交对 #2")
+    assert (await boss(app, "/驳回 2 不算理由")).startswith("✅ 已驳回 #2 的申诉")
+    again = plain(await said(app, "/申诉 2 真的堵车", ZHAO, card="赵龘"))
+    assert again.startswith("❌ #2 的申诉已被驳回，每条记录只能申诉一次"), again
+    assert (await boss(app, "/驳回 2 再驳回")).startswith("❌ #2 没有待处理的申诉")
+    revoked = await boss(app, "/撤销 2 查监控确实堵车")
+    assert revoked.startswith("✅ 已撤销 #2 赵龘 人事考核·迟到 −1"), revoked
