@@ -389,3 +389,42 @@ async def test_one_appeal_per_entry_a_rejected_one_stays_rejected(app: App):
     assert (await boss(app, "/驳回 2 再驳回")).startswith("❌ #2 没有待处理的申诉")
     revoked = await boss(app, "/撤销 2 查监控确实堵车")
     assert revoked.startswith("✅ 已撤销 #2 赵龘 人事考核·迟到 −1"), revoked
+
+
+# ---- 6. one article, one spelling ----------------------------------------------------------------
+
+ARTICLE = "https://mp.weixin.qq.com/s/AbC-12_x~"
+SPELLINGS = [
+    "http://mp.weixin.qq.com/s/AbC-12_x~",
+    "HTTPS://MP.WEIXIN.QQ.COM/s/AbC-12_x~",
+    "https://mp.weixin.qq.com./s/AbC-12_x~",
+    "https://mp.weixin.qq.com/s/%41bC%2D12%5Fx%7E",
+    "https://mp.weixin.qq.com/./s/AbC-12_x~",
+    "https://mp.weixin.qq.com/s/../s/AbC-12_x~",
+    "https://mp.weixin.qq.com//s//AbC-12_x~",
+    "https://mp.weixin.qq.com/s/AbC-12_x~/",
+    "https://mp.weixin.qq.com:443/s/AbC-12_x~",
+    "https://mp.weixin.qq.com/s/AbC-12_x~?utm_source=wx&chksm=9f8e",
+    "https://mp.weixin.qq.com/s/AbC-12_x~#wechat_redirect",
+    "http://mp.weixin.qq.com:80/s/AbC-12_x~?scene=1&from=timeline&mpshare=1",
+]
+
+
+def test_thirteen_spellings_of_one_article_have_one_key():
+    from models.links import normalize_url
+
+    assert {normalize_url(u) for u in [ARTICLE, *SPELLINGS]} == {ARTICLE}
+    assert normalize_url("https://e.com/%e4%b8%ad") == normalize_url("https://e.com/中")
+    assert normalize_url("https://e.com/a%2fb") == "https://e.com/a%2Fb"
+    assert normalize_url("https://e.com/a/b") != normalize_url("https://e.com/a%2Fb")
+
+
+async def test_only_the_first_of_thirteen_spellings_is_accepted(app: App):
+    await bind(app)
+    first = plain(await said(app, f"/软文 {ARTICLE}", ZHAO, card="赵龘"))
+    assert first.startswith("✅ #1 "), first
+    for url in SPELLINGS:
+        reply = plain(await said(app, f"/软文 {url}", LI, card="李四"))
+        assert reply.startswith("❌ "), (url, reply)
+        assert "#1" in reply, (url, reply)
+    assert [e.link for e in await entries()] == [ARTICLE]
