@@ -31,7 +31,7 @@ from models.periods import (
     utcnow,
 )
 from models.rights import SELF_MARK, SELF_REVOKE, refuse_self
-from models.roster import audit_rows
+from models.roster import audit_rows, audit_sentences
 from models.rubric import Item
 from models.scoring import fmt_total
 from models.tables import Entry, Member
@@ -237,10 +237,11 @@ async def audit_cmd(ctx: Ctx, args: Args) -> str:
     rows = await audit_rows(s, ctx.team_id, since, until)
     if not rows:
         return f"{period} 没有操作记录" if period else "还没有操作记录"
+    rub = rubric()
+    names = {i.key: item_name(rub, i.key) for i in rub.items}
     lines = [f"🧾 {period + ' ' if period else ''}最近 {len(rows)} 条操作"]
-    for r in rows:
-        after = f" {r.after}" if r.after else ""
-        lines.append(f"{local_time(r.at, tz)} {r.actor} {r.action} {r.target}{after}"[:160])
+    for r, said in zip(rows, await audit_sentences(s, ctx.team_id, rows, names), strict=True):
+        lines.append(f"{local_time(r.at, tz)} {said}"[:160])
     return "\n".join(lines)
 
 

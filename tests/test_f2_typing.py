@@ -428,3 +428,30 @@ async def test_only_the_first_of_thirteen_spellings_is_accepted(app: App):
         assert reply.startswith("❌ "), (url, reply)
         assert "#1" in reply, (url, reply)
     assert [e.link for e in await entries()] == [ARTICLE]
+
+
+# ---- 8. replies in plain words ------------------------------------------------------------------
+
+
+async def test_audit_reads_as_sentences_with_names_items_and_yuan(app: App):
+    await bind(app)
+    await agent(app, ZHAO)
+    await boss(app, ["/严重投诉 ", at(ZHAO), " 200 辱骂客户"], card="陈老板")
+    await boss(app, ["/扣分 ", at(ZHAO), " 回复不及时 3"], card="陈老板")
+    await said(app, "/申诉 3 系统卡了", ZHAO, card="赵龘")
+    await boss(app, "/撤销 3 确实卡了", card="陈老板")
+    reply = await boss(app, "/审计", card="陈老板")
+    lines = [line.split(" ", 2)[2] for line in reply.splitlines()[1:]]
+    assert lines == [
+        "陈老板 受理了对 赵龘的业务绩效·回复不及时（#3） 的申诉，理由：确实卡了",
+        "陈老板 撤销了 赵龘的业务绩效·回复不及时（#3），原因：确实卡了",
+        "赵龘 对 赵龘的业务绩效·回复不及时（#3） 提出申诉，理由：系统卡了",
+        "陈老板 给 赵龘 登记 业务绩效·回复不及时 ×3（#3）",
+        "陈老板 给 赵龘 登记 业务绩效·严重投诉，罚款 ¥200.00（#2）",
+        "赵龘 自报 推广绩效·自建渠道软文（#1）",
+        "赵龘 首次报数，自动登记为成员",
+        "陈老板 把本群绑定到团队「客服一组」",
+        "陈老板 创建了团队「客服一组」",
+    ], reply
+    assert "qq:" not in reply
+    assert "{" not in reply

@@ -741,5 +741,5 @@ async def test_audit_of_an_older_month_finds_it_behind_hundreds_of_newer_rows(ap
         for i in range(600):
             s.add(AuditLog(team_id=1, at=recent, actor="qq:10001", action="join", target=f"#{i}"))
     reply = await said(app, "/审计 2026-09", OWNER, role="owner")
-    assert reply == "🧾 2026-09 最近 1 条操作\n09-10 12:00 qq:10001 role qq:30009", reply
+    assert reply == "🧾 2026-09 最近 1 条操作\n09-10 12:00 管理员 调整了 一位成员 的角色", reply
     assert await said(app, "/审计 2026-08", OWNER, role="owner") == "2026-08 没有操作记录"
