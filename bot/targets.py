@@ -247,6 +247,18 @@ def _quoted(ctx: Ctx) -> tuple[str | None, bool, str]:
     return str(reply.message_id), str(getattr(reply, "user_id", "")) == ctx.self_id, ""
 
 
+def _confirmed_ids(text: str) -> list[int]:
+    """The entries a bot message confirms: the first id of each `✅` line (a warning below
+    may name another), else every id it names."""
+    ids = [
+        m.group(1)
+        for line in text.splitlines()
+        if line.startswith("✅")
+        if (m := _CITED_ID.search(line))
+    ]
+    return sorted({int(x) for x in ids or _CITED_ID.findall(text)})
+
+
 async def named_entry(
     ctx: Ctx, session: AsyncSession, words: list[str], ask: str = "请写记录编号，例如 #123"
 ) -> tuple[int, list[str]]:
@@ -261,7 +273,7 @@ async def named_entry(
     message_id, by_bot, text = _quoted(ctx)
     if message_id is None:
         raise Refused(f"{ask}（或回复该记录的确认消息）")
-    ids = sorted({int(x) for x in _CITED_ID.findall(text)}) if by_bot else []
+    ids = _confirmed_ids(text) if by_bot else []
     if not ids and ctx.team is not None:
         source = ctx.message_key.rsplit(":", 1)[0] + ":" + message_id
         ids = await entry_ids_from(session, ctx.team.id, source)

@@ -101,6 +101,21 @@ async def entry_ids_from(session: AsyncSession, team_id: int, source: str) -> li
     return list((await session.execute(q.order_by(Entry.id))).scalars())
 
 
+async def recent_same(session: AsyncSession, entry: Entry, since: datetime) -> Entry | None:
+    """The first entry since `since`, not revoked, by the same person, about the same
+    member and item as `entry` (a mark logged twice in a row, SPEC §3)."""
+    q = select(Entry).where(
+        Entry.team_id == entry.team_id,
+        Entry.member_id == entry.member_id,
+        Entry.item_key == entry.item_key,
+        Entry.created_by == entry.created_by,
+        Entry.created_at >= since,
+        Entry.revoked_at.is_(None),
+        Entry.id != entry.id,
+    )
+    return (await session.execute(q.order_by(Entry.id).limit(1))).scalar_one_or_none()
+
+
 async def last_entry_by(session: AsyncSession, team_id: int, actor: str) -> Entry | None:
     """The newest entry `actor` wrote in the team that is not revoked."""
     return (

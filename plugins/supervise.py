@@ -2,7 +2,9 @@
 /扣分 /加分 and the rubric's shortcuts (/投诉 /严重投诉 /迟到 …), /撤销, /审计 (SPEC §3)."""
 
 from collections.abc import Callable
+from datetime import timedelta
 from decimal import Decimal
+from fractions import Fraction
 
 from bot.commands import COMMANDS, Cmd, plugin_meta, rubric_commands, usages
 from bot.config import get_config
@@ -20,6 +22,7 @@ from models.ledger import (
     ensure_open,
     entry_by_id,
     member_month_score,
+    recent_same,
     revoke,
 )
 from models.periods import (
@@ -32,8 +35,8 @@ from models.periods import (
 )
 from models.rights import SELF_MARK, SELF_REVOKE, refuse_self
 from models.roster import audit_rows, audit_sentences
-from models.rubric import Item
-from models.scoring import fmt_total
+from models.rubric import Item, Rubric
+from models.scoring import MemberScore, fmt_points, fmt_signed, fmt_total
 from models.tables import Entry, Member
 
 
@@ -149,11 +152,42 @@ async def log_marks(ctx: Ctx, args: Args, item: Item | None, sign: int) -> str |
         score = await member_month_score(s, rub, ctx.team_id, m.id, period, cfg.kpi_commission_base)
         when = "本月" if period == now_period else f"{period} "
         times = f" ×{quantity}" if quantity > 1 else ""
-        lines.append(
+        line = (
             f"✅ #{e.id} {m.name} {item_name(rub, item.key)}{times} {entry_points(rub, e)}"
             f"（{when}{cat_line(score, item.category)}，总分 {fmt_total(score.total)}）"
         )
+        line += _cap_note(rub, score, item, quantity)
+        first = await recent_same(s, e, e.created_at - timedelta(seconds=REPEAT_SECONDS))
+        if first is not None:
+            line += f"\n⚠ 2 分钟内已给 {m.name} 登记过{item.name}（#{first.id}），如是重复请 /撤销 #{e.id}"
+        lines.append(line)
     return "\n".join(lines)
+
+
+REPEAT_SECONDS = 120  # SPEC §3: the same mark again within this is probably sent twice
+
+
+def _cap_note(rub: Rubric, score: MemberScore, item: Item, quantity: int) -> str:
+    """SPEC §3 "Replies in plain words": a bonus or deduction that the category's cap (or
+    its floor of 0) makes ineffective, or partly, says so."""
+    c = score.category(item.category)
+    base = c.max if rub.category(item.category).kind == "deduction" else Fraction(0)
+    after = base + sum((i.points for i in c.items), Fraction(0))
+    meant = Fraction(item.points or 0) * quantity
+    gained = _within(after, c.max) - _within(after - meant, c.max)
+    if gained == meant:
+        return ""
+    if gained == 0 and meant > 0:
+        return f"\n⚠ {c.name}已满分，这次加分不改变得分"
+    if gained == 0:
+        return f"\n⚠ {c.name}已扣到 0 分，这次扣分不改变得分"
+    if meant > 0:
+        return f"\n⚠ {c.name}满分 {fmt_points(c.max)}，这次实际 {fmt_signed(gained)}"
+    return f"\n⚠ {c.name}最低 0 分，这次实际 {fmt_signed(gained)}"
+
+
+def _within(x: Fraction, top: Fraction) -> Fraction:
+    return max(Fraction(0), min(top, x))
 
 
 def _without_item(

@@ -455,3 +455,43 @@ async def test_audit_reads_as_sentences_with_names_items_and_yuan(app: App):
     ], reply
     assert "qq:" not in reply
     assert "{" not in reply
+
+
+async def test_a_bonus_the_cap_swallows_says_so(app: App):
+    await bind(app)
+    await agent(app, ZHAO)
+    reply = await boss(app, ["/培训讲师 ", at(ZHAO)])
+    assert reply == (
+        "✅ #2 赵龘 人事考核·培训讲师 +1（本月人事考核 10/10，总分 90.3）\n"
+        "⚠ 人事考核已满分，这次加分不改变得分"
+    )
+    await boss(app, ["/迟到 ", at(ZHAO), " 3"])
+    reply = await boss(app, ["/加分 培训讲师 ", at(ZHAO)])
+    assert reply == (  # the first bonus counts now that there is room under the cap
+        "✅ #4 赵龘 人事考核·培训讲师 +1（本月人事考核 9/10，总分 89.3）\n"
+        "⚠ 2 分钟内已给 赵龘 登记过培训讲师（#2），如是重复请 /撤销 #4"
+    ), reply
+
+
+async def test_the_same_mark_within_two_minutes_warns_naming_the_first(app: App):
+    await bind(app)
+    await agent(app, ZHAO)
+    assert "⚠" not in await boss(app, ["/回复不及时 ", at(ZHAO)])
+    set_clock(datetime(2026, 12, 15, 10, 1, 59, tzinfo=SH))
+    reply = await boss(app, ["/回复不及时 ", at(ZHAO)])
+    assert reply.startswith("✅ #3 赵龘 业务绩效·回复不及时 −2"), reply
+    assert reply.endswith("\n⚠ 2 分钟内已给 赵龘 登记过回复不及时（#2），如是重复请 /撤销 #3"), (
+        reply
+    )
+    assert len(await entries()) == 3
+    set_clock(datetime(2026, 12, 15, 10, 4, 30, tzinfo=SH))
+    assert "⚠" not in await boss(app, ["/回复不及时 ", at(ZHAO)])
+
+
+async def test_replying_to_a_confirmation_with_a_warning_names_the_confirmed_entry(late_zhao):
+    text = "✅ #3 赵龘 人事考核·迟到 −1（…）\n⚠ 2 分钟内已给 赵龘 登记过迟到（#2），如是重复请 /撤销 #3"
+    confirmation = stored_message(next_id(), int(BOT_ID), text)
+    await one(["/迟到 ", at(ZHAO)], OWNER, role="owner")
+    message = [reply_to(confirmation["message_id"]), "/撤销 重复了"]
+    out = await one(message, OWNER, role="owner", stored=[confirmation])
+    assert out.startswith("✅ 已撤销 #3 "), out

@@ -112,7 +112,11 @@ SHORTCUTS = {
     "conduct": ("/职业素养", "", "人事考核·职业素养 −2（本月人事考核 8/10，总分 88.3）"),
     "execution": ("/执行力", "", "人事考核·工作执行力 −2（本月人事考核 8/10，总分 88.3）"),
     "training_absent": ("/培训缺席", "", "人事考核·培训缺席 −1（本月人事考核 9/10，总分 89.3）"),
-    "training_lecturer": ("/培训讲师", "", "人事考核·培训讲师 +1（本月人事考核 10/10，总分 90.3）"),
+    "training_lecturer": (
+        "/培训讲师",
+        "",
+        "人事考核·培训讲师 +1（本月人事考核 10/10，总分 90.3）\n⚠ 人事考核已满分，这次加分不改变得分",
+    ),
     "polite": ("/礼貌用语", "", "业务绩效·礼貌用语不规范 −2（本月业务绩效 48/50，总分 88.3）"),
     "script": ("/话术", "", "业务绩效·话术使用不当 −2（本月业务绩效 48/50，总分 88.3）"),
     "response": ("/回复不及时", "", "业务绩效·回复不及时 −2（本月业务绩效 48/50，总分 88.3）"),
@@ -244,14 +248,20 @@ async def test_bonus_offsets_deductions_in_its_category(app: App):
     reply = await boss(app, ["/加分 ", at(ZHANG), " 培训讲师 讲了退款流程"])
     assert reply == "✅ #3 张三 人事考核·培训讲师 +1（本月人事考核 8/10，总分 88.3）"
     reply = await boss(app, ["/bonus ", at(ZHANG), " lecturer 2"])
-    assert reply == "✅ #4 张三 人事考核·培训讲师 ×2 +2（本月人事考核 10/10，总分 90.3）"
+    assert reply == (
+        "✅ #4 张三 人事考核·培训讲师 ×2 +2（本月人事考核 10/10，总分 90.3）\n"
+        "⚠ 2 分钟内已给 张三 登记过培训讲师（#3），如是重复请 /撤销 #4"
+    )
 
 
 async def test_category_is_clamped_at_zero(app: App):
     await bind(app)
     await agent(app, ZHANG)
     reply = await boss(app, ["/扣分 ", at(ZHANG), " 订单纠纷 20"])
-    assert reply == "✅ #2 张三 订单绩效·订单纠纷 ×20 −60（本月订单绩效 0/30，总分 60.3）"
+    assert reply == (
+        "✅ #2 张三 订单绩效·订单纠纷 ×20 −60（本月订单绩效 0/30，总分 60.3）\n"
+        "⚠ 订单绩效最低 0 分，这次实际 −30"
+    )
 
 
 async def test_deduct_unregistered_person_registers_them_by_group_card(app: App):
