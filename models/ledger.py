@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from .periods import utcnow
 from .prepared import Prepared
+from .quantity import as_quantity
 from .roster import Agent, audit, scored_agents
 from .rubric import Rubric
 from .scoring import MemberScore, Tally, score_member
@@ -228,7 +229,7 @@ def month_tallies(
     tallies: dict[int, dict[str, Tally]] = defaultdict(dict)
     fines: dict[int, int] = defaultdict(int)
     for mid, key, qty, n, fine in rows:
-        tallies[mid][key] = Tally(int(qty or 0), int(n))
+        tallies[mid][key] = Tally(as_quantity(qty), int(n))
         fines[mid] += int(fine or 0)
     return MonthTallies(tallies, fines)
 
@@ -297,7 +298,7 @@ async def _tallies_by_member(
                 if current is not None:
                     yield current, tallies, fines
                 current, tallies, fines = mid, {}, 0
-            tallies[key] = Tally(int(qty or 0), int(n))
+            tallies[key] = Tally(as_quantity(qty), int(n))
             fines += int(fine or 0)
     if current is not None:
         yield current, tallies, fines

@@ -11,7 +11,7 @@ from bot.config import get_config
 from bot.context import Ctx
 from bot.dispatch import kpi_command
 from bot.format import cat_line, entry_points, item_name, local_time
-from bot.parse import Args, Token, find_fine, looks_numeric, note_of, parse_int
+from bot.parse import Args, Token, find_fine, looks_numeric, note_of, parse_days
 from bot.replies import Mention, Part
 from bot.runtime import rubric
 from bot.targets import named_entry, not_an_agent, resolve_targets
@@ -45,7 +45,8 @@ def _split_rest(item: Item, tokens: list[Token], max_qty: int, fine_max: Decimal
     a month anywhere. A first word that is a valid count or fine is one, even if it could
     also read as a month (`100000` yuan); otherwise a month word is the month."""
     words = list(tokens)
-    quantity, fine_cents, fine_given = 1, 0, False
+    quantity: int | Fraction = 1
+    fine_cents, fine_given = 0, False
     first = words[0].text if words else None
     if item.fine:
         found = find_fine([t.text for t in words])
@@ -58,10 +59,15 @@ def _split_rest(item: Item, tokens: list[Token], max_qty: int, fine_max: Decimal
             elif not (start == 0 and looks_like_period(said)):
                 raise Refused(f"罚款金额必须在 0–{fine_max} 元之间，收到 {said}")
     elif first is not None:
-        n = parse_int(first)
-        if n is not None and 1 <= n <= max_qty:
+        n = parse_days(first)
+        step = Fraction(item.step) if item.step is not None else Fraction(1)
+        if n is not None and step <= n <= max_qty and n % step == 0:
             quantity = n
             words = words[1:]
+        elif n is not None and step < 1 and not looks_like_period(first):
+            raise Refused(
+                f"{item.unit}数必须是 0.5–{max_qty} 之间的整数或半{item.unit}，收到 {first}"
+            )
         elif (n is not None or looks_numeric(words[0].norm)) and not looks_like_period(first):
             raise Refused(f"次数必须是 1–{max_qty} 的整数，收到 {first}")
     tz = get_config().tz
@@ -151,7 +157,7 @@ async def log_marks(ctx: Ctx, args: Args, item: Item | None, sign: int) -> str |
         )
         score = await member_month_score(s, rub, ctx.team_id, m.id, period, cfg.kpi_commission_base)
         when = "本月" if period == now_period else f"{period} "
-        times = f" ×{quantity}" if quantity > 1 else ""
+        times = f" ×{quantity}" if quantity != 1 else ""
         line = (
             f"✅ #{e.id} {m.name} {item_name(rub, item.key)}{times} {entry_points(rub, e)}"
             f"（{when}{cat_line(score, item.category)}，总分 {fmt_total(score.total)}）"
@@ -167,7 +173,7 @@ async def log_marks(ctx: Ctx, args: Args, item: Item | None, sign: int) -> str |
 REPEAT_SECONDS = 120  # SPEC §3: the same mark again within this is probably sent twice
 
 
-def _cap_note(rub: Rubric, score: MemberScore, item: Item, quantity: int) -> str:
+def _cap_note(rub: Rubric, score: MemberScore, item: Item, quantity: int | Fraction) -> str:
     """SPEC §3 "Replies in plain words": a bonus or deduction that the category's cap (or
     its floor of 0) makes ineffective, or partly, says so."""
     c = score.category(item.category)

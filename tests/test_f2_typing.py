@@ -4,6 +4,8 @@ order; ids with or without `#`, or named by replying; months in words; near-miss
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -495,3 +497,91 @@ async def test_replying_to_a_confirmation_with_a_warning_names_the_confirmed_ent
     message = [reply_to(confirmation["message_id"]), "/撤销 重复了"]
     out = await one(message, OWNER, role="owner", stored=[confirmation])
     assert out.startswith("✅ 已撤销 #3 "), out
+
+
+# ---- 7. half days ----------------------------------------------------------------------------
+
+
+async def month_score(member_id: int = 1):
+    from bot import db
+    from bot.runtime import rubric
+    from models.ledger import member_month_score
+
+    async with db.reading() as s:
+        return await member_month_score(s, rubric(), 1, member_id, "2026-12", None)
+
+
+@pytest.mark.parametrize(
+    ("typed", "quantity", "shown"),
+    [("半天", Fraction(1, 2), "×0.5 −0.3"), ("0.5", Fraction(1, 2), "×0.5 −0.3"),
+     ("1.5", Fraction(3, 2), "×1.5 −0.8"), ("1天半", Fraction(3, 2), "×1.5 −0.8")],
+)  # fmt: skip
+async def test_half_days_of_leave_are_logged_exactly(app: App, typed, quantity, shown):
+    await bind(app)
+    await agent(app, ZHAO)  # 90.25
+    reply = await boss(app, ["/请假 ", at(ZHAO), f" {typed}"])
+    assert reply.startswith(f"✅ #2 赵龘 人事考核·请假 {shown}（本月人事考核 "), reply
+    e = await entry(2)
+    assert e.quantity == quantity
+    assert str(e.quantity) == str(float(quantity))
+    score = await month_score()
+    assert score.total == Fraction(9025, 100) - quantity / 2
+    assert score.item("leave").quantity == quantity
+
+
+async def test_two_half_days_are_one_whole_day(app: App):
+    await bind(app)
+    await agent(app, ZHAO)
+    await boss(app, ["/请假 半天 ", at(ZHAO)])
+    set_clock(datetime(2026, 12, 15, 11, 0, tzinfo=SH))
+    reply = await boss(app, ["/请假 ", at(ZHAO), " 半天 下午看病"])
+    assert reply.startswith(
+        "✅ #3 赵龘 人事考核·请假 ×0.5 −0.3（本月人事考核 9.5/10，总分 89.8）"
+    ), reply
+    score = await month_score()
+    assert score.item("leave").quantity == 1
+    assert type(score.item("leave").quantity) is int
+    assert score.total == Fraction(8975, 100)
+    assert (await entry(3)).note == "下午看病"
+
+
+async def test_halves_of_items_counted_whole_or_off_the_step_are_refused(app: App):
+    await bind(app)
+    await agent(app, ZHAO)
+    reply = await boss(app, ["/迟到 ", at(ZHAO), " 半天"])
+    assert reply.startswith("❌ 次数必须是 1–100 的整数，收到 半天\n"), reply
+    reply = await boss(app, ["/请假 ", at(ZHAO), " 0.3"])
+    assert reply.startswith("❌ 天数必须是 0.5–100 之间的整数或半天，收到 0.3\n"), reply
+    assert len(await entries()) == 1
+
+
+def test_a_rubric_step_must_be_half_or_one_on_a_supervisor_item():
+    from models.rubric import DEFAULT_RUBRIC_PATH, RubricError, parse_rubric
+
+    text = DEFAULT_RUBRIC_PATH.read_text(encoding="utf-8")
+    assert parse_rubric(text).item("leave").step == Decimal("0.5")
+    with pytest.raises(RubricError, match=r"step 只能是 0\.5 或 1"):
+        parse_rubric(text.replace("step = 0.5", "step = 0.25"))
+    moments = 'commands = ["朋友圈", "moments"]'
+    with pytest.raises(RubricError, match="只有主管登记的扣分类项目可以设 step"):
+        parse_rubric(text.replace(moments, moments + "\nstep = 0.5"))
+
+
+async def test_a_half_day_counts_exactly_in_the_ranking_the_trend_and_self_reports(app: App):
+    from bot import db
+    from bot.runtime import rubric
+    from models.dashboard import member_trend
+    from models.ledger import team_month_scores
+    from models.tables import Member
+
+    await bind(app)
+    await agent(app, ZHAO)
+    await boss(app, ["/请假 ", at(ZHAO), " 1.5"])  # −0.75
+    out = plain(await said(app, "/软文 https://example.com/second", ZHAO, card="赵龘"))
+    assert out.startswith("✅ #3 "), out
+    async with db.reading() as s:
+        (ranked,) = await team_month_scores(s, rubric(), 1, "2026-12", None)
+        trend = await member_trend(s, 1, await s.get(Member, 1), "2026-12", rubric(), None, 1)
+    assert ranked.score.total == Fraction(9050, 100) - Fraction(3, 4)
+    assert ranked.score.item("leave").quantity == Fraction(3, 2)
+    assert trend[-1][1].total == ranked.score.total

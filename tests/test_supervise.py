@@ -373,8 +373,11 @@ async def test_count_outside_1_to_100_is_refused(app: App, count: str):
     await agent(app, ZHANG)
     reply = await boss(app, ["/扣分 ", at(ZHANG), f" 投诉 {count}"])
     assert reply == f"❌ 次数必须是 1–100 的整数，收到 {count}\n{DEDUCT_USAGE}"
-    reply = await boss(app, ["/请假 ", at(ZHANG), f" {count}"])
+    reply = await boss(app, ["/迟到 ", at(ZHANG), f" {count}"])
     assert reply.startswith(f"❌ 次数必须是 1–100 的整数，收到 {count}\n")
+    if count != "1.5":  # 请假 is counted in half days (rubric `step = 0.5`)
+        reply = await boss(app, ["/请假 ", at(ZHANG), f" {count}"])
+        assert reply.startswith(f"❌ 天数必须是 0.5–100 之间的整数或半天，收到 {count}\n")
     assert len(await entries()) == 1
 
 
