@@ -64,7 +64,8 @@ _ALL = [
         "主管",
     ),
     Cmd("撤销", "revoke", "/撤销 #编号 [原因]", "撤销本团队任一记录", "supervisor", "主管"),
-    Cmd("绩效", "score", "/绩效 @某人 [月份]", "查看某人绩效", "supervisor", "主管"),
+    # SPEC §3: anyone may ask; an agent's /绩效 without a target is their own (plugins/scores)
+    Cmd("绩效", "score", "/绩效 @某人 [月份]", "查看某人绩效（客服：自己的）", "member", "主管"),
     Cmd("明细", "detail", "/明细 @某人 [月份]", "某人的全部记录", "supervisor", "主管"),
     Cmd("月报", "monthly", "/月报 [月份]", "预览月报（不结算）", "supervisor", "主管"),
     Cmd("结算", "settle", "/结算 [月份]", "立即结算已结束的月份并播报", "supervisor", "主管"),
@@ -109,6 +110,15 @@ WRITES = {
 _ALL = [replace(c, writes=c.alias in WRITES) for c in _ALL]
 COMMANDS: dict[str, Cmd] = {c.alias: c for c in _ALL}
 RESERVED: frozenset[str] = frozenset(n.lower() for c in _ALL for n in c.names)
+
+# SPEC §3 "What people type": words people use for a command, answered with the command's
+# usage (`❓ 是不是 /排行？`); not commands themselves.
+SYNONYMS: dict[str, str] = {
+    **dict.fromkeys(("排名", "排行榜", "榜单", "排位", "ranking"), "排行"),
+    **dict.fromkeys(("我的积分", "我的业绩", "我的分数", "我的成绩", "我的排名"), "我的绩效"),
+    **dict.fromkeys(("查绩效", "查分", "积分", "业绩"), "我的绩效"),
+    **dict.fromkeys(("命令", "菜单", "说明"), "帮助"),
+}
 
 
 def rubric_commands(rubric: Rubric) -> list[tuple[Item, Cmd]]:

@@ -36,10 +36,11 @@ per statement (`bot.db.unit_of_work_sync`); same statements, same transaction.
 from __future__ import annotations
 
 import inspect
+import re
 import unicodedata
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from nonebot import get_driver, logger, on_message
 from nonebot.adapters import Bot, Event, Message
@@ -53,7 +54,7 @@ from sqlalchemy.orm import Session
 from models.ledger import Refused, claim_message, release_message
 
 from . import db
-from .commands import Cmd
+from .commands import SYNONYMS, Cmd
 from .context import Ctx, build_ctx, load_member, refresh_name, stale_name
 from .parse import Args, clip_echo
 from .replies import Reply, send_reply
@@ -173,13 +174,17 @@ def match_command(message: Message) -> tuple[_Route, Message] | None:
     for start in sorted(starts, key=len, reverse=True):
         if start and _starts_with(text, start):
             text = text[len(start) :]
+            started = True
             break
     else:
         if "" not in starts:
             return None
+        started = False
     low = text.lower()
     for name in _by_length:
         if low.startswith(name):
+            if (longer := _shadowed.get(name)) and (hint := _synonym_at(low, longer)):
+                return _suggestion(hint), type(message)()  # `/排行榜` is not `/排行 榜`
             rest = text[len(name) :].lstrip()
             seg_type = type(message[index])
             arg = type(message)(lead)
@@ -187,7 +192,72 @@ def match_command(message: Message) -> tuple[_Route, Message] | None:
                 arg.append(seg_type.text(rest))
             arg.extend(message[index + 1 :])
             return _routes[name], arg
+    if started and (hint := near_miss(low)):
+        return _suggestion(hint), type(message)()
     return None
+
+
+# ---- a command almost typed ---------------------------------------------------------------
+
+_shadowed: dict[str, list[str]] = {}  # command name → synonyms that start with it (`排行榜`)
+_suggestions: dict[str, _Route] = {}
+_WORD_END = re.compile(r"[\s\d#＃@:：,，。!！?？/]|https?:")
+
+
+def _synonym_at(low: str, synonyms: list[str]) -> str | None:
+    """The command meant by a synonym `low` starts with as a whole word."""
+    for syn in synonyms:
+        if low == syn or (low.startswith(syn) and _WORD_END.match(low, len(syn))):
+            return SYNONYMS[syn]
+    return None
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """`a` and `b` differ by one insertion, deletion, substitution or swap of neighbours."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+        if len(diff) == 1:
+            return True
+        i = diff[0]
+        return len(diff) == 2 and diff[1] == i + 1 and a[i] == b[i + 1] and a[i + 1] == b[i]
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    i = next((k for k, (x, y) in enumerate(zip(short, long, strict=False)) if x != y), len(short))
+    return short[i:] == long[i + 1 :]
+
+
+def near_miss(low: str) -> str | None:
+    """SPEC §3: the command a mistyped one means, when unambiguous enough: a known synonym
+    (`/排名`, `/我的积分`), or a name one edit away (`/加好有`). Names of one character, and
+    English aliases shorter than four letters, are too short to guess from. Only read for a
+    message that starts like a command and is none: it costs the commands nothing."""
+    m = _WORD_END.search(low)
+    word = low[: m.start()] if m else low
+    if len(word) < 2:
+        return None
+    if word in SYNONYMS:
+        return SYNONYMS[word]
+    for name in _routes:
+        if len(name) >= (4 if name.isascii() else 2) and _one_edit(word, name):
+            return _routes[name].cmd.name
+    return None
+
+
+def _suggestion(name: str) -> _Route:
+    """A route that answers `❓ 是不是 /排行？` and the command's usage, like a read
+    command (silent in unbound groups, claimed once)."""
+    route = _suggestions.get(name)
+    if route is None:
+        cmd = _routes[name.lower()].cmd
+        text = f"❓ 是不是 /{cmd.name}？\n用法：{cmd.usage}"
+
+        async def answer(ctx: Ctx, args: Args) -> str:
+            return text
+
+        route = _Route(replace(cmd, role="anyone", writes=False), answer, anywhere=False)
+        _suggestions[name] = route
+    return route
 
 
 async def _is_command(event: Event, state: T_State) -> bool:
@@ -379,6 +449,10 @@ def kpi_command(
                 raise ValueError(f"command /{name} registered twice")
             _routes[name.lower()] = route
         _by_length[:] = sorted(_routes, key=len, reverse=True)
+        _shadowed.clear()
+        for syn in SYNONYMS.keys() - _routes.keys():
+            if name := next((n for n in _by_length if syn.startswith(n)), None):
+                _shadowed.setdefault(name, []).append(syn)
         return func
 
     return deco

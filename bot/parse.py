@@ -10,11 +10,14 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 
+from models.ledger import Refused
+from models.quantity import as_quantity
 from models.text import clean_name, clean_text
 
 URL_RE = re.compile(r"https?://[^\s<>\"'，。！？、；）」』】]+", re.IGNORECASE)
-ID_RE = re.compile(r"^[#＃](\d{1,18})$")
+ID_RE = re.compile(r"^[#＃]?(\d{1,18})$")  # SPEC §3: the `#` is optional
 
 
 def clean(text: str) -> str:
@@ -157,3 +160,31 @@ def parse_entry_id(word: str) -> int | None:
 
 def looks_numeric(word: str) -> bool:
     return bool(re.fullmatch(r"[+-]?[\d.]+", unicodedata.normalize("NFKC", word).strip()))
+
+
+MAX_NOTE = 500  # characters of a note (SPEC §3)
+
+
+def note_of(text: str, *, limit: int = MAX_NOTE, what: str = "备注") -> str | None:
+    """A note, a reason as stored (None when blank). SPEC §3 "What people type": one
+    longer than its limit is refused with the limit, never cut."""
+    text = text.strip()
+    if len(text) > limit:
+        raise Refused(f"{what}最多 {limit} 个字，收到 {len(text)} 个字，请写短一些")
+    return text or None
+
+
+_HALF = re.compile(r"(\d{1,6})?(?:\.(\d{1,6}))?(?:天|日|次|个)?(半(?:天|日|个)?)?")
+
+
+def parse_days(word: str) -> int | Fraction | None:
+    """A count that may hold a half (an item with `step = 0.5`, SPEC §3 "What people
+    type"): `半天`, `半`, `0.5`, `1.5天`, `1天半`, or a whole number as `parse_int` reads it."""
+    w = unicodedata.normalize("NFKC", word).strip()
+    if (n := parse_int(w)) is not None:
+        return n
+    m = _HALF.fullmatch(w)
+    if m is None or not any(m.groups()) or (m.group(2) and m.group(3)):
+        return None
+    whole = Fraction(m.group(1) or 0) + (Fraction(f"0.{m.group(2)}") if m.group(2) else 0)
+    return as_quantity(whole + (Fraction(1, 2) if m.group(3) else 0))

@@ -12,20 +12,24 @@ import re
 from collections.abc import Callable
 
 from nonebot import logger
+from nonebot.adapters.onebot import v11
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from models.ledger import Refused
+from models.ledger import Refused, entry_ids_from
 from models.periods import period_bounds
 from models.roster import find_by_name, join, join_sync, member_of, user_ids_on_team
 from models.tables import Member
 from models.text import clean_name
 
 from . import db
-from .context import Ctx
-from .parse import Args, Token, looks_numeric
+from .config import get_config
+from .context import Ctx, _quoted_here
+from .identity import is_superuser
+from .parse import Args, Token, looks_numeric, parse_entry_id
 
 QQ_RE = re.compile(r"^\d{5,12}$")
+_CITED_ID = re.compile(r"[#＃](\d{1,18})")
 MAX_TARGETS = 50
 
 
@@ -59,6 +63,8 @@ async def _ask_adapter(ctx: Ctx, user_id: str) -> str | None:
     except Exception as e:  # the implementation does not know the user, or does not answer
         logger.info(f"get_group_member_info({user_id}) failed: {e!r}")
         return None
+    if isinstance(info, dict) and isinstance(info.get("role"), str):
+        ctx.extra.setdefault("group_roles", {})[user_id] = info["role"]
     return clean_name(str(name)).strip() or user_id
 
 
@@ -71,10 +77,12 @@ async def prefetch_names(ctx: Ctx, args: Args, *, targets: bool) -> None:
         return
     wanted: set[str] = set()
     if targets:
-        found = False  # as `resolve_targets` reads them: a number after a target is a count
+        # @s anywhere (SPEC §3: in any order); QQ numbers as `resolve_targets` reads them,
+        # before any other number (a number after a target is a count)
+        wanted.update(t.mention for t in args.tokens if t.mention)
+        found = False
         for t in args.tokens:
             if t.mention:
-                wanted.add(t.mention)
                 found = True
             elif not found and QQ_RE.match(t.norm):
                 wanted.add(t.norm)
@@ -218,3 +226,78 @@ async def _by_id(
     else:
         m, _ = await join(session, ctx.team_id, ctx.platform, uid, name, ctx.today, ctx.actor)
     return m
+
+
+def _quoted(ctx: Ctx) -> tuple[str | None, bool, str]:
+    """The message this one replies to: (its id, sent by this bot account, its text). The id
+    alone when the implementation could not fetch it (the `reply` segment stays in the
+    message); (None, False, "") for no reply, or a reply to a message of another chat."""
+    event = ctx.event
+    reply = getattr(event, "reply", None)
+    if reply is None:
+        for seg in event.get_message():
+            if seg.type == "reply" and seg.data.get("id") is not None:
+                return str(seg.data["id"]), False, ""
+        return None, False, ""
+    if isinstance(event, v11.GroupMessageEvent):
+        if ctx.group_id is None or not _quoted_here(event, ctx.group_id):
+            return None, False, ""
+        by_bot = str(reply.sender.user_id) == ctx.self_id
+        return str(reply.message_id), by_bot, reply.message.extract_plain_text()
+    return str(reply.message_id), str(getattr(reply, "user_id", "")) == ctx.self_id, ""
+
+
+def _confirmed_ids(text: str) -> list[int]:
+    """The entries a bot message confirms: the first id of each `✅` line (a warning below
+    may name another), else every id it names."""
+    ids = [
+        m.group(1)
+        for line in text.splitlines()
+        if line.startswith("✅")
+        if (m := _CITED_ID.search(line))
+    ]
+    return sorted({int(x) for x in ids or _CITED_ID.findall(text)})
+
+
+async def named_entry(
+    ctx: Ctx, session: AsyncSession, words: list[str], ask: str = "请写记录编号，例如 #123"
+) -> tuple[int, list[str]]:
+    """The entry a command names, and the words after it (SPEC §3 "What people type").
+
+    The first word when it is an id (`#62` or `62`); otherwise the message replied to:
+    the bot's confirmation of one entry (`✅ #168 …`), or the chat message that created
+    it (its `source`). Refused when it names none, or several (a listing, or a report
+    about several people)."""
+    if words and (wanted := parse_entry_id(words[0])) is not None:
+        return wanted, words[1:]
+    message_id, by_bot, text = _quoted(ctx)
+    if message_id is None:
+        raise Refused(f"{ask}（或回复该记录的确认消息）")
+    ids = _confirmed_ids(text) if by_bot else []
+    if not ids and ctx.team is not None:
+        source = ctx.message_key.rsplit(":", 1)[0] + ":" + message_id
+        ids = await entry_ids_from(session, ctx.team.id, source)
+    if not ids:
+        raise Refused("你回复的消息没有对应的记录，请写记录编号，例如 #123")
+    if len(ids) > 1:
+        listed = "、".join(f"#{i}" for i in ids[:10])
+        raise Refused(f"你回复的消息对应多条记录（{listed}），请写上编号")
+    return ids[0], words
+
+
+def not_an_agent(ctx: Ctx, member: Member) -> str | None:
+    """Why `member` may not be marked (SPEC §3 "What people type"): a supervisor; or,
+    someone the command would put on the team only now (not an agent yet), a superuser,
+    the group's owner, or an admin where admins supervise. None for an agent."""
+    if member.role == "supervisor":
+        return "主管"
+    if member.user_id not in ctx.names:  # on the team before this command: an agent
+        return None
+    if is_superuser(ctx.platform, member.user_id):
+        return "超级管理员"
+    role = ctx.extra.get("group_roles", {}).get(member.user_id)
+    if role == "owner":
+        return "群主"
+    if role == "admin" and get_config().kpi_admins_are_supervisors:
+        return "群管理员（视为主管）"
+    return None

@@ -1,8 +1,9 @@
 """Appeals against deductions (SPEC §4 "Nudges and appeals").
 
 open → accepted (the entry is revoked) | rejected | expired (the month was settled).
-One open appeal per entry; only the person the entry is about may appeal, only a
-deduction, only in an open month.
+One appeal per entry, ever (SPEC §3 "What people type": a rejected one stays rejected; a
+supervisor can still `/撤销` the entry); only the person the entry is about may appeal,
+only a deduction, only in an open month.
 """
 
 from __future__ import annotations
@@ -25,6 +26,12 @@ async def open_appeal_of(session: AsyncSession, entry_id: int) -> Appeal | None:
     ).scalar_one_or_none()
 
 
+async def last_appeal_of(session: AsyncSession, entry_id: int) -> Appeal | None:
+    """The entry's latest appeal, whatever its state."""
+    q = select(Appeal).where(Appeal.entry_id == entry_id).order_by(Appeal.id.desc()).limit(1)
+    return (await session.execute(q)).scalar_one_or_none()
+
+
 async def file_appeal(
     session: AsyncSession, rubric: Rubric, entry: Entry, member_id: int, reason: str, actor: str
 ) -> Appeal:
@@ -36,8 +43,13 @@ async def file_appeal(
     if entry.revoked_at is not None:
         raise Refused(f"#{entry.id} 已被撤销，无需申诉")
     await ensure_open(session, entry.team_id, entry.period)
-    if await open_appeal_of(session, entry.id) is not None:
+    earlier = await last_appeal_of(session, entry.id)
+    if earlier is not None and earlier.status == "open":
         raise Refused(f"#{entry.id} 已有一条申诉在处理中")
+    if earlier is not None:  # one appeal per entry: a rejected one stays rejected
+        said = {"rejected": "已被驳回", "accepted": "已受理", "expired": "已随月结过期"}
+        status = said.get(earlier.status, "已处理")
+        raise Refused(f"#{entry.id} 的申诉{status}，每条记录只能申诉一次；如有新情况请直接找主管")
     appeal = Appeal(
         entry_id=entry.id,
         team_id=entry.team_id,

@@ -27,6 +27,7 @@ from .ledger import (
 )
 from .nudges import Gap, missing_reports
 from .periods import month_start_utc, period_bounds, shift_period
+from .quantity import as_quantity
 from .rights import is_current
 from .roster import all_teams, bindings_of, memberships
 from .rubric import Rubric
@@ -268,7 +269,7 @@ async def member_trend(
     tallies: dict[str, dict[str, Tally]] = defaultdict(dict)
     fines: dict[str, int] = defaultdict(int)
     for period, key, qty, n, fine in (await session.execute(q)).all():
-        tallies[period][key] = Tally(int(qty or 0), int(n))
+        tallies[period][key] = Tally(as_quantity(qty), int(n))
         fines[period] += int(fine or 0)
     settled = {
         s.period: s

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from .periods import utcnow
 from .prepared import Prepared
+from .quantity import as_quantity
 from .roster import Agent, audit, scored_agents
 from .rubric import Rubric
 from .scoring import MemberScore, Tally, score_member, shown_total
@@ -92,6 +93,28 @@ async def entry_with_link(session: AsyncSession, team_id: int, link: str) -> Ent
             .limit(1)
         )
     ).scalar_one_or_none()
+
+
+async def entry_ids_from(session: AsyncSession, team_id: int, source: str) -> list[int]:
+    """The entries of the team that one chat message created (its `source` key), oldest
+    first: several when a supervisor named several people."""
+    q = select(Entry.id).where(Entry.team_id == team_id, Entry.source == source)
+    return list((await session.execute(q.order_by(Entry.id))).scalars())
+
+
+async def recent_same(session: AsyncSession, entry: Entry, since: datetime) -> Entry | None:
+    """The first entry since `since`, not revoked, by the same person, about the same
+    member and item as `entry` (a mark logged twice in a row, SPEC §3)."""
+    q = select(Entry).where(
+        Entry.team_id == entry.team_id,
+        Entry.member_id == entry.member_id,
+        Entry.item_key == entry.item_key,
+        Entry.created_by == entry.created_by,
+        Entry.created_at >= since,
+        Entry.revoked_at.is_(None),
+        Entry.id != entry.id,
+    )
+    return (await session.execute(q.order_by(Entry.id).limit(1))).scalar_one_or_none()
 
 
 async def last_entry_by(session: AsyncSession, team_id: int, actor: str) -> Entry | None:
@@ -206,7 +229,7 @@ def month_tallies(
     tallies: dict[int, dict[str, Tally]] = defaultdict(dict)
     fines: dict[int, int] = defaultdict(int)
     for mid, key, qty, n, fine in rows:
-        tallies[mid][key] = Tally(int(qty or 0), int(n))
+        tallies[mid][key] = Tally(as_quantity(qty), int(n))
         fines[mid] += int(fine or 0)
     return MonthTallies(tallies, fines)
 
@@ -277,7 +300,7 @@ async def _tallies_by_member(
                 if current is not None:
                     yield current, tallies, fines
                 current, tallies, fines = mid, {}, 0
-            tallies[key] = Tally(int(qty or 0), int(n))
+            tallies[key] = Tally(as_quantity(qty), int(n))
             fines += int(fine or 0)
     if current is not None:
         yield current, tallies, fines

@@ -1,4 +1,5 @@
-"""Months and days in the team's time zone (SPEC §3: `YYYY-MM`, `YYYYMM`, `本月`, `上月`)."""
+"""Months and days in the team's time zone (SPEC §3: `YYYY-MM`, `YYYYMM`, `本月`, `上月`,
+`十一月`, `上个月`)."""
 
 from __future__ import annotations
 
@@ -80,12 +81,31 @@ _MONTH_PATTERNS = (
 )
 
 
+_CN_MONTHS = {
+    n: i + 1
+    for i, n in enumerate(
+        ("一", "二", "三", "四", "五", "六", "七", "八", "九", "十", "十一", "十二")
+    )
+}
+_CN_MONTH = re.compile(r"^(十[一二]?|[一二三四五六七八九])月份?$")
+
+
+def _words_month(w: str) -> str:
+    """`十一月` / `11月` / `11月份` as `11月`, the form `parse_period` reads."""
+    if m := _CN_MONTH.match(w):
+        return f"{_CN_MONTHS[m.group(1)]}月"
+    return w.removesuffix("份") if w.endswith("月份") else w
+
+
 def parse_period(word: str, tz: ZoneInfo) -> str | None:
-    """A month word → `YYYY-MM`, or None if the word is not a month."""
-    w = unicodedata.normalize("NFKC", word).strip()
-    if w in ("本月", "这个月", "当月"):
+    """A month word → `YYYY-MM`, or None if the word is not a month.
+
+    SPEC §3 "What people type": also `十一月` (the latest November that is not in the
+    future), `上个月`, `这个月`."""
+    w = _words_month(unicodedata.normalize("NFKC", word).strip())
+    if w in ("本月", "这个月", "当月", "这月"):
         return current_period(tz)
-    if w in ("上月", "上个月"):
+    if w in ("上月", "上个月", "上一个月"):
         return shift_period(current_period(tz), -1)
     for pat in _MONTH_PATTERNS:
         if m := pat.match(w):
@@ -103,9 +123,9 @@ def parse_period(word: str, tz: ZoneInfo) -> str | None:
 
 
 def looks_like_period(word: str) -> bool:
-    w = unicodedata.normalize("NFKC", word).strip()
+    w = _words_month(unicodedata.normalize("NFKC", word).strip())
     return bool(
-        w in ("本月", "这个月", "当月", "上月", "上个月")
+        w in ("本月", "这个月", "当月", "这月", "上月", "上个月", "上一个月")
         or any(p.match(w) for p in _MONTH_PATTERNS)
         or re.match(r"^\d{1,2}月$", w)
     )

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from .ledger import MEMBER_TALLY, Refused, closed_month
 from .prepared import Prepared
+from .quantity import as_quantity
 from .rubric import Item, Rubric
 from .scoring import MemberScore, Tally, score_member
 from .tables import AuditLog, Entry, Settlement
@@ -80,7 +81,9 @@ def log_self_report(
     }
     rows = _CHECKS.all(conn, checks)
     status, duplicate, reports, units = rows[0][:4]
-    tallies = {key: Tally(int(qty), int(n)) for *_, key, qty, n, _fine in rows if key is not None}
+    tallies = {
+        key: Tally(as_quantity(qty), int(n)) for *_, key, qty, n, _fine in rows if key is not None
+    }
     fines = sum(int(row[-1] or 0) for row in rows)
     if status == "settled":
         raise Refused(closed_month(r.period))

@@ -360,3 +360,136 @@ async def audit_rows(
         q = q.where(AuditLog.at < until)
     rows = await session.execute(q.order_by(AuditLog.id.desc()).limit(limit))
     return list(rows.scalars().all())
+
+
+# ---- the audit log in plain words (SPEC §6: every deduction explainable) -----------------------
+
+_APPEAL_DONE = {"accepted": "受理了", "rejected": "驳回了", "expired": "（结算时）关闭了"}
+
+
+def _json(raw: str | None) -> object:
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return raw
+
+
+def _money(cents: object) -> str:
+    return f"¥{int(cents) / 100:.2f}" if isinstance(cents, int) and cents else ""
+
+
+async def audit_sentences(
+    session: AsyncSession, team_id: int, rows: list[AuditLog], item_names: dict[str, str]
+) -> list[str]:
+    """Each audit row as a sentence with names, Chinese item and action names and yuan
+    (SPEC §3 "/审计"): `张主管 给 赵龘 登记 人事考核·迟到 ×2（#158）`. `item_names`: item
+    key → its Chinese name. Nobody's raw id or stored JSON is shown."""
+    actors = {r.actor for r in rows}
+    people = {r.target for r in rows if r.action in ("join", "leave", "role")}
+    named = await _names_of(session, team_id, actors | people)
+    ids = {int(r.target[1:]) for r in rows if r.target.startswith("#") and r.target[1:].isdigit()}
+    entries = {}
+    if ids:
+        q = select(Entry).where(Entry.team_id == team_id, Entry.id.in_(ids))
+        entries = {e.id: e for e in (await session.execute(q)).scalars()}
+    member_ids = {e.member_id for e in entries.values()}
+    for r in rows:
+        after = _json(r.after)
+        if r.action == "entry.create" and isinstance(after, dict):
+            if isinstance(after.get("member_id"), int):
+                member_ids.add(after["member_id"])
+    members = {}
+    if member_ids:
+        q = select(Member.id, Member.name).where(Member.id.in_(member_ids))
+        members = dict((await session.execute(q)).all())
+    return [_sentence(r, named, entries, members, item_names) for r in rows]
+
+
+async def _names_of(session: AsyncSession, team_id: int, refs: set[str]) -> dict[str, str]:
+    """`platform:user_id` → the roster name in the team, or the name they logged with."""
+    pairs = [ref.split(":", 1) for ref in refs if ":" in ref]
+    if not pairs:
+        return {}
+    rows = await session.execute(
+        select(Member.platform, Member.user_id, Member.name).where(
+            Member.team_id == team_id,
+            or_(*((Member.platform == p) & (Member.user_id == u) for p, u in pairs)),
+        )
+    )
+    out = {f"{p}:{u}": n for p, u, n in rows.all()}
+    if missing := [ref for ref in refs if ref not in out]:
+        for col, name in (
+            (Entry.created_by, Entry.created_by_name),
+            (Entry.revoked_by, Entry.revoked_by_name),
+        ):
+            q = (
+                select(col, name)
+                .where(Entry.team_id == team_id, col.in_(missing))
+                .limit(len(missing) * 4)
+            )
+            out = {**{a: n for a, n in (await session.execute(q)).all() if n}, **out}
+    return out
+
+
+def _sentence(
+    r: AuditLog,
+    named: dict[str, str],
+    entries: dict[int, Entry],
+    members: dict[int, str],
+    item_names: dict[str, str],
+) -> str:
+    who = "机器人" if r.actor == "system" else named.get(r.actor, "管理员")
+    after, before = _json(r.after), _json(r.before)
+    data = after if isinstance(after, dict) else {}
+    entry = entries.get(int(r.target[1:])) if r.target[1:].isdigit() else None
+    if entry is not None:
+        thing = f"{members.get(entry.member_id, '某人')}的{item_names.get(entry.item_key, '记录')}（{r.target}）"
+    else:
+        thing = r.target
+    if r.action == "entry.create":
+        member = members.get(data.get("member_id"), "某人")  # type: ignore[arg-type]
+        item = item_names.get(str(data.get("item")), "记录")
+        times = f" ×{data['quantity']}" if data.get("quantity") not in (None, 1) else ""
+        fine = f"，罚款 {_money(data.get('fine_cents'))}" if _money(data.get("fine_cents")) else ""
+        self_report = (
+            entry is not None and entry.created_by == r.actor and named.get(r.actor) == member
+        )
+        verb = f"{member} 自报" if self_report else f"{who} 给 {member} 登记"
+        return f"{verb} {item}{times}{fine}（{r.target}）"
+    if r.action == "entry.revoke":
+        why = f"，原因：{data['reason']}" if data.get("reason") else ""
+        return f"{who} 撤销了 {thing}{why}"
+    if r.action == "appeal.open":
+        why = f"，理由：{data['reason']}" if data.get("reason") else ""
+        return f"{who} 对 {thing} 提出申诉{why}"
+    if r.action.startswith("appeal."):
+        done = _APPEAL_DONE.get(r.action.removeprefix("appeal."), "处理了")
+        why = f"，理由：{data['reason']}" if data.get("reason") else ""
+        return f"{who} {done}对 {thing} 的申诉{why}"
+    person = named.get(r.target, "一位成员")
+    if r.action == "join" and r.actor == r.target:
+        return f"{data.get('name') or person} 首次报数，自动登记为成员"
+    if r.action == "join":
+        return f"{who} 登记 {data.get('name') or person} 入职"
+    if r.action == "leave":
+        return f"{who} 登记 {person} 离职（{data.get('left_on', '')} 起）"
+    if r.action == "role" and after is None:
+        return f"{who} 调整了 {person} 的角色"
+    if r.action == "role":
+        to = {"supervisor": "主管", "agent": "客服"}.get(str(after), str(after))
+        was = {"supervisor": "主管", "agent": "客服"}.get(str(before), "")
+        return f"{who} 把 {person} 从{was}改为{to}" if was else f"{who} 把 {person} 设为{to}"
+    if r.action == "settle":
+        return f"{who} 结算了 {r.target}（第 {data.get('revision', 1)} 版，{data.get('members', 0)} 人）"
+    if r.action == "reopen":
+        return f"{who} 重开了 {r.target}"
+    simple = {
+        "bind": f"{who} 把本群绑定到团队「{after}」",
+        "unbind": f"{who} 解除了本群与团队「{before}」的绑定",
+        "team.create": f"{who} 创建了团队「{r.target}」",
+        "bind.refused": f"{who} 试图绑定团队「{after}」，被拒绝",
+        "reminder": f"{who} 把每日提醒改为 {'关闭' if after in (None, 'off') else after}",
+        "bind.account": f"{who} 让本群改由当前机器人账号回复",
+        "post.resend": f"{who} 重发了月报",
+    }
+    return simple.get(r.action, f"{who} 做了一次操作：{r.action}")

@@ -59,6 +59,7 @@ class Item(_Strict):
     daily_cap: int | None = None
     daily_cap_units: int | None = None
     count_as: str | None = None  # a label counted in the monthly totals (`客户投诉`)
+    step: Decimal | None = None  # 0.5: a supervisor may log halves (`半天`, SPEC §3)
 
     @property
     def label(self) -> str:
@@ -241,6 +242,10 @@ def _check(r: Rubric, reserved: set[str]) -> None:
                 fail(where, "完成度类项目不能有 points")
             if it.fine:
                 fail(where, "完成度类项目不能带罚款")
+        if it.step is not None and it.step not in (Decimal("0.5"), Decimal(1)):
+            fail(where, f"step 只能是 0.5 或 1（现在是 {it.step}）")
+        if it.step is not None and kind != "deduction":
+            fail(where, "只有主管登记的扣分类项目可以设 step")
         if it.min_quantity < 1:
             fail(where, "min_quantity 至少为 1")
         if it.max_quantity is not None and it.max_quantity < it.min_quantity:

@@ -11,6 +11,8 @@ from datetime import date, datetime
 from sqlalchemy import Column, DateTime, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
+from .quantity import Quantity
+
 
 class Team(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
@@ -86,7 +88,7 @@ class Entry(SQLModel, table=True):
     member_id: int = Field(foreign_key="member.id")
     period: str  # YYYY-MM
     item_key: str
-    quantity: int = 1
+    quantity: int = Field(default=1, sa_type=Quantity)  # a Half for `step` items (models.quantity)
     fine_cents: int = 0
     link: str | None = None
     note: str | None = Field(default=None, sa_column=Column(Text))

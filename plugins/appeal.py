@@ -6,9 +6,10 @@ from bot.commands import COMMANDS, plugin_meta, usages
 from bot.context import Ctx
 from bot.dispatch import kpi_command
 from bot.format import entry_points, item_name
-from bot.parse import Args, parse_entry_id
+from bot.parse import Args, note_of
 from bot.replies import Mention, Part
 from bot.runtime import rubric
+from bot.targets import named_entry
 from models.appeals import close_appeal, file_appeal, open_appeal_of, open_appeals
 from models.ledger import Refused, entry_by_id
 from models.rights import SELF_APPEAL, refuse_self
@@ -20,13 +21,6 @@ __plugin_meta__ = plugin_meta(
 )
 
 
-def _entry_id(args: Args) -> int:
-    wanted = parse_entry_id(args.words[0]) if args.words else None
-    if wanted is None:
-        raise Refused("请写记录编号，例如 #123")
-    return wanted
-
-
 async def _team_entry(s, ctx: Ctx, entry_id: int) -> Entry:
     entry = await entry_by_id(s, entry_id)
     if entry is None or entry.team_id != ctx.team_id:
@@ -36,14 +30,14 @@ async def _team_entry(s, ctx: Ctx, entry_id: int) -> Entry:
 
 @kpi_command(COMMANDS["appeal"])
 async def appeal_cmd(ctx: Ctx, args: Args) -> list[Part] | None:
-    entry_id = _entry_id(args)
-    reason = " ".join(args.words[1:]).strip()[:300]
+    s = ctx.s
+    entry_id, words = await named_entry(ctx, s, args.words)
+    reason = note_of(" ".join(words), limit=300, what="申诉理由")
     if not reason:
         raise Refused("请写申诉理由")
     if ctx.member is None:
         raise Refused(f"#{entry_id} 不是你的记录，只能对自己的扣分申诉")
     rub = rubric()
-    s = ctx.s
     entry = await _team_entry(s, ctx, entry_id)
     await file_appeal(s, rub, entry, ctx.member.id, reason, ctx.actor)
     bosses = await supervisors(s, ctx.team_id)
@@ -62,9 +56,9 @@ async def appeal_cmd(ctx: Ctx, args: Args) -> list[Part] | None:
 
 @kpi_command(COMMANDS["reject"])
 async def reject_cmd(ctx: Ctx, args: Args) -> list[Part] | None:
-    entry_id = _entry_id(args)
-    reason = " ".join(args.words[1:]).strip()[:300] or None
     s = ctx.s
+    entry_id, words = await named_entry(ctx, s, args.words)
+    reason = note_of(" ".join(words), limit=300, what="驳回理由")
     entry = await _team_entry(s, ctx, entry_id)
     appeal = await open_appeal_of(s, entry.id)
     if appeal is None:

@@ -36,7 +36,7 @@ async def help_cmd(ctx: Ctx, args: Args) -> str:
     lines.append("快捷：" + " ".join(f"/{c.name}" for c in from_rubric if c.role == "supervisor"))
     lines.append("【管理】")
     lines += [c.usage for c in COMMANDS.values() if c.group == "管理"]
-    lines.append("月份可写 2026-11、202611、本月、上月；@某人 也可写 QQ 号或成员姓名")
+    lines.append("月份可写 2026-11、202611、十一月、本月、上个月；@某人 也可写 QQ 号或成员姓名")
     lines.append(
         "回复某人的消息再发命令（如 /投诉 回复慢），就是对这个人；先贴截图再写命令也算证据"
     )

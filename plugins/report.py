@@ -7,7 +7,7 @@ from bot.context import Ctx
 from bot.dispatch import Later, kpi_command
 from bot.evidence import fetch_later
 from bot.format import cat_line
-from bot.parse import Args, Token, first_url, parse_entry_id, parse_int
+from bot.parse import Args, Token, first_url, note_of, parse_entry_id, parse_int
 from bot.runtime import rubric
 from bot.targets import ensure_self
 from models.ledger import Refused, entry_by_id, last_entry_by, member_month_score, revoke
@@ -59,7 +59,7 @@ def self_report(ctx: Ctx, item: Item, args: Args, *, via_report: bool = False) -
     else:
         quantity, rest = _read_quantity(item, args.tokens, optional=True) if via_report else (1, [])
         note = " ".join(t.text for t in rest) if via_report else text
-    note = note.strip()[:500] or None
+    note = note_of(note)
     image = args.images[0] if args.images else None
 
     now = utcnow()

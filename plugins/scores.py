@@ -9,7 +9,7 @@ from bot.parse import Args
 from bot.runtime import commission_base, month_rules, rubric
 from bot.targets import resolve_targets
 from models.ledger import Refused, member_entries
-from models.periods import current_period, parse_period
+from models.periods import current_period, looks_like_period, parse_period
 from models.settlement import member_score, month_scores
 from models.tables import Member
 
@@ -25,7 +25,7 @@ def month_arg(words: list[str]) -> str:
         if (p := parse_period(w, tz)) is not None:
             return p
     if words:
-        raise Refused(f"月份 {words[0]} 无效，可写 2026-11、202611、本月、上月")
+        raise Refused(f"月份 {words[0]} 无效，可写 2026-11、202611、十一月、本月、上月")
     return current_period(tz)
 
 
@@ -86,6 +86,14 @@ async def _one_target(ctx: Ctx, args: Args) -> tuple[Member, list[str]]:
 
 @kpi_command(COMMANDS["score"])
 async def score(ctx: Ctx, args: Args) -> str:
+    """A supervisor's `/绩效 @某人`; anyone else's `/绩效 [月份]` is their own (SPEC §3
+    "What people type": an agent's `/绩效` without a target is `/我的绩效`)."""
+    if not ctx.is_supervisor:
+        others = [u for u in args.mentions if u != ctx.user_id]
+        quoted = ctx.quoted_user_id not in (None, ctx.user_id)
+        if others or quoted or not all(looks_like_period(w) for w in args.words):
+            raise Refused("只有本团队的主管可以这样做；看自己的绩效请发 /绩效 或 /我的绩效")
+        return await me(ctx, args)
     member, rest = await _one_target(ctx, args)
     return await card_for(ctx, member, month_arg(rest))
 

@@ -1,17 +1,20 @@
 """Supervisors log deductions, bonuses and fines, revoke entries and read the audit log:
 /扣分 /加分 and the rubric's shortcuts (/投诉 /严重投诉 /迟到 …), /撤销, /审计 (SPEC §3)."""
 
+from collections.abc import Callable
+from datetime import timedelta
 from decimal import Decimal
+from fractions import Fraction
 
 from bot.commands import COMMANDS, Cmd, plugin_meta, rubric_commands, usages
 from bot.config import get_config
 from bot.context import Ctx
 from bot.dispatch import kpi_command
 from bot.format import cat_line, entry_points, item_name, local_time
-from bot.parse import Args, Token, find_fine, looks_numeric, parse_entry_id, parse_int
+from bot.parse import Args, Token, find_fine, looks_numeric, note_of, parse_days
 from bot.replies import Mention, Part
 from bot.runtime import rubric
-from bot.targets import resolve_targets
+from bot.targets import named_entry, not_an_agent, resolve_targets
 from models.appeals import accept_for_entry
 from models.ledger import (
     Refused,
@@ -19,6 +22,7 @@ from models.ledger import (
     ensure_open,
     entry_by_id,
     member_month_score,
+    recent_same,
     revoke,
 )
 from models.periods import (
@@ -30,9 +34,9 @@ from models.periods import (
     utcnow,
 )
 from models.rights import SELF_MARK, SELF_REVOKE, refuse_self
-from models.roster import audit_rows
-from models.rubric import Item
-from models.scoring import fmt_total
+from models.roster import audit_rows, audit_sentences
+from models.rubric import Item, Rubric
+from models.scoring import MemberScore, fmt_points, fmt_signed, fmt_total
 from models.tables import Entry, Member
 
 
@@ -40,10 +44,9 @@ def _split_rest(item: Item, tokens: list[Token], max_qty: int, fine_max: Decimal
     """After the targets (and the item): a count (or, for a fine item, the fine), a note, and
     a month anywhere. A first word that is a valid count or fine is one, even if it could
     also read as a month (`100000` yuan); otherwise a month word is the month."""
-    if any(t.mention is not None for t in tokens):
-        raise Refused("请把所有 @ 写在项目前面")
     words = list(tokens)
-    quantity, fine_cents, fine_given = 1, 0, False
+    quantity: int | Fraction = 1
+    fine_cents, fine_given = 0, False
     first = words[0].text if words else None
     if item.fine:
         found = find_fine([t.text for t in words])
@@ -56,10 +59,15 @@ def _split_rest(item: Item, tokens: list[Token], max_qty: int, fine_max: Decimal
             elif not (start == 0 and looks_like_period(said)):
                 raise Refused(f"罚款金额必须在 0–{fine_max} 元之间，收到 {said}")
     elif first is not None:
-        n = parse_int(first)
-        if n is not None and 1 <= n <= max_qty:
+        n = parse_days(first)
+        step = Fraction(item.step) if item.step is not None else Fraction(1)
+        if n is not None and step <= n <= max_qty and n % step == 0:
             quantity = n
             words = words[1:]
+        elif n is not None and step < 1 and not looks_like_period(first):
+            raise Refused(
+                f"{item.unit}数必须是 0.5–{max_qty} 之间的整数或半{item.unit}，收到 {first}"
+            )
         elif (n is not None or looks_numeric(words[0].norm)) and not looks_like_period(first):
             raise Refused(f"次数必须是 1–{max_qty} 的整数，收到 {first}")
     tz = get_config().tz
@@ -74,7 +82,7 @@ def _split_rest(item: Item, tokens: list[Token], max_qty: int, fine_max: Decimal
             rest.append(t)
     if item.fine and not fine_given:
         raise Refused(f"{item.name}需要写罚款金额（元），例如 200")
-    note = " ".join(t.text for t in rest).strip()[:500] or None
+    note = note_of(" ".join(t.text for t in rest))
     return period, quantity, fine_cents, note
 
 
@@ -88,10 +96,21 @@ async def log_marks(ctx: Ctx, args: Args, item: Item | None, sign: int) -> str |
     def names_item(t: Token) -> bool:
         return item is None and rub.find_item(t.norm) is not None
 
-    targets, used = await resolve_targets(ctx, s, args.tokens, is_end=names_item)
-    rest = args.tokens[used:]
+    tokens, named = _without_item(args.tokens, None if item is not None else names_item)
+    targets, used = await resolve_targets(ctx, s, tokens, is_end=names_item)
+    rest = tokens[used:]
+    if later := [t for t in rest if t.mention is not None]:
+        # SPEC §3: an @ after the item, the count or the note is a target all the same
+        # (and a reply's quoted sender stands in only when nobody is named at all)
+        more, _ = await resolve_targets(ctx, s, later)
+        first = targets if used else []
+        targets = first + [m for m in more if all(m.id != x.id for x in first)]
+        rest = [t for t in rest if t.mention is None]
     if item is None:
-        word = rest[0].text if rest and rest[0].mention is None else ""
+        if named is not None:
+            word, rest = named.text, [named, *rest]
+        else:
+            word = rest[0].text if rest and rest[0].mention is None else ""
         item = rub.find_item(word) if word else None
         kind = "扣分" if sign < 0 else "加分"
         choices = "、".join(i.name for i in valid)
@@ -107,8 +126,8 @@ async def log_marks(ctx: Ctx, args: Args, item: Item | None, sign: int) -> str |
     if not targets:
         raise Refused(f"请 @ 要登记{item.name}的人")
     refuse_self(ctx.actor, _own_id(ctx), targets, SELF_MARK)
-    if bad := [m.name for m in targets if m.role == "supervisor"]:
-        raise Refused(f"{'、'.join(bad)} 是主管，不参与考核")
+    if bad := [f"{m.name} 是{why}" for m in targets if (why := not_an_agent(ctx, m))]:
+        raise Refused(f"{'；'.join(bad)}，不参与考核。本次没有记录任何内容")
     period, quantity, fine_cents, note = _split_rest(
         item, rest, rub.limits.supervisor_max_quantity, rub.limits.fine_max
     )
@@ -138,12 +157,55 @@ async def log_marks(ctx: Ctx, args: Args, item: Item | None, sign: int) -> str |
         )
         score = await member_month_score(s, rub, ctx.team_id, m.id, period, cfg.kpi_commission_base)
         when = "本月" if period == now_period else f"{period} "
-        times = f" ×{quantity}" if quantity > 1 else ""
-        lines.append(
+        times = f" ×{quantity}" if quantity != 1 else ""
+        line = (
             f"✅ #{e.id} {m.name} {item_name(rub, item.key)}{times} {entry_points(rub, e)}"
             f"（{when}{cat_line(score, item.category)}，总分 {fmt_total(score.total)}）"
         )
+        line += _cap_note(rub, score, item, quantity)
+        first = await recent_same(s, e, e.created_at - timedelta(seconds=REPEAT_SECONDS))
+        if first is not None:
+            line += f"\n⚠ 2 分钟内已给 {m.name} 登记过{item.name}（#{first.id}），如是重复请 /撤销 #{e.id}"
+        lines.append(line)
     return "\n".join(lines)
+
+
+REPEAT_SECONDS = 120  # SPEC §3: the same mark again within this is probably sent twice
+
+
+def _cap_note(rub: Rubric, score: MemberScore, item: Item, quantity: int | Fraction) -> str:
+    """SPEC §3 "Replies in plain words": a bonus or deduction that the category's cap (or
+    its floor of 0) makes ineffective, or partly, says so."""
+    c = score.category(item.category)
+    base = c.max if rub.category(item.category).kind == "deduction" else Fraction(0)
+    after = base + sum((i.points for i in c.items), Fraction(0))
+    meant = Fraction(item.points or 0) * quantity
+    gained = _within(after, c.max) - _within(after - meant, c.max)
+    if gained == meant:
+        return ""
+    if gained == 0 and meant > 0:
+        return f"\n⚠ {c.name}已满分，这次加分不改变得分"
+    if gained == 0:
+        return f"\n⚠ {c.name}已扣到 0 分，这次扣分不改变得分"
+    if meant > 0:
+        return f"\n⚠ {c.name}满分 {fmt_points(c.max)}，这次实际 {fmt_signed(gained)}"
+    return f"\n⚠ {c.name}最低 0 分，这次实际 {fmt_signed(gained)}"
+
+
+def _within(x: Fraction, top: Fraction) -> Fraction:
+    return max(Fraction(0), min(top, x))
+
+
+def _without_item(
+    tokens: list[Token], names_item: Callable[[Token], bool] | None
+) -> tuple[list[Token], Token | None]:
+    """SPEC §3 "What people type": the item may come anywhere. When the command does not fix
+    it (`/扣分`), the first word naming one, taken out of the tokens."""
+    if names_item is not None:
+        for i, t in enumerate(tokens):
+            if t.mention is None and names_item(t):
+                return tokens[:i] + tokens[i + 1 :], t
+    return tokens, None
 
 
 def _own_id(ctx: Ctx) -> int | None:
@@ -174,14 +236,13 @@ for _item, _cmd in SHORTCUTS:
 
 @kpi_command(COMMANDS["revoke"])
 async def revoke_cmd(ctx: Ctx, args: Args) -> list[Part] | str | None:
-    words = args.words
-    wanted = parse_entry_id(words[0]) if words else None
-    if wanted is None:
-        raise Refused("请写要撤销的编号，例如 /撤销 #123 录错了")
-    reason = " ".join(words[1:]).strip()[:200] or None
+    s = ctx.s
+    wanted, words = await named_entry(
+        ctx, s, args.words, "请写要撤销的编号，例如 /撤销 #123 录错了"
+    )
+    reason = note_of(" ".join(words), limit=200, what="原因")
     rub = rubric()
     cfg = get_config()
-    s = ctx.s
     entry = await entry_by_id(s, wanted)
     if entry is None or entry.team_id != ctx.team_id:
         raise Refused(f"本团队没有 #{wanted}")
@@ -208,7 +269,7 @@ async def audit_cmd(ctx: Ctx, args: Args) -> str:
     tz = get_config().tz
     period = parse_period(args.words[0], tz) if args.words else None
     if args.words and period is None:
-        raise Refused(f"月份 {args.words[0]} 无效，可写 2026-11、202611、本月、上月")
+        raise Refused(f"月份 {args.words[0]} 无效，可写 2026-11、202611、十一月、本月、上月")
     since = until = None
     if period:
         since, until = month_start_utc(period, tz), month_start_utc(shift_period(period, 1), tz)
@@ -216,10 +277,11 @@ async def audit_cmd(ctx: Ctx, args: Args) -> str:
     rows = await audit_rows(s, ctx.team_id, since, until)
     if not rows:
         return f"{period} 没有操作记录" if period else "还没有操作记录"
+    rub = rubric()
+    names = {i.key: item_name(rub, i.key) for i in rub.items}
     lines = [f"🧾 {period + ' ' if period else ''}最近 {len(rows)} 条操作"]
-    for r in rows:
-        after = f" {r.after}" if r.after else ""
-        lines.append(f"{local_time(r.at, tz)} {r.actor} {r.action} {r.target}{after}"[:160])
+    for r, said in zip(rows, await audit_sentences(s, ctx.team_id, rows, names), strict=True):
+        lines.append(f"{local_time(r.at, tz)} {said}"[:160])
     return "\n".join(lines)
 
 

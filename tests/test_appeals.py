@@ -112,8 +112,11 @@ async def test_every_appeal_transition_is_audited(app: App):
     await setup_team(app)
     await said(app, "/申诉 #3 冤枉", 30001)
     await said(app, "/驳回 #3", BOSS)
-    await said(app, "/申诉 #3 再看看录音", 30001)
-    await said(app, "/撤销 #3", BOSS)
+    again = await said(app, "/申诉 #3 再看看录音", 30001)  # one appeal per entry (SPEC §3)
+    assert again.startswith("❌ #3 的申诉已被驳回"), again
+    await said(app, ["/迟到 ", at(30001)], OWNER, role="owner")  # 4
+    assert (await said(app, "/申诉 #4 冤枉", 30001)).startswith("✅")
+    await said(app, "/撤销 #4", BOSS)
     async with db.reading() as s:
         actions = [a for (a,) in await s.execute(select(AuditLog.action).order_by(AuditLog.id))]
     assert [a for a in actions if a.startswith("appeal.")] == [

@@ -42,7 +42,7 @@ def clock():
     [
         ("HTTPS://Example.COM/a", "https://example.com/a"),
         ("https://example.com:443/a", "https://example.com/a"),
-        ("http://example.com:80/a", "http://example.com/a"),
+        ("http://example.com:80/a", "https://example.com/a"),  # http and https are one link
         ("https://example.com/a/", "https://example.com/a"),
         ("https://example.com/", "https://example.com"),
         ("https://example.com/a#comments", "https://example.com/a"),
@@ -84,7 +84,7 @@ def test_link_with_a_malformed_port_still_gets_a_key_instead_of_raising(written)
 
 
 def test_ipv6_host_keeps_its_brackets():
-    assert normalize_url("http://[::1]:8080/a/") == "http://[::1]:8080/a"
+    assert normalize_url("http://[::1]:8080/a/") == "https://[::1]:8080/a"
 
 
 # ---- months ---------------------------------------------------------------------------
@@ -117,7 +117,7 @@ def test_written_month_parses_to_yyyy_mm(word, period):
         "2101-01",
         "2026-111",
         "26-11",
-        "十一月",
+        "十三月",  # `十一月` is a month (SPEC §3 "What people type")
         "",
         "abc",
     ],

@@ -190,10 +190,12 @@ async def test_5000_digits_anywhere_get_a_normal_refusal(command: str):
 
 
 @pytest.mark.usefixtures("team")
-async def test_a_20000_character_note_is_logged_and_kept_to_500():
+async def test_a_20000_character_note_is_refused_with_the_limit_and_nothing_logged():
+    """SPEC §3 "What people type": a note longer than 500 characters is refused, not cut."""
     note = "长" * 20000
-    out = await one(f"/朋友圈 {note}", card="张三")
-    assert out.startswith("✅ "), out[:200]
-    deduct = await one(["/投诉 ", at(ZHANG), f" {note}"], BOSS)
-    assert deduct.startswith("✅ "), deduct[:200]
-    assert [len(e.note) for e in (await entries())[-2:]] == [500, 500]
+    before = len(await entries())
+    out = plain(await one(f"/朋友圈 {note}", card="张三"))
+    assert out == "❌ 备注最多 500 个字，收到 20000 个字，请写短一些\n用法：/朋友圈 [备注]", out
+    deduct = plain(await one(["/投诉 ", at(ZHANG), f" {note}"], BOSS))
+    assert deduct.startswith("❌ 备注最多 500 个字，收到 20000 个字"), deduct[:200]
+    assert len(await entries()) == before

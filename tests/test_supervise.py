@@ -112,7 +112,11 @@ SHORTCUTS = {
     "conduct": ("/职业素养", "", "人事考核·职业素养 −2（本月人事考核 8/10，总分 88.3）"),
     "execution": ("/执行力", "", "人事考核·工作执行力 −2（本月人事考核 8/10，总分 88.3）"),
     "training_absent": ("/培训缺席", "", "人事考核·培训缺席 −1（本月人事考核 9/10，总分 89.3）"),
-    "training_lecturer": ("/培训讲师", "", "人事考核·培训讲师 +1（本月人事考核 10/10，总分 90.3）"),
+    "training_lecturer": (
+        "/培训讲师",
+        "",
+        "人事考核·培训讲师 +1（本月人事考核 10/10，总分 90.3）\n⚠ 人事考核已满分，这次加分不改变得分",
+    ),
     "polite": ("/礼貌用语", "", "业务绩效·礼貌用语不规范 −2（本月业务绩效 48/50，总分 88.3）"),
     "script": ("/话术", "", "业务绩效·话术使用不当 −2（本月业务绩效 48/50，总分 88.3）"),
     "response": ("/回复不及时", "", "业务绩效·回复不及时 −2（本月业务绩效 48/50，总分 88.3）"),
@@ -244,14 +248,20 @@ async def test_bonus_offsets_deductions_in_its_category(app: App):
     reply = await boss(app, ["/加分 ", at(ZHANG), " 培训讲师 讲了退款流程"])
     assert reply == "✅ #3 张三 人事考核·培训讲师 +1（本月人事考核 8/10，总分 88.3）"
     reply = await boss(app, ["/bonus ", at(ZHANG), " lecturer 2"])
-    assert reply == "✅ #4 张三 人事考核·培训讲师 ×2 +2（本月人事考核 10/10，总分 90.3）"
+    assert reply == (
+        "✅ #4 张三 人事考核·培训讲师 ×2 +2（本月人事考核 10/10，总分 90.3）\n"
+        "⚠ 2 分钟内已给 张三 登记过培训讲师（#3），如是重复请 /撤销 #4"
+    )
 
 
 async def test_category_is_clamped_at_zero(app: App):
     await bind(app)
     await agent(app, ZHANG)
     reply = await boss(app, ["/扣分 ", at(ZHANG), " 订单纠纷 20"])
-    assert reply == "✅ #2 张三 订单绩效·订单纠纷 ×20 −60（本月订单绩效 0/30，总分 60.3）"
+    assert reply == (
+        "✅ #2 张三 订单绩效·订单纠纷 ×20 −60（本月订单绩效 0/30，总分 60.3）\n"
+        "⚠ 订单绩效最低 0 分，这次实际 −30"
+    )
 
 
 async def test_deduct_unregistered_person_registers_them_by_group_card(app: App):
@@ -363,8 +373,11 @@ async def test_count_outside_1_to_100_is_refused(app: App, count: str):
     await agent(app, ZHANG)
     reply = await boss(app, ["/扣分 ", at(ZHANG), f" 投诉 {count}"])
     assert reply == f"❌ 次数必须是 1–100 的整数，收到 {count}\n{DEDUCT_USAGE}"
-    reply = await boss(app, ["/请假 ", at(ZHANG), f" {count}"])
+    reply = await boss(app, ["/迟到 ", at(ZHANG), f" {count}"])
     assert reply.startswith(f"❌ 次数必须是 1–100 的整数，收到 {count}\n")
+    if count != "1.5":  # 请假 is counted in half days (rubric `step = 0.5`)
+        reply = await boss(app, ["/请假 ", at(ZHANG), f" {count}"])
+        assert reply.startswith(f"❌ 天数必须是 0.5–100 之间的整数或半天，收到 {count}\n")
     assert len(await entries()) == 1
 
 
@@ -741,5 +754,5 @@ async def test_audit_of_an_older_month_finds_it_behind_hundreds_of_newer_rows(ap
         for i in range(600):
             s.add(AuditLog(team_id=1, at=recent, actor="qq:10001", action="join", target=f"#{i}"))
     reply = await said(app, "/审计 2026-09", OWNER, role="owner")
-    assert reply == "🧾 2026-09 最近 1 条操作\n09-10 12:00 qq:10001 role qq:30009", reply
+    assert reply == "🧾 2026-09 最近 1 条操作\n09-10 12:00 管理员 调整了 一位成员 的角色", reply
     assert await said(app, "/审计 2026-08", OWNER, role="owner") == "2026-08 没有操作记录"
