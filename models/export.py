@@ -201,6 +201,12 @@ def build_workbook(rubric: Rubric, book: MonthBook, tz: ZoneInfo) -> bytes:
     return buf.getvalue()
 
 
+def _number(quantity: int | Fraction) -> int | float:
+    """A quantity as a cell holds it: whole, or a half (0.5 is exact as a float)."""
+    q = Fraction(quantity)
+    return int(q) if q.denominator == 1 else float(q)
+
+
 def _entry_cells(rubric: Rubric, book: MonthBook, e: Entry, tz: ZoneInfo) -> list:
     item = rubric.item(e.item_key)
     category = rubric.category(item.category).name if item else ""
@@ -214,7 +220,7 @@ def _entry_cells(rubric: Rubric, book: MonthBook, e: Entry, tz: ZoneInfo) -> lis
         member.name if member else "",
         category,
         item.name if item else e.item_key,
-        e.quantity,
+        _number(e.quantity),
         points,
         money(Fraction(e.fine_cents, 100)) if e.fine_cents else None,
         e.link,

@@ -545,6 +545,28 @@ async def test_two_half_days_are_one_whole_day(app: App):
     assert (await entry(3)).note == "下午看病"
 
 
+async def test_a_half_day_is_exported_as_half_a_day(app: App):
+    """The workbook writes the exact half (openpyxl refuses a Fraction cell)."""
+    import io
+
+    from openpyxl import load_workbook
+
+    from bot import db
+    from bot.runtime import rubric
+    from models.export import export_month
+    from models.tables import Team
+
+    await bind(app)
+    await agent(app, ZHAO)
+    await boss(app, ["/请假 ", at(ZHAO), " 半天"])
+    async with db.reading() as s:
+        team = await s.get(Team, 1)
+        data, _, _ = await export_month(s, rubric(), None, team, "2026-12", SH)
+    rows = list(load_workbook(io.BytesIO(data))["明细"].iter_rows(values_only=True))
+    [leave] = [r for r in rows if "请假" in r]
+    assert 0.5 in leave
+
+
 async def test_halves_of_items_counted_whole_or_off_the_step_are_refused(app: App):
     await bind(app)
     await agent(app, ZHAO)
