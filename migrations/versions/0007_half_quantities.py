@@ -6,8 +6,8 @@ INTEGER column stores a 0.5 exactly as a REAL (models.quantity), and no table is
 The covering index `ix_entry_month_tally` holds the column: PostgreSQL rebuilds it with
 the new type as part of the ALTER.
 
-Revision ID: 0008
-Revises: 0006 (re-chained after 0007 when merged)
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-01 11:00:00
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008"
+revision: str = "0007"
 down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
