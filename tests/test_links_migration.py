@@ -39,14 +39,11 @@ async def test_migration_0008_gives_old_links_todays_spelling_keeping_every_row(
                         "INSERT INTO entry (id, team_id, member_id, period, item_key, quantity,"
                         " fine_cents, link, created_at, created_by, created_by_name,"
                         " revoked_at) VALUES (:id, :team, :team, '2026-11', 'article', 1, 0,"
-                        " :link, '2026-11-02 00:00:00', 'qq:1', '张三', :revoked)"
+                        " :link, '2026-11-02 00:00:00', 'qq:1', '张三', "
+                        + ("'2026-11-03 00:00:00'" if revoked else "NULL")
+                        + ")"
                     ),
-                    {
-                        "id": id_,
-                        "team": team,
-                        "link": link,
-                        "revoked": "2026-11-03 00:00:00" if revoked else None,
-                    },
+                    {"id": id_, "team": team, "link": link},
                 )
         await db.migrate("head", engine)
         async with engine.connect() as conn:
