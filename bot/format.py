@@ -66,14 +66,27 @@ def local_time(at: datetime, tz: ZoneInfo) -> str:
     return to_local(at, tz).strftime("%m-%d %H:%M")
 
 
-def entry_line(rubric: Rubric, e: Entry, tz: ZoneInfo, *, who: bool = True) -> str:
-    line = f"#{e.id} {local_time(e.created_at, tz)} {item_name(rubric, e.item_key)} {entry_points(rubric, e)}"
+def entry_line(
+    rubric: Rubric, e: Entry, tz: ZoneInfo, *, who: bool = True, appeal: str | None = None
+) -> str:
+    """One entry as `/明细` lists it: id, time, item, ×count when not 1 (`回复不及时 ×3 −6`),
+    points or fine, note, link, who logged it, its appeal's state (`appeal`, SPEC §4
+    "Nudges and appeals") and a revocation."""
+    item = rubric.item(e.item_key)
+    times = (
+        f" ×{e.quantity}"
+        if item is not None and item.points is not None and e.quantity != 1
+        else ""
+    )
+    line = f"#{e.id} {local_time(e.created_at, tz)} {item_name(rubric, e.item_key)}{times} {entry_points(rubric, e)}"
     if e.note:
         line += f" 「{e.note[:40]}」"
     if e.link:
         line += f" {e.link}"
     if who:
         line += f" 记录人:{e.created_by_name}"
+    if appeal:
+        line += f" 〔{appeal}〕"
     if e.revoked_at:
         line += f" 〔已撤销 by {e.revoked_by_name}"
         line += f"：{e.revoke_reason}〕" if e.revoke_reason else "〕"

@@ -8,7 +8,7 @@ only a deduction, only in an open month.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .ledger import Refused, ensure_open
@@ -16,6 +16,31 @@ from .periods import utcnow
 from .roster import audit
 from .rubric import Rubric
 from .tables import Appeal, Entry
+
+APPEAL_STATE = {
+    "open": "申诉中",
+    "accepted": "申诉受理",
+    "rejected": "申诉驳回",
+    "expired": "申诉过期",
+}
+
+
+async def appeal_states(
+    session: AsyncSession, team_id: int, period: str, member_id: int | None = None
+) -> dict[int, str]:
+    """Entry id → the state of its latest appeal, for a team's month (or one member's)."""
+    where = [Appeal.team_id == team_id, Entry.period == period]
+    if member_id is not None:
+        where.append(Appeal.member_id == member_id)
+    latest = (
+        select(Appeal.entry_id, func.max(Appeal.id).label("id"))
+        .join(Entry, Entry.id == Appeal.entry_id)
+        .where(*where)
+        .group_by(Appeal.entry_id)
+        .subquery()
+    )
+    rows = await session.execute(select(Appeal).join(latest, Appeal.id == latest.c.id))
+    return {a.entry_id: a.status for a in rows.scalars().all()}
 
 
 async def open_appeal_of(session: AsyncSession, entry_id: int) -> Appeal | None:

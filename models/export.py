@@ -24,15 +24,16 @@ from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.worksheet import Worksheet
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from .appeals import APPEAL_STATE, appeal_states
 from .ledger import Ranked, all_entries
 from .periods import to_local
 from .rubric import Rubric
 from .scoring import money, round_half_up
 from .settlement import month_scores
-from .tables import Appeal, Entry, Member, Settlement, Team
+from .tables import Entry, Member, Settlement, Team
 
 POINTS = "0.0"
 MONEY = '"¥"#,##0.00'
@@ -109,14 +110,6 @@ class MonthBook:
     members: dict[int, Member]
     appeals: dict[int, str]  # entry id → the state of its latest appeal
     accepted: Counter  # member id → accepted appeals
-
-
-APPEAL_STATE = {
-    "open": "申诉中",
-    "accepted": "申诉受理",
-    "rejected": "申诉驳回",
-    "expired": "申诉过期",
-}
 
 
 def build_workbook(rubric: Rubric, book: MonthBook, tz: ZoneInfo) -> bytes:
@@ -254,19 +247,7 @@ async def export_month(
     ids = {e.member_id for e in entries} | {r.member.id for r in ranking}
     rows = await session.execute(select(Member).where(Member.id.in_(ids)))
     members = {m.id: m for m in rows.scalars()}
-    latest = (
-        select(Appeal.entry_id, func.max(Appeal.id).label("id"))
-        .join(Entry, Entry.id == Appeal.entry_id)
-        .where(Appeal.team_id == team.id, Entry.period == period)
-        .group_by(Appeal.entry_id)
-        .subquery()
-    )
-    appeals = {
-        a.entry_id: a.status
-        for a in (await session.execute(select(Appeal).join(latest, Appeal.id == latest.c.id)))
-        .scalars()
-        .all()
-    }
+    appeals = await appeal_states(session, team.id, period)
     by_entry = {e.id: e.member_id for e in entries}
     accepted = Counter(by_entry[eid] for eid, st in appeals.items() if st == "accepted")
     book = MonthBook(

@@ -8,6 +8,7 @@ from bot.format import chunk, entry_line, ranking_lines, rows_of, score_card
 from bot.parse import Args
 from bot.runtime import commission_base, month_rules, rubric
 from bot.targets import resolve_targets
+from models.appeals import APPEAL_STATE, appeal_states
 from models.ledger import Refused, member_entries
 from models.periods import current_period, looks_like_period, parse_period
 from models.settlement import member_score, month_scores
@@ -112,4 +113,6 @@ async def detail(ctx: Ctx, args: Args) -> list[str] | str:
     head = f"🗂 {member.name} {period} 明细 {len(entries)} 条" + (
         f"（其中已撤销 {revoked} 条）" if revoked else ""
     )
-    return chunk([head, *(entry_line(rub, e, tz) for e in entries)])
+    states = await appeal_states(s, ctx.team_id, period, member.id)
+    lines = (entry_line(rub, e, tz, appeal=APPEAL_STATE.get(states.get(e.id, ""))) for e in entries)
+    return chunk([head, *lines])

@@ -125,3 +125,21 @@ async def test_every_appeal_transition_is_audited(app: App):
         "appeal.open",
         "appeal.accepted",
     ]
+
+
+async def test_detail_shows_counts_and_each_entrys_appeal_state(app: App):
+    """Issue 23: `/明细` writes `×3` beside a deduction logged three times, and marks an
+    entry under appeal 申诉中, then 申诉驳回 once rejected."""
+    await setup_team(app)
+    await said(app, ["/扣分 ", at(30001), " 回复不及时 3"], OWNER, role="owner")  # 4
+    await said(app, "/申诉 #3 那天我请假了", 30001, card="张三")
+    detail = await said(app, ["/明细 ", at(30001)], OWNER, role="owner")
+    [four] = [line for line in detail.splitlines() if line.startswith("#4 ")]
+    assert "回复不及时 ×3 −6" in four, four
+    [three] = [line for line in detail.splitlines() if line.startswith("#3 ")]
+    assert "〔申诉中〕" in three, three
+    assert "申诉" not in four, four
+    await said(app, "/驳回 #3 核实过了", BOSS)
+    detail = await said(app, ["/明细 ", at(30001)], OWNER, role="owner")
+    [three] = [line for line in detail.splitlines() if line.startswith("#3 ")]
+    assert "〔申诉驳回〕" in three, three
