@@ -6,7 +6,6 @@ settled month's stored scores), an agent's month is `member_score` (as `/我的�
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -429,45 +428,6 @@ async def audit_page(
         .limit(PAGE_SIZE)
     )
     return Page(list(rows.scalars()), int(total), page)
-
-
-AUDIT_FIELDS = {
-    "reason": "原因",
-    "item": "项目",
-    "quantity": "数量",
-    "fine_cents": "罚款(分)",
-    "period": "月份",
-    "by": "记录人",
-    "name": "姓名",
-    "member_id": "成员编号",
-    "revoked": "已撤销",
-    "status": "状态",
-    "left_on": "离职日",
-    "revision": "版本",
-    "rubric": "考核表版本",
-    "members": "人数",
-    "role": "角色",
-}
-
-
-def audit_details(row: AuditLog) -> str:
-    """The audit row's change as `字段: 值` pairs (the stored JSON, readable)."""
-    parts = []
-    for raw in (row.after, row.before if row.after is None else None):
-        if not raw:
-            continue
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            parts.append(raw)
-            continue
-        if isinstance(data, dict):
-            parts += [
-                f"{AUDIT_FIELDS.get(k, k)}: {v}" for k, v in data.items() if v not in (None, "")
-            ]
-        else:
-            parts.append(str(data))
-    return "，".join(parts)
 
 
 async def actor_names(session: AsyncSession, team_id: int, actors: set[str]) -> dict[str, str]:

@@ -32,6 +32,7 @@ from models import dashboard as dash
 from models.export import export_month
 from models.ledger import settlement_of
 from models.periods import current_period, local_now, parse_period, shift_period, to_local
+from models.roster import audit_sentences
 from models.scoring import fmt_money, fmt_points, fmt_signed, fmt_total
 from models.tables import Entry, Member, Team, WebLogin, WebSecret
 from models.weblogin import (
@@ -466,6 +467,9 @@ async def audit_page(
         team = await _team(s, viewer, team_id, manage=True)
         result = await dash.audit_page(s, team_id, period, get_config().tz, action, _int(page) or 1)
         actors = await dash.actor_names(s, team_id, {r.actor for r in result.rows})
+        rub = rubric()
+        names = {i.key: item_name(rub, i.key) for i in rub.items}
+        sentences = await audit_sentences(s, team_id, list(result.rows), names)  # as /审计
     return render(
         request,
         "audit.html",
@@ -475,7 +479,7 @@ async def audit_page(
         action=action,
         actions=dash.AUDIT_ACTIONS,
         actors=actors,
-        details=dash.audit_details,
+        sentences=sentences,
         **_page_links(request, result),
         **_months(period),
     )
