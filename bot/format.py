@@ -66,19 +66,22 @@ def local_time(at: datetime, tz: ZoneInfo) -> str:
     return to_local(at, tz).strftime("%m-%d %H:%M")
 
 
+def mark_text(rubric: Rubric, e: Entry) -> str:
+    """An entry's item and points, with ×count when a mark counts more than once or half
+    (`业务绩效·回复不及时 ×3 −6`, `人事考核·请假 ×0.5 −0.3`)."""
+    item = rubric.item(e.item_key)
+    counted = item is not None and item.points is not None and e.quantity != 1
+    times = f" ×{e.quantity}" if counted else ""
+    return f"{item_name(rubric, e.item_key)}{times} {entry_points(rubric, e)}"
+
+
 def entry_line(
     rubric: Rubric, e: Entry, tz: ZoneInfo, *, who: bool = True, appeal: str | None = None
 ) -> str:
     """One entry as `/明细` lists it: id, time, item, ×count when not 1 (`回复不及时 ×3 −6`),
     points or fine, note, link, who logged it, its appeal's state (`appeal`, SPEC §4
     "Nudges and appeals") and a revocation."""
-    item = rubric.item(e.item_key)
-    times = (
-        f" ×{e.quantity}"
-        if item is not None and item.points is not None and e.quantity != 1
-        else ""
-    )
-    line = f"#{e.id} {local_time(e.created_at, tz)} {item_name(rubric, e.item_key)}{times} {entry_points(rubric, e)}"
+    line = f"#{e.id} {local_time(e.created_at, tz)} {mark_text(rubric, e)}"
     if e.note:
         line += f" 「{e.note[:40]}」"
     if e.link:
@@ -122,8 +125,7 @@ def score_card(
     if marks:
         lines.append("扣分/加分：")
         lines += [
-            f"  #{e.id} {item_name(rubric, e.item_key)} {entry_points(rubric, e)}"
-            + (f"「{e.note[:30]}」" if e.note else "")
+            f"  #{e.id} {mark_text(rubric, e)}" + (f"「{e.note[:30]}」" if e.note else "")
             for e in marks
         ]
     lines.append(total_line(score, pay=pay))

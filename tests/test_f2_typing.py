@@ -545,6 +545,16 @@ async def test_two_half_days_are_one_whole_day(app: App):
     assert (await entry(3)).note == "下午看病"
 
 
+async def test_the_score_card_lists_a_half_day_with_its_count(app: App):
+    await bind(app)
+    await agent(app, ZHAO)
+    await boss(app, ["/请假 ", at(ZHAO), " 半天"])
+    await boss(app, ["/扣分 ", at(ZHAO), " 回复不及时 3"])
+    card = plain(await said(app, "/我的绩效", ZHAO))
+    assert "#2 人事考核·请假 ×0.5 −0.3" in card, card
+    assert "#3 业务绩效·回复不及时 ×3 −6" in card, card
+
+
 async def test_a_half_day_is_exported_as_half_a_day(app: App):
     """The workbook writes the exact half (openpyxl refuses a Fraction cell)."""
     import io
