@@ -15,6 +15,7 @@ import zipfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date, datetime
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,8 @@ def tables() -> list[Table]:
 def _encode(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
+    if isinstance(value, Fraction):  # a half quantity (models.quantity): "1.5", read back exactly
+        return str(value) if value.denominator != 1 else int(value)
     return value
 
 

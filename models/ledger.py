@@ -129,24 +129,6 @@ async def last_entry_by(session: AsyncSession, team_id: int, actor: str) -> Entr
     ).scalar_one_or_none()
 
 
-async def usage_between(
-    session: AsyncSession, member_id: int, item_key: str, start: datetime, end: datetime
-) -> tuple[int, int]:
-    """(reports, units) a member logged for an item in [start, end)."""
-    row = (
-        await session.execute(
-            select(func.count(Entry.id), func.coalesce(func.sum(Entry.quantity), 0)).where(
-                Entry.member_id == member_id,
-                Entry.item_key == item_key,
-                Entry.revoked_at.is_(None),
-                Entry.created_at >= start,
-                Entry.created_at < end,
-            )
-        )
-    ).one()
-    return int(row[0]), int(row[1])
-
-
 async def add_entry(session: AsyncSession, entry: Entry, actor_name: str) -> Entry:
     session.add(entry)
     await session.flush()

@@ -387,7 +387,7 @@ async def audit_sentences(
     actors = {r.actor for r in rows}
     people = {r.target for r in rows if r.action in ("join", "leave", "role")}
     named = await _names_of(session, team_id, actors | people)
-    ids = {int(r.target[1:]) for r in rows if r.target.startswith("#") and r.target[1:].isdigit()}
+    ids = {i for r in rows if (i := _entry_id(r.target)) is not None}
     entries = {}
     if ids:
         q = select(Entry).where(Entry.team_id == team_id, Entry.id.in_(ids))
@@ -431,6 +431,15 @@ async def _names_of(session: AsyncSession, team_id: int, refs: set[str]) -> dict
     return out
 
 
+def _entry_id(target: str) -> int | None:
+    """The entry an audit row is about (`#158`), or None (a team name like `A²` passes
+    str.isdigit but is no number)."""
+    digits = target[1:]
+    if not target.startswith("#") or not digits.isascii() or not digits.isdigit():
+        return None
+    return int(digits)
+
+
 def _sentence(
     r: AuditLog,
     named: dict[str, str],
@@ -441,7 +450,7 @@ def _sentence(
     who = "机器人" if r.actor == "system" else named.get(r.actor, "管理员")
     after, before = _json(r.after), _json(r.before)
     data = after if isinstance(after, dict) else {}
-    entry = entries.get(int(r.target[1:])) if r.target[1:].isdigit() else None
+    entry = entries.get(_entry_id(r.target))
     if entry is not None:
         thing = f"{members.get(entry.member_id, '某人')}的{item_names.get(entry.item_key, '记录')}（{r.target}）"
     else:

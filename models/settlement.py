@@ -123,7 +123,10 @@ def _settled_row(settlement_id: int, r: Ranked) -> dict:
         "total": str(r.score.total),
         "grade": r.score.grade,
         "fine_cents": int(r.score.fines * 100),
-        "commission_cents": None if r.score.commission is None else round(r.score.commission * 100),
+        # Half up, as every display of it (SPEC §1): Python's round() would go to even.
+        "commission_cents": None
+        if r.score.commission is None
+        else int(round_half_up(r.score.commission, 2) * 100),
     }
 
 

@@ -400,3 +400,32 @@ def test_backup_settings_are_validated_at_start():
         Config(kpi_backup_time="25:00")
     with pytest.raises(ValidationError, match="至少保留 1 份"):
         Config(kpi_backup_keep=0)
+
+
+async def test_a_half_day_goes_through_dump_and_load_exactly(tmp_path):
+    """A half quantity (`/请假 @某人 半天`, models.quantity) is written to the portable
+    export as "0.5" and read back as exactly one half, on either engine."""
+    from fractions import Fraction
+
+    from models.tables import Entry
+
+    url = await testdb.create_database(tmp_path / "src", "half")
+    await settled_team(url, agents=3, entries=10)
+    eng = db.make_engine(url)
+    try:
+        async with AsyncSession(eng) as s, s.begin():
+            e = (await s.execute(select(Entry).order_by(Entry.id).limit(1))).scalar_one()
+            e.item_key, e.quantity = "leave", Fraction(1, 2)
+            half_id = e.id
+    finally:
+        await eng.dispose()
+    out = tmp_path / "half.zip"
+    await backup.dump_to(url, out)
+    target = await testdb.create_database(tmp_path / "dst", "half2")
+    eng = db.make_engine(target)
+    try:
+        await portable.load(out, eng)
+        async with AsyncSession(eng) as s:
+            assert (await s.get(Entry, half_id)).quantity == Fraction(1, 2)
+    finally:
+        await eng.dispose()

@@ -435,6 +435,15 @@ async def test_only_the_first_of_thirteen_spellings_is_accepted(app: App):
 # ---- 8. replies in plain words ------------------------------------------------------------------
 
 
+async def test_audit_of_a_team_whose_name_looks_like_a_number_reads_it(app: App):
+    """`A²`… `²` passes str.isdigit but is no number: the audit names the team, no 「出错了」."""
+    reply = await said(app, "/绑定 ²³", OWNER, role="owner")
+    assert reply.startswith("✅"), reply
+    reply = await said(app, "/审计", OWNER, role="owner")
+    assert "²³" in reply, reply
+    assert "出错了" not in reply, reply
+
+
 async def test_audit_reads_as_sentences_with_names_items_and_yuan(app: App):
     await bind(app)
     await agent(app, ZHAO)

@@ -409,3 +409,18 @@ def test_score_does_not_depend_on_the_order_of_entries(entries, rnd):
 def test_displayed_total_is_within_half_a_tenth_of_the_exact_total(x):
     shown = Fraction(round_half_up(x, 1))
     assert -Fraction(1, 20) < shown - x <= Fraction(1, 20)
+
+
+def test_a_settled_commission_is_stored_rounded_half_up_like_every_display():
+    """¥4999 × 81.5 ÷ 100 = ¥4074.185: the preview shows ¥4074.19, so the stored cents of the
+    settled month must be 407419, not round-half-even's 407418 (SPEC §1)."""
+    from models.ledger import Ranked
+    from models.roster import Agent
+    from models.scoring import MemberScore, fmt_money
+    from models.settlement import _settled_row
+
+    commission = Fraction(4999) * Fraction(815, 10) / 100
+    assert fmt_money(commission) == "¥4074.19"
+    score = MemberScore([], Fraction(815, 10), "B", Fraction(0), commission)
+    row = _settled_row(1, Ranked(1, Agent(1, "张三", "qq", "30001"), score))
+    assert row["commission_cents"] == 407419
