@@ -464,30 +464,42 @@ async def _restore_elsewhere(archive, manifest, url, data_dir, stamp, kind, rev)
             await asyncio.to_thread(portable.check_dump, part)
             os.replace(part, aside)
         await portable.drop_schema(eng)
-        if kind == PGDUMP_FORMAT:
-            uri, env = _libpq(url)
-            with tempfile.TemporaryDirectory(dir=folder) as tmp:
-                dump = _extract(archive, "pg.dump", Path(tmp))
-                argv = ["pg_restore", "--no-owner", "--no-privileges", "-d", uri, str(dump)]
-                await asyncio.to_thread(_run, argv, env)
-        elif kind == SQLITE_FORMAT:
-            with tempfile.TemporaryDirectory(dir=folder) as tmp:
-                src = make_engine(f"sqlite+aiosqlite:///{_extract(archive, 'kpi.db', Path(tmp))}")
-                try:
-                    await portable.move(src, eng)
-                finally:
-                    await src.dispose()
-        else:
-            await portable.load(archive, eng)
-        async with eng.connect() as conn:
-            if await portable.counts(conn) != manifest["counts"]:
-                raise BackupError("恢复后的行数与备份不一致")
+        try:
+            await _restore_into(archive, manifest, url, eng, folder, kind)
+        except BaseException as e:
+            if has_schema:  # put the database as it was back, and say where it is kept
+                await portable.drop_schema(eng)
+                await portable.load(aside, eng)
+                raise BackupError(f"恢复失败（{e}），原数据库已放回；恢复前的副本：{aside}") from e
+            raise
         head = await _head_after(eng)
         async with eng.connect() as conn:
             got = await portable.counts(conn)
     finally:
         await eng.dispose()
     return Restored(rev, head, got, aside)
+
+
+async def _restore_into(archive, manifest, url, eng, folder, kind) -> None:
+    """The backup into the emptied database `eng`, checked by its row counts."""
+    if kind == PGDUMP_FORMAT:
+        uri, env = _libpq(url)
+        with tempfile.TemporaryDirectory(dir=folder) as tmp:
+            dump = _extract(archive, "pg.dump", Path(tmp))
+            argv = ["pg_restore", "--no-owner", "--no-privileges", "-d", uri, str(dump)]
+            await asyncio.to_thread(_run, argv, env)
+    elif kind == SQLITE_FORMAT:
+        with tempfile.TemporaryDirectory(dir=folder) as tmp:
+            src = make_engine(f"sqlite+aiosqlite:///{_extract(archive, 'kpi.db', Path(tmp))}")
+            try:
+                await portable.move(src, eng)
+            finally:
+                await src.dispose()
+    else:
+        await portable.load(archive, eng)
+    async with eng.connect() as conn:
+        if await portable.counts(conn) != manifest["counts"]:
+            raise BackupError("恢复后的行数与备份不一致")
 
 
 # ---- move-db, dump, load -----------------------------------------------------------------------

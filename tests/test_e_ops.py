@@ -429,3 +429,24 @@ async def test_a_half_day_goes_through_dump_and_load_exactly(tmp_path):
             assert (await s.get(Entry, half_id)).quantity == Fraction(1, 2)
     finally:
         await eng.dispose()
+
+
+async def test_a_postgresql_restore_that_fails_puts_the_database_back(tmp_path, monkeypatch):
+    """The live PostgreSQL database is emptied before a backup goes in: when that fails
+    (a pg_restore error, counts that disagree), the database is put back as it was and
+    the refusal names the copy kept aside."""
+    url = await scratch("postgresql", tmp_path / "live", "live")
+    await settled_team(url, agents=5, entries=40)
+    archive = tmp_path / "b.zip"
+    await backup.dump_to(url, archive)
+    await testdb.rows(url, "DELETE FROM entry WHERE id > 30")  # the state to keep
+
+    async def broken(*args, **kwargs):
+        raise backup.BackupError("pg_restore 出错")
+
+    monkeypatch.setattr(backup, "_restore_into", broken)
+    with pytest.raises(backup.BackupError, match="原数据库已放回") as refused:
+        await backup.restore(archive, url, tmp_path / "data")
+    assert "before-restore-" in str(refused.value)
+    assert await testdb.rows(url, "SELECT count(*) FROM entry") == [(30,)]
+    assert await scores(url) != []
