@@ -159,7 +159,7 @@ def _quoted(user_id: object, self_id: object) -> str | None:
     return str(user_id)
 
 
-_BINDING_TTL = 30.0  # seconds; /绑定 and /解绑 clear it at once in this process
+_BINDING_TTL = 5.0  # seconds; /绑定 and /解绑 clear it at once in this process
 _bindings: dict[tuple[str, str], tuple[float, GroupBinding | None, Team | None]] = {}
 
 
@@ -176,7 +176,8 @@ async def _binding(
     SPEC §5 "Several processes": the memory is trusted only when it leads to handling the
     message. When it says the group is unbound or served by another account, the bot would
     stay silent, so the binding is read again first: a `/绑定` through another process (or
-    another account) is seen by the next message, not 30 s later."""
+    another account) is seen by the next message. A `/解绑` or a move elsewhere is seen
+    within `_BINDING_TTL` (5 s)."""
     key = (platform, group_id)
     hit = _bindings.get(key)
     if hit is not None and hit[0] > time.monotonic() and _answered_here(hit[1], self_id):
