@@ -508,7 +508,9 @@ async def _restore_into(archive, manifest, url, eng, folder, kind) -> None:
 async def move_db(source_url: str, target_url: str) -> dict[str, int]:
     """Everything from `source_url` (migrated to head first) to the empty `target_url`,
     refused while a bot runs on either; verified (`portable.verify`)."""
-    if make_url(source_url) == make_url(target_url):
+    a, b = sqlite_path(source_url), sqlite_path(target_url)
+    same_file = a is not None and b is not None and a.resolve() == b.resolve()
+    if same_file or make_url(source_url) == make_url(target_url):
         raise CopyError("目标就是现在用的数据库，请换一个空数据库")
     async with botlock.maintenance(source_url), botlock.maintenance(target_url):
         src, dst = _engine(source_url), _engine(target_url)

@@ -236,6 +236,10 @@ async def test_move_db_copies_every_row_with_its_id_and_every_settled_score(
         await backup.move_db(src, dst)
     with pytest.raises(portable.CopyError, match="就是现在用的数据库"):
         await backup.move_db(src, src)
+    if db.sqlite_path(src) is not None:  # the same file, written another way
+        path = db.sqlite_path(src)
+        with pytest.raises(portable.CopyError, match="就是现在用的数据库"):
+            await backup.move_db(src, f"sqlite+aiosqlite:///{path.parent}/./{path.name}")
     held = await botlock.hold_for_bot(src)
     try:
         other = await scratch(target, tmp_path / "dst2", "dst2")
