@@ -15,7 +15,7 @@ from fractions import Fraction
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .appeals import open_appeals
@@ -428,30 +428,6 @@ async def audit_page(
         .limit(PAGE_SIZE)
     )
     return Page(list(rows.scalars()), int(total), page)
-
-
-async def actor_names(session: AsyncSession, team_id: int, actors: set[str]) -> dict[str, str]:
-    """`platform:user_id` → the person's roster name in the team (or the last name they
-    logged entries with)."""
-    pairs = [a.split(":", 1) for a in actors if ":" in a]
-    if not pairs:
-        return {}
-    rows = await session.execute(
-        select(Member.platform, Member.user_id, Member.name).where(
-            Member.team_id == team_id,
-            or_(*((Member.platform == p) & (Member.user_id == u) for p, u in pairs)),
-        )
-    )
-    out = {f"{p}:{u}": n for p, u, n in rows.all()}
-    missing = [a for a in actors if a not in out]
-    if missing:
-        rows = await session.execute(
-            select(Entry.created_by, func.max(Entry.created_by_name))
-            .where(Entry.team_id == team_id, Entry.created_by.in_(missing))
-            .group_by(Entry.created_by)
-        )
-        out |= dict(rows.all())
-    return out
 
 
 APPEAL_STATUS = {"open": "待处理", "accepted": "已受理", "rejected": "已驳回", "expired": "已过期"}

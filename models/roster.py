@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import bindparam, delete, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -386,7 +386,7 @@ async def audit_sentences(
     key → its Chinese name. Nobody's raw id or stored JSON is shown."""
     actors = {r.actor for r in rows}
     people = {r.target for r in rows if r.action in ("join", "leave", "role")}
-    named = await _names_of(session, team_id, actors | people)
+    named = await names_of(session, team_id, actors | people)
     ids = {i for r in rows if (i := _entry_id(r.target)) is not None}
     entries = {}
     if ids:
@@ -405,8 +405,9 @@ async def audit_sentences(
     return [_sentence(r, named, entries, members, item_names) for r in rows]
 
 
-async def _names_of(session: AsyncSession, team_id: int, refs: set[str]) -> dict[str, str]:
-    """`platform:user_id` → the roster name in the team, or the name they logged with."""
+async def names_of(session: AsyncSession, team_id: int, refs: set[str]) -> dict[str, str]:
+    """`platform:user_id` → the person's roster name in the team, else the last name they
+    logged or revoked entries with (the audit log, the web's appeals and audit pages)."""
     pairs = [ref.split(":", 1) for ref in refs if ":" in ref]
     if not pairs:
         return {}
@@ -417,17 +418,17 @@ async def _names_of(session: AsyncSession, team_id: int, refs: set[str]) -> dict
         )
     )
     out = {f"{p}:{u}": n for p, u, n in rows.all()}
-    if missing := [ref for ref in refs if ref not in out]:
-        for col, name in (
-            (Entry.created_by, Entry.created_by_name),
-            (Entry.revoked_by, Entry.revoked_by_name),
-        ):
+    for col, name in (
+        (Entry.created_by, Entry.created_by_name),
+        (Entry.revoked_by, Entry.revoked_by_name),
+    ):
+        if missing := [ref for ref in refs if ref not in out]:
             q = (
-                select(col, name)
+                select(col, func.max(name))
                 .where(Entry.team_id == team_id, col.in_(missing))
-                .limit(len(missing) * 4)
+                .group_by(col)
             )
-            out = {**{a: n for a, n in (await session.execute(q)).all() if n}, **out}
+            out |= {a: n for a, n in (await session.execute(q)).all() if n}
     return out
 
 

@@ -32,7 +32,7 @@ from models import dashboard as dash
 from models.export import export_month
 from models.ledger import settlement_of
 from models.periods import current_period, local_now, parse_period, shift_period, to_local
-from models.roster import audit_sentences
+from models.roster import audit_sentences, names_of
 from models.scoring import fmt_money, fmt_points, fmt_signed, fmt_total
 from models.tables import Entry, Member, Team, WebLogin, WebSecret
 from models.weblogin import (
@@ -466,7 +466,7 @@ async def audit_page(
     async with db.reading() as s:
         team = await _team(s, viewer, team_id, manage=True)
         result = await dash.audit_page(s, team_id, period, get_config().tz, action, _int(page) or 1)
-        actors = await dash.actor_names(s, team_id, {r.actor for r in result.rows})
+        actors = await names_of(s, team_id, {r.actor for r in result.rows})
         rub = rubric()
         names = {i.key: item_name(rub, i.key) for i in rub.items}
         sentences = await audit_sentences(s, team_id, list(result.rows), names)  # as /审计
@@ -500,7 +500,7 @@ async def appeals_page(
         rub, _ = await month_rules(s, team_id, period)
         rows = await dash.appeals_list(s, team_id, period, status)
         names = await dash.member_names(s, {e.member_id for _, e in rows})
-        closers = await dash.actor_names(s, team_id, {a.closed_by for a, _ in rows if a.closed_by})
+        closers = await names_of(s, team_id, {a.closed_by for a, _ in rows if a.closed_by})
     return render(
         request,
         "appeals.html",
