@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
+import os
+import sys
+import textwrap
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import nonebot
 import pytest
@@ -24,6 +29,7 @@ from adapters.wecom import (
     MessageEvent,
     MessageSegment,
     NetworkError,
+    NoticeEvent,
     PrivateMessageEvent,
 )
 from adapters.wecom.adapter import strip_bot_mention
@@ -34,6 +40,7 @@ BOT_ID = "aibot-kpi"
 SECRET = "s3cret"
 NAME = "KPI助手"
 GROUP = "wrkSFfCgAAxxxx"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def png(color: str = "red", size: tuple[int, int] = (40, 30)) -> bytes:
@@ -337,6 +344,74 @@ async def test_a_send_without_a_connection_raises_network_error(sim, bot):
     await sim.wait_until(lambda: not bot.client.is_connected, timeout=3)
     with pytest.raises(NetworkError):
         await bot.send_markdown(GROUP, "月报")
+
+
+async def test_a_picture_file_is_sent_by_its_path(sim, bot, tmp_path):
+    sim.users.add("zhangsan")
+    picture = png("orange")
+    path = tmp_path / "月报.png"
+    path.write_bytes(picture)
+    await bot.send_to("zhangsan", MessageSegment.image(path=path))
+    [sent] = [s for s in sim.sent if s.cmd == "aibot_send_msg"]
+    assert sent.msgtype == "image"
+    assert sim.media[sent.body["image"]["media_id"]].data == picture
+
+
+async def test_an_event_callback_is_a_notice_event(sim, adapter):
+    seen: asyncio.Queue[NoticeEvent] = asyncio.Queue()
+    matcher = nonebot.on_notice(rule=Rule(lambda event: isinstance(event, NoticeEvent)))
+
+    @matcher.handle()
+    async def _(event: NoticeEvent) -> None:
+        seen.put_nowait(event)
+
+    try:
+        req_id = await sim.send_event(BOT_ID, "enter_chat", user="zhangsan")
+        event = await asyncio.wait_for(seen.get(), 5)
+    finally:
+        matcher.destroy()
+    assert (event.event_type, event.user_id, event.req_id) == ("enter_chat", "zhangsan", req_id)
+    assert event.get_event_name() == "notice.enter_chat"
+
+
+APP = textwrap.dedent(
+    """
+    import nonebot
+    from nonebot import on_message
+
+    nonebot.init(driver="~none")
+    from adapters.wecom import Adapter, MessageEvent
+
+    nonebot.get_driver().register_adapter(Adapter)
+    echo = on_message()
+
+    @echo.handle()
+    async def _(bot, event: MessageEvent):
+        await bot.send(event, f"echo {event.user_id}: {event.get_plaintext()}")
+
+    nonebot.run()
+    """
+)
+
+
+async def test_a_plain_nonebot_app_configured_by_env_connects_and_answers(sim):
+    env = {
+        **os.environ,
+        "WECOM_BOTS": json.dumps([{"bot_id": BOT_ID, "secret": SECRET, "name": NAME}]),
+        "WECOM_WS_URL": sim.ws_url,
+        "LOG_LEVEL": "WARNING",
+    }
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", APP, cwd=ROOT, env=env)
+    try:
+        await sim.wait_connected(BOT_ID, timeout=20)
+        cb = await sim.send_message(BOT_ID, chat=GROUP, user="zhangsan", parts=["/排行"])
+        sent = await sim.wait_sent(lambda s: s.cmd == "aibot_respond_msg", timeout=10)
+        assert sent.req_id == cb.req_id
+        assert sent.text == "echo zhangsan: /排行"
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 20)
+    assert proc.returncode == 0
 
 
 # ---- pure helpers ----------------------------------------------------------------------------

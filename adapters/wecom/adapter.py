@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import datetime, timezone
 from typing import Any
 
 from nonebot import get_plugin_config, logger
@@ -226,6 +227,7 @@ class Adapter(BaseAdapter):
 
     async def message_event(self, bot: Bot, frame: dict[str, Any]) -> MessageEvent | None:
         """The event of an `aibot_msg_callback` frame, its pictures already decrypted."""
+        received = datetime.now(timezone.utc)  # the reply window runs from here
         body = frame.get("body") or {}
         msgtype = body.get("msgtype", "")
         items: list[dict[str, Any]]
@@ -256,6 +258,7 @@ class Adapter(BaseAdapter):
         common = {
             "self_id": bot.self_id,
             "req_id": (frame.get("headers") or {}).get("req_id", ""),
+            "time": received,
             "raw": dict(body),
             "message_id": body.get("msgid", ""),
             "user_id": user_id,
