@@ -154,6 +154,20 @@ async def test_unanswered_heartbeats_close_the_connection_and_it_reconnects(sim,
     await sim.wait_connected(BOT_ID, auths=2, timeout=3)
 
 
+async def test_a_second_connection_of_the_robot_replaces_the_first_for_good(sim, adapter):
+    await sim.wait_until(lambda: BOT_ID in adapter.bots)
+    second = make_adapter(sim)
+    await second.startup()
+    try:
+        await sim.wait_connected(BOT_ID, auths=2)
+        await sim.wait_until(lambda: BOT_ID not in adapter.bots)  # told, and it let go
+        await asyncio.sleep(0.5)  # several reconnect delays: the first does not come back
+        assert sim.auth_count(BOT_ID) == 2
+        assert sim.connected(BOT_ID)  # the second one (in one process NoneBot sees one bot)
+    finally:
+        await second.shutdown()
+
+
 # ---- messages in -----------------------------------------------------------------------------
 
 

@@ -174,6 +174,7 @@ class Adapter(BaseAdapter):
         client.on("error", lambda error: self._error(bot, error))
         client.on("message", lambda frame: self._on_message(bot, frame))
         client.on("event", lambda frame: self._on_event(bot, frame))
+        client.on("event.disconnected_event", lambda frame: self._replaced(bot))
         return bot
 
     def _online(self, bot: Bot) -> None:
@@ -185,6 +186,12 @@ class Adapter(BaseAdapter):
         if bot.self_id in self.bots:
             self.bot_disconnect(bot)
             logger.warning(f"WeCom {bot.self_id}: disconnected ({reason})")
+
+    def _replaced(self, bot: Bot) -> None:
+        logger.error(
+            f"WeCom {bot.self_id}: 另一个连接顶替了本连接（一个智能机器人同时只能有一个长连接），"
+            "本进程不再重连；请只让一个进程使用这个机器人"
+        )
 
     def _error(self, bot: Bot, error: Exception) -> None:
         if isinstance(error, WSAuthFailureError):
