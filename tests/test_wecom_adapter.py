@@ -371,6 +371,17 @@ async def test_a_picture_file_is_sent_by_its_path(sim, bot, tmp_path):
     assert sim.media[sent.body["image"]["media_id"]].data == picture
 
 
+async def test_a_file_is_uploaded_as_file_media_and_sent_with_its_name(sim, bot):
+    sim.groups[GROUP] = {BOT_ID}
+    workbook = b"PK\x03\x04" + bytes(range(256)) * 40
+    await bot.send_to(GROUP, MessageSegment.file(workbook, name="2026-11 绩效.xlsx"))
+    [sent] = [s for s in sim.sent if s.cmd == "aibot_send_msg"]
+    assert sent.ok
+    assert sent.msgtype == "file"
+    media = sim.media[sent.body["file"]["media_id"]]
+    assert (media.type, media.filename, media.data) == ("file", "2026-11 绩效.xlsx", workbook)
+
+
 async def test_an_event_callback_is_a_notice_event(sim, adapter):
     seen: asyncio.Queue[NoticeEvent] = asyncio.Queue()
     matcher = nonebot.on_notice(rule=Rule(lambda event: isinstance(event, NoticeEvent)))

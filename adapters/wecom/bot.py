@@ -4,7 +4,7 @@ Platform rules this follows (wecom_aibot_sdk; the platform's documentation):
 - a reply (`aibot_respond_msg`) echoes the message callback's `req_id`; text goes as a
   finished `stream` (markdown, at most 20480 bytes), a picture as media uploaded first;
 - a proactive send (`aibot_send_msg`) to a group chatid or a userid takes markdown (at most
-  4096 bytes), template cards or media, never `text`;
+  4096 bytes), template cards or media (image, file…), never `text`;
 - a refused frame raises `ActionFailed` (errcode, errmsg); a frame without an answer
   (disconnected, ack timeout) raises `NetworkError`.
 A reply the platform refuses (its req_id expired or unknown) is sent again proactively.
@@ -110,8 +110,14 @@ class Bot(BaseBot):
 
     async def upload_image(self, raw: bytes, name: str | None = None) -> str:
         """Upload a picture as temporary media; its media_id."""
-        name = name or f"{hashlib.md5(raw).hexdigest()[:12]}.{image_suffix(raw)}"
-        result = await self.call_api("upload_media", data=raw, type="image", filename=name)
+        return await self.upload(raw, "image", name)
+
+    async def upload(self, raw: bytes, kind: str = "file", name: str | None = None) -> str:
+        """Upload temporary media (`kind`: image, file, voice, video); its media_id."""
+        if name is None:
+            suffix = image_suffix(raw) if kind == "image" else "bin"
+            name = f"{hashlib.md5(raw).hexdigest()[:12]}.{suffix}"
+        result = await self.call_api("upload_media", data=raw, type=kind, filename=name)
         return result["media_id"]
 
     async def download(self, url: str, aeskey: str | None) -> bytes:
@@ -126,8 +132,8 @@ class Bot(BaseBot):
         if raw is None and seg.data.get("path"):
             raw = await asyncio.to_thread(Path(seg.data["path"]).read_bytes)
         if not raw:
-            raise ValueError("WeCom: an image to send has no bytes")
-        return await self.upload_image(raw, seg.data.get("name"))
+            raise ValueError(f"WeCom: a {seg.type} to send has no bytes")
+        return await self.upload(raw, seg.type, seg.data.get("name"))
 
     async def _deliver(self, message: Message, chat_id: str, req_id: str | None) -> list[dict]:
         acks: list[dict] = []
@@ -135,8 +141,8 @@ class Bot(BaseBot):
             if isinstance(part, str):
                 limit = REPLY_MAX_BYTES if req_id else MARKDOWN_MAX_BYTES
                 bodies = [("markdown", piece) for piece in split_utf8(part, limit)]
-            elif part.type == "image":
-                bodies = [("image", await self._media_id(part))]
+            elif part.type in ("image", "file"):
+                bodies = [(part.type, await self._media_id(part))]
             elif part.type == "template_card":
                 bodies = [("template_card", part.data["card"])]
             else:
@@ -158,8 +164,8 @@ class Bot(BaseBot):
                 "msgtype": "stream",
                 "stream": {"id": generate_req_id("stream"), "finish": True, "content": value},
             }
-        elif kind == "image":
-            body = {"msgtype": "image", "image": {"media_id": value}}
+        elif kind in ("image", "file"):
+            body = {"msgtype": kind, kind: {"media_id": value}}
         else:
             body = {"msgtype": "template_card", "template_card": value}
         return await self.call_api("reply", req_id=req_id, body=body)
@@ -172,8 +178,8 @@ class Bot(BaseBot):
                 body = {"msgtype": "markdown", "markdown": {"content": piece}}
                 ack = await self.call_api("send_message", chatid=chat_id, body=body)
             return ack
-        if kind == "image":
-            body = {"msgtype": "image", "image": {"media_id": value}}
+        if kind in ("image", "file"):
+            body = {"msgtype": kind, kind: {"media_id": value}}
         else:
             body = {"msgtype": "template_card", "template_card": value}
         return await self.call_api("send_message", chatid=chat_id, body=body)

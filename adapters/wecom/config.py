@@ -15,6 +15,9 @@ class BotInfo(BaseModel):
     bot_id: str
     secret: str
     name: str | None = None
+    corp: str | None = None
+    """A short name of the robot's corp (企业). WeCom userids are unique only within a
+    corp: robots of two corps served by one bot must say which is which."""
 
 
 class Config(BaseModel):

@@ -7,8 +7,8 @@ the suffix of its format), plus `media_url` / `aeskey` where it came from. When 
 failed, `raw` is None and `error` says why.
 
 Outgoing: `text` and `markdown` are sent as markdown (the platform sends no plain `text`
-proactively), `image` is uploaded (`raw` bytes or a `path`) then sent as media, or sent by a
-`media_id` already uploaded; `template_card` is passed through as given.
+proactively), `image` and `file` are uploaded (`raw` bytes or a `path`) then sent as media,
+or sent by a `media_id` already uploaded; `template_card` is passed through as given.
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ class MessageSegment(BaseMessageSegment["Message"]):
     def __str__(self) -> str:
         if self.type in ("text", "markdown"):
             return self.data["text"] if self.type == "text" else self.data["content"]
-        if self.type == "image":
-            return f"[image:{self.data.get('name') or self.data.get('media_id') or ''}]"
+        if self.type in ("image", "file"):
+            return f"[{self.type}:{self.data.get('name') or self.data.get('media_id') or ''}]"
         return f"[{self.type}]"
 
     @override
@@ -85,6 +85,30 @@ class MessageSegment(BaseMessageSegment["Message"]):
                 "path": str(path) if path is not None else None,
                 "media_id": media_id,
                 "name": name,
+            },
+        )
+
+    @classmethod
+    def file(
+        cls,
+        raw: bytes | None = None,
+        *,
+        path: str | Path | None = None,
+        media_id: str | None = None,
+        name: str | None = None,
+    ) -> Self:
+        """A file to send (the platform shows `name`): bytes, a local file or a media_id."""
+        if raw is None and path is None and media_id is None:
+            raise ValueError("file needs raw bytes, a path or a media_id")
+        if name is None and path is not None:
+            name = Path(path).name
+        return cls(
+            "file",
+            {
+                "raw": raw,
+                "path": str(path) if path is not None else None,
+                "media_id": media_id,
+                "name": name or "file.bin",
             },
         )
 
