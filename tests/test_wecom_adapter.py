@@ -264,6 +264,17 @@ async def test_a_reply_with_a_picture_uploads_it_then_replies_with_its_media(sim
     assert (media.type, media.data) == ("image", picture)
 
 
+async def test_the_simulators_say_returns_the_first_answer_to_a_message(sim, bot, events):
+    async def answer() -> None:
+        event = await next_event(events)
+        await bot.send(event, f"✅ {event.get_plaintext()}")
+
+    task = asyncio.create_task(answer())
+    assert await sim.say(BOT_ID, user="zhangsan", parts=["/排行"], chat=GROUP) == "✅ /排行"
+    await task
+    assert sim.texts_to(GROUP) == ["✅ /排行"]
+
+
 async def test_a_late_reply_is_sent_proactively_to_the_chat(sim, bot, events):
     await sim.send_message(BOT_ID, chat=GROUP, user="zhangsan", parts=["/排行"])
     event = await next_event(events)

@@ -295,6 +295,34 @@ class WeComSim:
         )
         return cb
 
+    async def say(
+        self,
+        bot_id: str,
+        *,
+        user: str,
+        parts: list[str | bytes],
+        chat: str | None = None,
+        timeout: float = 15.0,
+    ) -> str:
+        """Send a message and return the text of the robot's first answer to it: a reply on
+        its req_id, or a proactive send to its chat."""
+        start = len(self.sent)
+        cb = await self.send_message(bot_id, user=user, parts=parts, chat=chat)
+        assert cb is not None, "a group message reaches the robot only when it is @-ed"
+        sent = await self.wait_sent(
+            lambda s: (
+                bool(s.ok and s.text)
+                and (s.req_id == cb.req_id or (s.cmd == "aibot_send_msg" and s.chatid == cb.chatid))
+            ),
+            start=start,
+            timeout=timeout,
+        )
+        return sent.text
+
+    def texts_to(self, chatid: str, start: int = 0) -> list[str]:
+        """The texts the robot sent to `chatid` (replies and proactive sends), in order."""
+        return [s.text for s in self.sent[start:] if s.ok and s.chatid == chatid and s.text]
+
     async def send_event(self, bot_id: str, eventtype: str, *, user: str, **extra: Any) -> str:
         req_id = f"ev_{secrets.token_hex(10)}"
         body = {
