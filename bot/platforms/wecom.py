@@ -17,22 +17,19 @@ What the platform gives (the SDK's code and the platform's documentation):
   handled: its uniseg `Image` carries the bytes (`raw`), with no URL to fetch;
 - files (the workbook) are sent as file media.
 
-uniseg (nonebot-plugin-alconna) has no builder or exporter for this adapter: this module
-adds them (`WeComBuilder`, `WeComExporter`) to uniseg's tables at import.
+uniseg (nonebot-plugin-alconna) has no builder or exporter for this adapter: the adapter
+package has them (`adapters.wecom.uniseg`), installed by `install_uniseg` at the driver's
+startup when `WECOM_BOTS` registers the adapter.
 
 Configured by `WECOM_BOTS` (the adapter connects out to `WECOM_WS_URL`: nothing listens).
 """
 
-# No `from __future__ import annotations`: uniseg's `@export` reads the `seg` annotation as
-# the class it exports.
-from pathlib import Path
+from __future__ import annotations
+
 from typing import Any
 
+import nonebot
 from nonebot.adapters import Bot, Event, Message
-from nonebot_plugin_alconna.uniseg import At, AtAll, File, Image, Reply, Target, Text
-from nonebot_plugin_alconna.uniseg.adapters import BUILDER_MAPPING, EXPORTER_MAPPING
-from nonebot_plugin_alconna.uniseg.builder import MessageBuilder, build
-from nonebot_plugin_alconna.uniseg.exporter import MessageExporter, SerializeFailed, export
 
 from adapters.wecom import Adapter, GroupMessageEvent, MessageEvent
 from adapters.wecom import Bot as WeComBot
@@ -108,94 +105,25 @@ class WeCom(Platform):
         return True
 
 
-class WeComBuilder(MessageBuilder):
-    """Incoming: text (as is: an "@名字" in it is a display name, never an id), and pictures
-    with their bytes."""
+def install_uniseg() -> None:
+    """Let uniseg read and write WeCom messages. Only once alconna is loaded as a plugin:
+    NoneBot refuses to load a plugin a module imported before (`bot.app` loads it after
+    registering the adapters, so `_factory` defers this to the driver's startup)."""
+    from adapters.wecom import uniseg
 
-    @classmethod
-    def get_adapter(cls) -> Any:
-        return NAME
-
-    @build("image")
-    def image(self, seg: WeComSegment) -> Image:
-        raw = seg.data.get("raw")
-        if not raw:
-            return Image()  # the download failed: a picture without content
-        return Image(raw=raw, name=seg.data.get("name") or "image.png")
+    uniseg.install()
 
 
-class WeComExporter(MessageExporter[WeComMessage]):
-    @classmethod
-    def get_adapter(cls) -> Any:
-        return NAME
-
-    def get_message_type(self) -> type[WeComMessage]:
-        return WeComMessage
-
-    def get_message_id(self, event: Event) -> str:
-        assert isinstance(event, MessageEvent)
-        return event.message_id
-
-    def get_target(self, event: Event, bot: Bot | None = None) -> Target:
-        assert isinstance(event, MessageEvent)
-        return Target(
-            event.chat_id,
-            private=not isinstance(event, GroupMessageEvent),
-            adapter=NAME,
-            self_id=bot.self_id if bot else None,
-        )
-
-    @export
-    async def text(self, seg: Text, bot: Bot | None) -> WeComSegment:
-        return WeComSegment.text(seg.text)
-
-    @export
-    async def at(self, seg: At, bot: Bot | None) -> WeComSegment:
-        return WeComSegment.text(f"@{seg.display or seg.target}")  # no mentions: a name
-
-    @export
-    async def at_all(self, seg: AtAll, bot: Bot | None) -> WeComSegment:
-        return WeComSegment.text("@所有人")
-
-    @export
-    async def image(self, seg: Image, bot: Bot | None) -> WeComSegment:
-        if seg.raw:
-            return WeComSegment.image(seg.raw_bytes, name=seg.name)
-        if seg.path:
-            return WeComSegment.image(path=Path(seg.path))
-        if seg.id:
-            return WeComSegment.image(media_id=seg.id)
-        raise SerializeFailed(f"WeCom: a picture needs its bytes, a file or a media_id: {seg!r}")
-
-    @export
-    async def file(self, seg: File, bot: Bot | None) -> WeComSegment:
-        name = seg.name if seg.name != seg.__default_name__ else None
-        if seg.raw:
-            return WeComSegment.file(seg.raw_bytes, name=name)
-        if seg.path:
-            return WeComSegment.file(path=Path(seg.path), name=name)
-        if seg.id:
-            return WeComSegment.file(media_id=seg.id, name=name)
-        raise SerializeFailed(f"WeCom: a file needs its bytes, a path or a media_id: {seg!r}")
-
-    @export
-    async def reply(self, seg: Reply, bot: Bot | None) -> list[WeComSegment]:
-        return []  # a reply is sent on the message's req_id; there is no quote segment
-
-    async def send_to(self, target: Target | Event, bot: Bot, message: Message, **kwargs: Any):
-        assert isinstance(bot, WeComBot)
-        if isinstance(target, Event):
-            return await bot.send(target, WeComMessage(message))
-        return await bot.send_to(target.id, WeComMessage(message))
-
-
-BUILDER_MAPPING.setdefault(NAME, WeComBuilder())
-EXPORTER_MAPPING.setdefault(NAME, WeComExporter())
+async def _install_at_startup() -> None:
+    install_uniseg()
 
 
 def _factory(config: Any) -> type[Adapter] | None:
     """Registered for `WECOM_BOTS`."""
-    return Adapter if getattr(config, "wecom_bots", None) else None
+    if not getattr(config, "wecom_bots", None):
+        return None
+    nonebot.get_driver().on_startup(_install_at_startup)
+    return Adapter
 
 
 register(WeCom(), _factory)
