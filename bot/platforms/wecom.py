@@ -19,7 +19,7 @@ What the platform gives (the SDK's code and the platform's documentation):
 
 uniseg (nonebot-plugin-alconna) has no builder or exporter for this adapter: the adapter
 package has them (`adapters.wecom.uniseg`), installed by `install_uniseg` at the driver's
-startup when `WECOM_BOTS` registers the adapter.
+startup (`setup`) when `WECOM_BOTS` registers the adapter.
 
 Configured by `WECOM_BOTS` (the adapter connects out to `WECOM_WS_URL`: nothing listens).
 """
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import nonebot
 from nonebot.adapters import Bot, Event, Message
 
 from adapters.wecom import Adapter, GroupMessageEvent, MessageEvent
@@ -104,11 +103,15 @@ class WeCom(Platform):
         await bot.send_to(group_id, WeComSegment.file(data, name=name))
         return True
 
+    def setup(self, driver: Any) -> None:
+        driver.on_startup(_install_at_startup)
+
 
 def install_uniseg() -> None:
     """Let uniseg read and write WeCom messages. Only once alconna is loaded as a plugin:
-    NoneBot refuses to load a plugin a module imported before (`bot.app` loads it after
-    registering the adapters, so `_factory` defers this to the driver's startup)."""
+    NoneBot refuses to load a plugin that a module imported before (`bot.app` loads it
+    after registering the adapters, so `WeCom.setup` defers this to the driver's startup,
+    which runs before the first frame can arrive)."""
     from adapters.wecom import uniseg
 
     uniseg.install()
@@ -120,10 +123,7 @@ async def _install_at_startup() -> None:
 
 def _factory(config: Any) -> type[Adapter] | None:
     """Registered for `WECOM_BOTS`."""
-    if not getattr(config, "wecom_bots", None):
-        return None
-    nonebot.get_driver().on_startup(_install_at_startup)
-    return Adapter
+    return Adapter if getattr(config, "wecom_bots", None) else None
 
 
 register(WeCom(), _factory)
