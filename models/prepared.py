@@ -47,7 +47,7 @@ class Prepared:
         self._compiled: dict[str, _Compiled] = {}
 
     def _for(self, dialect: Dialect) -> _Compiled:
-        found = self._compiled.get(dialect.name)
+        found = self._compiled.get(f"{dialect.name}+{dialect.driver}")
         if found is not None:
             return found
         compiled = self.stmt.compile(dialect=dialect, column_keys=self.keys)
@@ -65,7 +65,7 @@ class Prepared:
             binders=binders,
             readers=readers if any(readers) else None,
         )
-        self._compiled[dialect.name] = found
+        self._compiled[f"{dialect.name}+{dialect.driver}"] = found
         return found
 
     def run(self, conn: Connection, params: Mapping[str, Any]) -> tuple[list[tuple], int]:

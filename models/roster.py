@@ -244,16 +244,16 @@ async def scored_members(session: AsyncSession, team_id: int, period: str) -> li
     return list(rows.scalars().all())
 
 
-async def anyone_scored(session: AsyncSession, team_id: int, period: str) -> bool:
+def anyone_scored(session: Session, team_id: int, period: str) -> bool:
     """Whether the month has any agent to score (one row read, not the roster)."""
-    row = await session.execute(select(Member.id).where(*_scored(team_id, period)).limit(1))
+    row = session.execute(select(Member.id).where(*_scored(team_id, period)).limit(1))
     return row.first() is not None
 
 
-async def scored_agents(session: AsyncSession, team_id: int, period: str) -> list[Agent]:
+def agents_scored(session: Session, team_id: int, period: str) -> list[Agent]:
     """The same agents as `scored_members`, by id, as plain values: a team-wide ranking of
     10,000 agents holds no ORM objects."""
-    rows = await session.execute(
+    rows = session.execute(
         select(Member.id, Member.name, Member.platform, Member.user_id)
         .where(*_scored(team_id, period))
         .order_by(Member.id)
