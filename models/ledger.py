@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from .periods import utcnow
-from .prepared import Prepared
 from .quantity import as_quantity
 from .roster import Agent, agents_scored, audit
 from .rubric import Rubric
@@ -48,7 +47,7 @@ def claim_message(session: Session, key: str | None) -> bool:
         return True
     conn = session.connection()
     claim = _CLAIM[conn.dialect.name]
-    return claim.run(conn, {"key": key, "created_at": utcnow()})[1] == 1
+    return conn.execute(claim, {"key": key, "created_at": utcnow()}).rowcount == 1
 
 
 def release_message(session: Session, key: str) -> None:
@@ -58,10 +57,10 @@ def release_message(session: Session, key: str) -> None:
 
 
 _CLAIM = {
-    name: Prepared(
-        dialect.insert(ProcessedMessage.__table__).on_conflict_do_nothing(),
-        keys=["key", "created_at"],
-    )
+    # preserve_rowcount: the rowcount of an INSERT is kept whatever the driver (psycopg)
+    name: dialect.insert(ProcessedMessage.__table__)
+    .on_conflict_do_nothing()
+    .execution_options(preserve_rowcount=True)
     for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
 }
 
