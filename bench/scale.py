@@ -247,7 +247,8 @@ async def one_count(
         for sim in sims:
             await sim.connect()
         turn = [0]
-        await step(sims, teams, agents, 20, 2, "warm", turn)  # connections, caches
+        # Warm-up: one report per team (connections, caches, the first member row read).
+        await step(sims, teams, agents, 100, teams / 100, "warm", turn)
         for rate in rates:
             pids = [b.proc.pid for b in bots if b.proc is not None]
             sampler.start()

@@ -36,7 +36,7 @@ _sync_engine: Engine | None = None
 # Advisory-lock keys (PostgreSQL): (namespace, id).
 TEAM_LOCK = 4201  # (TEAM_LOCK, team id); team id 0 = creating teams and bindings
 MIGRATION_LOCK = 4202
-WRITERS = 8  # PostgreSQL: worker threads (and sync connections) of the write door
+WRITERS = 8  # PostgreSQL: writer threads (and sync connections) of the write door
 
 
 def async_url(url: str | URL) -> URL:
