@@ -7,6 +7,7 @@ own transaction beside the door and, on PostgreSQL, took no team lock: a `/扣�
 passed its "settled?" check committed into a month just scored without it."""
 
 import asyncio
+import time
 from datetime import datetime, timedelta, timezone
 from fractions import Fraction
 
@@ -36,14 +37,27 @@ async def test_backdated_deduction_racing_the_settlement_is_in_the_settled_score
     # The deduction passes its "is the month settled?" check, then takes its time before
     # it writes: the moment in which the settlement must not score the month without it.
     checked = asyncio.Event()
-    real_check = plugins.supervise.ensure_open
+    loop = asyncio.get_running_loop()
+    if hasattr(plugins.supervise, "ensure_open"):  # the async handler of /扣分
+        real_check = plugins.supervise.ensure_open
 
-    async def slow_check(s, team_id, period):
-        await real_check(s, team_id, period)
-        checked.set()
-        await asyncio.sleep(0.5)
+        async def slow_check(s, team_id, period):
+            await real_check(s, team_id, period)
+            checked.set()
+            await asyncio.sleep(0.5)
 
-    monkeypatch.setattr(plugins.supervise, "ensure_open", slow_check)
+        monkeypatch.setattr(plugins.supervise, "ensure_open", slow_check)
+    else:  # the /扣分 use case, a plain function on the door's writer thread
+        import models.usecases.marks as marks
+
+        real_sync_check = marks.ensure_open
+
+        def slow_sync_check(s, team_id, period):
+            real_sync_check(s, team_id, period)
+            loop.call_soon_threadsafe(checked.set)
+            time.sleep(0.5)
+
+        monkeypatch.setattr(marks, "ensure_open", slow_sync_check)
     set_clock(datetime(2026, 11, 3, 8, 0, tzinfo=SHANGHAI))  # October is due
 
     async def settle_when_checked():
