@@ -258,6 +258,7 @@ async def one_count(
             result["waits"] = await sampler.stop()
             result["bot_cpu"] = round(100 * (cpu_seconds(pids) - cpu0) / wall)
             result["db_cpu"] = round(100 * (cpu_seconds(list(sampler.pids)) - db0) / wall)
+            result["load"] = round(os.getloadavg()[0], 1)
             result["held"] = result["lost"] == 0 and (result["p99_ms"] or 1e9) <= P99_TARGET_MS
             steps.append(result)
             print(f"  P={procs} {json.dumps(result, ensure_ascii=False)}", flush=True)
@@ -284,8 +285,14 @@ def bottleneck(s: dict, procs: int) -> str:
         return f"CPU of the bot processes ({s['bot_cpu']}% for {procs})"
     if lock >= 1:
         return f"team locks (Lock:advisory {lock} backends on average)"
-    if waits:
-        top = max(waits, key=waits.get)
+    top = max(waits, key=waits.get) if waits else None
+    if top == "Client:ClientRead":  # a backend in a transaction, waiting for the bot
+        return (
+            f"the bot side: backends wait for the bot's next statement ({waits[top]} on "
+            f"average) with the bots at {s['bot_cpu']}% CPU: scheduling on a busy machine "
+            f"(load average {s.get('load', '?')})"
+        )
+    if top is not None:
         return f"database ({top} {waits[top]} backends on average)"
     return "the load generator"
 
