@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -16,9 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from .periods import utcnow
-from .prepared import Prepared
 from .quantity import as_quantity
-from .roster import Agent, audit, scored_agents
+from .roster import Agent, agents_scored, audit
 from .rubric import Rubric
 from .scoring import MemberScore, Tally, score_member, shown_total
 from .tables import Entry, ProcessedMessage, Settlement
@@ -48,7 +47,7 @@ def claim_message(session: Session, key: str | None) -> bool:
         return True
     conn = session.connection()
     claim = _CLAIM[conn.dialect.name]
-    return claim.run(conn, {"key": key, "created_at": utcnow()})[1] == 1
+    return conn.execute(claim, {"key": key, "created_at": utcnow()}).rowcount == 1
 
 
 def release_message(session: Session, key: str) -> None:
@@ -58,10 +57,10 @@ def release_message(session: Session, key: str) -> None:
 
 
 _CLAIM = {
-    name: Prepared(
-        dialect.insert(ProcessedMessage.__table__).on_conflict_do_nothing(),
-        keys=["key", "created_at"],
-    )
+    # preserve_rowcount: the rowcount of an INSERT is kept whatever the driver (psycopg)
+    name: dialect.insert(ProcessedMessage.__table__)
+    .on_conflict_do_nothing()
+    .execution_options(preserve_rowcount=True)
     for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
 }
 
@@ -266,17 +265,18 @@ def rank(scored: list[tuple[Agent, MemberScore]]) -> list[Ranked]:
 TALLY_BATCH = 20000  # grouped rows fetched at a time while scoring a whole team
 
 
-async def _tallies_by_member(
-    session: AsyncSession, team_id: int, period: str
-) -> AsyncIterator[tuple[int, dict[str, Tally], int]]:
+def _tallies_by_member(
+    session: Session, team_id: int, period: str
+) -> Iterator[tuple[int, dict[str, Tally], int]]:
     """(member id, tallies, fine cents) of each member with entries, in member order.
 
-    The month's GROUP BY member, item is streamed in member order, so only one member's
-    tallies are held at a time however large the team (revoked entries excluded).
+    The month's GROUP BY member, item is streamed in member order (`yield_per`), so only
+    one member's tallies are held at a time however large the team (revoked excluded).
     """
-    rows = await session.stream(_tally_select(team_id, period).order_by(Entry.member_id))
+    stmt = _tally_select(team_id, period).order_by(Entry.member_id)
+    rows = session.execute(stmt, execution_options={"yield_per": TALLY_BATCH})
     current, tallies, fines = None, {}, 0
-    async for part in rows.partitions(TALLY_BATCH):
+    for part in rows.partitions():
         for mid, key, qty, n, fine in part:
             if mid != current:
                 if current is not None:
@@ -288,19 +288,26 @@ async def _tallies_by_member(
         yield current, tallies, fines
 
 
-async def team_month_scores(
-    session: AsyncSession, rubric: Rubric, team_id: int, period: str, base: Decimal | None
+def month_ranking(
+    session: Session, rubric: Rubric, team_id: int, period: str, base: Decimal | None
 ) -> list[Ranked]:
     """Every scored agent of the month, ranked. Agents are plain values and tallies are
     streamed, so 10,000 agents / 1,000,000 entries score in little memory."""
-    agents = {a.id: a for a in await scored_agents(session, team_id, period)}
+    agents = {a.id: a for a in agents_scored(session, team_id, period)}
     scores: dict[int, MemberScore] = {}
-    async for mid, tallies, fines in _tallies_by_member(session, team_id, period):
+    for mid, tallies, fines in _tallies_by_member(session, team_id, period):
         if mid in agents:
             scores[mid] = score_member(rubric, tallies, Fraction(fines, 100), base)
     return rank(
         [(a, scores.pop(a.id, None) or score_member(rubric, {}, 0, base)) for a in agents.values()]
     )
+
+
+async def team_month_scores(
+    session: AsyncSession, rubric: Rubric, team_id: int, period: str, base: Decimal | None
+) -> list[Ranked]:
+    """`month_ranking` of an async session."""
+    return await session.run_sync(month_ranking, rubric, team_id, period, base)
 
 
 async def month_counts(session: AsyncSession, team_id: int, period: str) -> dict[str, int]:

@@ -25,7 +25,6 @@ from sqlalchemy import and_, bindparam, func, insert, select, true
 from sqlalchemy.orm import Session
 
 from .ledger import MEMBER_TALLY, Refused, closed_month
-from .prepared import Prepared
 from .quantity import as_quantity
 from .rubric import Item, Rubric
 from .scoring import MemberScore, Tally, score_member
@@ -66,8 +65,8 @@ def log_self_report(
     """Check the rules, write the entry and its audit row, return the month's score.
 
     A plain function of a `Session`: the dispatcher runs the whole command in one hop
-    (`bot.db.unit_of_work_sync`). Its statements are compiled once and run on the
-    connection's cursor (`models.prepared`): nothing on this path is an ORM object."""
+    (`bot.door.write`). Its statements are Core statements, compiled once into
+    SQLAlchemy's statement cache: nothing on this path is an ORM object."""
     item = r.item
     conn = session.connection()
     checks = {
@@ -79,7 +78,7 @@ def log_self_report(
         "day_start": r.day_start,
         "day_end": r.day_end,
     }
-    rows = _CHECKS.all(conn, checks)
+    rows = conn.execute(_CHECKS, checks).all()
     status, duplicate, reports, units = rows[0][:4]
     tallies = {
         key: Tally(as_quantity(qty), int(n)) for *_, key, qty, n, _fine in rows if key is not None
@@ -113,7 +112,7 @@ def log_self_report(
         "created_by_name": r.member_name,
         "source": r.source,
     }
-    [(entry_id,)] = _INSERT_ENTRY.all(conn, entry)
+    [(entry_id,)] = conn.execute(_INSERT_ENTRY, entry).all()
     after = {
         "member_id": r.member_id,
         "item": item.key,
@@ -131,7 +130,7 @@ def log_self_report(
         "before": None,
         "after": json.dumps(after, ensure_ascii=False),
     }
-    _INSERT_AUDIT.run(conn, audit_row)
+    conn.execute(_INSERT_AUDIT, audit_row)
     before = tallies.get(item.key, Tally())
     tallies[item.key] = Tally(before.quantity + r.quantity, before.entries + 1)
     score = score_member(rubric, tallies, Fraction(fines, 100), base)
@@ -175,23 +174,6 @@ def _build_checks():
     return select(rules, month).select_from(rules.outerjoin(month, true()))
 
 
-_CHECKS = Prepared(_build_checks())
-_ENTRY_KEYS = [
-    "team_id",
-    "member_id",
-    "period",
-    "item_key",
-    "quantity",
-    "fine_cents",
-    "link",
-    "note",
-    "image_url",
-    "image_file",
-    "created_at",
-    "created_by",
-    "created_by_name",
-    "source",
-]
-_INSERT_ENTRY = Prepared(insert(Entry.__table__).returning(Entry.__table__.c.id), keys=_ENTRY_KEYS)
-_AUDIT_KEYS = ["team_id", "at", "actor", "action", "target", "before", "after"]
-_INSERT_AUDIT = Prepared(insert(AuditLog.__table__), keys=_AUDIT_KEYS)
+_CHECKS = _build_checks()
+_INSERT_ENTRY = insert(Entry.__table__).returning(Entry.__table__.c.id)
+_INSERT_AUDIT = insert(AuditLog.__table__)

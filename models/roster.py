@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from .periods import period_bounds, utcnow
-from .prepared import Prepared
 from .tables import AuditLog, Entry, GroupBinding, Member, Team, Tenure
 from .text import clean_name
 
@@ -85,15 +84,13 @@ async def member_of(
 def member_row(session: Session, team_id: int, platform: str, user_id: str) -> Member | None:
     """`member_of` as a plain row (Core: nothing is loaded into the session), for reading."""
     params = {"team_id": team_id, "platform": platform, "user_id": user_id}
-    row = _MEMBER_ROW.first(session.connection(), params)
+    row = session.connection().execute(_MEMBER_ROW, params).first()
     return None if row is None else Member(**dict(zip(_MEMBER_COLUMNS, row, strict=True)))
 
 
 _MEMBER_COLUMNS = [c.name for c in Member.__table__.c]
-_MEMBER_ROW = Prepared(
-    select(*Member.__table__.c).where(
-        *_member_where(bindparam("team_id"), bindparam("platform"), bindparam("user_id"))  # type: ignore[arg-type]
-    )
+_MEMBER_ROW = select(*Member.__table__.c).where(
+    *_member_where(bindparam("team_id"), bindparam("platform"), bindparam("user_id"))  # type: ignore[arg-type]
 )
 
 
@@ -244,16 +241,16 @@ async def scored_members(session: AsyncSession, team_id: int, period: str) -> li
     return list(rows.scalars().all())
 
 
-async def anyone_scored(session: AsyncSession, team_id: int, period: str) -> bool:
+def anyone_scored(session: Session, team_id: int, period: str) -> bool:
     """Whether the month has any agent to score (one row read, not the roster)."""
-    row = await session.execute(select(Member.id).where(*_scored(team_id, period)).limit(1))
+    row = session.execute(select(Member.id).where(*_scored(team_id, period)).limit(1))
     return row.first() is not None
 
 
-async def scored_agents(session: AsyncSession, team_id: int, period: str) -> list[Agent]:
+def agents_scored(session: Session, team_id: int, period: str) -> list[Agent]:
     """The same agents as `scored_members`, by id, as plain values: a team-wide ranking of
     10,000 agents holds no ORM objects."""
-    rows = await session.execute(
+    rows = session.execute(
         select(Member.id, Member.name, Member.platform, Member.user_id)
         .where(*_scored(team_id, period))
         .order_by(Member.id)

@@ -9,7 +9,7 @@ from nonebot import get_driver, logger, require
 require("nonebot_plugin_apscheduler")
 from nonebot_plugin_apscheduler import scheduler  # noqa: E402
 
-from bot import db  # noqa: E402
+from bot import db, door  # noqa: E402
 from bot.commands import COMMANDS, plugin_meta, self_report_examples, usages  # noqa: E402
 from bot.config import get_config, parse_hhmm  # noqa: E402
 from bot.context import Ctx  # noqa: E402
@@ -57,13 +57,18 @@ async def remind_due(now: datetime | None = None) -> int:
         if reminder_time(team) != (now.hour, now.minute):
             continue
         today = now.date()
-        async with db.writing() as s:
-            if not await claim_reminder(s, team.id, today):
-                continue
-            missing = await missing_reports(s, rubric(), team.id, today, cfg.tz)
-            bindings = await bindings_of(s, team.id)
-        if not missing:
+
+        async def claim(s, team_id=team.id, today=today):
+            if not await claim_reminder(s, team_id, today):
+                return None
+            missing = await missing_reports(s, rubric(), team_id, today, cfg.tz)
+            return missing, await bindings_of(s, team_id)
+
+        with door.serialise_team(team.id):  # through the write door, in the team's lane
+            claimed = await door.unit_of_work(claim)
+        if claimed is None or not claimed[0]:
             continue
+        missing, bindings = claimed
         parts: list[Part] = ["⏰ 今天还没报的同事：\n"]
         for member, gaps in missing:
             parts += [Mention(member.user_id), f"{gap_text(gaps)}\n"]

@@ -90,7 +90,7 @@ async def test_settle_writes_every_ranked_agent_in_batches(monkeypatch):
     await a_team_month()
     rubric = load_rubric()
     async with db.writing() as s:
-        result = await settlement.settle(s, rubric, 1, PERIOD, "测试", None)
+        result = await s.run_sync(settlement.settle, rubric, 1, PERIOD, "测试", None)
     async with db.reading() as s:
         rows = (await s.execute(select(SettledScore).order_by(SettledScore.rank))).scalars().all()
     assert len(rows) == len(result.ranking) == 8
