@@ -24,9 +24,11 @@ def audit(
     target: str,
     before: object = None,
     after: object = None,
+    channel: str = "群聊",
 ) -> None:
     """One audit row per write (SPEC §6: every deduction explainable), added to the
-    session: written with the rest of its transaction."""
+    session: written with the rest of its transaction. `channel`: where the actor acted
+    (群聊 / 私聊 / 网页)."""
 
     def dump(v: object) -> str | None:
         return None if v is None else json.dumps(v, ensure_ascii=False, default=str)
@@ -40,6 +42,7 @@ def audit(
             target=target,
             before=dump(before),
             after=dump(after),
+            channel=channel,
         )
     )
 
@@ -402,7 +405,10 @@ async def audit_sentences(
     if member_ids:
         q = select(Member.id, Member.name).where(Member.id.in_(member_ids))
         members = dict((await session.execute(q)).all())
-    return [_sentence(r, named, entries, members, item_names) for r in rows]
+    return [
+        _sentence(r, named, entries, members, item_names) + ("（网页）" if r.channel == "网页" else "")
+        for r in rows
+    ]
 
 
 async def names_of(session: AsyncSession, team_id: int, refs: set[str]) -> dict[str, str]:
