@@ -48,17 +48,11 @@ def audit(
 
 
 async def binding_of(session: AsyncSession, platform: str, group_id: str) -> GroupBinding | None:
-    return (
-        await session.execute(
-            select(GroupBinding).where(
-                GroupBinding.platform == platform, GroupBinding.group_id == group_id
-            )
-        )
-    ).scalar_one_or_none()
+    return await session.run_sync(group_binding, platform, group_id)
 
 
 async def team_by_name(session: AsyncSession, name: str) -> Team | None:
-    return (await session.execute(select(Team).where(Team.name == name))).scalar_one_or_none()
+    return await session.run_sync(team_named, name)
 
 
 async def bindings_of(session: AsyncSession, team_id: int) -> list[GroupBinding]:
@@ -77,12 +71,18 @@ def _member_where(team_id: int, platform: str, user_id: str):
     return (Member.team_id == team_id, Member.platform == platform, Member.user_id == user_id)
 
 
+def member_in(session: Session, team_id: int, platform: str, user_id: str) -> Member | None:
+    """The person's membership of the team (any tenure), loaded into the session (to change
+    it); `member_row` reads the same row as a plain value."""
+    return session.execute(
+        select(Member).where(*_member_where(team_id, platform, user_id))
+    ).scalar_one_or_none()
+
+
 async def member_of(
     session: AsyncSession, team_id: int, platform: str, user_id: str
 ) -> Member | None:
-    return (
-        await session.execute(select(Member).where(*_member_where(team_id, platform, user_id)))
-    ).scalar_one_or_none()
+    return await session.run_sync(member_in, team_id, platform, user_id)
 
 
 def member_row(session: Session, team_id: int, platform: str, user_id: str) -> Member | None:
@@ -100,16 +100,22 @@ _MEMBER_ROW = Prepared(
 )
 
 
-async def user_ids_on_team(
-    session: AsyncSession, team_id: int, platform: str, user_ids: set[str]
-) -> set[str]:
+def users_on_team(session: Session, team_id: int, platform: str, user_ids: set[str]) -> set[str]:
     """Which of these users are members of the team (any tenure)."""
-    rows = await session.execute(
+    if not user_ids:
+        return set()
+    rows = session.execute(
         select(Member.user_id).where(
             Member.team_id == team_id, Member.platform == platform, Member.user_id.in_(user_ids)
         )
     )
     return set(rows.scalars())
+
+
+async def user_ids_on_team(
+    session: AsyncSession, team_id: int, platform: str, user_ids: set[str]
+) -> set[str]:
+    return await session.run_sync(users_on_team, team_id, platform, user_ids)
 
 
 def rename_member(session: Session, member_id: int, name: str) -> None:
@@ -137,13 +143,13 @@ def join_sync(
     name: str,
     today: date,
     actor: str,
+    channel: str = "群聊",
 ) -> tuple[Member, str]:
     """Add a person to a team (or bring them back). Returns (member, "new"|"rejoined"|"already").
 
     The name is stored clean (`models.text.clean_name`)."""
     name = clean_name(name)
-    where = _member_where(team_id, platform, user_id)
-    m = session.execute(select(Member).where(*where)).scalar_one_or_none()
+    m = member_in(session, team_id, platform, user_id)
     if m is not None and m.left_on is None:
         return m, "already"
     if m is None:
@@ -158,7 +164,7 @@ def join_sync(
         m.role = "agent"
         status = "rejoined"
     session.add(Tenure(member_id=m.id, start=today))
-    audit(session, team_id, actor, "join", f"{platform}:{user_id}", None, {"name": m.name})
+    audit(session, team_id, actor, "join", f"{platform}:{user_id}", None, {"name": m.name}, channel)
     session.flush()
     return m, status
 
@@ -175,16 +181,21 @@ async def join(
     return await session.run_sync(join_sync, team_id, platform, user_id, name, today, actor)
 
 
-async def leave(session: AsyncSession, member: Member, today: date, actor: str) -> None:
+def end_membership(
+    session: Session, member: Member, today: date, actor: str, channel: str = "群聊"
+) -> None:
+    """`/离职`: the membership and its open tenure end today; all history stays (SPEC §2)."""
     member.left_on = today
-    tenure = (
-        await session.execute(
-            select(Tenure).where(Tenure.member_id == member.id, Tenure.end.is_(None))
-        )
+    tenure = session.execute(
+        select(Tenure).where(Tenure.member_id == member.id, Tenure.end.is_(None))
     ).scalar_one_or_none()
     if tenure is not None:
         tenure.end = today
-    audit(session, member.team_id, actor, "leave", _ref(member), None, {"left_on": today})
+    audit(session, member.team_id, actor, "leave", _ref(member), None, {"left_on": today}, channel)
+
+
+async def leave(session: AsyncSession, member: Member, today: date, actor: str) -> None:
+    await session.run_sync(end_membership, member, today, actor)
 
 
 def _ref(member: Member) -> str:
@@ -288,21 +299,21 @@ async def supervisors(session: AsyncSession, team_id: int) -> list[Member]:
     return list(rows.scalars().all())
 
 
-async def find_by_name(session: AsyncSession, team_id: int, name: str) -> list[Member]:
-    rows = await session.execute(
-        select(Member).where(Member.team_id == team_id, Member.name == name)
-    )
-    return list(rows.scalars().all())
+def find_by_name(session: Session, team_id: int, name: str) -> list[Member]:
+    """The team's members (any tenure) whose roster name is exactly `name`."""
+    q = select(Member).where(Member.team_id == team_id, Member.name == name)
+    return list(session.execute(q).scalars().all())
 
 
-async def bind_group(
-    session: AsyncSession,
+def add_binding(
+    session: Session,
     team: Team,
     platform: str,
     group_id: str,
     adapter: str,
     self_id: str,
     actor: str,
+    channel: str = "群聊",
 ) -> GroupBinding:
     """Bind a group to a team, served by the bot account `self_id` (SPEC §2, §5)."""
     binding = GroupBinding(
@@ -315,37 +326,56 @@ async def bind_group(
         bound_by=actor,
     )
     session.add(binding)
-    audit(session, team.id, actor, "bind", f"{platform}:{group_id}", None, team.name)
+    audit(session, team.id, actor, "bind", f"{platform}:{group_id}", None, team.name, channel)
     return binding
 
 
-async def unbind_group(
-    session: AsyncSession, team: Team, platform: str, group_id: str, actor: str
+async def bind_group(
+    session: AsyncSession,
+    team: Team,
+    platform: str,
+    group_id: str,
+    adapter: str,
+    self_id: str,
+    actor: str,
+) -> GroupBinding:
+    return await session.run_sync(add_binding, team, platform, group_id, adapter, self_id, actor)
+
+
+def remove_binding(
+    session: Session, team: Team, platform: str, group_id: str, actor: str, channel: str = "群聊"
 ) -> None:
     """The group leaves its team; every record stays."""
-    await session.execute(
+    session.execute(
         delete(GroupBinding).where(
             GroupBinding.platform == platform, GroupBinding.group_id == group_id
         )
     )
-    audit(session, team.id, actor, "unbind", f"{platform}:{group_id}", team.name)
+    audit(session, team.id, actor, "unbind", f"{platform}:{group_id}", team.name, None, channel)
 
 
-async def new_team(session: AsyncSession, name: str, actor: str) -> Team:
+def create_team(session: Session, name: str, actor: str, channel: str = "群聊") -> Team:
     team = Team(name=clean_name(name), created_at=utcnow())
     session.add(team)
-    await session.flush()
-    audit(session, team.id, actor, "team.create", name)
+    session.flush()
+    audit(session, team.id, actor, "team.create", name, None, None, channel)
     return team
 
 
-async def is_team_supervisor(
-    session: AsyncSession, team_id: int, platform: str, user_id: str
-) -> bool:
-    """An explicit, current supervisor (`/主管`) of the team: what binding another group to
-    an existing team needs besides a superuser (SPEC §2 "Binding is guarded")."""
-    m = await member_of(session, team_id, platform, user_id)
-    return m is not None and m.role == "supervisor" and m.left_on is None
+async def new_team(session: AsyncSession, name: str, actor: str) -> Team:
+    return await session.run_sync(create_team, name, actor)
+
+
+def group_binding(session: Session, platform: str, group_id: str) -> GroupBinding | None:
+    return session.execute(
+        select(GroupBinding).where(
+            GroupBinding.platform == platform, GroupBinding.group_id == group_id
+        )
+    ).scalar_one_or_none()
+
+
+def team_named(session: Session, name: str) -> Team | None:
+    return session.execute(select(Team).where(Team.name == name)).scalar_one_or_none()
 
 
 async def audit_rows(
@@ -406,7 +436,8 @@ async def audit_sentences(
         q = select(Member.id, Member.name).where(Member.id.in_(member_ids))
         members = dict((await session.execute(q)).all())
     return [
-        _sentence(r, named, entries, members, item_names) + ("（网页）" if r.channel == "网页" else "")
+        _sentence(r, named, entries, members, item_names)
+        + ("（网页）" if r.channel == "网页" else "")
         for r in rows
     ]
 

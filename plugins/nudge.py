@@ -13,16 +13,18 @@ from bot import db  # noqa: E402
 from bot.commands import COMMANDS, plugin_meta, self_report_examples, usages  # noqa: E402
 from bot.config import get_config, parse_hhmm  # noqa: E402
 from bot.context import Ctx  # noqa: E402
-from bot.dispatch import kpi_command  # noqa: E402
+from bot.dispatch import Call, kpi_command  # noqa: E402
 from bot.parse import Args  # noqa: E402
 from bot.replies import Mention, Part  # noqa: E402
 from bot.runtime import rubric  # noqa: E402
 from bot.send import send_group  # noqa: E402
+from bot.targets import actor_of  # noqa: E402
 from models.ledger import Refused  # noqa: E402
 from models.nudges import claim_reminder, missing_reports  # noqa: E402
 from models.periods import local_now, parse_day  # noqa: E402
-from models.roster import all_teams, audit, bindings_of  # noqa: E402
+from models.roster import all_teams, bindings_of  # noqa: E402
 from models.tables import Team  # noqa: E402
+from models.usecases.roster import ReminderSet, RemindRequest, set_reminder  # noqa: E402
 
 __plugin_meta__ = plugin_meta(
     "每日提醒", "每天定时 @ 还没报的客服；/未报 随时查看", usages("missing", "remind")
@@ -108,21 +110,19 @@ async def missing_cmd(ctx: Ctx, args: Args) -> str:
 
 
 @kpi_command(COMMANDS["remind"])
-async def remind_cmd(ctx: Ctx, args: Args) -> str | None:
+def remind_cmd(ctx: Ctx, args: Args) -> Call:
     word = args.words[0] if args.words else ""
     if word in ("关闭", "off", "关"):
         value = "off"
-    elif parse_hhmm(word) is not None:
-        h, m = parse_hhmm(word)
-        value = f"{h:02d}:{m:02d}"
+    elif (hhmm := parse_hhmm(word)) is not None:
+        value = f"{hhmm[0]:02d}:{hhmm[1]:02d}"
     else:
         raise Refused("请写提醒时间 HH:MM（如 17:30）或“关闭”")
-    s = ctx.s
-    team = await s.get(Team, ctx.team_id)
-    before = team.reminder_time
-    team.reminder_time = value
-    audit(s, team.id, ctx.actor, "reminder", team.name, before, value)
-    if value == "off":
+    return Call(set_reminder, RemindRequest(ctx.team_id, actor_of(ctx), value), _reminder_set)
+
+
+def _reminder_set(done: ReminderSet) -> str:
+    if done.value == "off":
         return "✅ 本团队的每日提醒已关闭"
     days = get_config().kpi_reminder_days
-    return f"✅ 每天 {value} 提醒还没报的同事（{days}）"
+    return f"✅ 每天 {done.value} 提醒还没报的同事（{days}）"

@@ -6,9 +6,9 @@ their name and role in the group as the platform says now). Everything that depe
 stored data — roles, "nobody deals for themselves", the month being open, caps,
 duplicates — is checked by the use case itself, inside its one transaction.
 
-`Policy` holds the settings of the process (rubric, time zone, commission base…). A use
-case takes it as its last argument; left out, it is the one `use_policy` installed at
-start (the bot's configuration): the only module state here, set once.
+`Policy` holds the settings of the process (rubric, time zone, commission base…); a use
+case takes it as its last argument (the bot builds it from its configuration at each
+command, `bot.runtime.policy`). Nothing here keeps module state.
 """
 
 from __future__ import annotations
@@ -29,15 +29,15 @@ from ..tables import Member
 
 __all__ = [
     "Actor",
+    "EntryRef",
     "Person",
     "Policy",
     "Refused",
     "Word",
-    "current_policy",
+    "entry_id_of",
     "is_supervisor",
     "require_supervisor",
     "speaker",
-    "use_policy",
 ]
 
 CHAT = "群聊"
@@ -104,24 +104,6 @@ class Policy:
         return local_now(self.tz).date()
 
 
-_policy: Policy | None = None
-
-
-def use_policy(policy: Policy) -> None:
-    """Install the process's settings (the bot does at start; tests do per test)."""
-    global _policy
-    _policy = policy
-
-
-def current_policy(policy: Policy | None = None) -> Policy:
-    """`policy`, else the one installed with `use_policy`."""
-    if policy is not None:
-        return policy
-    if _policy is None:
-        raise RuntimeError("no use-case policy installed (models.usecases.base.use_policy)")
-    return _policy
-
-
 def speaker(s: Session, team_id: int, actor: Actor) -> Member | None:
     """The actor's membership of the team (any tenure), as a plain row."""
     return member_row(s, team_id, actor.platform, actor.user_id)
@@ -144,3 +126,39 @@ def require_supervisor(s: Session, team_id: int, actor: Actor, policy: Policy) -
     if not is_supervisor(actor, member, policy):
         raise Refused("只有本团队的主管可以这样做")
     return member
+
+
+@dataclass(frozen=True)
+class EntryRef:
+    """The entry a command names (SPEC §3 "What people type"): its id as typed, or the
+    message replied to — the ids the bot's confirmation cites, or that chat message's key
+    (`Entry.source`); `ask` is the refusal when it names none."""
+
+    entry_id: int | None = None
+    replied: bool = False  # the command replies to a message
+    confirmed: tuple[int, ...] = ()  # ids cited by the bot's message replied to
+    source: str | None = None  # the key of the message replied to
+    ask: str = "请写记录编号，例如 #123"
+
+    def resolve(self, s: Session, team_id: int) -> int:
+        """The entry id; Refused when the reference names none, or several."""
+        from ..ledger import entry_ids_from
+
+        if self.entry_id is not None:
+            return self.entry_id
+        if not self.replied:
+            raise Refused(f"{self.ask}（或回复该记录的确认消息）")
+        ids = list(self.confirmed)
+        if not ids and self.source is not None:
+            ids = entry_ids_from(s, team_id, self.source)
+        if not ids:
+            raise Refused("你回复的消息没有对应的记录，请写记录编号，例如 #123")
+        if len(ids) > 1:
+            listed = "、".join(f"#{i}" for i in ids[:10])
+            raise Refused(f"你回复的消息对应多条记录（{listed}），请写上编号")
+        return ids[0]
+
+
+def entry_id_of(s: Session, team_id: int, ref: int | EntryRef) -> int:
+    """The entry a request names: an id, or an `EntryRef` read in the transaction."""
+    return ref if isinstance(ref, int) else ref.resolve(s, team_id)
