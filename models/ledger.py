@@ -226,20 +226,34 @@ class MonthTallies:
     fines: dict[int, int]  # cents
 
 
-def _tally_select(team_id: int, period: str):
-    """(member, item, Σ quantity, entries, Σ fine cents) of a team's month, revoked excluded;
-    the covering index `ix_entry_month_tally` answers it."""
-    return (
-        select(
-            Entry.member_id,
-            Entry.item_key,
-            func.sum(Entry.quantity),
-            func.count(Entry.id),
-            func.sum(Entry.fine_cents),
-        )
-        .where(Entry.team_id == team_id, Entry.period == period, Entry.revoked_at.is_(None))
-        .group_by(Entry.member_id, Entry.item_key)
+def tally_query(team_id, periods, member_id=None, *, by=Entry.member_id):
+    """The one month-tally query (SPEC §1): (`by`, item, Σ quantity, entries, Σ fine cents)
+    of a team's month (or months, a list), revoked entries excluded, grouped by `by` (the
+    member, or the period for one member's trend) and item; the covering index
+    `ix_entry_month_tally` answers it. Values or `bindparam`s."""
+    months = (
+        Entry.period.in_(periods) if isinstance(periods, list | tuple) else Entry.period == periods
     )
+    q = select(
+        by,
+        Entry.item_key,
+        func.sum(Entry.quantity),
+        func.count(Entry.id),
+        func.sum(Entry.fine_cents),
+    ).where(Entry.team_id == team_id, months, Entry.revoked_at.is_(None))
+    if member_id is not None:
+        q = q.where(Entry.member_id == member_id)
+    return q.group_by(by, Entry.item_key)
+
+
+def read_tallies(rows) -> tuple[dict, dict]:
+    """Rows of `tally_query` as ({key: {item: Tally}}, {key: fine cents})."""
+    tallies: dict = defaultdict(dict)
+    fines: dict = defaultdict(int)
+    for key, item, qty, n, fine in rows:
+        tallies[key][item] = Tally(as_quantity(qty), int(n))
+        fines[key] += int(fine or 0)
+    return tallies, fines
 
 
 def month_tallies(
@@ -251,22 +265,15 @@ def month_tallies(
     session.flush()
     conn = session.connection()
     if member_id is None:
-        rows = conn.execute(_tally_select(team_id, period))
+        rows = conn.execute(tally_query(team_id, period))
     else:
         params = {"team_id": team_id, "period": period, "member_id": member_id}
         rows = conn.execute(MEMBER_TALLY, params)
-    tallies: dict[int, dict[str, Tally]] = defaultdict(dict)
-    fines: dict[int, int] = defaultdict(int)
-    for mid, key, qty, n, fine in rows:
-        tallies[mid][key] = Tally(as_quantity(qty), int(n))
-        fines[mid] += int(fine or 0)
-    return MonthTallies(tallies, fines)
+    return MonthTallies(*read_tallies(rows))
 
 
 # One member's month: (member, item, Σ quantity, entries, Σ fine cents) per item.
-MEMBER_TALLY = _tally_select(bindparam("team_id"), bindparam("period")).where(  # type: ignore[arg-type]
-    Entry.member_id == bindparam("member_id")
-)
+MEMBER_TALLY = tally_query(bindparam("team_id"), bindparam("period"), bindparam("member_id"))
 
 
 def _score(rubric: Rubric, mt: MonthTallies, member_id: int, base: Decimal | None) -> MemberScore:
@@ -332,7 +339,7 @@ async def _tallies_by_member(
     The month's GROUP BY member, item is streamed in member order, so only one member's
     tallies are held at a time however large the team (revoked entries excluded).
     """
-    rows = await session.stream(_tally_select(team_id, period).order_by(Entry.member_id))
+    rows = await session.stream(tally_query(team_id, period).order_by(Entry.member_id))
     current, tallies, fines = None, {}, 0
     async for part in rows.partitions(TALLY_BATCH):
         for mid, key, qty, n, fine in part:

@@ -56,11 +56,13 @@ async def team_by_name(session: AsyncSession, name: str) -> Team | None:
 
 
 async def bindings_of(session: AsyncSession, team_id: int) -> list[GroupBinding]:
-    return list(
-        (await session.execute(select(GroupBinding).where(GroupBinding.team_id == team_id)))
-        .scalars()
-        .all()
-    )
+    return await session.run_sync(team_bindings, team_id)
+
+
+def team_bindings(session: Session, team_id: int) -> list[GroupBinding]:
+    """The groups bound to the team."""
+    q = select(GroupBinding).where(GroupBinding.team_id == team_id)
+    return list(session.execute(q).scalars().all())
 
 
 async def all_teams(session: AsyncSession) -> list[Team]:
@@ -250,14 +252,6 @@ def _scored(team_id: int, period: str) -> tuple:
     )
 
 
-async def scored_members(session: AsyncSession, team_id: int, period: str) -> list[Member]:
-    """The month's scored agents (see `_scored`) as ORM objects, by id."""
-    rows = await session.execute(
-        select(Member).where(*_scored(team_id, period)).order_by(Member.id)
-    )
-    return list(rows.scalars().all())
-
-
 async def anyone_scored(session: AsyncSession, team_id: int, period: str) -> bool:
     """Whether the month has any agent to score (one row read, not the roster)."""
     row = await session.execute(select(Member.id).where(*_scored(team_id, period)).limit(1))
@@ -265,8 +259,8 @@ async def anyone_scored(session: AsyncSession, team_id: int, period: str) -> boo
 
 
 async def scored_agents(session: AsyncSession, team_id: int, period: str) -> list[Agent]:
-    """The same agents as `scored_members`, by id, as plain values: a team-wide ranking of
-    10,000 agents holds no ORM objects."""
+    """The month's scored agents (see `_scored`), by id, as plain values: a team-wide
+    ranking of 10,000 agents holds no ORM objects."""
     rows = await session.execute(
         select(Member.id, Member.name, Member.platform, Member.user_id)
         .where(*_scored(team_id, period))
@@ -276,8 +270,12 @@ async def scored_agents(session: AsyncSession, team_id: int, period: str) -> lis
 
 
 async def active_agents(session: AsyncSession, team_id: int, on: date) -> list[Agent]:
+    return await session.run_sync(agents_on, team_id, on)
+
+
+def agents_on(session: Session, team_id: int, on: date) -> list[Agent]:
     """Agents on the team on day `on`, as plain values, by id."""
-    rows = await session.execute(
+    rows = session.execute(
         select(Member.id, Member.name, Member.platform, Member.user_id)
         .where(
             Member.team_id == team_id,

@@ -9,22 +9,27 @@ from nonebot import get_driver, logger, require
 require("nonebot_plugin_apscheduler")
 from nonebot_plugin_apscheduler import scheduler  # noqa: E402
 
-from bot import db  # noqa: E402
+from bot import db, door  # noqa: E402
 from bot.commands import COMMANDS, plugin_meta, self_report_examples, usages  # noqa: E402
 from bot.config import get_config, parse_hhmm  # noqa: E402
 from bot.context import Ctx  # noqa: E402
 from bot.dispatch import Call, kpi_command  # noqa: E402
 from bot.parse import Args  # noqa: E402
 from bot.replies import Mention, Part  # noqa: E402
-from bot.runtime import rubric  # noqa: E402
+from bot.runtime import policy, rubric  # noqa: E402
 from bot.send import send_group  # noqa: E402
 from bot.targets import actor_of  # noqa: E402
 from models.ledger import Refused  # noqa: E402
-from models.nudges import claim_reminder, missing_reports  # noqa: E402
+from models.nudges import missing_reports  # noqa: E402
 from models.periods import local_now, parse_day  # noqa: E402
-from models.roster import all_teams, bindings_of  # noqa: E402
+from models.roster import all_teams  # noqa: E402
 from models.tables import Team  # noqa: E402
-from models.usecases.roster import ReminderSet, RemindRequest, set_reminder  # noqa: E402
+from models.usecases.roster import (  # noqa: E402
+    ReminderSet,
+    RemindRequest,
+    claim_due_reminder,
+    set_reminder,
+)
 
 __plugin_meta__ = plugin_meta(
     "每日提醒", "每天定时 @ 还没报的客服；/未报 随时查看", usages("missing", "remind")
@@ -59,13 +64,13 @@ async def remind_due(now: datetime | None = None) -> int:
         if reminder_time(team) != (now.hour, now.minute):
             continue
         today = now.date()
-        async with db.writing() as s:
-            if not await claim_reminder(s, team.id, today):
-                continue
-            missing = await missing_reports(s, rubric(), team.id, today, cfg.tz)
-            bindings = await bindings_of(s, team.id)
-        if not missing:
+        due = await door.write(
+            team.id,
+            lambda s, team_id=team.id, day=today: claim_due_reminder(s, team_id, day, policy()),
+        )
+        if due is None or not due.missing:
             continue
+        missing, bindings = due.missing, due.groups
         parts: list[Part] = ["⏰ 今天还没报的同事：\n"]
         for member, gaps in missing:
             parts += [Mention(member.user_id), f"{gap_text(gaps)}\n"]

@@ -5,6 +5,7 @@
     leave(s, LeaveRequest)       -> Left
     set_role(s, RoleRequest)     -> RoleSet
     set_reminder(s, RemindRequest) -> ReminderSet
+    claim_due_reminder(s, team_id, day) -> DueReminder | None   (the daily job)
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from datetime import date
 from sqlalchemy.orm import Session
 
 from ..ledger import Refused
-from ..roster import audit, end_membership, join_sync, member_in
+from ..nudges import claim_reminder, missing_on
+from ..roster import audit, end_membership, join_sync, member_in, team_bindings
 from ..tables import Team
 from .base import Actor, Person, Policy, Word, require_supervisor
 from .targets import MAX_TARGETS, Where, resolve, too_many
@@ -188,3 +190,20 @@ def set_reminder(s: Session, req: RemindRequest, policy: Policy) -> ReminderSet:
     team.reminder_time = req.value
     audit(s, team.id, req.actor.key, "reminder", team.name, before, req.value, req.actor.channel)
     return ReminderSet(req.value)
+
+
+@dataclass(frozen=True)
+class DueReminder:
+    """Today's reminder of a team, claimed: who has not reported, and where to say it."""
+
+    missing: list  # (Agent, [Gap]) per agent with no self-report today
+    groups: list  # the team's bindings (plain rows)
+
+
+def claim_due_reminder(s: Session, team_id: int, day: date, policy: Policy) -> DueReminder | None:
+    """Claim the team's reminder of `day` (exactly once, SPEC §4) and read who to remind;
+    None when it was already sent."""
+    if not claim_reminder(s, team_id, day):
+        return None
+    missing = missing_on(s, policy.rubric, team_id, day, policy.tz)
+    return DueReminder(missing, team_bindings(s, team_id))
