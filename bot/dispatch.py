@@ -7,16 +7,17 @@ with one, `_dispatch`:
    another bot account silent, and drops a message this process already handled;
 2. checks the role (SPEC §2) and the number of people named (`bot.targets`);
 3. for a command that writes: looks up, through the adapter, the names of the people the
-   message names (nothing slow inside a transaction), then opens ONE write transaction
-   (serialised per team, and shared with the units of the team queued at the same
-   moment, group commit: `bot.db.unit_of_work`), claims the message id in it (a redelivered
-   message writes nothing and gets no second answer), runs the handler, commits;
+   message names (nothing slow inside a transaction), parses the message into its use
+   case's request, then runs ONE write transaction through `bot.door.write` (serialised
+   per team, and shared with the units of the team queued at the same moment, group
+   commit), which claims the message id (a redelivered message writes nothing and gets no
+   second answer), runs the use case, commits;
    for a command that only reads: runs the handler in a read session, then claims the
    message id in a short write of its own;
 4. replies once the transaction is committed: a ✅ is never sent for something that is
-   not in the database. `Refused` becomes `❌ reason + usage`, and rolls back; a handler
-   that *returns* a `Refused` keeps what it wrote (an audit row of the attempt) and is
-   answered ❌ all the same. A `Later` runs after the session is closed (adapter calls
+   not in the database. `Refused` becomes `❌ reason + usage`, and rolls back; a use case
+   whose result is worded as a `Refused` keeps what it wrote (an audit row of the attempt)
+   and is answered ❌ all the same. A `Later` runs after the session is closed (adapter calls
    whose outcome the reply reports, like uploading a file).
 
 Every answer follows a committed claim of the message (SPEC §5 "Several processes"): a
