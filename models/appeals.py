@@ -137,6 +137,11 @@ def accept_for_entry(
 
 
 async def open_appeals(session: AsyncSession, team_id: int, period: str | None = None):
+    return await session.run_sync(open_appeal_rows, team_id, period)
+
+
+def open_appeal_rows(session: Session, team_id: int, period: str | None = None):
+    """The team's open appeals with their entries, (Appeal, Entry), oldest first."""
     q = (
         select(Appeal, Entry)
         .join(Entry, Entry.id == Appeal.entry_id)
@@ -145,4 +150,4 @@ async def open_appeals(session: AsyncSession, team_id: int, period: str | None =
     )
     if period:
         q = q.where(Entry.period == period)
-    return list((await session.execute(q)).all())
+    return list(session.execute(q).all())

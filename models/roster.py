@@ -204,18 +204,18 @@ def _ref(member: Member) -> str:
     return f"{member.platform}:{member.user_id}"
 
 
-async def roster(session: AsyncSession, team_id: int) -> list[Member]:
-    return list(
-        (
-            await session.execute(
-                select(Member)
-                .where(Member.team_id == team_id)
-                .order_by(Member.left_on.is_not(None), Member.role.desc(), Member.id)
-            )
-        )
-        .scalars()
-        .all()
+def team_roster(session: Session, team_id: int) -> list[Member]:
+    """The team's members: current first (supervisors, then agents), then those who left."""
+    q = (
+        select(Member)
+        .where(Member.team_id == team_id)
+        .order_by(Member.left_on.is_not(None), Member.role.desc(), Member.id)
     )
+    return list(session.execute(q).scalars().all())
+
+
+async def roster(session: AsyncSession, team_id: int) -> list[Member]:
+    return await session.run_sync(team_roster, team_id)
 
 
 @dataclass(slots=True)

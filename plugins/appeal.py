@@ -10,9 +10,8 @@ from bot.parse import Args, note_of
 from bot.replies import Mention, Part
 from bot.runtime import rubric
 from bot.targets import actor_of, entry_ref
-from models.appeals import open_appeals
-from models.tables import Member
 from models.usecases.appeals import AppealRequest, Filed, Rejected, RejectRequest, file, reject
+from models.usecases.reads import OpenAppeal, TeamRead, appeals
 
 __plugin_meta__ = plugin_meta(
     "申诉", "客服对扣分申诉，主管驳回或撤销", usages("appeal", "reject", "appeals")
@@ -59,17 +58,19 @@ def _rejected(done: Rejected) -> list[Part]:
 
 
 @kpi_command(COMMANDS["appeals"])
-async def appeals_cmd(ctx: Ctx, args: Args) -> str:
-    rub = rubric()
-    s = ctx.s
-    rows = await open_appeals(s, ctx.team_id)
-    names = {m.id: m.name for m in [await s.get(Member, a.member_id) for a, _ in rows]}
+def appeals_cmd(ctx: Ctx, args: Args) -> Call:
+    return Call(appeals, TeamRead(ctx.team_id), _open_appeals)
+
+
+def _open_appeals(rows: list[OpenAppeal]) -> str:
     if not rows:
         return "✅ 没有待处理的申诉"
+    rub = rubric()
     lines = [f"📮 待处理申诉 {len(rows)} 条："]
-    for a, e in rows:
+    for a in rows:
+        e = a.entry
         lines.append(
-            f"#{e.id} {names[a.member_id]} {item_name(rub, e.item_key)} {entry_points(rub, e)}"
+            f"#{e.id} {a.member_name} {item_name(rub, e.item_key)} {entry_points(rub, e)}"
             f" 理由：{a.reason}"
         )
     lines.append("同意：/撤销 #编号；驳回：/驳回 #编号 理由")

@@ -20,10 +20,10 @@ from bot.runtime import policy, rubric  # noqa: E402
 from bot.send import send_group  # noqa: E402
 from bot.targets import actor_of  # noqa: E402
 from models.ledger import Refused  # noqa: E402
-from models.nudges import missing_reports  # noqa: E402
 from models.periods import local_now, parse_day  # noqa: E402
 from models.roster import all_teams  # noqa: E402
 from models.tables import Team  # noqa: E402
+from models.usecases.reads import MissingRead, missing  # noqa: E402
 from models.usecases.roster import (  # noqa: E402
     ReminderSet,
     RemindRequest,
@@ -100,18 +100,20 @@ async def _schedule() -> None:
 
 
 @kpi_command(COMMANDS["missing"])
-async def missing_cmd(ctx: Ctx, args: Args) -> str:
+def missing_cmd(ctx: Ctx, args: Args) -> Call:
     tz = get_config().tz
     day = parse_day(args.words[0], tz) if args.words else local_now(tz).date()
     if day is None:
         raise Refused(f"日期 {args.words[0]} 无效，可写 2026-11-28、11-28、今天、昨天")
-    s = ctx.s
-    missing = await missing_reports(s, rubric(), ctx.team_id, day, tz)
-    if not missing:
-        return f"✅ {day} 大家都报过了"
-    lines = [f"📋 {day} 还没报的 {len(missing)} 人："]
-    lines += [f"{m.name}：{gap_text(gaps)}" for m, gaps in missing]
-    return "\n".join(lines)
+
+    def reply(missing) -> str:
+        if not missing:
+            return f"✅ {day} 大家都报过了"
+        lines = [f"📋 {day} 还没报的 {len(missing)} 人："]
+        lines += [f"{m.name}：{gap_text(gaps)}" for m, gaps in missing]
+        return "\n".join(lines)
+
+    return Call(missing, MissingRead(ctx.team_id, day), reply)
 
 
 @kpi_command(COMMANDS["remind"])

@@ -16,7 +16,6 @@ from bot.targets import (
     too_many,
 )
 from models.ledger import Refused
-from models.roster import roster
 from models.usecases.binding import (
     BindRequest,
     Bound,
@@ -26,6 +25,7 @@ from models.usecases.binding import (
     bind,
     unbind,
 )
+from models.usecases.reads import Roster, TeamRead, members
 from models.usecases.roster import (
     Joined,
     JoinRequest,
@@ -166,14 +166,16 @@ def _left(done: Left) -> str:
 
 
 @kpi_command(COMMANDS["members"])
-async def members_cmd(ctx: Ctx, args: Args) -> str:
-    s = ctx.s
-    people = await roster(s, ctx.team_id)
-    if not people:
-        return f"「{ctx.team.name}」还没有成员。客服在群里报一次就会自动登记，或用 /入职 @某人"
-    active = [m for m in people if m.left_on is None]
-    gone = [m for m in people if m.left_on is not None]
-    lines = [f"👥 「{ctx.team.name}」成员 {len(active)} 人"]
+def members_cmd(ctx: Ctx, args: Args) -> Call:
+    return Call(members, TeamRead(ctx.team_id), _roster)
+
+
+def _roster(team: Roster) -> str:
+    if not team.members:
+        return f"「{team.team_name}」还没有成员。客服在群里报一次就会自动登记，或用 /入职 @某人"
+    active = [m for m in team.members if m.left_on is None]
+    gone = [m for m in team.members if m.left_on is not None]
+    lines = [f"👥 「{team.team_name}」成员 {len(active)} 人"]
     for i, m in enumerate(active, 1):
         role = "主管" if m.role == "supervisor" else "客服"
         lines.append(f"{i}. {m.name}（{m.user_id}）{role} {m.joined_on} 入职")
