@@ -443,8 +443,8 @@ def _open_unit(s: Session, ctx: Ctx) -> None:
 async def _read(route: _Route, ctx: Ctx, args: Args) -> Outcome:
     if stale_name(ctx):
         try:
-            async with db.writing() as s:
-                await s.run_sync(lambda sync_s: refresh_name(ctx, sync_s))
+            team_id = ctx.team.id if ctx.team is not None else None
+            await door.write(team_id, lambda s: refresh_name(ctx, s))
         except Exception:  # a stale name must not cost the command its reply
             logger.exception("refreshing the member's name failed")
     if route.sync:
