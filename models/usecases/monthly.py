@@ -22,6 +22,7 @@ from ..roster import anyone_scored
 from ..rubric import Rubric
 from ..settlement import Change, SettleResult, reopen, requeue_held, settle
 from ..tables import Member, Post
+from .base import Policy
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ def _queue_dms(s: Session, team_id: int, period: str, result: SettleResult) -> N
         )
 
 
-def settle_month(s: Session, r: SettleRequest) -> Settled:
+def settle_month(s: Session, r: SettleRequest, policy: Policy | None = None) -> Settled:
     """`/结算 [月份]`: settle a month that is over now, and queue its posts (SPEC §4)."""
     if r.period >= r.current_period:
         raise Refused(f"{r.period} 还没结束，不能结算（只能结算已结束的月份）")
@@ -132,13 +133,13 @@ def settle_due_month(s: Session, r: DueRequest) -> Settled | None:
     return _settled(s, result, r.period)
 
 
-def reopen_month(s: Session, r: ReopenRequest) -> str:
+def reopen_month(s: Session, r: ReopenRequest, policy: Policy | None = None) -> str:
     """`/重开 <月份>`: a settled month takes entries and revocations again (SPEC §4)."""
     reopen(s, r.team_id, r.period, r.actor)
     return r.period
 
 
-def resend_posts(s: Session, r: ResendRequest) -> Requeued:
+def resend_posts(s: Session, r: ResendRequest, policy: Policy | None = None) -> Requeued:
     """`/重发 [月份]`: a person checked the group; its held posts go out again."""
     posts = requeue_held(s, r.team_id, r.period, r.actor)
     if not posts:

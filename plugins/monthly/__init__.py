@@ -23,7 +23,7 @@ from nonebot_plugin_apscheduler import scheduler  # noqa: E402
 from bot.commands import COMMANDS, plugin_meta, usages  # noqa: E402
 from bot.config import get_config  # noqa: E402
 from bot.context import Ctx  # noqa: E402
-from bot.dispatch import Later, kpi_command  # noqa: E402
+from bot.dispatch import Call, Later, kpi_command  # noqa: E402
 from bot.format import chunk, ranking_lines, rows_of  # noqa: E402
 from bot.parse import Args  # noqa: E402
 from bot.replies import Part, Reply  # noqa: E402
@@ -36,7 +36,9 @@ from models.periods import current_period, parse_period, shift_period  # noqa: E
 from models.settlement import month_scores  # noqa: E402
 from models.usecases.monthly import (  # noqa: E402
     ReopenRequest,
+    Requeued,
     ResendRequest,
+    Settled,
     SettleRequest,
     reopen_month,
     resend_posts,
@@ -149,7 +151,7 @@ async def preview(ctx: Ctx, args: Args) -> list[str]:
 
 
 @kpi_command(COMMANDS["settle"])
-def settle_cmd(ctx: Ctx, args: Args) -> Later:
+def settle_cmd(ctx: Ctx, args: Args) -> Call:
     cfg = get_config()
     now_period = current_period(cfg.tz)
     period = _month(args, shift_period(now_period, -1))
@@ -162,7 +164,12 @@ def settle_cmd(ctx: Ctx, args: Args) -> Later:
         cfg.kpi_commission_base,
         cfg.kpi_monthly_dm,
     )
-    done = settle_month(ctx.tx, request)
+    return Call(settle_month, request, _settled)
+
+
+def _settled(done: Settled) -> Later:
+    cfg = get_config()
+    period = done.period
     kind = "更正" if done.correction else "结算"
     reply: list[Part] = [f"✅ {period} 已{kind}，{done.members} 人，月报马上发到群里"]
     if done.correction:
@@ -184,18 +191,26 @@ def _posting_soon(reply: Reply) -> Later:
 
 
 @kpi_command(COMMANDS["reopen"])
-def reopen_cmd(ctx: Ctx, args: Args) -> str:
+def reopen_cmd(ctx: Ctx, args: Args) -> Call:
     if not args.words:
         raise Refused("请写要重开的月份")
-    period = reopen_month(ctx.tx, ReopenRequest(ctx.team_id, ctx.actor, _month(args, "")))
+    request = ReopenRequest(ctx.team_id, ctx.actor, _month(args, ""))
+    return Call(reopen_month, request, _reopened)
+
+
+def _reopened(period: str) -> str:
     return f"✅ {period} 已重开，可以补录或撤销；改完发 /结算 {period} 会播报更正"
 
 
 @kpi_command(COMMANDS["resend"])
-def resend_cmd(ctx: Ctx, args: Args) -> Later:
+def resend_cmd(ctx: Ctx, args: Args) -> Call:
     """A superuser checked the group and the held post is not there: send it again."""
     period = _month(args, "") or None
-    done = resend_posts(ctx.tx, ResendRequest(ctx.team_id, ctx.team.name, ctx.actor, period))
+    request = ResendRequest(ctx.team_id, ctx.team.name, ctx.actor, period)
+    return Call(resend_posts, request, _requeued)
+
+
+def _requeued(done: Requeued) -> Later:
     months = "、".join(done.periods)
     return _posting_soon(f"✅ {months} 的月报已重新排队（{done.posts} 条），马上发出")
 
