@@ -9,7 +9,7 @@ imports a specific adapter (`nonebot.adapters.onebot`, `.milky`, `.qq`, `.feishu
 A platform module (`onebot_v11.py`, `onebot_v12.py`, `milky.py`, later `qq.py`, `feishu.py`,
 `wecom.py`) defines a subclass of `Platform` and calls `register(TheirPlatform())` at import;
 `bot/platforms/__init__.py` imports the modules whose adapter is installed (`_MODULES`), and
-`bot.app` registers the adapters configured (`adapter_factories`). A module provides:
+`bot.app` registers the adapters the configuration asks for (`adapters_to_register`). A module provides:
 
 - `adapter`: the adapter's `get_name()` ("OneBot V11", "Milky", "QQ", "Feishu"…), the key
   of the registry (`of_bot`, `of_adapter`), and the `adapter` stored in a group binding.
@@ -31,14 +31,16 @@ A platform module (`onebot_v11.py`, `onebot_v12.py`, `milky.py`, later `qq.py`, 
   says so (`Facts.sender_name == user_id`; the bot then asks `member`).
 - `quoted(bot, event, group_id)`: the message this one replies to (`Quoted`), only when it
   is a message of this same chat; None otherwise.
-- `member(bot, group_id, user_id)`: `MemberInfo` (display name, role "owner" / "admin" /
-  "member") of someone in the group as the platform says now; None when they are not in
-  it, or the platform cannot tell. Raises nothing.
+- `member(bot, group_id, user_id, fresh=False)`: `MemberInfo` (display name, role "owner"
+  / "admin" / "member") of someone in the group; None when they are not in it, or the
+  platform cannot tell. Raises nothing. `fresh`: bypass the implementation's cache (a
+  right checked now, `bot.grouprole`).
 - `in_group(bot, group_id)`: the account is in this group (a scheduled send picks an
   account that is, `bot.send.pick_bot`).
 - `send_group(bot, group_id, message)`, `send_private(bot, user_id, message, via_group)`:
-  send a `UniMessage`; raise when the platform refuses (not a friend, proactive send
-  refused). The default implementations send with uniseg's `Target`.
+  send a message already exported by uniseg (`UniMessage.export(bot)`: the platform's own
+  `Message`, pictures uploaded); raise when the platform refuses (not a friend, proactive
+  send refused). The defaults send through uniseg's exporter to a `Target`.
 - `upload_group_file(bot, group_id, name, data)`: False where the platform has no group
   files.
 
@@ -49,15 +51,16 @@ differs.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from contextlib import suppress
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from nonebot import logger
 
 if TYPE_CHECKING:
-    from nonebot.adapters import Adapter, Bot, Event
-    from nonebot_plugin_alconna.uniseg import UniMessage
+    from nonebot.adapters import Adapter, Bot, Event, Message, MessageSegment
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,7 @@ class Platform:
     """One chat platform (see the module docstring)."""
 
     adapter: str = ""
+    adapter_type: type[Adapter] | None = None  # also found for a subclass (nonebug's fakes)
     caps: Caps = Caps()
 
     def identity(self, bot: Bot, event: Event | None = None) -> str:
@@ -143,28 +147,41 @@ class Platform:
     def quoted(self, bot: Bot, event: Event, group_id: str | None) -> Quoted | None:
         return None
 
-    async def member(self, bot: Bot, group_id: str, user_id: str) -> MemberInfo | None:
+    async def member(
+        self, bot: Bot, group_id: str, user_id: str, *, fresh: bool = False
+    ) -> MemberInfo | None:
         return None
 
     async def in_group(self, bot: Bot, group_id: str) -> bool:
         return False
 
-    async def send_group(self, bot: Bot, group_id: str, message: UniMessage) -> None:
-        from nonebot_plugin_alconna.uniseg import Target
-
-        target = Target(group_id, self_id=str(bot.self_id), adapter=self.adapter)
-        await message.send(target=target, bot=bot)
+    async def send_group(self, bot: Bot, group_id: str, message: Message) -> None:
+        await _send_to(bot, target_of(group_id, False, bot, self.adapter), message)
 
     async def send_private(
-        self, bot: Bot, user_id: str, message: UniMessage, via_group: str | None = None
+        self, bot: Bot, user_id: str, message: Message, via_group: str | None = None
     ) -> None:
-        from nonebot_plugin_alconna.uniseg import Target
-
-        target = Target(user_id, private=True, self_id=str(bot.self_id), adapter=self.adapter)
-        await message.send(target=target, bot=bot)
+        await _send_to(bot, target_of(user_id, True, bot, self.adapter), message)
 
     async def upload_group_file(self, bot: Bot, group_id: str, name: str, data: bytes) -> bool:
         return False
+
+
+def target_of(chat_id: str, private: bool, bot: Bot, adapter: str):
+    """uniseg's `Target` of a group or a person, reached through `bot`."""
+    from nonebot_plugin_alconna.uniseg import Target
+
+    return Target(chat_id, private=private, self_id=str(bot.self_id), adapter=adapter)
+
+
+async def _send_to(bot: Bot, target: Any, message: Message) -> Any:
+    from nonebot_plugin_alconna.uniseg import SerializeFailed
+    from nonebot_plugin_alconna.uniseg.adapters import alter_get_exporter
+
+    exporter = alter_get_exporter(adapter_name(bot))
+    if exporter is None:
+        raise SerializeFailed(f"uniseg has no exporter for {adapter_name(bot)}")
+    return await exporter.send_to(target, bot, message)
 
 
 UNINFO_ROLES = {"owner": "owner", "administrator": "admin", "admin": "admin", "member": "member"}
@@ -177,16 +194,60 @@ def _message_id(event: Event) -> str:
     return str(get_message_id(event))
 
 
+def to_uniseg(bot: Bot, segments: Iterable[MessageSegment]) -> list[Any]:
+    """The segments as uniseg segments (`Text`, `At`, `Image`, `Reply`, `Emoji`, `Other`…),
+    by the adapter's own uniseg builder, one at a time: a segment the builder cannot read
+    (a field missing, of the wrong type: anything a client may send) is read again with
+    its text fields only, else becomes an empty `Image` when it was a picture, `Text` when
+    text, `Other` otherwise; never an error."""
+    from nonebot_plugin_alconna.uniseg import Image, Other, Text
+
+    builder = _builder(adapter_name(bot))
+    found: list[Any] = []
+    for seg in segments:
+        built = _convert(builder, seg)
+        if built is None and isinstance(seg.data, dict):  # again with its text fields only
+            texts = {k: v for k, v in seg.data.items() if isinstance(v, str)}
+            with suppress(Exception):
+                built = _convert(builder, replace(seg, data=texts))
+        if built is None:
+            if seg.type == "image":
+                built = Image()
+            elif seg.is_text():
+                built = Text(str(seg.data.get("text", "")))
+            else:
+                built = Other(seg)
+        found.extend(built if isinstance(built, list) else [built])
+    return found
+
+
+def _convert(builder: Any, seg: MessageSegment) -> Any:
+    if builder is None:
+        return None
+    try:
+        return builder.convert(seg)
+    except Exception:
+        return None
+
+
+@lru_cache(maxsize=32)
+def _builder(adapter: str) -> Any:
+    from nonebot_plugin_alconna.uniseg.adapters import alter_get_builder
+
+    return alter_get_builder(adapter)
+
+
 _registry: dict[str, Platform] = {}
-_factories: dict[str, Callable[[dict[str, Any]], type[Adapter] | None]] = {}
+_by_type: dict[type, Platform | None] = {}
+_factories: dict[str, Callable[[Any], type[Adapter] | None]] = {}
 
 
 def register(
-    platform: Platform,
-    factory: Callable[[dict[str, Any]], type[Adapter] | None] | None = None,
+    platform: Platform, factory: Callable[[Any], type[Adapter] | None] | None = None
 ) -> Platform:
-    """Add a platform. `factory(config)` returns the adapter class to register with the
-    driver when the config asks for it (None: not configured), see `bot.app`."""
+    """Add a platform. `factory(config)` (NoneBot's config: `.env` keys as lower-case
+    attributes) returns the adapter class to register with the driver when the config
+    asks for it, None when it does not (see `bot.app`)."""
     if platform.adapter in _registry:
         raise ValueError(f"platform {platform.adapter} registered twice")
     _registry[platform.adapter] = platform
@@ -200,14 +261,34 @@ def of_adapter(name: str) -> Platform | None:
 
 
 def of_bot(bot: Bot) -> Platform | None:
-    return _registry.get(bot.adapter.get_name())
+    found = _registry.get(bot.adapter.get_name())
+    if found is None:
+        kind = type(bot.adapter)
+        if kind not in _by_type:
+            _by_type[kind] = next(
+                (
+                    p
+                    for p in _registry.values()
+                    if p.adapter_type and issubclass(kind, p.adapter_type)
+                ),
+                None,
+            )
+        found = _by_type[kind]
+    return found
+
+
+def adapter_name(bot: Bot) -> str:
+    """The adapter's name as uniseg knows it (a subclass of a known adapter, like nonebug's
+    test adapters, is named after it)."""
+    platform = of_bot(bot)
+    return platform.adapter if platform is not None else bot.adapter.get_name()
 
 
 def platforms() -> list[Platform]:
     return list(_registry.values())
 
 
-def adapters_to_register(config: dict[str, Any]) -> list[type[Adapter]]:
+def adapters_to_register(config: Any) -> list[type[Adapter]]:
     """The adapter classes the configuration asks for, in registration order."""
     found = []
     for name, factory in _factories.items():

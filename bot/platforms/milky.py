@@ -28,6 +28,7 @@ QQ = "qq"
 
 class Milky(Platform):
     adapter = "Milky"
+    adapter_type = Adapter
     caps = Caps(numeric_ids=True, private_needs_friend=True, group_files=True)
 
     def identity(self, bot: Bot, event: Event | None = None) -> str:
@@ -67,10 +68,15 @@ class Milky(Platform):
                 return Quoted(str(seg.data["message_seq"]), None)
         return None
 
-    async def member(self, bot: Bot, group_id: str, user_id: str) -> MemberInfo | None:
+    async def member(
+        self, bot: Bot, group_id: str, user_id: str, *, fresh: bool = False
+    ) -> MemberInfo | None:
         try:
             info = await bot.call_api(
-                "get_group_member_info", group_id=int(group_id), user_id=int(user_id), no_cache=True
+                "get_group_member_info",
+                group_id=int(group_id),
+                user_id=int(user_id),
+                no_cache=fresh,
             )
         except Exception as e:
             logger.info(f"get_group_member_info({group_id}, {user_id}) failed: {e!r}")
@@ -90,8 +96,9 @@ class Milky(Platform):
         return True
 
 
-def _factory(config: dict[str, Any]) -> type[Adapter] | None:
-    return Adapter if config.get("milky_clients") or config.get("milky_webhook") else None
+def _factory(config: Any) -> type[Adapter] | None:
+    configured = getattr(config, "milky_clients", None) or getattr(config, "milky_webhook", None)
+    return Adapter if configured else None
 
 
 register(Milky(), _factory)

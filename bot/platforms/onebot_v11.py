@@ -6,7 +6,7 @@ import base64
 from typing import Any
 
 from nonebot import logger
-from nonebot.adapters import Bot, Event
+from nonebot.adapters import Bot, Event, Message
 from nonebot.adapters.onebot import v11
 
 from . import Caps, Facts, MemberInfo, Platform, Quoted, register
@@ -22,6 +22,7 @@ def _quoted_id(user_id: object, self_id: object) -> str | None:
 
 class OneBotV11(Platform):
     adapter = "OneBot V11"
+    adapter_type = v11.Adapter
     caps = Caps(numeric_ids=True, group_files=True)
 
     def identity(self, bot: Bot, event: Event | None = None) -> str:
@@ -67,10 +68,13 @@ class OneBotV11(Platform):
             reply.message.extract_plain_text(),
         )
 
-    async def member(self, bot: Bot, group_id: str, user_id: str) -> MemberInfo | None:
+    async def member(
+        self, bot: Bot, group_id: str, user_id: str, *, fresh: bool = False
+    ) -> MemberInfo | None:
+        extra = {"no_cache": True} if fresh else {}
         try:
             info = await bot.call_api(
-                "get_group_member_info", group_id=int(group_id), user_id=int(user_id), no_cache=True
+                "get_group_member_info", group_id=int(group_id), user_id=int(user_id), **extra
             )
         except Exception as e:  # not in the group, or the implementation does not answer
             logger.info(f"get_group_member_info({group_id}, {user_id}) failed: {e!r}")
@@ -91,17 +95,21 @@ class OneBotV11(Platform):
             return False
         return any(str(g.get("group_id")) == str(group_id) for g in groups or [])
 
-    async def send_private(self, bot, user_id, message, via_group=None) -> None:
+    async def send_group(self, bot: Bot, group_id: str, message: Message) -> None:
+        await bot.call_api("send_group_msg", group_id=int(group_id), message=message)
+
+    async def send_private(
+        self, bot: Bot, user_id: str, message: Message, via_group: str | None = None
+    ) -> None:
         """Someone who is not the bot's friend is reached through a temporary session of
         `via_group` (`send_private_msg` with `group_id`), where the client supports it."""
-        exported = await message.export(bot)
         try:
-            await bot.call_api("send_private_msg", user_id=int(user_id), message=exported)
+            await bot.call_api("send_private_msg", user_id=int(user_id), message=message)
         except Exception:
             if via_group is None:
                 raise
             await bot.call_api(
-                "send_private_msg", user_id=int(user_id), group_id=int(via_group), message=exported
+                "send_private_msg", user_id=int(user_id), group_id=int(via_group), message=message
             )
 
     async def upload_group_file(self, bot: Bot, group_id: str, name: str, data: bytes) -> bool:
@@ -114,7 +122,24 @@ class OneBotV11(Platform):
         return True
 
 
-def _factory(config: dict[str, Any]) -> type[v11.Adapter] | None:
+def webhook_keys() -> tuple[str | None, str | None]:
+    """The access token and the HTTP signature secret, as the adapter reads them
+    (`ONEBOT_ACCESS_TOKEN` or `ONEBOT_V11_ACCESS_TOKEN`, `ONEBOT_SECRET`), for `bot.doors`."""
+    from nonebot import get_plugin_config
+    from nonebot.adapters.onebot.v11.config import Config
+
+    config = get_plugin_config(Config)
+    return config.onebot_access_token or None, config.onebot_secret or None
+
+
+def auth_bearer(value: str | None) -> str | None:
+    """The token of `Authorization: Bearer <token>` (or `Token <token>`) as OneBot reads it."""
+    from nonebot.adapters.onebot.utils import get_auth_bearer
+
+    return get_auth_bearer(value) or None
+
+
+def _factory(config: Any) -> type[v11.Adapter] | None:
     return v11.Adapter  # always: reverse WebSocket and HTTP need no key to be served
 
 

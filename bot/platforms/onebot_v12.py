@@ -17,6 +17,7 @@ from . import Caps, Facts, MemberInfo, Platform, Quoted, register
 
 class OneBotV12(Platform):
     adapter = "OneBot V12"
+    adapter_type = v12.Adapter
     caps = Caps(numeric_ids=False, names_in_events=False)
 
     def identity(self, bot: Bot, event: Event | None = None) -> str:
@@ -49,7 +50,9 @@ class OneBotV12(Platform):
         user_id = getattr(reply, "user_id", None)
         return Quoted(str(reply.message_id), str(user_id) if user_id else None)
 
-    async def member(self, bot: Bot, group_id: str, user_id: str) -> MemberInfo | None:
+    async def member(
+        self, bot: Bot, group_id: str, user_id: str, *, fresh: bool = False
+    ) -> MemberInfo | None:
         try:
             info = await bot.call_api("get_group_member_info", group_id=group_id, user_id=user_id)
         except Exception as e:
@@ -73,7 +76,15 @@ class OneBotV12(Platform):
         return any(str(g.get("group_id")) == str(group_id) for g in groups or [])
 
 
-def _factory(config: dict[str, Any]) -> type[v12.Adapter] | None:
+def webhook_token() -> str | None:
+    """The v12 access token as the adapter reads it, for `bot.doors`."""
+    from nonebot import get_plugin_config
+    from nonebot.adapters.onebot.v12.config import Config
+
+    return get_plugin_config(Config).onebot_access_token or None
+
+
+def _factory(config: Any) -> type[v12.Adapter] | None:
     return v12.Adapter
 
 
