@@ -48,8 +48,13 @@ def _platform(bot: Bot) -> Platform:
 
 
 async def send_group(binding: GroupBinding, parts: list[Part]) -> None:
+    """A message to the group that answers no one's message (the monthly post, a
+    reminder). Raises `CannotSend` where the platform allows no such send: the caller keeps
+    the post held and tells the superusers, as for any refused send."""
     bot = await pick_bot(binding)
     platform = _platform(bot)
+    if not platform.caps.proactive:
+        raise CannotSend(f"{platform.adapter} 不允许机器人主动发群消息")
     await deliver(bot, parts, lambda m: platform.send_group(bot, binding.group_id, m))
 
 
