@@ -1,9 +1,10 @@
 """Sending outside a command's reply: to a bound group or to a person, on any platform.
 
 The bot account that serves the group (the one that received `/绑定`) sends when it is
-connected to this process. Otherwise another connected account of the same adapter sends,
-but only one that says it is in the group (`Platform.in_group`); with none, nothing is
-sent and the caller keeps the message pending (SPEC §5 scale-out). How a message is sent
+connected to this process. Otherwise another connected account of the same platform (the
+same adapter, or one whose users are the same people: OneBot v11 and Milky are both `qq`)
+sends, but only one that says it is in the group (`Platform.in_group`); with none, nothing
+is sent and the caller keeps the message pending (SPEC §5 scale-out). How a message is sent
 (uniseg `Target`, or the platform's own call) is the platform glue's (`bot.platforms`).
 """
 
@@ -29,15 +30,25 @@ class CannotSend(Exception):
 async def pick_bot(binding: GroupBinding) -> Bot:
     bots = nonebot.get_bots()
     serving = bots.get(binding.self_id or "")
-    if serving is not None and adapter_name(serving) == binding.adapter:
+    if serving is not None and _reaches(serving, binding):
         return serving
     for bot in bots.values():
-        if adapter_name(bot) != binding.adapter:
-            continue
         platform = of_bot(bot)
-        if platform is not None and await platform.in_group(bot, binding.group_id):
+        if platform is None or not _reaches(bot, binding):
+            continue
+        if await platform.in_group(bot, binding.group_id):
             return bot
     raise NoBotOnline(f"没有在群 {binding.group_id} 里的在线机器人账号")
+
+
+def _reaches(bot: Bot, binding: GroupBinding) -> bool:
+    """The account speaks for the binding's platform: the same adapter, or another whose
+    users are the same people (a QQ group bound over OneBot v11 is served over Milky once
+    the team moves from NapCat to Lagrange; `Platform.identity`)."""
+    if adapter_name(bot) == binding.adapter:
+        return True
+    platform = of_bot(bot)
+    return platform is not None and platform.bot_identity(bot) == binding.platform
 
 
 def _platform(bot: Bot) -> Platform:

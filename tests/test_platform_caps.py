@@ -212,3 +212,28 @@ async def test_a_picture_the_platform_cannot_take_is_left_out_and_the_text_goes(
 
     await deliver(fake_bot("OneBot V12"), ["月报", Picture(b"\x89PNG")], send)
     assert sent == ["月报"]
+
+
+async def test_a_qq_group_bound_over_onebot_v11_is_served_by_the_same_account_over_milky(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """A team moving from NapCat to Lagrange V2 keeps its group: the post goes out."""
+    import nonebot
+
+    from bot.send import NoBotOnline, pick_bot
+
+    milky = fake_bot("Milky", "12345")
+    binding = GroupBinding(
+        platform="qq",
+        group_id="70001",
+        team_id=1,
+        adapter="OneBot V11",
+        self_id="12345",
+        bound_at=datetime(2026, 1, 1),
+        bound_by="x",
+    )
+    monkeypatch.setattr(nonebot, "get_bots", lambda: {"12345": milky})
+    assert await pick_bot(binding) is milky
+    binding.platform = "v12.qq"  # the v12 QQ user of the same id is someone else
+    with pytest.raises(NoBotOnline):
+        await pick_bot(binding)
