@@ -237,3 +237,18 @@ async def test_a_qq_group_bound_over_onebot_v11_is_served_by_the_same_account_ov
     binding.platform = "v12.qq"  # the v12 QQ user of the same id is someone else
     with pytest.raises(NoBotOnline):
         await pick_bot(binding)
+
+
+def test_milky_is_registered_for_its_clients_and_refuses_a_webhook_without_a_token():
+    from nonebot.adapters.milky import Adapter
+
+    from bot.doors import ExposureError
+    from bot.platforms.milky import _factory
+
+    assert _factory(SimpleNamespace()) is None
+    clients = [{"host": "127.0.0.1", "port": 3000, "access_token": "t"}]
+    assert _factory(SimpleNamespace(milky_clients=clients)) is Adapter
+    hook = {"host": "127.0.0.1", "port": 3000, "access_token": "t"}
+    assert _factory(SimpleNamespace(milky_webhook=hook)) is Adapter
+    with pytest.raises(ExposureError, match="MILKY_WEBHOOK"):
+        _factory(SimpleNamespace(milky_webhook={"host": "127.0.0.1", "port": 3000}))

@@ -97,8 +97,21 @@ class Milky(Platform):
 
 
 def _factory(config: Any) -> type[Adapter] | None:
-    configured = getattr(config, "milky_clients", None) or getattr(config, "milky_webhook", None)
-    return Adapter if configured else None
+    """Registered for `MILKY_CLIENTS` (the bot connects out: nothing listens). A
+    `MILKY_WEBHOOK` (the protocol side posts events to `/milky/`) must carry an
+    `access_token`: without one anyone who reaches the port could post events as anyone."""
+    webhook = getattr(config, "milky_webhook", None)
+    if webhook:
+        token = webhook.get("access_token") if isinstance(webhook, dict) else None
+        if not token:
+            from ..doors import ExposureError
+
+            raise ExposureError(
+                "MILKY_WEBHOOK",
+                "Milky 的 HTTP 上报必须设置 access_token，否则谁都能冒充任何人发消息",
+                "a Milky webhook needs an access_token, or anyone can post events as anyone",
+            )
+    return Adapter if getattr(config, "milky_clients", None) or webhook else None
 
 
 register(Milky(), _factory)
