@@ -47,8 +47,7 @@ def create_app(**overrides: Any):
     doors.check_exposure(str(driver.config.host), doors.Keys.from_config())
     from . import platforms
 
-    for adapter in platforms.adapters_to_register(driver.config):
-        driver.register_adapter(adapter)
+    platforms.register_adapters(driver)
 
     # Fail at start, naming the key or the rubric item, rather than load plugins half-way.
     from . import runtime  # noqa: F401  (validates the config and the rubric on import)

@@ -60,6 +60,7 @@ class Call:
     action: str
     params: dict[str, Any]
     ok: bool = True
+    peer: str = ""  # the client's address and port: one per TCP connection
 
 
 @dataclass
@@ -161,7 +162,8 @@ class MilkySim:
         action = request.path_params["action"]
         params = json.loads(await request.body() or b"{}")
         handler: Callable[[dict], Any] | None = getattr(self, f"api_{action}", None)
-        call = Call(action, params)
+        peer = f"{request.client.host}:{request.client.port}" if request.client else ""
+        call = Call(action, params, peer=peer)
         if handler is None:
             call.ok = False
             body: dict[str, Any] = {"status": "failed", "retcode": -404, "message": "no api"}

@@ -9,7 +9,8 @@ imports a specific adapter (`nonebot.adapters.onebot`, `.milky`, `.qq`, `.feishu
 A platform module (`onebot_v11.py`, `onebot_v12.py`, `milky.py`, later `qq.py`, `feishu.py`,
 `wecom.py`) defines a subclass of `Platform` and calls `register(TheirPlatform())` at import;
 `bot/platforms/__init__.py` imports the modules whose adapter is installed (`_MODULES`), and
-`bot.app` registers the adapters the configuration asks for (`adapters_to_register`). A module provides:
+`bot.app` registers the adapters the configuration asks for (`register_adapters`), then
+calls each one's `setup(driver)`. A module provides:
 
 - `adapter`: the adapter's `get_name()` ("OneBot V11", "Milky", "QQ", "Feishu"…), the key
   of the registry (`of_bot`, `of_adapter`), and the `adapter` stored in a group binding.
@@ -61,6 +62,7 @@ from nonebot import logger
 
 if TYPE_CHECKING:
     from nonebot.adapters import Adapter, Bot, Event, Message, MessageSegment
+    from nonebot.drivers import Driver
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,9 @@ class Platform:
 
     async def upload_group_file(self, bot: Bot, group_id: str, name: str, data: bytes) -> bool:
         return False
+
+    def setup(self, driver: Driver) -> None:
+        """Once its adapter is registered (`bot.app`): start-up and shutdown hooks."""
 
 
 def target_of(chat_id: str, private: bool, bot: Bot, adapter: str):
@@ -297,6 +302,15 @@ def adapters_to_register(config: Any) -> list[type[Adapter]]:
             found.append(adapter)
             logger.debug(f"platform {name}: adapter registered")
     return found
+
+
+def register_adapters(driver: Driver) -> None:
+    """Register the adapters the configuration asks for, and set their platforms up."""
+    for adapter in adapters_to_register(driver.config):
+        driver.register_adapter(adapter)
+        platform = of_adapter(adapter.get_name())
+        if platform is not None:
+            platform.setup(driver)
 
 
 _MODULES = ("onebot_v11", "onebot_v12", "milky")
