@@ -13,7 +13,10 @@ A platform module (`onebot_v11.py`, `onebot_v12.py`, `milky.py`, later `qq.py`, 
 calls each one's `setup(driver)`. A module provides:
 
 - `adapter`: the adapter's `get_name()` ("OneBot V11", "Milky", "QQ", "Feishu"…), the key
-  of the registry (`of_bot`, `of_adapter`), and the `adapter` stored in a group binding.
+  of the registry (`of_bot`, `of_adapter`), and the `adapter` stored in a group binding;
+  `adapter_type`: its Adapter class (a subclass, like nonebug's test adapters, is found
+  by it). `register(platform, factory)`: `factory(config)` returns the Adapter class when
+  the configuration asks for the platform (e.g. `QQ_BOTS` set), else None.
 - `caps`: `Caps`, what the platform can and cannot do (no QQ numbers, no private message to
   a member, proactive sends refused, mentions not delivered, no group files). Commands and
   replies read these, never the adapter's type.
@@ -44,7 +47,12 @@ calls each one's `setup(driver)`. A module provides:
   send refused). The defaults send through uniseg's exporter to a `Target`.
 - `upload_group_file(bot, group_id, name, data)`: False where the platform has no group
   files.
+- `setup(driver)`: start-up and shutdown hooks once the adapter is registered (Milky: one
+  kept-alive HTTP session).
 
+Messages in: `bot.dispatch.match_command` finds the command in the adapter's own message
+(the first segment whose `is_text()` and `data["text"]`), then turns what follows it into
+uniseg segments with `to_uniseg` (the adapter's uniseg builder, one segment at a time).
 The defaults below serve a platform uniseg and uninfo cover well; a module overrides what
 differs.
 """
