@@ -173,6 +173,15 @@ class Config(BaseModel):
             raise ValueError(f"应为 HH:MM（例如 06:00），而不是 {v!r}")
         return f"{hhmm[0]:02d}:{hhmm[1]:02d}"
 
+    @field_validator("kpi_linkcheck_markers")
+    @classmethod
+    def _linkcheck_markers(cls, v: str) -> str:
+        """SPEC §4: a company's own marker file is checked at start, naming the row."""
+        from models.linkpage import load_markers
+
+        load_markers(v.strip() or None)
+        return v.strip()
+
     @field_validator("kpi_linkcheck_concurrency", "kpi_linkcheck_per_host")
     @classmethod
     def _linkcheck_limits(cls, v: int) -> int:

@@ -6,12 +6,14 @@ from bot.commands import COMMANDS, plugin_meta, usages
 from bot.context import Ctx
 from bot.dispatch import kpi_command
 from bot.format import entry_points, item_name
+from bot.linkcheck import flag_appeal_parts
 from bot.parse import Args, note_of
 from bot.replies import Mention, Part
 from bot.runtime import rubric
 from bot.targets import named_entry
 from models.appeals import close_appeal, file_appeal, open_appeal_of, open_appeals
 from models.ledger import Refused, entry_by_id
+from models.linkcheck import appeal_flag
 from models.rights import SELF_APPEAL, refuse_self
 from models.roster import supervisors
 from models.tables import Entry, Member
@@ -39,6 +41,11 @@ async def appeal_cmd(ctx: Ctx, args: Args) -> list[Part] | None:
         raise Refused(f"#{entry_id} 不是你的记录，只能对自己的扣分申诉")
     rub = rubric()
     entry = await _team_entry(s, ctx, entry_id)
+    member_id = ctx.member.id
+    if await s.run_sync(
+        lambda t: appeal_flag(t, ctx.team_id, entry_id, member_id, reason, ctx.actor)
+    ):
+        return flag_appeal_parts(entry_id, reason, await supervisors(s, ctx.team_id))
     await file_appeal(s, rub, entry, ctx.member.id, reason, ctx.actor)
     bosses = await supervisors(s, ctx.team_id)
     parts: list[Part] = [

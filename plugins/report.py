@@ -7,6 +7,7 @@ from bot.context import Ctx
 from bot.dispatch import Later, kpi_command
 from bot.evidence import fetch_later
 from bot.format import cat_line
+from bot.linkcheck import snapshot_later
 from bot.parse import Args, Token, first_url, note_of, parse_entry_id, parse_int
 from bot.runtime import rubric
 from bot.targets import ensure_self
@@ -90,11 +91,14 @@ def self_report(ctx: Ctx, item: Item, args: Args, *, via_report: bool = False) -
     )
     if logged.done - quantity < target <= logged.done:
         reply += f"\n🎉 本月{item.label}目标已完成"
-    if image is None or not image.url:
+    if link is None and (image is None or not image.url):
         return reply
 
     async def fetch_then_reply() -> str:  # the entry is committed: its picture may follow
-        fetch_later(logged.entry_id, image.url, cfg.kpi_data_dir)
+        if image is not None and image.url:
+            fetch_later(logged.entry_id, image.url, cfg.kpi_data_dir)
+        if link is not None:
+            snapshot_later(logged.entry_id, url)
         return reply
 
     return Later(fetch_then_reply)
