@@ -51,7 +51,7 @@ from models.linkpage import (
 from models.periods import local_now, to_local, utcnow
 from models.tables import GroupBinding
 
-from . import door
+from . import db, door
 from .config import get_config
 from .fetch import FetchFailed, FetchRefused, fetch
 
@@ -152,8 +152,12 @@ async def check(entry_id: int, url: str, kind: str = "recheck") -> CheckResult:
 
 
 async def snapshot(entry_id: int, url: str) -> list[int]:
-    """Fetch the reported link once and record it; the flags raised (the same article)."""
+    """Fetch the reported link once and record it; the flags raised (the same article).
+    A database swapped meanwhile (a restore; a test's next database) gets nothing."""
+    engine = db.engine()
     result = await check(entry_id, url, "snapshot")
+    if db.engine() is not engine:
+        return []
     team_id = await door.read(lambda s: entry_team(s, entry_id))
     if team_id is None:
         return []

@@ -9,10 +9,12 @@ visible text, a fingerprint of that text, and the verdict 「正常」 alive, �
   Markers are matched in the title and the visible text only (scripts and styles carry
   every message a platform might show, the deleted one included). A marker row that names
   hosts applies to those hosts and their subdomains; one that names none, to any host.
-- The fingerprint is a 64-bit simhash of the visible text with digits, spaces and
-  punctuation taken out (so a timestamp, a view count or a different ad barely moves it):
-  two pages whose fingerprints differ in at most `SAME_ARTICLE_BITS` bits are the same
-  article. Pages with less than `MIN_FINGERPRINT_CHARS` letters get none.
+- The fingerprint is a 64-bit simhash of the page's main text: its blocks (paragraphs) of
+  at least `MIN_BLOCK_CHARS` letters, with digits, spaces and punctuation taken out — so a
+  date, a view count, a menu or a short ad does not move it, and a longer one moves it in
+  proportion to its share of the text. Two pages whose fingerprints differ in at most `SAME_ARTICLE_BITS` of 64 bits are
+  the same article (two different texts differ in about 32). A page with less than
+  `MIN_FINGERPRINT_CHARS` letters of main text gets none.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ VERDICT_NAMES = {ALIVE: "正常", REMOVED: "已删除", UNKNOWN: "无法确认"}
 SHIPPED_MARKERS = Path(__file__).with_name("linkmarkers.toml")
 MIN_READABLE_CHARS = 8
 MIN_FINGERPRINT_CHARS = 80
-SAME_ARTICLE_BITS = 3
+MIN_BLOCK_CHARS = 30
+SAME_ARTICLE_BITS = 6
 SHINGLE = 4
 _SKIPPED_TAGS = frozenset({"script", "style", "noscript", "template", "svg", "head", "iframe"})
 _VOID_TAGS = frozenset({"br", "img", "meta", "link", "input", "hr", "source", "area", "wbr"})
@@ -214,8 +217,9 @@ def judge(status: int, title: str, text: str, host: str, markers: tuple[Marker, 
 
 
 def fingerprint(text: str) -> str | None:
-    """A 64-bit simhash of the text's letters (16 hex digits), or None for a short text."""
-    letters = re.sub(r"[\W\d_]+", "", text.lower())
+    """A 64-bit simhash of the text's main letters (16 hex digits), or None for a short text."""
+    blocks = (re.sub(r"[\W\d_]+", "", b) for b in text.lower().split("\n"))
+    letters = "".join(b for b in blocks if len(b) >= MIN_BLOCK_CHARS)
     if len(letters) < MIN_FINGERPRINT_CHARS:
         return None
     shingles = Counter(letters[i : i + SHINGLE] for i in range(len(letters) - SHINGLE + 1))
