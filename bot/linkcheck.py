@@ -298,7 +298,6 @@ def _bindings(s: Session, team_id: int) -> list[GroupBinding]:
 async def notify(flag_ids: Iterable[int]) -> int:
     """Tell each flagged entry's agent by private message, once; the number sent. A flag
     whose message could not be sent is released and told at the next re-check."""
-    from .format import item_name
     from .runtime import rubric
     from .send import NoBotOnline, pick_bot, send_direct
 
@@ -314,7 +313,8 @@ async def notify(flag_ids: Iterable[int]) -> int:
             for b in await door.read(lambda s, t=team_id: _bindings(s, t or 0))
             if b.platform == view.platform
         ]
-        text = notice_text(view, item_name(rubric(), view.item_key))
+        item = rubric().item(view.item_key)
+        text = notice_text(view, item.name if item is not None else view.item_key)
         try:
             if not bindings:
                 raise NoBotOnline("no group")

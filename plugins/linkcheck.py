@@ -13,7 +13,7 @@ from bot.commands import COMMANDS, plugin_meta, usages  # noqa: E402
 from bot.config import get_config, parse_hhmm  # noqa: E402
 from bot.context import Ctx  # noqa: E402
 from bot.dispatch import Later, kpi_command  # noqa: E402
-from bot.format import Several, chunk, item_name  # noqa: E402
+from bot.format import Several, chunk  # noqa: E402
 from bot.linkcheck import AlreadyRunning, Recheck, enabled, recheck_due, recheck_month  # noqa: E402
 from bot.parse import Args, note_of, parse_entry_id  # noqa: E402
 from bot.runtime import rubric  # noqa: E402
@@ -33,8 +33,7 @@ OFF = "链接核查已关闭（KPI_LINKCHECK=false）"
 
 
 def _item_names() -> dict[str, str]:
-    rub = rubric()
-    return {i.key: item_name(rub, i.key) for i in rub.items}
+    return {i.key: i.name for i in rubric().items}
 
 
 async def _report(result: Recheck) -> str | Several:

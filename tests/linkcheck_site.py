@@ -4,6 +4,8 @@ counters kept on the server side (hits per path, requests in flight at once, per
 
 from __future__ import annotations
 
+import io
+import random
 import threading
 import time
 from collections import Counter
@@ -11,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+from PIL import Image, ImageDraw
 
 ARTICLE = (
     "今天给大家分享一下我们店铺的售后服务流程。第一步，客户下单后客服会在十分钟内确认订单信息，"
@@ -57,6 +61,29 @@ DELETED = {  # platform → (host, the page it shows)
 }
 VERIFY = message_page("验证", "当前环境异常，完成验证后即可继续访问")
 TOO_OFTEN = message_page("提示", "访问过于频繁，请稍后再试")
+
+
+def screenshot(seed: int) -> Image.Image:
+    """A chat-app-like screenshot: one layout, the contents vary with `seed`."""
+    rng = random.Random(seed)
+    im = Image.new("RGB", (720, 1280), (237, 237, 237))
+    d = ImageDraw.Draw(im)
+    d.rectangle([0, 0, 720, 120], fill=(40, 40, 40))
+    for i in range(12):
+        y = 160 + i * 90
+        d.rectangle([30, y, 100, y + 70], fill=tuple(rng.randrange(256) for _ in range(3)))
+        d.rectangle([120, y + 10, 120 + rng.randrange(200, 560), y + 30], fill=(60, 60, 60))
+        d.rectangle([120, y + 40, 120 + rng.randrange(100, 400), y + 55], fill=(150, 150, 150))
+    return im
+
+
+def screenshot_bytes(seed: int, fmt: str = "PNG", width: int = 720) -> bytes:
+    im = screenshot(seed)
+    if width != 720:
+        im = im.resize((width, width * 16 // 9))
+    out = io.BytesIO()
+    im.save(out, format=fmt, **({"quality": 60} if fmt in ("JPEG", "WEBP") else {}))
+    return out.getvalue()
 
 
 class Site:
@@ -165,6 +192,11 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
                     self.wfile.write(b"x" * 1000)
                     self.wfile.flush()
                     time.sleep(0.1)
+            elif path == "/shot":
+                fmt = query.get("fmt", ["PNG"])[0]
+                width = int(query.get("w", ["720"])[0])
+                body = screenshot_bytes(int(query["seed"][0]), fmt, width)
+                self._send(body, ctype=f"image/{fmt.lower()}")
             elif path == "/ok":  # the bench's page: a small live article
                 self._send(article_page())
             else:

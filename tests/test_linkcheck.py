@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import io
-import random
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 
 import bot.fetch
 import bot.linkcheck
@@ -35,7 +34,7 @@ from models.linkpage import (
     read_page,
     same_article,
 )
-from tests.linkcheck_site import ARTICLE, DELETED, Site, article_page, serve
+from tests.linkcheck_site import ARTICLE, DELETED, Site, article_page, screenshot, serve
 
 PLATFORM_HOSTS = sorted({host for host, _ in DELETED.values()})
 
@@ -303,20 +302,6 @@ def test_a_short_page_gets_no_fingerprint():
 
 
 # ---- the same screenshot ----------------------------------------------------------------------
-
-
-def screenshot(seed: int) -> Image.Image:
-    """A chat-app-like screenshot: one layout, the contents vary with `seed`."""
-    rng = random.Random(seed)
-    im = Image.new("RGB", (720, 1280), (237, 237, 237))
-    d = ImageDraw.Draw(im)
-    d.rectangle([0, 0, 720, 120], fill=(40, 40, 40))
-    for i in range(12):
-        y = 160 + i * 90
-        d.rectangle([30, y, 100, y + 70], fill=tuple(rng.randrange(256) for _ in range(3)))
-        d.rectangle([120, y + 10, 120 + rng.randrange(200, 560), y + 30], fill=(60, 60, 60))
-        d.rectangle([120, y + 40, 120 + rng.randrange(100, 400), y + 55], fill=(150, 150, 150))
-    return im
 
 
 def saved(tmp_path: Path, im: Image.Image, name: str, fmt: str, **kw) -> Path:
