@@ -214,10 +214,34 @@ def _active(session: Session, entry_id: int) -> Entry | None:
     return entry if entry is not None and entry.revoked_at is None else None
 
 
+Prints = list[tuple[int, str, str | None]]
+
+
+def _team_prints(session: Session, team_id: int, kind: str) -> Prints:
+    """(entry id, value, final URL) of the team's prints of `kind`, entries that count."""
+    q = (
+        select(EvidencePrint.entry_id, EvidencePrint.value, EvidencePrint.final_url)
+        .join(Entry, Entry.id == EvidencePrint.entry_id)
+        .where(
+            EvidencePrint.team_id == team_id,
+            EvidencePrint.kind == kind,
+            Entry.revoked_at.is_(None),
+        )
+        .order_by(EvidencePrint.entry_id)
+    )
+    return [(i, v, u) for i, v, u in session.execute(q).all()]
+
+
 def _reuse(
-    session: Session, entry: Entry, kind: str, value: str, final_url: str | None
+    session: Session,
+    entry: Entry,
+    kind: str,
+    value: str,
+    final_url: str | None,
+    known: dict[tuple[int, str], Prints] | None = None,
 ) -> int | None:
-    """Store `entry`'s print of `kind` and flag the later of it and any earlier match."""
+    """Store `entry`'s print of `kind` and flag the later of it and any earlier match.
+    `known`: the team's prints, read once for a batch of results and kept up to date."""
     exists = session.execute(
         select(EvidencePrint.id).where(
             EvidencePrint.entry_id == entry.id, EvidencePrint.kind == kind
@@ -235,20 +259,16 @@ def _reuse(
             created_at=utcnow(),
         )
     )
-    session.flush()
-    q = (
-        select(EvidencePrint.entry_id, EvidencePrint.value, EvidencePrint.final_url)
-        .join(Entry, Entry.id == EvidencePrint.entry_id)
-        .where(
-            EvidencePrint.team_id == entry.team_id,
-            EvidencePrint.kind == kind,
-            EvidencePrint.entry_id != entry.id,
-            Entry.revoked_at.is_(None),
-        )
-        .order_by(EvidencePrint.entry_id)
-    )
+    known = {} if known is None else known
+    prints = known.get((entry.team_id, kind))
+    if prints is None:
+        prints = known[(entry.team_id, kind)] = _team_prints(session, entry.team_id, kind)
+    else:
+        prints.append((entry.id, value, final_url))
     same = same_image if kind == "image" else same_article
-    for other_id, other_value, other_url in session.execute(q).all():
+    for other_id, other_value, other_url in prints:
+        if other_id == entry.id:
+            continue
         if not (same(value, other_value) or (final_url and final_url == other_url)):
             continue
         later = entry if other_id < entry.id else session.get(Entry, other_id)
@@ -263,6 +283,7 @@ def record_checks(session: Session, results: Iterable[CheckResult]) -> list[int]
     """Record fetched checks; the ids of the flags they raised (removed links, and the same
     article behind two entries). Results for entries revoked meanwhile are dropped."""
     raised = []
+    known: dict[tuple[int, str], Prints] = {}
     for r in results:
         entry = _active(session, r.entry_id)
         if entry is None:
@@ -287,7 +308,7 @@ def record_checks(session: Session, results: Iterable[CheckResult]) -> list[int]
             raised.append(_flag(session, entry, "removed", r.reason))
         if r.verdict == ALIVE and r.fingerprint:
             final = _final_key(r.final_url) if r.final_url else None
-            raised.append(_reuse(session, entry, "article", r.fingerprint, final))
+            raised.append(_reuse(session, entry, "article", r.fingerprint, final, known))
     session.flush()
     return [f for f in raised if f is not None]
 

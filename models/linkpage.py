@@ -19,14 +19,14 @@ visible text, a fingerprint of that text, and the verdict 「正常」 alive, �
 
 from __future__ import annotations
 
-import hashlib
 import re
 import sys
 import unicodedata
-from collections import Counter
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
+
+import numpy as np
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -222,14 +222,33 @@ def fingerprint(text: str) -> str | None:
     letters = "".join(b for b in blocks if len(b) >= MIN_BLOCK_CHARS)
     if len(letters) < MIN_FINGERPRINT_CHARS:
         return None
-    shingles = Counter(letters[i : i + SHINGLE] for i in range(len(letters) - SHINGLE + 1))
-    weights = [0] * 64
-    for shingle, count in shingles.items():
-        h = int.from_bytes(hashlib.blake2b(shingle.encode(), digest_size=8).digest(), "big")
-        for bit in range(64):
-            weights[bit] += count if h >> bit & 1 else -count
-    value = sum(1 << bit for bit in range(64) if weights[bit] > 0)
+    codes = np.frombuffer(letters.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    n = len(codes) - SHINGLE + 1
+    with np.errstate(over="ignore"):  # arithmetic modulo 2**64 is the point
+        h = np.zeros(n, dtype=np.uint64)
+        for k, mult in enumerate(_MULTIPLIERS):
+            h ^= codes[k : k + n] * mult
+        h = _mix(h)
+    bits = np.unpackbits(h.astype(">u8").view(np.uint8)).reshape(n, 64)
+    ones = bits.sum(axis=0, dtype=np.int64)
+    value = int("".join("1" if 2 * o > n else "0" for o in ones), 2)
     return f"{value:016x}"
+
+
+_MULTIPLIERS = tuple(  # one per letter of a shingle (SHINGLE)
+    np.uint64(m)
+    for m in (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93)
+)
+
+
+def _mix(h: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: every bit of a shingle's hash depends on every letter."""
+    h ^= h >> np.uint64(30)
+    h *= np.uint64(0xBF58476D1CE4E5B9)
+    h ^= h >> np.uint64(27)
+    h *= np.uint64(0x94D049BB133111EB)
+    h ^= h >> np.uint64(31)
+    return h
 
 
 def distance(a: str, b: str) -> int:

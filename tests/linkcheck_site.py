@@ -5,6 +5,8 @@ counters kept on the server side (hits per path, requests in flight at once, per
 from __future__ import annotations
 
 import io
+import json
+import multiprocessing
 import random
 import threading
 import time
@@ -40,6 +42,16 @@ def article_page(text: str = ARTICLE, ad: str = "", when: str = "2026-11-03 10:0
 <h1>售后服务流程分享</h1><p class="time">{when} 阅读 1234</p>
 <div id="js_content"><p>{text}</p></div><div class="ad">{ad}</div>
 </body></html>""".encode()
+
+
+_CHARS = "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可也你"
+_CHARS += "能而子那得于着下自之年过发后作里用道行所然家种事成方多经么去法学如都同现当没动面起看定天分还进好小部其些主样理心她本前开但因只从想实"
+
+
+def unique_article(n: int) -> str:
+    """An article text of its own for each `n` (the bench's 2,000 different pages)."""
+    rng = random.Random(n)
+    return "".join(rng.choice(_CHARS) for _ in range(400))
 
 
 def message_page(title: str, message: str) -> bytes:
@@ -151,6 +163,8 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
                 ad = query.get("ad", ["广告：限时优惠"])[0]
                 when = query.get("when", ["2026-11-03 10:00"])[0]
                 self._send(article_page(ARTICLE, ad, when))
+            elif path.startswith("/n/"):
+                self._send(article_page(unique_article(int(path.removeprefix("/n/")))))
             elif path.startswith("/b/"):
                 self._send(article_page(OTHER_ARTICLE))
             elif path == "/status":
@@ -197,6 +211,14 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
                 width = int(query.get("w", ["720"])[0])
                 body = screenshot_bytes(int(query["seed"][0]), fmt, width)
                 self._send(body, ctype=f"image/{fmt.lower()}")
+            elif path == "/__stats":  # the counters, for a site in another process
+                with site.lock:
+                    stats = {
+                        "served": sum(site.hits.values()),
+                        "max_in_flight": site.max_in_flight,
+                        "max_per_host": max(site.max_host_flight.values(), default=0),
+                    }
+                self._send(json.dumps(stats).encode(), ctype="application/json")
             elif path == "/ok":  # the bench's page: a small live article
                 self._send(article_page())
             else:
@@ -220,3 +242,25 @@ def serve(delay: float = 0.0) -> Iterator[Site]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _serve_forever(gone: set[str], port_out) -> None:
+    with serve() as site:
+        site.gone |= gone
+        port_out.send(site.port)
+        threading.Event().wait()
+
+
+@contextmanager
+def serve_elsewhere(gone: set[str]) -> Iterator[int]:
+    """The site in a process of its own (the bench: the server's work is not the bot's);
+    yields its port. Its counters are at `/__stats`."""
+    ctx = multiprocessing.get_context("spawn")
+    ours, theirs = ctx.Pipe()
+    proc = ctx.Process(target=_serve_forever, args=(gone, theirs), daemon=True)
+    proc.start()
+    try:
+        yield ours.recv()
+    finally:
+        proc.terminate()
+        proc.join(5)

@@ -212,7 +212,7 @@ async def test_never_more_in_flight_than_configured_overall_and_per_host(
         results = await asyncio.gather(*(check(n, u) for n, u in enumerate(urls)))
         assert {r.verdict for r in results} == {ALIVE}
         assert site.max_in_flight == 4
-        assert max(site.max_host_flight.values()) == 2
+        assert max(site.max_host_flight.values()) <= 2
         one = [site.url(f"/a/{n}", "h0.test") for n in range(10)]
         site.max_in_flight = 0
         await asyncio.gather(*(check(n, u) for n, u in enumerate(one)))
