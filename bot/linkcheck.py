@@ -26,6 +26,7 @@ from nonebot import logger
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from models.ledger import claim_message
 from models.linkcheck import (
     CheckResult,
     FlagView,
@@ -259,7 +260,9 @@ def due(now: datetime) -> bool:
 
 
 async def recheck_due(now: datetime | None = None) -> list[Recheck]:
-    """The daily job: every team's links of the current month, on the days that are due."""
+    """The daily job: every team's links of the current month, on the days that are due.
+    Each team's day is claimed first (`claim_message`, key `linkcheck:<team>:<day>`), so
+    several bot processes on one database re-check it once."""
     cfg = get_config()
     now = now or local_now(cfg.tz)
     if not cfg.kpi_linkcheck or not due(now):
@@ -267,6 +270,9 @@ async def recheck_due(now: datetime | None = None) -> list[Recheck]:
     period = f"{now.year:04d}-{now.month:02d}"
     out = []
     for team_id in await door.read(lambda s: teams_with_links(s, period)):
+        key = f"linkcheck:{team_id}:{now.date().isoformat()}"
+        if not await door.write(team_id, lambda s, k=key: claim_message(s, k)):
+            continue
         try:
             out.append(await recheck_month(team_id, period))
         except AlreadyRunning:

@@ -267,6 +267,8 @@ async def test_the_daily_job_rechecks_each_team_on_the_last_days_only(app: App, 
     assert await bot.linkcheck.recheck_due(datetime(2026, 11, 27, 6, 0)) == []
     (done,) = await bot.linkcheck.recheck_due(datetime(2026, 11, 28, 6, 0))
     assert (done.team_id, done.period, done.counts["removed"]) == (1, "2026-11", 1)
+    assert await bot.linkcheck.recheck_due(datetime(2026, 11, 28, 6, 0)) == []  # claimed once
+    assert site.hits["/a/1"] == 2  # the snapshot and one re-check
     flags = await rows(EvidenceFlag)
     assert [(f.entry_id, f.kind) for f in flags] == [(1, "removed")]
     assert flags[0].notified_at is None  # no bot online: told at the next check
