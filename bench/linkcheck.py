@@ -23,6 +23,7 @@ import json
 import sys
 import tempfile
 import time
+from datetime import date, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -57,14 +58,18 @@ async def build(url: str, port: int, links: int, agents: int, hosts: list[str]) 
     await db.migrate()
     async with db.engine().begin() as conn:
         await conn.execute(
-            text("INSERT INTO team (id, name, created_at) VALUES (1, '一组', '2026-11-01')")
+            text("INSERT INTO team (id, name, created_at) VALUES (1, '一组', :at)"),
+            {"at": datetime(2026, 11, 1)},
         )
         await conn.execute(
             text(
                 "INSERT INTO member (id, team_id, platform, user_id, name, role, joined_on)"
-                " VALUES (:id, 1, 'qq', :uid, :name, 'agent', '2026-11-01')"
+                " VALUES (:id, 1, 'qq', :uid, :name, 'agent', :on)"
             ),
-            [{"id": m, "uid": str(30000 + m), "name": f"客服{m}"} for m in range(1, agents + 1)],
+            [
+                {"id": m, "uid": str(30000 + m), "name": f"客服{m}", "on": date(2026, 11, 1)}
+                for m in range(1, agents + 1)
+            ],
         )
         rows = []
         for n, path in enumerate(paths(links)[0], 1):
@@ -74,7 +79,7 @@ async def build(url: str, port: int, links: int, agents: int, hosts: list[str]) 
                     "id": n,
                     "member": n % agents + 1,
                     "link": f"https://{host}:{port}{path}?n={n}",
-                    "at": f"2026-11-{n % 28 + 1:02d} 02:00:00",
+                    "at": datetime(2026, 11, n % 28 + 1, 2),
                 }
             )
         await conn.execute(
