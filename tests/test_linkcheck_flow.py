@@ -144,6 +144,10 @@ async def test_a_month_with_deleted_links_is_flagged_and_people_keep_or_revoke(
     preview = await door.read(lambda s: preview_lines(s, 1, period, names))
     assert preview[0] == "🔎 核查 3 条链接，已删除 2 条，撤销 1 条"
     assert preview[1] == "待核实 1 条："
+    monthly = "\n".join(await supervise(app, "/月报"))  # the supervisors' preview
+    assert "🔎 核查 3 条链接，已删除 2 条，撤销 1 条" in monthly
+    assert "待核实 1 条：" in monthly
+    assert "#3 李四 自媒体平台推广 重复文章（与 #1 张三 同一篇）" in monthly
     mine = plain(await said(app, "/我的绩效", ZHANG, card="张三"))
     assert "软文 1/8" in mine  # kept: it counts
     entries = {e.id: e for e in await rows(Entry)}
