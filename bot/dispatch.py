@@ -7,16 +7,17 @@ with one, `_dispatch`:
    another bot account silent, and drops a message this process already handled;
 2. checks the role (SPEC §2) and the number of people named (`bot.targets`);
 3. for a command that writes: looks up, through the adapter, the names of the people the
-   message names (nothing slow inside a transaction), then opens ONE write transaction
-   (serialised per team, and shared with the units of the team queued at the same
-   moment, group commit: `bot.db.unit_of_work`), claims the message id in it (a redelivered
-   message writes nothing and gets no second answer), runs the handler, commits;
+   message names (nothing slow inside a transaction), parses the message into its use
+   case's request, then runs ONE write transaction through `bot.door.write` (serialised
+   per team, and shared with the units of the team queued at the same moment, group
+   commit), which claims the message id (a redelivered message writes nothing and gets no
+   second answer), runs the use case, commits;
    for a command that only reads: runs the handler in a read session, then claims the
    message id in a short write of its own;
 4. replies once the transaction is committed: a ✅ is never sent for something that is
-   not in the database. `Refused` becomes `❌ reason + usage`, and rolls back; a handler
-   that *returns* a `Refused` keeps what it wrote (an audit row of the attempt) and is
-   answered ❌ all the same. A `Later` runs after the session is closed (adapter calls
+   not in the database. `Refused` becomes `❌ reason + usage`, and rolls back; a use case
+   whose result is worded as a `Refused` keeps what it wrote (an audit row of the attempt)
+   and is answered ❌ all the same. A `Later` runs after the session is closed (adapter calls
    whose outcome the reply reports, like uploading a file).
 
 Every answer follows a committed claim of the message (SPEC §5 "Several processes"): a
@@ -25,12 +26,16 @@ when another process claimed it first; so one message delivered to several proce
 answered once, ✅, ❌ or information. A command that ends in 「出错了」 keeps no claim of
 its own and is forgotten by `_seen`: the same message sent again is handled again.
 
-A handler is `async def handle(ctx, args) -> Reply`; it reads and writes through
-`ctx.s` with the use-case functions of `models/`, and never talks to the adapter itself.
-A handler may also be a plain `def` that uses `ctx.tx`, a synchronous `Session`: the
-hot path (self-reports). Its whole unit (claim, membership, the handler) is then one
-plain function, which SQLite runs in one hop on its writer thread instead of one await
-per statement (`bot.db.unit_of_work_sync`); same statements, same transaction.
+A handler is a plain `def handle(ctx, args) -> Call | Reply`: it parses the message into
+a request and returns a `Call` of the command's use case (`models.usecases`) with the
+function that words its result; it never sees a session. The dispatcher runs the claim
+and the use case as one plain function through `bot.door.write` (one hop on the writer
+thread, one transaction, group commit), or a read through `bot.door.read`, and words
+the result once committed.
+
+Handlers written before the use cases (`async def handle(ctx, args)` reading and writing
+through `ctx.s`, an async session) still run as before; they go as their plugins move to
+use cases (the monthly and ops commands, `/后台`).
 """
 
 from __future__ import annotations
@@ -41,10 +46,10 @@ import unicodedata
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from nonebot import get_driver, logger, on_message
 from nonebot.adapters import Bot, Event, Message
-from nonebot.adapters.onebot import v11
 from nonebot.matcher import Matcher
 from nonebot.rule import Rule
 from nonebot.typing import T_State
@@ -52,13 +57,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from models.ledger import Refused, claim_message, release_message
+from models.usecases.base import Policy
 
-from . import db
+from . import db, door
 from .commands import SYNONYMS, Cmd
 from .context import Ctx, build_ctx, load_member, refresh_name, stale_name
 from .parse import Args, clip_echo
+from .platforms import of_bot, to_uniseg
 from .replies import Reply, send_reply
+from .runtime import policy
 from .targets import check_target_count, prefetch_names
+
+Req = TypeVar("Req")
+Res = TypeVar("Res")
+
+if TYPE_CHECKING:
+    from nonebot_plugin_alconna.uniseg import UniMessage
 
 PRIVATE_OK = {"me", "rank", "rubric", "help", "dashboard", "status"}
 NO_TEAM_OK = {"help", "rubric", "dashboard", "status"}  # a superuser may be on no team
@@ -70,6 +84,17 @@ class Later:
     """Work for after the command's session is closed; its result is the reply."""
 
     run: Callable[[], Awaitable[Reply]]
+
+
+@dataclass(frozen=True)
+class Call(Generic[Req, Res]):
+    """A command parsed: the use case (`models.usecases`) to run as its one transaction,
+    its request, and how its result is worded (`reply`: after the commit)."""
+
+    use_case: Callable[[Session, Req, Policy], Res]
+    request: Req
+    reply: Callable[[Res], Reply | Later | Refused]
+    keeps_member: bool = False  # the use case reads the speaker's membership and name itself
 
 
 # ---- duplicate delivery ------------------------------------------------------------------
@@ -95,7 +120,7 @@ def forget_deliveries() -> None:
 # ---- routing -------------------------------------------------------------------------------
 
 Outcome = Reply | Later | Refused
-Handler = Callable[[Ctx, Args], Awaitable[Outcome]] | Callable[[Ctx, Args], Outcome]
+Handler = Callable[[Ctx, Args], Awaitable[Outcome]] | Callable[[Ctx, Args], "Call | Outcome"]
 Prepare = Callable[[Ctx, Args], Awaitable[None]]
 
 
@@ -120,7 +145,7 @@ class _Route:
 
     @property
     def sync(self) -> bool:
-        """The handler is a plain function of `ctx.tx` (see the module docstring)."""
+        """The handler is a plain function that parses into a `Call` (module docstring)."""
         return not inspect.iscoroutinefunction(self.handler)
 
 
@@ -129,47 +154,58 @@ _by_length: list[str] = []  # command names, longest first (prefix match like No
 _matcher: type[Matcher] | None = None
 
 
-LEAD_KEPT = frozenset({"at", "mention", "image"})  # before the command, still its arguments
-LEAD_DROPPED = frozenset({"reply", "face"})
-
-
 def _starts_with(text: str, start: str) -> bool:
     """`text` begins with `start`, also typed full-width (`／` for `/`, Chinese IME)."""
     head = text[: len(start)]
     return head == start or unicodedata.normalize("NFKC", head) == start
 
 
-def _first_text(message: Message) -> tuple[int, str, list] | None:
-    """The first non-blank text segment (index, text), and the @s and pictures before it;
-    None when something else comes first."""
-    lead: list = []
+def _first_text(message: Message) -> tuple[int, str] | None:
+    """The first non-blank text segment (index, text), whatever comes before it."""
     for index, seg in enumerate(message):
-        if seg.type == "text":
+        if seg.is_text():
             text = str(seg.data.get("text", "")).lstrip()
             if text:
-                return index, text, lead
-        elif seg.type in LEAD_KEPT:
-            lead.append(seg)
-        elif seg.type not in LEAD_DROPPED:
-            return None
+                return index, text
     return None
 
 
-def match_command(message: Message) -> tuple[_Route, Message] | None:
-    """The command a message starts with (`/软文…`), and the message after it.
+def _lead(bot: Bot, segments: Message) -> list | None:
+    """What comes before the command's text, as uniseg segments: @s and pictures are kept
+    (a target, the evidence), a quote, faces and blank text dropped; None when anything
+    else comes first (not a command)."""
+    from nonebot_plugin_alconna.uniseg import At, AtAll, Emoji, Image, Reply, Text
 
-    SPEC §3 "What real clients send": before the command's text may come a `reply`
-    segment (kept by the adapter when the quoted message could not be fetched), @s (of the
-    bot, or the one QQ inserts for the quoted person), pictures, faces and blank text. @s
-    and pictures stay in the arguments (a target, the evidence); the rest is dropped.
+    kept = []
+    for seg in to_uniseg(bot, segments):
+        if isinstance(seg, At | Image):
+            kept.append(seg)
+        elif isinstance(seg, Text):
+            if seg.text.strip():
+                return None
+        elif not isinstance(seg, Reply | Emoji | AtAll):
+            return None
+    return kept
+
+
+def match_command(bot: Bot, message: Message) -> tuple[_Route, UniMessage] | None:
+    """The command a message starts with (`/软文…`), and the message after it as a uniseg
+    `UniMessage` (converted only once a command matched, and only what follows it).
+
+    SPEC §3 "What real clients send": before the command's text may come a quote (kept by
+    the adapter when the quoted message could not be fetched), @s (of the bot, or the one
+    QQ inserts for the quoted person), pictures, faces and blank text. @s and pictures stay
+    in the arguments (a target, the evidence); the rest is dropped.
 
     One matcher serves every KPI command: NoneBot checks each matcher's rules in its own
     task, so sixty matchers cost far more per message than one dictionary lookup.
     """
+    from nonebot_plugin_alconna.uniseg import Text, UniMessage
+
     found = _first_text(message)
     if found is None:
         return None
-    index, text, lead = found
+    index, text = found
     starts = get_driver().config.command_start
     for start in sorted(starts, key=len, reverse=True):
         if start and _starts_with(text, start):
@@ -183,17 +219,22 @@ def match_command(message: Message) -> tuple[_Route, Message] | None:
     low = text.lower()
     for name in _by_length:
         if low.startswith(name):
+            lead = _lead(bot, message[:index]) if index else []
+            if lead is None:
+                return None
             if (longer := _shadowed.get(name)) and (hint := _synonym_at(low, longer)):
-                return _suggestion(hint), type(message)()  # `/排行榜` is not `/排行 榜`
+                return _suggestion(hint), UniMessage()  # `/排行榜` is not `/排行 榜`
             rest = text[len(name) :].lstrip()
-            seg_type = type(message[index])
-            arg = type(message)(lead)
+            arg = UniMessage(lead)
             if rest:
-                arg.append(seg_type.text(rest))
-            arg.extend(message[index + 1 :])
+                arg.append(Text(rest))
+            if index + 1 < len(message):
+                arg.extend(to_uniseg(bot, message[index + 1 :]))
             return _routes[name], arg
     if started and (hint := near_miss(low)):
-        return _suggestion(hint), type(message)()
+        if index and _lead(bot, message[:index]) is None:
+            return None
+        return _suggestion(hint), UniMessage()
     return None
 
 
@@ -260,22 +301,24 @@ def _suggestion(name: str) -> _Route:
     return route
 
 
-async def _is_command(event: Event, state: T_State) -> bool:
+async def _is_command(bot: Bot, event: Event, state: T_State) -> bool:
     if event.get_type() != "message":
         return False
-    found = match_command(event.get_message())
+    found = match_command(bot, event.get_message())
     if found is None:
         return False
     state["kpi_route"], state["kpi_arg"] = found
     return True
 
 
-def _member_in_transaction(cmd: Cmd, event: Event) -> bool:
+def _member_in_transaction(cmd: Cmd, bot: Bot) -> bool:
     """An agent's own write (a self-report, /撤回, /申诉) needs the speaker's membership
     for nothing before its transaction, so it is read inside it (the hot path). Others
-    need it first: for the role check, or (OneBot v12, no name in the event) to know
-    whether the speaker's name must be asked for."""
-    return cmd.writes and cmd.role == "member" and isinstance(event, v11.Event)
+    need it first: for the role check, or (a platform whose events carry no name, like
+    OneBot v12) to know whether the speaker's name must be asked for."""
+    platform = of_bot(bot)
+    names = platform is not None and platform.caps.names_in_events
+    return cmd.writes and cmd.role == "member" and names
 
 
 class _Handled(Exception):
@@ -295,7 +338,7 @@ async def _dispatch(bot: Bot, event: Event, state: T_State) -> None:
     route: _Route = state["kpi_route"]
     cmd = route.cmd
     try:
-        ctx = await build_ctx(bot, event, member=not _member_in_transaction(cmd, event))
+        ctx = await build_ctx(bot, event, member=not _member_in_transaction(cmd, bot))
     except Exception:
         logger.exception("reading the chat context failed")
         await bot.send(event, FAILED)
@@ -325,7 +368,7 @@ async def _dispatch(bot: Bot, event: Event, state: T_State) -> None:
     await send_reply(bot, event, reply)
 
 
-async def _run(route: _Route, ctx: Ctx, arg: Message, turn: _Turn) -> Reply:
+async def _run(route: _Route, ctx: Ctx, arg: UniMessage, turn: _Turn) -> Reply:
     """Check, run and claim the command; its reply (a `Refused` is raised)."""
     cmd = route.cmd
     if ctx.group_id is None and cmd.alias not in PRIVATE_OK:
@@ -371,22 +414,32 @@ async def _failed(ctx: Ctx, turn: _Turn) -> str:
 
 
 async def _write(route: _Route, ctx: Ctx, args: Args) -> Outcome:
-    """The command's one write transaction: claim the message, run the handler, commit."""
+    """The command's one write transaction: claim the message, run the use case, commit;
+    then word its result."""
     cmd = route.cmd
     if route.prepare is not None:
         await route.prepare(ctx, args)
     else:
         await prefetch_names(ctx, args, targets=cmd.role not in ("member", "anyone"))
+    team_id = ctx.team.id if ctx.team is not None else None
+    if route.sync:
+        planned = route.handler(ctx, args)  # parsing: before the transaction opens
+        settings = policy()
 
-    def unit(s: Session) -> Outcome:
-        _open_unit(s, ctx)
-        ctx.session = s
-        try:
-            return route.handler(ctx, args)  # type: ignore[return-value]
-        finally:
-            ctx.session = None
+        def unit(s: Session):
+            if isinstance(planned, Call) and planned.keeps_member:
+                if not claim_message(s, ctx.message_key):
+                    raise _Handled
+                return planned.use_case(s, planned.request, settings)
+            _open_unit(s, ctx)
+            if isinstance(planned, Call):
+                return planned.use_case(s, planned.request, settings)
+            return planned
 
-    async def work(s: AsyncSession) -> Outcome:
+        result = await door.write(team_id, unit)
+        return planned.reply(result) if isinstance(planned, Call) else result  # type: ignore[return-value]
+
+    async def work(s: AsyncSession) -> Outcome:  # handlers not yet use cases (see docstring)
         await s.run_sync(_open_unit, ctx)
         ctx.session = s
         try:
@@ -394,9 +447,7 @@ async def _write(route: _Route, ctx: Ctx, args: Args) -> Outcome:
         finally:
             ctx.session = None
 
-    with db.serialise_team(ctx.team.id if ctx.team is not None else None):
-        if route.sync:
-            return await db.unit_of_work_sync(unit)
+    with db.serialise_team(team_id):
         return await db.unit_of_work(work)
 
 
@@ -413,10 +464,17 @@ def _open_unit(s: Session, ctx: Ctx) -> None:
 async def _read(route: _Route, ctx: Ctx, args: Args) -> Outcome:
     if stale_name(ctx):
         try:
-            async with db.writing() as s:
-                await s.run_sync(lambda sync_s: refresh_name(ctx, sync_s))
+            team_id = ctx.team.id if ctx.team is not None else None
+            await door.write(team_id, lambda s: refresh_name(ctx, s))
         except Exception:  # a stale name must not cost the command its reply
             logger.exception("refreshing the member's name failed")
+    if route.sync:
+        planned = route.handler(ctx, args)
+        if not isinstance(planned, Call):
+            return planned  # type: ignore[return-value]
+        return planned.reply(
+            await door.read(lambda s: planned.use_case(s, planned.request, policy()))
+        )
     async with db.reading() as s:
         ctx.session = s
         try:
@@ -442,8 +500,6 @@ def kpi_command(
 
     def deco(func: Handler) -> Handler:
         route = _Route(cmd, func, anywhere, prepare)
-        if route.sync and not cmd.writes:
-            raise ValueError(f"/{cmd.name}: a plain-function handler runs in a write unit")
         for name in cmd.names:
             if name.lower() in _routes:
                 raise ValueError(f"command /{name} registered twice")

@@ -226,12 +226,12 @@ def test_nb_run_loads_the_same_plugins_as_python_m_bot():
     """`[tool.nonebot]` in pyproject.toml (used by `nb run`) lists every plugin we load."""
     import tomllib
 
-    from bot.app import plugin_names
+    from bot.app import LIBRARIES, plugin_names
 
     listed = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"][
         "nonebot"
     ]["plugins"]
-    assert sorted(listed) == sorted(["nonebot_plugin_apscheduler", *plugin_names()])
+    assert sorted(listed) == sorted([*LIBRARIES, *plugin_names()])
 
 
 async def _units(n: int, failing: int | None = None, kind: str = "async"):
@@ -360,12 +360,15 @@ def test_every_command_marked_as_writing_exists():
     assert WRITES <= set(COMMANDS)
 
 
-def test_a_plain_function_handler_is_only_for_a_command_that_writes():
-    """A plain `def` handler runs inside a write unit (`bot.dispatch`); a reading command
-    registered with one is a mistake caught at start, not a lost write at run time."""
-    from bot.commands import COMMANDS
-    from bot.dispatch import kpi_command
+async def test_a_reading_commands_use_case_runs_read_only():
+    """A reading command's use case runs through `bot.door.read` (`bot.dispatch`): a write
+    inside it is refused at once, not lost."""
+    from sqlalchemy import text
 
-    reading = next(c for c in COMMANDS.values() if not c.writes)
-    with pytest.raises(ValueError, match="write unit"):
-        kpi_command(reading)(lambda ctx, args: "✅")
+    from bot import door
+
+    def sneaky(s):
+        s.execute(text("DELETE FROM processedmessage"))
+
+    with pytest.raises(db.WriteInReadOnly):
+        await door.read(sneaky)
