@@ -69,6 +69,9 @@ def make_adapter(sim: WeComSim, **overrides) -> Adapter:
 
 @pytest.fixture
 async def adapter(sim):
+    from bot.platforms.wecom import install_uniseg
+
+    install_uniseg()  # as the bot's start-up does: the KPI dispatcher sees these events too
     a = make_adapter(sim)
     await a.startup()
     await sim.wait_connected(BOT_ID)
@@ -474,3 +477,78 @@ def test_split_utf8_keeps_every_character_within_the_limit():
     assert all(len(p.encode()) <= 4096 for p in pieces)
     assert "".join(pieces).replace("\n", "") == text.replace("\n", "")
     assert split_utf8("一行", 4096) == ["一行"]
+
+
+# ---- the platform glue (bot/platforms/wecom.py) and uniseg (adapters/wecom/uniseg.py) -----
+
+
+@pytest.fixture
+def glue():
+    from bot.platforms import of_adapter
+    from bot.platforms.wecom import install_uniseg
+
+    install_uniseg()
+    return of_adapter("WeCom")
+
+
+async def test_the_glue_describes_a_group_message_by_userid_with_no_name_or_role(
+    sim, bot, events, glue
+):
+    await sim.send_message(BOT_ID, chat=GROUP, user="zhangsan", parts=["/排行"])
+    facts = await glue.describe(bot, await next_event(events))
+    assert (facts.platform, facts.adapter, facts.user_id, facts.group_id) == (
+        "wecom",
+        "WeCom",
+        "zhangsan",
+        GROUP,
+    )
+    assert (facts.sender_name, facts.sender_role, facts.to_me) == ("zhangsan", None, True)
+    await sim.send_message(BOT_ID, user="lisi", parts=["/我的"])
+    private = await glue.describe(bot, await next_event(events))
+    assert (private.user_id, private.group_id) == ("lisi", None)
+    assert not glue.caps.mentions
+    assert not glue.caps.numeric_ids
+    assert not glue.caps.names_in_events
+
+
+async def test_users_of_a_named_corp_are_not_another_corps(sim, glue):
+    a = make_adapter(sim, wecom_bots=[BotInfo(bot_id=BOT_ID, secret=SECRET, corp="acme")])
+    try:
+        await a.startup()
+        assert glue.identity(a.all_bots[BOT_ID]) == "wecom.acme"
+    finally:
+        await a.shutdown()
+
+
+async def test_uniseg_reads_a_picture_with_its_bytes(sim, bot, events, glue):
+    from nonebot_plugin_alconna.uniseg import Image as UniImage
+    from nonebot_plugin_alconna.uniseg import Text as UniText
+
+    from bot.platforms import to_uniseg
+
+    picture = png("navy")
+    await sim.send_message(BOT_ID, chat=GROUP, user="lisi", parts=["/朋友圈 今日", picture])
+    event = await next_event(events)
+    text, image = to_uniseg(bot, event.message)
+    assert isinstance(text, UniText)
+    assert text.text == "/朋友圈 今日"
+    assert isinstance(image, UniImage)
+    assert image.raw_bytes == picture
+
+
+async def test_uniseg_sends_text_names_pictures_and_files_through_the_robot(sim, bot, glue):
+    from nonebot_plugin_alconna.uniseg import At, File, UniMessage
+    from nonebot_plugin_alconna.uniseg import Image as UniImage
+
+    sim.groups[GROUP] = {BOT_ID}
+    picture, sheet = png("teal"), b"PK\x03\x04 workbook"
+    message = UniMessage(["本月第一 ", At("user", "zhangsan", display="张三")])
+    message += UniImage(raw=picture)
+    message += File(raw=sheet, name="11月.xlsx")
+    await glue.send_group(bot, GROUP, await message.export(bot, fallback=False))
+    sent = [s for s in sim.sent if s.cmd == "aibot_send_msg"]
+    assert [s.msgtype for s in sent] == ["markdown", "image", "file"]
+    assert sent[0].text == "本月第一 @张三"
+    assert sim.media[sent[1].body["image"]["media_id"]].data == picture
+    media = sim.media[sent[2].body["file"]["media_id"]]
+    assert (media.filename, media.data) == ("11月.xlsx", sheet)
