@@ -1,0 +1,1 @@
+"""NoneBot adapters written for this project (platforms with no adapter on PyPI)."""
