@@ -179,9 +179,47 @@ def _mkstemp(folder: Path) -> tuple[int, str]:
     return tempfile.mkstemp(prefix=PART_PREFIX, dir=folder)
 
 
-async def fetch_into_entry(entry_id: int, url: str, data_dir: Path) -> Path | None:
+async def store(data: bytes, folder: Path, *, quota_bytes: int | None = None) -> Path:
+    """Keep picture bytes the platform handed over (WeCom: decrypted by its adapter; no
+    address to fetch) as `download` keeps a fetched one: within the quota and MAX_BYTES,
+    only a picture Pillow identifies, named by its hash."""
+    if quota_bytes is None:
+        quota_bytes = get_config().kpi_evidence_quota_mb * 1024 * 1024
+    usage = await _usage_of(folder)
+    room = min(MAX_BYTES, quota_bytes - usage.used - usage.reserved)
+    if len(data) > room:
+        raise EvidenceSkipped(
+            f"证据图片放不下（{len(data)} 字节，上限 {quota_bytes // (1024 * 1024)} MB）"
+        )
+    usage.reserved += len(data)
+    part: Path | None = None
     try:
-        path = await download(url, data_dir / "evidence")
+        fd, name = await asyncio.to_thread(_mkstemp, folder)
+        part = Path(name)
+        with os.fdopen(fd, "wb") as out:
+            await asyncio.to_thread(out.write, data)
+        kind = await asyncio.to_thread(image_kind, part)
+        if kind is None:
+            raise EvidenceSkipped(f"不是图片（PNG/JPEG/GIF/WEBP/BMP）：{len(data)} 字节")
+        path = folder / f"{hashlib.sha256(data).hexdigest()[:24]}.{kind}"
+        async with usage.lock:
+            usage.used += await asyncio.to_thread(_place, part, path)
+        part = None
+        return path
+    finally:
+        usage.reserved -= len(data)
+        if part is not None:
+            part.unlink(missing_ok=True)
+
+
+async def fetch_into_entry(entry_id: int, picture: str | bytes, data_dir: Path) -> Path | None:
+    """Keep the entry's evidence picture — at an address (`str`) or given as bytes — then
+    record its path and print, and flag a screenshot the team used before (SPEC §4)."""
+    try:
+        if isinstance(picture, bytes):
+            path = await store(picture, data_dir / "evidence")
+        else:
+            path = await download(picture, data_dir / "evidence")
     except (FetchError, EvidenceSkipped) as e:
         logger.warning(f"证据图片未保存 #{entry_id}：{e}")
         return None
@@ -200,8 +238,8 @@ async def fetch_into_entry(entry_id: int, url: str, data_dir: Path) -> Path | No
     return path
 
 
-def fetch_later(entry_id: int, url: str, data_dir: Path) -> asyncio.Task:
-    task = asyncio.create_task(fetch_into_entry(entry_id, url, data_dir))
+def fetch_later(entry_id: int, picture: str | bytes, data_dir: Path) -> asyncio.Task:
+    task = asyncio.create_task(fetch_into_entry(entry_id, picture, data_dir))
     _tasks.add(task)
     task.add_done_callback(_tasks.discard)
     return task

@@ -49,6 +49,7 @@ Token = Word  # a word of the message, or an @ (`models.usecases.base.Word`)
 class Image:
     url: str | None
     file: str | None
+    raw: bytes | None = None  # the picture itself, where the platform gives no URL (WeCom)
 
 
 @dataclass
@@ -82,7 +83,8 @@ class Args:
                 url = _segment_str(seg.url)
                 if url is not None and url == f"https://{seg.id}":
                     url = None
-                args.images.append(Image(url, file))
+                raw = seg.raw_bytes if seg.raw is not None else None
+                args.images.append(Image(url, file, raw))
         return args
 
     @property

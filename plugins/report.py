@@ -53,19 +53,20 @@ def _reported(done: Reported) -> str:
     return reply
 
 
-def _with_picture(call: Call) -> Call:
+def _with_picture(call: Call, args: Args) -> Call:
     """After the commit: the picture's fetch and the link's snapshot are queued (SPEC §4:
     neither delays the ✅)."""
-    url = call.request.image_url
+    image = args.images[0] if args.images else None
+    picture = (image.raw or image.url) if image is not None else None  # bytes: WeCom
 
     def reply(done: Reported) -> str | Later:
         text = _reported(done)
-        if not url and done.url is None:
+        if not picture and done.url is None:
             return text
 
         async def fetch_then_reply() -> str:
-            if url:
-                fetch_later(done.entry_id, url, get_config().kpi_data_dir)
+            if picture:
+                fetch_later(done.entry_id, picture, get_config().kpi_data_dir)
             if done.url is not None:
                 snapshot_later(done.entry_id, done.url)
             return text
@@ -78,7 +79,7 @@ def _with_picture(call: Call) -> Call:
 def _register(item: Item, cmd: Cmd) -> None:
     @kpi_command(cmd)
     def _handle(ctx: Ctx, args: Args) -> Call:
-        return _with_picture(_report(ctx, args, item))
+        return _with_picture(_report(ctx, args, item), args)
 
 
 SELF_COMMANDS = [(i, c) for i, c in rubric_commands(rubric()) if c.role != "supervisor"]
@@ -88,7 +89,7 @@ for _item, _cmd in SELF_COMMANDS:
 
 @kpi_command(COMMANDS["report"])
 def report(ctx: Ctx, args: Args) -> Call:
-    return _with_picture(_report(ctx, args, None))
+    return _with_picture(_report(ctx, args, None), args)
 
 
 @kpi_command(COMMANDS["undo"])

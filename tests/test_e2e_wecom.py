@@ -8,14 +8,16 @@ member's roster name is their userid (the platform gives no other), and people a
 it; answers go back on the message's req_id, the monthly post and the login link are
 proactive sends (markdown, pictures uploaded as media).
 
-Not here yet: the evidence picture kept from its decrypted bytes (the report's picture has
-no URL to fetch; bot.parse / plugins.report / bot.evidence read URLs only).
+A pasted picture arrives AES-encrypted; the adapter decrypts it and the bot keeps those
+bytes as the report's evidence (there is no address to fetch).
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+import time
 from collections.abc import AsyncIterator
 from zoneinfo import ZoneInfo
 
@@ -83,6 +85,16 @@ async def test_a_team_works_over_wecom(bot: BotProcess, wecom: WeComSim):
     picture = png()
     shot = await say(wecom, LI, "/朋友圈 今日更新", picture)
     assert shot.startswith("✅ #"), shot
+    shot_id = int(shot.removeprefix("✅ #").split()[0])
+    deadline = time.monotonic() + 15
+    path = None
+    while time.monotonic() < deadline and not path:
+        [(path,)] = await bot.rows("SELECT image_path FROM entry WHERE id = :id", id=shot_id)
+        await asyncio.sleep(0.1)
+    assert path, "the decrypted picture is kept as evidence"
+    assert bot.folder is not None
+    stored = bot.folder / "data" / "evidence" / path.rsplit("/", 1)[-1]
+    assert stored.read_bytes() == picture
 
     assert (await say(wecom, BOSS, "/加好友 3")).startswith("✅ #")  # on the roster now
     made = await say(wecom, SUPER, f"/主管 {BOSS}")  # no mentions on WeCom: a roster name
