@@ -108,6 +108,7 @@ def actor_of(ctx: Ctx) -> Actor:
         is_superuser=ctx.is_superuser,
         group_role=ctx.sender_role if ctx.group_id is not None else None,
         channel=CHAT if ctx.group_id is not None else PRIVATE,
+        typed_ids=_typed_ids(ctx),
     )
 
 
@@ -123,8 +124,20 @@ def people_of(ctx: Ctx) -> dict[str, Person]:
 def where_of(ctx: Ctx) -> Where:
     """The team, platform and lookups of a command, for `models.usecases.targets.resolve`."""
     return Where(
-        ctx.team_id, ctx.platform, ctx.actor, ctx.today, people_of(ctx), ctx.quoted_user_id
+        ctx.team_id,
+        ctx.platform,
+        ctx.actor,
+        ctx.today,
+        people_of(ctx),
+        ctx.quoted_user_id,
+        _typed_ids(ctx),
     )
+
+
+def _typed_ids(ctx: Ctx) -> bool:
+    """Whether a number typed on this platform names a user (QQ numbers; not openids)."""
+    platform = of_bot(ctx.bot)
+    return platform.caps.numeric_ids if platform is not None else True
 
 
 async def resolve_targets(

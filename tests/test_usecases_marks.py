@@ -212,3 +212,20 @@ def db_now():
     from models.periods import utcnow
 
     return utcnow()
+
+
+async def test_a_name_typed_with_an_at_sign_is_the_roster_name(udb):
+    """WeCom sends no mention list: "@赵一" arrives as text and names 赵一 by the roster."""
+    done = await udb.run(lambda s: mark(s, req(udb, "＠赵一", "迟到"), POLICY))
+    assert [line.member_name for line in done.lines] == ["赵一"]
+
+
+async def test_where_users_are_not_numbers_a_typed_number_names_nobody(udb):
+    """Official QQ, Feishu and WeCom users are openids/userids: `30001` is not a user there,
+    so it is read as what follows (here: not an item), never as 赵一's QQ number."""
+    on_qq = await udb.run(lambda s: mark(s, req(udb, "30001", "迟到"), POLICY))
+    assert [line.member_name for line in on_qq.lines] == ["赵一"]
+    elsewhere = replace(BOSS, typed_ids=False)
+    with pytest.raises(Refused):
+        await udb.run(lambda s: mark(s, req(udb, "30001", "迟到", actor=elsewhere), POLICY))
+    assert await udb.rows("SELECT count(*) FROM entry") == [(1,)]

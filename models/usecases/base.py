@@ -55,6 +55,7 @@ class Actor:
     is_superuser: bool = False
     group_role: str | None = None  # 'owner' / 'admin' / 'member' as the platform says now
     channel: str = CHAT  # 群聊 / 私聊 / 网页: recorded in the audit row
+    typed_ids: bool = True  # on their platform a typed number names a user (QQ numbers)
 
     @property
     def key(self) -> str:

@@ -92,7 +92,15 @@ def mark(s: Session, req: MarkRequest, policy: Policy) -> Marked:
         return item is None and rub.find_item(w.norm) is not None
 
     words, named = _without_item(list(req.words), None if item is not None else names_item)
-    where = Where(req.team_id, req.actor.platform, req.actor.key, p.today, req.people, req.quoted)
+    where = Where(
+        req.team_id,
+        req.actor.platform,
+        req.actor.key,
+        p.today,
+        req.people,
+        req.quoted,
+        req.actor.typed_ids,
+    )
     found = resolve(s, where, words, is_end=names_item)
     targets, used = found.members, found.used
     rest = words[used:]

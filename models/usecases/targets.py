@@ -68,6 +68,7 @@ class Where:
     today: date
     people: Mapping[str, Person]  # user id → what the platform says of them
     quoted: str | None = None  # the sender of the message replied to (SPEC §3)
+    typed_ids: bool = True  # a number typed is a user id (QQ); else only names and @s name
 
 
 def resolve(
@@ -94,12 +95,14 @@ def resolve(
         if used >= MAX_TARGETS:
             raise too_many()
         uid = w.mention
-        if uid is None and QQ_RE.match(w.norm):
+        if uid is None and where.typed_ids and QQ_RE.match(w.norm):
             uid = w.norm
         if uid is not None:
             m = _by_id(s, where, uid, w.mention is not None, register, errors, out)
         else:
-            same = find_by_name(s, where.team_id, w.norm)
+            # "@张三" typed as text (WeCom sends no mention list; a hand-typed @) is the name
+            name = w.norm[1:] if w.norm.startswith("@") and len(w.norm) > 1 else w.norm
+            same = find_by_name(s, where.team_id, name)
             if not same:
                 break  # not a target: the rest is the command's arguments
             current = [x for x in same if x.left_on is None] or same
@@ -128,7 +131,14 @@ def resolve(
             return out
         inner = resolve(
             s,
-            Where(where.team_id, where.platform, where.actor_key, where.today, where.people),
+            Where(
+                where.team_id,
+                where.platform,
+                where.actor_key,
+                where.today,
+                where.people,
+                typed_ids=where.typed_ids,
+            ),
             [Word(mention=where.quoted)],
             period=period,
             register=register,
