@@ -166,9 +166,14 @@ async def _enqueue(unit: _Unit, team: int) -> T:  # type: ignore[type-var]
     loop = asyncio.get_running_loop()
     unit.done = loop.create_future()
     lane = team if eng.engine().dialect.name == "postgresql" else 0
+    committer = _committers.get(lane)
+    if committer is not None and not committer.done() and committer.get_loop() is not loop:
+        # A lane left behind by an event loop that ended under it (a test's loop, never the
+        # bot's): its units ended with that loop; this loop starts the lane afresh.
+        _queues.pop(lane, None)
+        committer = None
     queue = _queues.setdefault(lane, deque())
     queue.append(unit)
-    committer = _committers.get(lane)
     if committer is None or committer.done():
         _committers[lane] = loop.create_task(_commit_groups(lane, queue))
     return await unit.done
