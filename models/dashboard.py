@@ -6,29 +6,26 @@ settled month's stored scores), an agent's month is `member_score` (as `/我的�
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterator, Mapping
+import itertools
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
+from weakref import WeakKeyDictionary
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .appeals import open_appeals
-from .ledger import (
-    MonthTallies,
-    Ranked,
-    member_entries,
-)
+from .ledger import MonthTallies, Ranked, member_entries, month_tallies, rank, settlement_of
 from .nudges import Gap, missing_reports
 from .periods import month_start_utc, period_bounds, shift_period
 from .quantity import as_quantity
 from .rights import is_current
-from .roster import all_teams, bindings_of, memberships
+from .roster import all_teams, bindings_of, memberships, scored_agents
 from .rubric import Rubric
 from .scoring import MemberScore, Tally, score_member
 from .settlement import base_of, member_score, month_scores, rubric_of, stored_score
@@ -157,14 +154,20 @@ async def team_month(
 ) -> TeamMonth:
     """The ranking as `/排行` computes it; with `full` (supervisors) also who has not reported
     today (current month only) and the month's open appeals."""
-    rubric, ranking, settlement = await month_scores(session, team.id, period, rubric_now, base_now)
+    settlement = await settlement_of(session, team.id, period)
+    tallies = None
+    if settlement is not None and settlement.status == "settled":
+        rubric, ranking, settlement = await month_scores(
+            session, team.id, period, rubric_now, base_now
+        )
+    else:
+        rubric = rubric_now
+        ranking, tallies = await live_ranking(session, rubric, team.id, period, base_now)
     missing = None
     appeals: list = []
     if full:
         if period == today.strftime("%Y-%m"):
-            missing = await missing_reports(
-                session, rubric, team.id, today, tz, tallies_of(ranking)
-            )
+            missing = await missing_reports(session, rubric, team.id, today, tz, tallies)
         appeals = [tuple(r) for r in await open_appeals(session, team.id, period)]
     names = {r.member.id: r.member.name for r in ranking}
     if appeals:
@@ -172,25 +175,79 @@ async def team_month(
     return TeamMonth(team, period, rubric, ranking, settlement, missing, appeals, names)
 
 
-def tallies_of(ranking: list[Ranked]) -> MonthTallies:
-    """The month's tallies back from the ranking's item scores (no second GROUP BY); a
-    member's are rebuilt only when asked for (only today's non-reporters are)."""
-    return MonthTallies(_TalliesFromRanking(ranking), {})  # type: ignore[arg-type]
+# ---- the live ranking, scored once per state of the month's entries -------------------------
 
 
-class _TalliesFromRanking(Mapping[int, dict[str, Tally]]):
-    def __init__(self, ranking: list[Ranked]) -> None:
-        self._ranked = {r.member.id: r for r in ranking}
+@dataclass(frozen=True)
+class _Scored:
+    tallies: MonthTallies
+    scores: dict[int, MemberScore]  # members with entries; the others score as empty
+    empty: MemberScore
 
-    def __getitem__(self, member_id: int) -> dict[str, Tally]:
-        score = self._ranked[member_id].score
-        return {i.item.key: Tally(i.quantity, i.entries) for c in score.categories for i in c.items}
 
-    def __iter__(self) -> Iterator[int]:
-        return iter(self._ranked)
+_SCORED: OrderedDict[tuple, _Scored] = OrderedDict()
+_SCORED_KEEP = 8
+_ENGINES: WeakKeyDictionary = WeakKeyDictionary()  # engine → its number in this process
+_engine_numbers = itertools.count(1)
 
-    def __len__(self) -> int:
-        return len(self._ranked)
+
+def _engine_number(session: AsyncSession) -> int:
+    """A number for the database the session reads, never reused by another engine in this
+    process (an `id()` could be, once an engine is gone)."""
+    engine = session.bind.sync_engine  # type: ignore[union-attr]
+    if engine not in _ENGINES:
+        _ENGINES[engine] = next(_engine_numbers)
+    return _ENGINES[engine]
+
+
+async def entries_state(session: AsyncSession, team_id: int, period: str) -> tuple[int, int]:
+    """(how many, Σ ids) of the month's entries that count (not revoked): one scan of the
+    covering index. An entry's member, item, quantity and fine never change once written,
+    and a revoke only ever sets `revoked_at`; ids only grow. So two equal states mean the
+    same set of counted entries, hence the same tallies: k revokes and k new entries
+    change Σ ids, because every new id exceeds every older one."""
+    row = (
+        await session.execute(
+            select(func.count(Entry.id), func.coalesce(func.sum(Entry.id), 0)).where(
+                Entry.team_id == team_id, Entry.period == period, Entry.revoked_at.is_(None)
+            )
+        )
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+async def live_ranking(
+    session: AsyncSession, rubric: Rubric, team_id: int, period: str, base: Decimal | None
+) -> tuple[list[Ranked], MonthTallies]:
+    """The open month's ranking as `team_month_scores` computes it (the same tallies,
+    `score_member` and `rank`), with the scores kept per process for the state of the
+    month's entries (`entries_state`), the rubric version and the commission base: a page
+    read again with nothing logged or revoked meanwhile is not scored again. The roster is
+    read at every call (a rename, a join or a leave shows at once)."""
+    agents = await scored_agents(session, team_id, period)
+    key = (
+        _engine_number(session),
+        team_id,
+        period,
+        rubric.version,
+        base,
+        await entries_state(session, team_id, period),
+    )
+    scored = _SCORED.get(key)
+    if scored is None:
+        mt = await session.run_sync(month_tallies, team_id, period)
+        scores = {
+            mid: score_member(rubric, t, Fraction(mt.fines.get(mid, 0), 100), base)
+            for mid, t in mt.tallies.items()
+        }
+        scored = _Scored(mt, scores, score_member(rubric, {}, 0, base))
+        _SCORED[key] = scored
+        while len(_SCORED) > _SCORED_KEEP:
+            _SCORED.popitem(last=False)
+    else:
+        _SCORED.move_to_end(key)
+    ranking = rank([(a, scored.scores.get(a.id, scored.empty)) for a in agents])
+    return ranking, scored.tallies
 
 
 async def member_names(session: AsyncSession, ids: set[int]) -> dict[int, str]:

@@ -45,6 +45,7 @@ from models.weblogin import (
 )
 
 from .charts import category_chart, trend_chart
+from .tables import missing_items, ranking_rows
 
 HERE = Path(__file__).parent
 COOKIE = "kpi_session"
@@ -57,7 +58,9 @@ templates.env.filters.update(
     yuan=yuan,
     zip=zip,
 )
-templates.env.globals.update(item_name=item_name, entry_points=entry_points)
+templates.env.globals.update(
+    item_name=item_name, entry_points=entry_points, missing_items=missing_items
+)
 
 # `same-origin`, not `no-referrer`: with `no-referrer` a browser sends `Origin: null` on a
 # form POST, and the login could not prove where it came from; other sites still get no
@@ -353,16 +356,19 @@ async def team_page(
             tz=cfg.tz,
             full=viewer.manages(team_id),
         )
+    manage, me = viewer.manages(team_id), viewer.agent_in.get(team_id)
+    heads, cells = ranking_table(tm.rubric, rows_of(tm.ranking), pay=cfg.kpi_pay_public or manage)
     return render(
         request,
         "team.html",
         viewer=viewer,
         team=team,
         tm=tm,
-        manage=viewer.manages(team_id),
-        me=viewer.agent_in.get(team_id),
-        table=ranking_table(
-            tm.rubric, rows_of(tm.ranking), pay=cfg.kpi_pay_public or viewer.manages(team_id)
+        manage=manage,
+        me=me,
+        heads=heads,
+        rows=ranking_rows(
+            tm.ranking, cells, team_id=team_id, period=period, linked=manage, me=me
         ),
         chart=category_chart(tm.rubric, tm.ranking),
         **_months(period),

@@ -1,0 +1,41 @@
+"""Big tables built as one string: the ranking of a 1,000-agent team is 10,000 cells, and a
+Jinja loop escaping each one costs more than scoring the month (bench/dashboard.py)."""
+
+from __future__ import annotations
+
+from markupsafe import Markup, escape
+
+from models.ledger import Ranked
+
+
+def ranking_rows(
+    ranking: list[Ranked],
+    cells: list[list[str]],
+    *,
+    team_id: int,
+    period: str,
+    linked: bool,
+    me: int | None,
+) -> Markup:
+    """The `<tr>`s of the ranking: rank, name (a link to the agent's page for a supervisor,
+    or for the agent's own row), then the numbers; the viewer's own row marked `me`."""
+    out = []
+    for r, c in zip(ranking, cells, strict=True):
+        mid = r.member.id
+        name = escape(c[1])
+        if linked or me == mid:
+            name = Markup(f'<a href="/kpi/team/{team_id}/member/{mid}?month={period}">{name}</a>')
+        nums = "".join(f'<td class="num">{escape(v)}</td>' for v in c[2:])
+        mine = ' class="me"' if me == mid else ""
+        out.append(f'<tr{mine}><td>{escape(c[0])}</td><td class="name">{name}</td>{nums}</tr>')
+    return Markup("\n".join(out))
+
+
+def missing_items(missing: list, *, team_id: int, period: str) -> Markup:
+    """The `<li>`s of today's non-reporters: a link to each, and their two largest gaps."""
+    out = []
+    for m, gaps in missing:
+        link = f'<a href="/kpi/team/{team_id}/member/{m.id}?month={period}">{escape(m.name)}</a>'
+        lack = f' <span class="muted">还差 {escape("、".join(str(g) for g in gaps[:2]))}</span>'
+        out.append(f"<li>{link}{lack if gaps else ''}</li>")
+    return Markup("".join(out))
