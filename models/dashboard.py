@@ -59,6 +59,7 @@ class Viewer:
     superuser: bool
     supervises: frozenset[int] = frozenset()
     agent_in: dict[int, int] = field(default_factory=dict)  # team id → own member id
+    csrf: str = ""  # the session's form token (models.weblogin.csrf_token)
 
     def sees_team(self, team_id: int) -> bool:
         return self.manages(team_id) or team_id in self.agent_in

@@ -1,0 +1,140 @@
+"""A team's commission base, per month (SPEC §1 "Commission = team's commission base ×
+total ÷ 100 − fines"; issue 24).
+
+Set with `/提成基数 8000` or on the team settings page, it applies from the month it is set
+in (the current month) on: earlier months that are still open keep the base they had, a
+settled month keeps the one it was settled with (`Settlement.commission_base_cents`), and a
+team that never set one uses KPI_COMMISSION_BASE.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .ledger import Refused
+from .periods import utcnow
+from .roster import audit
+from .tables import CommissionBase, Settlement, Team
+
+MAX_BASE = Decimal(10_000_000)
+
+
+def commission_base_for(
+    s: Session, team_id: int, period: str, default: Decimal | None
+) -> Decimal | None:
+    """The base a team's month is paid with: its settlement's once settled, else the
+    latest base set from a month not after it, else the team's stored one, else
+    `default` (KPI_COMMISSION_BASE)."""
+    st = s.execute(
+        select(Settlement).where(Settlement.team_id == team_id, Settlement.period == period)
+    ).scalar_one_or_none()
+    if st is not None and st.status == "settled":
+        c = st.commission_base_cents
+        return None if c is None else Decimal(c) / 100
+    row = s.execute(
+        select(CommissionBase)
+        .where(CommissionBase.team_id == team_id, CommissionBase.from_period <= period)
+        .order_by(CommissionBase.from_period.desc(), CommissionBase.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if row is not None:
+        return default if row.cents is None else Decimal(row.cents) / 100
+    team = s.get(Team, team_id)
+    if team is not None and team.commission_base_cents is not None:
+        return Decimal(team.commission_base_cents) / 100
+    return default
+
+
+def parse_base(word: str) -> Decimal | None:
+    """`8000`, `8000.5`, `¥8,000`, `8000元` → Decimal; `默认` / `清除` → None (back to
+    KPI_COMMISSION_BASE); anything else Refused with the reason."""
+    w = word.strip().replace(",", "").replace("，", "").removeprefix("¥").removeprefix("￥")
+    w = w.removesuffix("元").strip()
+    if w in ("默认", "清除", "无", "off"):
+        return None
+    try:
+        value = Decimal(w)
+    except InvalidOperation:
+        raise Refused(
+            f"提成基数要写金额（元），例如 /提成基数 8000；“{word.strip()}” 不是金额"
+        ) from None
+    if not value.is_finite() or value < 0:
+        raise Refused("提成基数不能是负数")
+    if value > MAX_BASE:
+        raise Refused(f"提成基数最多 {MAX_BASE} 元")
+    if value != value.quantize(Decimal("0.01")):
+        raise Refused("提成基数最多精确到分（两位小数）")
+    return value
+
+
+@dataclass(frozen=True)
+class SetBase:
+    """`/提成基数 8000` (or the settings page): from `period` (the current month) on."""
+
+    team_id: int
+    actor: str  # "platform:user_id"
+    actor_name: str
+    base: Decimal | None  # None: back to KPI_COMMISSION_BASE
+    period: str
+    may: bool  # the caller checked the role: a superuser or a supervisor of the team
+    channel: str = "群聊"
+
+
+@dataclass(frozen=True)
+class BaseSet:
+    team_name: str
+    before: Decimal | None
+    after: Decimal | None  # as it now applies (None: no commission)
+    period: str
+    default: Decimal | None
+    settled_now: bool  # the current month is already settled: it keeps its base
+
+
+def set_commission_base(s: Session, req: SetBase, default: Decimal | None) -> BaseSet:
+    """Record the team's base from `req.period` on and audit it; Refused for anyone but a
+    superuser or a supervisor of the team."""
+    if not req.may:
+        raise Refused("只有超级管理员或本团队的主管可以设置提成基数")
+    team = s.get(Team, req.team_id)
+    if team is None:
+        raise Refused("团队不存在")
+    before = commission_base_for(s, req.team_id, req.period, default)
+    cents = None if req.base is None else int(req.base * 100)
+    s.add(
+        CommissionBase(
+            team_id=req.team_id,
+            from_period=req.period,
+            cents=cents,
+            set_at=utcnow(),
+            set_by=req.actor,
+            set_by_name=req.actor_name,
+        )
+    )
+    s.flush()
+    after = commission_base_for(s, req.team_id, req.period, default)
+    settled = s.execute(
+        select(Settlement).where(
+            Settlement.team_id == req.team_id,
+            Settlement.period == req.period,
+            Settlement.status == "settled",
+        )
+    ).scalar_one_or_none()
+    audit(
+        s,
+        req.team_id,
+        req.actor,
+        "commission",
+        f"team#{req.team_id}",
+        {"base": None if before is None else str(before)},
+        {
+            "base": None if req.base is None else str(req.base),
+            "from": req.period,
+            "by": req.actor_name,
+            "channel": req.channel,
+        },
+    )
+    return BaseSet(team.name, before, after, req.period, default, settled is not None)
