@@ -62,7 +62,9 @@ def parse_base(word: str) -> Decimal | None:
         raise Refused(
             f"提成基数要写金额（元），例如 /提成基数 8000；“{word.strip()}” 不是金额"
         ) from None
-    if not value.is_finite() or value < 0:
+    if not value.is_finite():
+        raise Refused(f"提成基数要写金额（元），例如 /提成基数 8000；“{word.strip()}” 不是金额")
+    if value < 0:
         raise Refused("提成基数不能是负数")
     if value > MAX_BASE:
         raise Refused(f"提成基数最多 {MAX_BASE} 元")
