@@ -252,3 +252,20 @@ class CommissionBase(SQLModel, table=True):
     set_at: datetime = Field(sa_type=DateTime)
     set_by: str
     set_by_name: str
+
+
+class ImportBatch(SQLModel, table=True):
+    """A file imported on the dashboard (issue 24): one per team and content (SHA-256), so
+    the same file is never imported twice. Its entries carry `source` =
+    `web:import:<id>:<line>`."""
+
+    __tablename__ = "import_batch"
+    __table_args__ = (UniqueConstraint("team_id", "sha256"),)
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: int = Field(foreign_key="team.id")
+    sha256: str
+    filename: str
+    rows: int
+    created_at: datetime = Field(sa_type=DateTime)
+    created_by: str
+    created_by_name: str

@@ -49,7 +49,7 @@ async def test_migration_0011_adds_the_desk_tables_and_goes_back_keeping_rows(tm
                 await conn.execute(text(sql))
         await db.migrate("0011", engine)
         tables, indexes = await _tables(engine)
-        assert {"rubric_version", "commission_base"} <= tables
+        assert {"rubric_version", "commission_base", "import_batch"} <= tables
         assert "ix_entry_month_logger" in indexes
         async with engine.begin() as conn:
             await conn.execute(
@@ -61,7 +61,7 @@ async def test_migration_0011_adds_the_desk_tables_and_goes_back_keeping_rows(tm
             )
         await _downgrade(engine, "0008")
         tables, indexes = await _tables(engine)
-        assert not {"rubric_version", "commission_base"} & tables
+        assert not {"rubric_version", "commission_base", "import_batch"} & tables
         assert "ix_entry_month_logger" not in indexes
         async with engine.connect() as conn:
             team = (await conn.execute(text("SELECT name, commission_base_cents FROM team"))).all()
@@ -69,6 +69,6 @@ async def test_migration_0011_adds_the_desk_tables_and_goes_back_keeping_rows(tm
         assert [tuple(r) for r in team] == [("一组", 500000)]
         assert [tuple(r) for r in entries] == [(1, "late")]
         await db.migrate("head", engine)
-        assert {"rubric_version", "commission_base"} <= (await _tables(engine))[0]
+        assert {"rubric_version", "commission_base", "import_batch"} <= (await _tables(engine))[0]
     finally:
         await engine.dispose()

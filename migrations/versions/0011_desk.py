@@ -1,8 +1,9 @@
-"""The boss's desk (issue 24): rubric versions, commission bases per team and month, and
-the index the dashboard's filter of who logged reads
+"""The boss's desk (issue 24): rubric versions, commission bases per team and month,
+imported files, and the index the dashboard's filter of who logged reads
 
 `rubric_version` keeps each rubric uploaded on the dashboard and the month it is active
-from; `commission_base` each team's commission base from a month on. Both start empty: the
+from; `commission_base` each team's commission base from a month on; `import_batch` each
+imported file (one per team and content). Both start empty: the
 rubric stays KPI_RUBRIC and the base KPI_COMMISSION_BASE (or a team's
 `commission_base_cents`, set by nothing before) until someone sets one. Nothing existing is
 changed; the downgrade drops only what this adds.
@@ -49,6 +50,18 @@ def upgrade() -> None:
         sa.Column("set_by_name", sa.String(), nullable=False),
     )
     op.create_index("ix_commission_base_team_id", "commission_base", ["team_id"])
+    op.create_table(
+        "import_batch",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("team_id", sa.Integer(), sa.ForeignKey("team.id"), nullable=False),
+        sa.Column("sha256", sa.String(), nullable=False),
+        sa.Column("filename", sa.String(), nullable=False),
+        sa.Column("rows", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("created_by", sa.String(), nullable=False),
+        sa.Column("created_by_name", sa.String(), nullable=False),
+        sa.UniqueConstraint("team_id", "sha256"),
+    )
     op.create_index(
         "ix_entry_month_logger", "entry", ["team_id", "period", "created_by", "created_by_name"]
     )
@@ -56,6 +69,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_entry_month_logger", table_name="entry")
+    op.drop_table("import_batch")
     op.drop_index("ix_commission_base_team_id", table_name="commission_base")
     op.drop_table("commission_base")
     op.drop_index("ix_rubric_version_active_from", table_name="rubric_version")
