@@ -95,6 +95,16 @@ class BaseSet:
     default: Decimal | None
     settled_now: bool  # the current month is already settled: it keeps its base
 
+    @property
+    def reply(self) -> str:
+        """The answer, the same in chat and on the dashboard."""
+        now = "无（不计提成）" if self.after is None else f"¥{self.after}"
+        was = "无" if self.before is None else f"¥{self.before}"
+        text = f"✅ {self.team_name} 的提成基数从 {self.period} 起为 {now}（原为 {was}）"
+        if self.settled_now:
+            text += f"；{self.period} 已结算，仍按结算时的基数"
+        return text + "；已结算的月份不变"
+
 
 def set_commission_base(s: Session, req: SetBase, default: Decimal | None) -> BaseSet:
     """Record the team's base from `req.period` on and audit it; Refused for anyone but a

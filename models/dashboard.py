@@ -60,6 +60,13 @@ class Viewer:
     supervises: frozenset[int] = frozenset()
     agent_in: dict[int, int] = field(default_factory=dict)  # team id → own member id
     csrf: str = ""  # the session's form token (models.weblogin.csrf_token)
+    platform: str = ""
+    user_id: str = ""
+
+    @property
+    def key(self) -> str:
+        """`platform:user_id`, as entries and audit rows name people."""
+        return f"{self.platform}:{self.user_id}"
 
     def sees_team(self, team_id: int) -> bool:
         return self.manages(team_id) or team_id in self.agent_in
@@ -100,7 +107,15 @@ async def viewer_of(
             agent_in[m.team_id] = m.id
     if login.group_team_id is not None and group_admin:
         supervises.add(login.group_team_id)
-    return Viewer(login.id, login.name, superuser, frozenset(supervises), agent_in)
+    return Viewer(
+        login.id,
+        login.name,
+        superuser,
+        frozenset(supervises),
+        agent_in,
+        platform=login.platform,
+        user_id=login.user_id,
+    )
 
 
 async def groups_to_ask(session: AsyncSession, login: WebLogin) -> list[GroupBinding]:

@@ -31,8 +31,9 @@ from bot.evidence import MEDIA_TYPES, image_kind
 from bot.format import entry_points, item_name, ranking_table, rows_of, yuan
 from bot.grouprole import manages_a_group
 from bot.identity import is_superuser, note_sighting
-from bot.runtime import commission_base, month_rules, rubric
+from bot.runtime import month_rules, rubric
 from models import dashboard as dash
+from models import rubricstore
 from models.export import export_month
 from models.ledger import settlement_of
 from models.periods import current_period, local_now, parse_period, shift_period, to_local
@@ -304,18 +305,23 @@ def confirm(
     lines: list[str],
     *,
     button: str = "确认",
+    template: str = "confirm.html",
+    fields: list[tuple[str, str]] | None = None,
     **context,
 ) -> Response:
     """The first step of settle, reopen and import: what will happen, and a button that
-    posts the same form again with `confirm=yes` (and the token)."""
-    fields = [
-        (k, v)
-        for k, v in act.form.multi_items()
-        if isinstance(v, str) and k not in ("csrf", "confirm")
-    ]
+    posts the form again (`fields`, by default the same text fields) with `confirm=yes`
+    and the token."""
+    if fields is None:
+        fields = [
+            (k, v)
+            for k, v in act.form.multi_items()
+            if isinstance(v, str) and k not in ("csrf", "confirm")
+        ]
+    context.setdefault("ok", True)
     return render(
         request,
-        "confirm.html",
+        template,
         viewer=act.viewer,
         title=title,
         lines=lines,
@@ -446,12 +452,13 @@ async def team_page(
     cfg = get_config()
     async with db.reading() as s:
         team = await _team(s, viewer, team_id)
+        rub, base = await month_rules(s, team_id, period)
         tm = await dash.team_month(
             s,
             team,
             period,
-            rubric(),
-            commission_base(),
+            rub,
+            base,
             today=local_now(cfg.tz).date(),
             tz=cfg.tz,
             full=viewer.manages(team_id),
@@ -485,7 +492,8 @@ async def member_page(
             raise not_found("成员")
         if not viewer.sees_member(team_id, member_id):
             raise forbidden()
-        mm = await dash.member_month(s, team, member, period, rubric(), commission_base())
+        rub, base = await month_rules(s, team_id, period)
+        mm = await dash.member_month(s, team, member, period, rub, base)
     return render(
         request,
         "member.html",
@@ -629,6 +637,7 @@ async def rubric_page(
         team = await _team(s, viewer, team_id)
         rub, base = await month_rules(s, team_id, period)
         settled = await settlement_of(s, team_id, period)
+        versions = await s.run_sync(rubricstore.versions)
     return render(
         request,
         "rubric.html",
@@ -636,6 +645,8 @@ async def rubric_page(
         team=team,
         rub=rub,
         base=base,
+        versions=versions,
+        manage=viewer.manages(team_id),
         settled=settled if settled and settled.status == "settled" else None,
         who_logs=rub.who_logs,
         **_months(period),
@@ -651,7 +662,8 @@ async def export(
     cfg = get_config()
     async with db.reading() as s:
         team = await _team(s, viewer, team_id, manage=True)
-        data, _, _ = await export_month(s, rubric(), commission_base(), team, period, cfg.tz)
+        rub, base = await month_rules(s, team_id, period)
+        data, _, _ = await export_month(s, rub, base, team, period, cfg.tz)
     name = f"{team.name}-{period}-绩效.xlsx"
     return Response(
         data,
@@ -686,7 +698,10 @@ async def _page_error(request: Request, exc: Exception) -> Response:
 
 
 def install(app: FastAPI) -> None:
+    from . import desk
+
     app.include_router(router)
+    desk.install(app)
     app.mount("/kpi/static", StaticFiles(directory=str(HERE / "static")), name="kpi-static")
     app.add_exception_handler(PageError, _page_error)
 
