@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from .appeals import open_appeals
 from .ledger import MonthTallies, Ranked, member_entries, month_tallies, rank, settlement_of
@@ -207,13 +208,22 @@ _ENGINES: WeakKeyDictionary = WeakKeyDictionary()  # engine → its number in th
 _engine_numbers = itertools.count(1)
 
 
-def _engine_number(session: AsyncSession) -> int:
+def _engine_number(session: AsyncSession | Session) -> int:
     """A number for the database the session reads, never reused by another engine in this
     process (an `id()` could be, once an engine is gone)."""
-    engine = session.bind.sync_engine  # type: ignore[union-attr]
+    if isinstance(session, AsyncSession):
+        engine = session.bind.sync_engine  # type: ignore[union-attr]
+    else:
+        engine = session.get_bind()
     if engine not in _ENGINES:
         _ENGINES[engine] = next(_engine_numbers)
     return _ENGINES[engine]
+
+
+def _state_query(team_id: int, period: str):
+    return select(func.count(Entry.id), func.coalesce(func.sum(Entry.id), 0)).where(
+        Entry.team_id == team_id, Entry.period == period, Entry.revoked_at.is_(None)
+    )
 
 
 async def entries_state(session: AsyncSession, team_id: int, period: str) -> tuple[int, int]:
@@ -222,14 +232,32 @@ async def entries_state(session: AsyncSession, team_id: int, period: str) -> tup
     and a revoke only ever sets `revoked_at`; ids only grow. So two equal states mean the
     same set of counted entries, hence the same tallies: k revokes and k new entries
     change Σ ids, because every new id exceeds every older one."""
-    row = (
-        await session.execute(
-            select(func.count(Entry.id), func.coalesce(func.sum(Entry.id), 0)).where(
-                Entry.team_id == team_id, Entry.period == period, Entry.revoked_at.is_(None)
-            )
-        )
-    ).one()
+    row = (await session.execute(_state_query(team_id, period))).one()
     return int(row[0]), int(row[1])
+
+
+_TALLIES: OrderedDict[tuple, MonthTallies] = OrderedDict()
+
+
+def _keep(cache: OrderedDict, key: tuple, value):
+    cache[key] = value
+    while len(cache) > _SCORED_KEEP:
+        cache.popitem(last=False)
+    return value
+
+
+def tallies_now(s: Session, team_id: int, period: str) -> MonthTallies:
+    """`ledger.month_tallies` of the month, kept per process for the state of its entries
+    (`entries_state`): the what-if and the team page read the same month's tallies once.
+    Only from a read session (committed data): SQLite may give a rolled-back entry's id to
+    the next one."""
+    row = s.execute(_state_query(team_id, period)).one()
+    key = (_engine_number(s), team_id, period, (int(row[0]), int(row[1])))
+    found = _TALLIES.get(key)
+    if found is None:
+        return _keep(_TALLIES, key, month_tallies(s, team_id, period))
+    _TALLIES.move_to_end(key)
+    return found
 
 
 async def live_ranking(
@@ -241,17 +269,14 @@ async def live_ranking(
     read again with nothing logged or revoked meanwhile is not scored again. The roster is
     read at every call (a rename, a join or a leave shows at once)."""
     agents = await scored_agents(session, team_id, period)
-    key = (
-        _engine_number(session),
-        team_id,
-        period,
-        rubric.version,
-        base,
-        await entries_state(session, team_id, period),
-    )
+    state = await entries_state(session, team_id, period)
+    key = (_engine_number(session), team_id, period, rubric.version, base, state)
     scored = _SCORED.get(key)
     if scored is None:
-        mt = await session.run_sync(month_tallies, team_id, period)
+        tkey = (_engine_number(session), team_id, period, state)
+        mt = _TALLIES.get(tkey) or _keep(
+            _TALLIES, tkey, await session.run_sync(month_tallies, team_id, period)
+        )
         scores = {
             mid: score_member(rubric, t, Fraction(mt.fines.get(mid, 0), 100), base)
             for mid, t in mt.tallies.items()

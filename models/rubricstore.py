@@ -22,12 +22,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from functools import cached_property
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .commission import commission_base_for
-from .ledger import Refused, month_tallies
+from .dashboard import tallies_now
+from .ledger import Refused
 from .periods import utcnow
 from .roster import _scored, audit
 from .rubric import Rubric, RubricError, parse_rubric
@@ -204,9 +206,14 @@ class WhatIf:
     def new_pay(self) -> Decimal | None:
         return _pay(r.new for r in self.rows) if self.base is not None else None
 
-    @property
+    @cached_property
     def changed(self) -> list[WhatIfRow]:
+        """The agents whose shown total, grade or pay moves."""
         return [r for r in self.rows if _shown(r.old) != _shown(r.new)]
+
+    @cached_property
+    def changed_set(self) -> set[int]:
+        return {id(r) for r in self.changed}
 
 
 def _pay(scores) -> Decimal:
@@ -231,7 +238,7 @@ def what_if(
     settled) and under `draft`, with the same entries and the same commission base.
     Nothing is written. One GROUP BY of the month; each agent scored twice."""
     rubric, base, st = month_rules_for(s, team_id, period, fallback, default_base)
-    mt = month_tallies(s, team_id, period)
+    mt = tallies_now(s, team_id, period)
     settled = st is not None and st.status == "settled"
     if settled:
         from .settlement import stored_score

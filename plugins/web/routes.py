@@ -52,7 +52,7 @@ from models.weblogin import (
 )
 
 from .charts import category_chart, trend_chart
-from .tables import missing_items, ranking_rows
+from .tables import missing_items, ranking_rows, whatif_rows
 
 HERE = Path(__file__).parent
 COOKIE = "kpi_session"
@@ -66,7 +66,10 @@ templates.env.filters.update(
     zip=zip,
 )
 templates.env.globals.update(
-    item_name=item_name, entry_points=entry_points, missing_items=missing_items
+    item_name=item_name,
+    entry_points=entry_points,
+    missing_items=missing_items,
+    whatif_rows=whatif_rows,
 )
 
 # `same-origin`, not `no-referrer`: with `no-referrer` a browser sends `Origin: null` on a

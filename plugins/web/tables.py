@@ -39,3 +39,26 @@ def missing_items(missing: list, *, team_id: int, period: str) -> Markup:
         lack = f' <span class="muted">还差 {escape("、".join(str(g) for g in gaps[:2]))}</span>'
         out.append(f"<li>{link}{lack if gaps else ''}</li>")
     return Markup("".join(out))
+
+
+def whatif_rows(w) -> Markup:
+    """The what-if's `<tr>`s: name, total, grade (and pay when the month has a base), each
+    as old → new; a row that changes is marked `changed`."""
+    from models.scoring import fmt_money, fmt_total
+
+    def pay(score) -> str:
+        return "" if score.commission is None else fmt_money(score.commission)
+
+    out = []
+    for r in w.rows:
+        o, n = r.old, r.new
+        cells = [
+            f'<td class="name">{escape(r.name)}</td>',
+            f'<td class="num">{fmt_total(o.total)} → {fmt_total(n.total)}</td>',
+            f"<td>{escape(o.grade)} → {escape(n.grade)}</td>",
+        ]
+        if w.base is not None:
+            cells.append(f'<td class="num">{pay(o)} → {pay(n)}</td>')
+        mark = ' class="changed"' if id(r) in w.changed_set else ""
+        out.append(f"<tr{mark}>{''.join(cells)}</tr>")
+    return Markup("\n".join(out))
