@@ -498,6 +498,8 @@ AUDIT_ACTIONS = {
     "settle": "结算",
     "reopen": "重开",
     "team.create": "建团队",
+    "commission": "提成基数",
+    "import": "导入",
 }
 
 

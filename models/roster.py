@@ -496,6 +496,8 @@ def _sentence(
     if r.action == "commission":
         base = f"¥{data['base']}" if data.get("base") else "默认（KPI_COMMISSION_BASE）"
         return f"{who} 把提成基数改为 {base}（{data.get('from', '')} 起）"
+    if r.action == "import":
+        return f"{who} 在网页导入了 {data.get('rows', 0)} 条记录（文件 {data.get('file', '')}）"
     simple = {
         "bind": f"{who} 把本群绑定到团队「{after}」",
         "unbind": f"{who} 解除了本群与团队「{before}」的绑定",

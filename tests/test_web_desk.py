@@ -11,7 +11,7 @@ from nonebug import App
 from sqlalchemy import func, select
 
 from bot import db
-from models.tables import AuditLog, CommissionBase, Entry, ImportBatch, RubricVersion
+from models.tables import AuditLog, CommissionBase, Entry, ImportBatch, Member, RubricVersion
 from tests.test_dashboard import (  # noqa: F401  (frozen_clock: the suite's November)
     BOSS,
     LI,
@@ -216,6 +216,12 @@ async def test_import_previews_every_row_then_imports_all_once(app: App):
     assert "✅ 已导入 2 条记录（第 1 次导入，文件 考勤.csv）" in done.text
     assert await count(Entry) == entries + 2
     assert await count(AuditLog, AuditLog.action == "import") == 1
+    audit = plain(await said(app, "/审计", BOSS))  # the roster name, as the group card now
+    async with db.reading() as s:
+        boss_name = (
+            await s.execute(select(Member.name).where(Member.user_id == str(BOSS)))
+        ).scalar_one()
+    assert f"{boss_name} 在网页导入了 2 条记录（文件 考勤.csv）" in audit
     assert "迟到 ×2" in plain(await said(app, ["/明细 ", at(ZHANG)], BOSS))
     again = await boss.post(
         f"/kpi/team/{a}/import", data={"csrf": t}, files={"file": ("又一次.csv", data)}
