@@ -70,6 +70,7 @@ templates.env.globals.update(
     entry_points=entry_points,
     missing_items=missing_items,
     whatif_rows=whatif_rows,
+    acts_on=False,  # the actions of plugins.web.acts (on once the use cases are in)
 )
 
 # `same-origin`, not `no-referrer`: with `no-referrer` a browser sends `Origin: null` on a
@@ -504,6 +505,7 @@ async def member_page(
         team=team,
         mm=mm,
         manage=viewer.manages(team_id),
+        own=viewer.agent_in.get(team_id) == member_id,
         chart=trend_chart(mm.trend),
         appeal_status=dash.APPEAL_STATUS,
         **_months(period),
