@@ -87,3 +87,29 @@ async def test_a_new_rubric_version_scores_the_month_again(app: App):
     assert li == 8
     assert {r.member.name: r.score.category("hr").earned for r in harsh}["李四"] == 4
     assert [r.score.total for r in again] == [r.score.total for r in now]
+
+
+async def test_a_grade_named_with_markup_is_escaped_in_the_ranking(app: App):
+    """The ranking's numbers are written as they are; a name and a grade (from the rubric)
+    are escaped."""
+    await team_a(app)
+    a = (await ids())["客服一组"]
+    text = DEFAULT_RUBRIC_PATH.read_text(encoding="utf-8").replace(
+        'name = "A"', 'name = "<b>A</b>"'
+    )
+    assert "<b>A</b>" in text
+    from plugins.web import tables
+
+    rub = parse_rubric(text, "markup.toml")
+    async with db.reading() as s:
+        ranking, _ = await dash.live_ranking(s, rub, a, "2026-11", None)
+    from bot.format import ranking_table, rows_of
+
+    heads, cells = ranking_table(rub, rows_of(ranking))
+    html = tables.ranking_rows(
+        ranking, cells, team_id=a, period="2026-11", linked=True, me=None,
+        text_columns=frozenset({heads.index("等级")}),
+    )  # fmt: skip
+    assert "&lt;b&gt;A&lt;/b&gt;" in html
+    assert "<b>A</b>" not in html
+    assert '<td class="num">92.0</td>' in html

@@ -478,7 +478,15 @@ async def team_page(
         manage=manage,
         me=me,
         heads=heads,
-        rows=ranking_rows(tm.ranking, cells, team_id=team_id, period=period, linked=manage, me=me),
+        rows=ranking_rows(
+            tm.ranking,
+            cells,
+            team_id=team_id,
+            period=period,
+            linked=manage,
+            me=me,
+            text_columns=frozenset({heads.index("等级")}),
+        ),
         chart=category_chart(tm.rubric, tm.ranking),
         **_months(period),
     )

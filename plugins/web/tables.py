@@ -16,18 +16,24 @@ def ranking_rows(
     period: str,
     linked: bool,
     me: int | None,
+    text_columns: frozenset[int],
 ) -> Markup:
     """The `<tr>`s of the ranking: rank, name (a link to the agent's page for a supervisor,
-    or for the agent's own row), then the numbers; the viewer's own row marked `me`."""
+    or for the agent's own row), then the numbers; the viewer's own row marked `me`. The
+    name and the columns in `text_columns` (the grade: the rubric names it) are escaped;
+    the others are numbers our formatters wrote (digits, `.`, `¥`, `−`)."""
     out = []
     for r, c in zip(ranking, cells, strict=True):
         mid = r.member.id
         name = escape(c[1])
         if linked or me == mid:
             name = Markup(f'<a href="/kpi/team/{team_id}/member/{mid}?month={period}">{name}</a>')
-        nums = "".join(f'<td class="num">{escape(v)}</td>' for v in c[2:])
+        nums = "".join(
+            f'<td class="num">{escape(v) if i in text_columns else v}</td>'
+            for i, v in enumerate(c[2:], start=2)
+        )
         mine = ' class="me"' if me == mid else ""
-        out.append(f'<tr{mine}><td>{escape(c[0])}</td><td class="name">{name}</td>{nums}</tr>')
+        out.append(f'<tr{mine}><td>{c[0]}</td><td class="name">{name}</td>{nums}</tr>')
     return Markup("\n".join(out))
 
 
