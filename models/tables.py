@@ -84,8 +84,6 @@ class Entry(SQLModel, table=True):
         Index("ix_entry_team_created", "team_id", "created_at"),
         # Who logged in a month (the dashboard's entries filter), without reading the rows.
         Index("ix_entry_month_logger", "team_id", "period", "created_by", "created_by_name"),
-        # A month's entries newest first, a page at a time (the dashboard's entries page).
-        Index("ix_entry_month_id", "team_id", "period", "id"),
     )
     id: int | None = Field(default=None, primary_key=True)
     team_id: int = Field(foreign_key="team.id")

@@ -50,7 +50,7 @@ async def test_migration_0011_adds_the_desk_tables_and_goes_back_keeping_rows(tm
         await db.migrate("0011", engine)
         tables, indexes = await _tables(engine)
         assert {"rubric_version", "commission_base", "import_batch"} <= tables
-        assert {"ix_entry_month_logger", "ix_entry_month_id"} <= indexes
+        assert "ix_entry_month_logger" in indexes
         async with engine.begin() as conn:
             await conn.execute(
                 text(
@@ -62,7 +62,7 @@ async def test_migration_0011_adds_the_desk_tables_and_goes_back_keeping_rows(tm
         await _downgrade(engine, "0008")
         tables, indexes = await _tables(engine)
         assert not {"rubric_version", "commission_base", "import_batch"} & tables
-        assert not {"ix_entry_month_logger", "ix_entry_month_id"} & indexes
+        assert "ix_entry_month_logger" not in indexes
         async with engine.connect() as conn:
             team = (await conn.execute(text("SELECT name, commission_base_cents FROM team"))).all()
             entries = (await conn.execute(text("SELECT id, item_key FROM entry"))).all()

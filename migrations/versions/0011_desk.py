@@ -1,6 +1,5 @@
 """The boss's desk (issue 24): rubric versions, commission bases per team and month,
-imported files, and two indexes of the dashboard's entries page (who logged; a page
-newest first)
+imported files, and the index the dashboard's filter of who logged reads
 
 `rubric_version` keeps each rubric uploaded on the dashboard and the month it is active
 from; `commission_base` each team's commission base from a month on; `import_batch` each
@@ -66,11 +65,9 @@ def upgrade() -> None:
     op.create_index(
         "ix_entry_month_logger", "entry", ["team_id", "period", "created_by", "created_by_name"]
     )
-    op.create_index("ix_entry_month_id", "entry", ["team_id", "period", "id"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_entry_month_id", table_name="entry")
     op.drop_index("ix_entry_month_logger", table_name="entry")
     op.drop_table("import_batch")
     op.drop_index("ix_commission_base_team_id", table_name="commission_base")
