@@ -452,13 +452,16 @@ async def entries_page(session: AsyncSession, team_id: int, f: EntryFilter, page
     elif f.revoked == "no":
         conds.append(Entry.revoked_at.is_(None))
     total = (await session.execute(select(func.count(Entry.id)).where(*conds))).scalar_one()
-    rows = await session.execute(
-        select(Entry)
+    # The page's ids first (from an index, without reading the month's rows), then its rows.
+    ids = (
+        select(Entry.id)
         .where(*conds)
         .order_by(Entry.id.desc())
         .offset((page - 1) * PAGE_SIZE)
         .limit(PAGE_SIZE)
+        .scalar_subquery()
     )
+    rows = await session.execute(select(Entry).where(Entry.id.in_(ids)).order_by(Entry.id.desc()))
     return Page(list(rows.scalars()), int(total), page)
 
 
