@@ -16,9 +16,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .ledger import Refused
-from .periods import utcnow
+from .periods import current_period, utcnow
 from .roster import audit
 from .tables import CommissionBase, Settlement, Team
+from .usecases.base import Actor, Policy, require_supervisor
 
 MAX_BASE = Decimal(10_000_000)
 
@@ -78,12 +79,8 @@ class SetBase:
     """`/提成基数 8000` (or the settings page): from `period` (the current month) on."""
 
     team_id: int
-    actor: str  # "platform:user_id"
-    actor_name: str
+    actor: Actor
     base: Decimal | None  # None: back to KPI_COMMISSION_BASE
-    period: str
-    may: bool  # the caller checked the role: a superuser or a supervisor of the team
-    channel: str = "群聊"
 
 
 @dataclass(frozen=True)
@@ -106,47 +103,49 @@ class BaseSet:
         return text + "；已结算的月份不变"
 
 
-def set_commission_base(s: Session, req: SetBase, default: Decimal | None) -> BaseSet:
-    """Record the team's base from `req.period` on and audit it; Refused for anyone but a
-    superuser or a supervisor of the team."""
-    if not req.may:
-        raise Refused("只有超级管理员或本团队的主管可以设置提成基数")
+def set_commission_base(s: Session, req: SetBase, policy: Policy) -> BaseSet:
+    """The use case of `/提成基数` and the settings page: record the team's base from the
+    current month on and audit it; a supervisor of the team or a superuser only (SPEC §2).
+    `policy.commission_base` is KPI_COMMISSION_BASE."""
+    require_supervisor(s, req.team_id, req.actor, policy)
+    default = policy.commission_base
+    period = current_period(policy.tz)
     team = s.get(Team, req.team_id)
     if team is None:
         raise Refused("团队不存在")
-    before = commission_base_for(s, req.team_id, req.period, default)
+    before = commission_base_for(s, req.team_id, period, default)
     cents = None if req.base is None else int(req.base * 100)
     s.add(
         CommissionBase(
             team_id=req.team_id,
-            from_period=req.period,
+            from_period=period,
             cents=cents,
             set_at=utcnow(),
-            set_by=req.actor,
-            set_by_name=req.actor_name,
+            set_by=req.actor.key,
+            set_by_name=req.actor.name,
         )
     )
     s.flush()
-    after = commission_base_for(s, req.team_id, req.period, default)
+    after = commission_base_for(s, req.team_id, period, default)
     settled = s.execute(
         select(Settlement).where(
             Settlement.team_id == req.team_id,
-            Settlement.period == req.period,
+            Settlement.period == period,
             Settlement.status == "settled",
         )
     ).scalar_one_or_none()
     audit(
         s,
         req.team_id,
-        req.actor,
+        req.actor.key,
         "commission",
         f"team#{req.team_id}",
         {"base": None if before is None else str(before)},
         {
             "base": None if req.base is None else str(req.base),
-            "from": req.period,
-            "by": req.actor_name,
-            "channel": req.channel,
+            "from": period,
+            "by": req.actor.name,
         },
+        req.actor.channel,
     )
-    return BaseSet(team.name, before, after, req.period, default, settled is not None)
+    return BaseSet(team.name, before, after, period, default, settled is not None)

@@ -7,7 +7,7 @@ settled month's stored scores), an agent's month is `member_score` (as `/我的�
 from __future__ import annotations
 
 import itertools
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -21,14 +21,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from .appeals import open_appeals
-from .ledger import MonthTallies, Ranked, member_entries, month_tallies, rank, settlement_of
+from .ledger import (
+    MonthTallies,
+    Ranked,
+    member_entries,
+    month_tallies,
+    rank,
+    read_tallies,
+    settlement_of,
+    tally_query,
+)
 from .nudges import Gap, missing_reports
 from .periods import month_start_utc, period_bounds, shift_period
-from .quantity import as_quantity
 from .rights import is_current
-from .roster import all_teams, bindings_of, memberships, scored_agents
+from .roster import agents_scored, all_teams, bindings_of, memberships
 from .rubric import Rubric
-from .scoring import MemberScore, Tally, score_member
+from .scoring import MemberScore, score_member
 from .settlement import base_of, member_score, month_scores, rubric_of, stored_score
 from .tables import (
     Appeal,
@@ -268,7 +276,7 @@ async def live_ranking(
     month's entries (`entries_state`), the rubric version and the commission base: a page
     read again with nothing logged or revoked meanwhile is not scored again. The roster is
     read at every call (a rename, a join or a leave shows at once)."""
-    agents = await scored_agents(session, team_id, period)
+    agents = await session.run_sync(agents_scored, team_id, period)
     state = await entries_state(session, team_id, period)
     key = (_engine_number(session), team_id, period, rubric.version, base, state)
     scored = _SCORED.get(key)
@@ -347,27 +355,8 @@ async def member_trend(
     GROUP BY over the months, the same tallies and `score_member` as chat.
     """
     periods = [shift_period(last, -k) for k in range(months - 1, -1, -1)]
-    q = (
-        select(
-            Entry.period,
-            Entry.item_key,
-            func.sum(Entry.quantity),
-            func.count(Entry.id),
-            func.sum(Entry.fine_cents),
-        )
-        .where(
-            Entry.team_id == team_id,
-            Entry.period.in_(periods),
-            Entry.member_id == member.id,
-            Entry.revoked_at.is_(None),
-        )
-        .group_by(Entry.period, Entry.item_key)
-    )
-    tallies: dict[str, dict[str, Tally]] = defaultdict(dict)
-    fines: dict[str, int] = defaultdict(int)
-    for period, key, qty, n, fine in (await session.execute(q)).all():
-        tallies[period][key] = Tally(as_quantity(qty), int(n))
-        fines[period] += int(fine or 0)
+    rows = (await session.execute(tally_query(team_id, periods, member.id, by=Entry.period))).all()
+    tallies, fines = read_tallies(rows)
     settled = {
         s.period: s
         for s in (

@@ -10,7 +10,8 @@ template `姓名或QQ,项目,次数,日期,备注`, as .xlsx or .csv.
    future. Each row gets its result or its error; the preview shows them all.
 3. `apply_import` (in the door's one transaction) checks them again against the data as it
    is then and writes every row or none: a file whose content was imported before (the
-   same SHA-256) is refused naming that import; each row is one entry with its audit row.
+   same SHA-256) is refused naming that import; each row is one entry with its audit row,
+   written by the one entry writer (`ledger.write_entry`), channel 网页.
 """
 
 from __future__ import annotations
@@ -28,13 +29,13 @@ from fractions import Fraction
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .ledger import Refused
+from .ledger import Refused, write_entry
 from .periods import period_bounds, utcnow
 from .quantity import Half
 from .rights import SELF_MARK
 from .roster import _scored, audit
 from .rubric import Item, Rubric
-from .tables import Entry, ImportBatch, Member, Settlement
+from .tables import ImportBatch, Member, Settlement
 
 HEADER = ("姓名或QQ", "项目", "次数", "日期", "备注")
 MAX_ROWS = 5000
@@ -447,42 +448,23 @@ def apply_import(
     s.flush()
     ids = []
     for c in checked:
-        e = Entry(
-            team_id=req.team_id,
-            member_id=c.member_id,
-            period=c.period,
-            item_key=c.item_key,
-            quantity=c.quantity,
-            fine_cents=0,
-            note=c.note,
-            created_at=now,
-            created_by=req.actor,
-            created_by_name=req.actor_name,
-            source=f"web:import:{batch.id}:{c.raw.line}",
-        )
-        s.add(e)
-        s.flush()
-        ids.append(e.id)
-        audit(
-            s,
-            req.team_id,
-            req.actor,
-            "entry.create",
-            f"#{e.id}",
-            None,
-            {
-                "member_id": c.member_id,
-                "item": c.item_key,
-                "quantity": c.quantity,
-                "fine_cents": 0,
-                "period": c.period,
-                "by": req.actor_name,
-                "import": batch.id,
-                "line": c.raw.line,
-                "day": str(c.day),
-                "channel": req.channel,
-            },
-        )
+        values = {
+            "team_id": req.team_id,
+            "member_id": c.member_id,
+            "period": c.period,
+            "item_key": c.item_key,
+            "quantity": c.quantity,
+            "fine_cents": 0,
+            "link": None,
+            "note": c.note,
+            "image_url": None,
+            "image_file": None,
+            "created_at": now,
+            "created_by": req.actor,
+            "created_by_name": req.actor_name,
+            "source": f"web:import:{batch.id}:{c.raw.line}",
+        }
+        ids.append(write_entry(s, values, req.channel))
     audit(
         s,
         req.team_id,
@@ -490,6 +472,7 @@ def apply_import(
         "import",
         f"import#{batch.id}",
         None,
-        {"file": batch.filename, "rows": batch.rows, "by": req.actor_name, "channel": req.channel},
+        {"file": batch.filename, "rows": batch.rows, "by": req.actor_name},
+        req.channel,
     )
     return Imported(batch.id, checked, ids)

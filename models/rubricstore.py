@@ -124,7 +124,7 @@ def save_draft(
     )
     s.add(row)
     s.flush()
-    audit(s, None, actor, "rubric.draft", f"rubric#{row.id}", None, {"name": row.name})
+    audit(s, None, actor, "rubric.draft", f"rubric#{row.id}", None, {"name": row.name}, "网页")
     return row
 
 
@@ -170,6 +170,7 @@ def activate(
         f"rubric#{row.id}",
         {"active_from": before},
         {"active_from": from_period, "name": row.name, "by": actor_name},
+        "网页",
     )
     return row
 

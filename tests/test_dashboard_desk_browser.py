@@ -1,6 +1,7 @@
 """Issue 24 in a real browser (Debian's Chromium, desktop 1280×800 and phone 390×844): the
-boss runs a what-if of the rubric and imports a month's records; screenshots go to
-KPI_SHOTS (default tests/output/desk/).
+boss runs a what-if of the rubric, imports a month's records, logs a deduction for two
+people and revokes one (on the phone); an agent appeals on their page and the boss rejects
+it; screenshots go to KPI_SHOTS (default tests/output/desk/).
 
 Needs Debian's `chromium` (tools/ensure_browser.sh); skipped without it, except in CI."""
 
@@ -20,6 +21,7 @@ from tests.test_dashboard_browser import (
     GROUP,
     LI,
     TOKEN,
+    ZHANG,
     a_team_with_a_month,
     one,
 )
@@ -67,14 +69,13 @@ async def link_for(qq: OneBotV11Sim, user_id: int) -> str:
     return found.group(0)
 
 
-async def test_boss_runs_a_what_if_and_imports_a_file_on_desktop_and_phone(
-    bot: BotProcess, sheet: Path
-):
+async def test_the_boss_acts_on_the_month_on_desktop_and_phone(bot: BotProcess, sheet: Path):
     from playwright.async_api import async_playwright
 
     async with OneBotV11Sim(bot.ws_url("v11"), token=TOKEN) as qq:
         await a_team_with_a_month(qq)
         link = await link_for(qq, BOSS)
+        agent_link = await link_for(qq, LI)
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         try:
@@ -128,6 +129,54 @@ async def test_boss_runs_a_what_if_and_imports_a_file_on_desktop_and_phone(
             await mobile.screenshot(path=SHOTS / "import-again-phone.png", full_page=True)
             width = await mobile.evaluate("document.documentElement.scrollWidth")
             assert width <= 390, width
+
+            # on the phone: log a deduction for two people, then revoke one of them
+            await mobile.goto(f"{team}/log")
+            await mobile.check(f"input[name=who][value='{LI}']")
+            await mobile.check(f"input[name=who][value='{ZHANG}']")
+            await mobile.select_option("#log-item", "early_leave")
+            await mobile.fill("#log-note", "提前下班")
+            await mobile.screenshot(path=SHOTS / "log-phone.png", full_page=True)
+            await mobile.click("#log-submit")
+            await mobile.wait_for_selector("#message")
+            logged = await mobile.inner_text("#message")
+            assert logged.count("✅") == 2, logged
+            await mobile.screenshot(path=SHOTS / "log-done-phone.png")
+            first = re.search(r"#(\d+)", logged).group(1)
+            await mobile.goto(f"{team}/entries")
+            row = mobile.locator(f"#entries tr:has(#revoke-{first})")
+            await row.locator("input[name=reason]").fill("登记错人")
+            await mobile.click(f"#revoke-{first}")
+            await mobile.wait_for_selector("#message")
+            assert f"已撤销 #{first}" in await mobile.inner_text("#message")
+            await mobile.screenshot(path=SHOTS / "revoke-phone.png")
+            await mobile.goto(f"{team}/entries")
+            assert "登记错人" in await mobile.inner_text("#entries")
+            await mobile.screenshot(path=SHOTS / "entries-after-revoke-phone.png", full_page=True)
+
+            # an agent appeals their complaint on their own page; the boss rejects it
+            li = await browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+            mine = await li.new_page()
+            await mine.goto(agent_link)
+            await mine.click("#enter")
+            await mine.wait_for_selector("#ranking")
+            await mine.click("text=我的绩效")
+            await mine.wait_for_selector("#entries")
+            form = mine.locator("form:has(button[id^=appeal-])").first
+            await form.locator("input[name=reason]").fill("客户后来说是误会")
+            await form.locator("button").click()
+            await mine.wait_for_selector("#message")
+            assert "已提交" in await mine.inner_text("#message")
+            await mine.screenshot(path=SHOTS / "appeal-filed-desktop.png")
+            await page.goto(f"{team}/appeals")
+            decide = page.locator("form.decide").first
+            await decide.locator("input[name=reason]").fill("录音里确有此事")
+            await decide.locator("button[id^=reject-]").click()
+            await page.wait_for_selector("#message")
+            assert "已驳回" in await page.inner_text("#message")
+            await page.goto(f"{team}/appeals")
+            assert "录音里确有此事" in await page.inner_text("#appeals")
+            await page.screenshot(path=SHOTS / "appeal-rejected-desktop.png", full_page=True)
         finally:
             await browser.close()
 

@@ -9,7 +9,7 @@ from sqlalchemy import inspect, text
 from bot import db
 from tools import testdb
 
-ROWS_AT_0008 = [
+ROWS_BEFORE = [
     "INSERT INTO team (id, name, created_at, commission_base_cents) VALUES"
     " (1, '一组', '2026-11-01 00:00:00', 500000)",
     "INSERT INTO member (id, team_id, platform, user_id, name, role, joined_on) VALUES"
@@ -18,6 +18,18 @@ ROWS_AT_0008 = [
     " created_at, created_by, created_by_name) VALUES"
     " (1, 1, 1, '2026-11', 'late', 1, 0, '2026-11-02 00:00:00', 'qq:1', '老板')",
 ]
+
+
+def _before_0011() -> str:
+    """The revision 0011 follows (the chain is re-linked when branches merge)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(db.MIGRATIONS) / "versions" / "0011_desk.py"
+    spec = importlib.util.spec_from_file_location("m0011", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.down_revision
 
 
 async def _downgrade(engine, target: str) -> None:
@@ -43,9 +55,10 @@ async def _tables(engine) -> tuple[set[str], set[str]]:
 async def test_migration_0011_adds_the_desk_tables_and_goes_back_keeping_rows(tmp_path):
     engine = db.make_engine(await testdb.create_database(tmp_path, "m11"))
     try:
-        await db.migrate("0008", engine)
+        before = _before_0011()
+        await db.migrate(before, engine)
         async with engine.begin() as conn:
-            for sql in ROWS_AT_0008:
+            for sql in ROWS_BEFORE:
                 await conn.execute(text(sql))
         await db.migrate("0011", engine)
         tables, indexes = await _tables(engine)
@@ -59,7 +72,7 @@ async def test_migration_0011_adds_the_desk_tables_and_goes_back_keeping_rows(tm
                     " 'qq:1', '老板')"
                 )
             )
-        await _downgrade(engine, "0008")
+        await _downgrade(engine, before)
         tables, indexes = await _tables(engine)
         assert not {"rubric_version", "commission_base", "import_batch"} & tables
         assert "ix_entry_month_logger" not in indexes

@@ -6,8 +6,9 @@ from __future__ import annotations
 from nonebug import App
 from sqlalchemy import select, update
 
-from bot import db
+from bot import db, door
 from models import dashboard as dash
+from models.ledger import revoke
 from models.rubric import DEFAULT_RUBRIC_PATH, Rubric, load_rubric, parse_rubric
 from models.tables import Entry, Member
 from tests.test_dashboard import (  # noqa: F401  (frozen_clock: the suite's November)
@@ -35,12 +36,13 @@ async def test_team_page_follows_every_entry_revoke_and_rename(app: App):
     second = table((await c.get(f"/kpi/team/{a}")).text, "ranking")
     assert second[2][1:7] == ["张三", "9", "47", "30", "1", "87.0"]
     await said(app, "/撤销 #", OWNER, role="owner")  # nothing revoked: a bad id
-    async with db.writing() as s:
-        newest = (await s.execute(select(Entry).order_by(Entry.id.desc()).limit(1))).scalar_one()
-        from models.ledger import revoke
 
-        await revoke(s, newest, "qq:10001", "老板", "登记错了")
-        await s.execute(update(Member).where(Member.name == "李四").values(name="李小四"))
+    def fix(s):
+        newest = s.execute(select(Entry).order_by(Entry.id.desc()).limit(1)).scalar_one()
+        revoke(s, newest, "qq:10001", "老板", "登记错了")
+        s.execute(update(Member).where(Member.name == "李四").values(name="李小四"))
+
+    await door.write(a, fix)
     third = table((await c.get(f"/kpi/team/{a}")).text, "ranking")
     assert third[1][1] == "李小四"
     assert third[2][1:7] == ["张三", "10", "47", "30", "1", "88.0"]
@@ -54,13 +56,14 @@ async def test_as_many_revokes_as_new_entries_is_another_state(app: App):
     async with db.reading() as s:
         before = await dash.entries_state(s, a, "2026-11")
     await said(app, ["/迟到 ", at(LI)], OWNER, role="owner")
-    async with db.writing() as s:
-        oldest = (
-            await s.execute(select(Entry).where(Entry.team_id == a).order_by(Entry.id).limit(1))
-        ).scalar_one()
-        from models.ledger import revoke
 
-        await revoke(s, oldest, "qq:10001", "老板", None)
+    def first_out(s):
+        oldest = s.execute(
+            select(Entry).where(Entry.team_id == a).order_by(Entry.id).limit(1)
+        ).scalar_one()
+        revoke(s, oldest, "qq:10001", "老板", None)
+
+    await door.write(a, first_out)
     async with db.reading() as s:
         after = await dash.entries_state(s, a, "2026-11")
     assert after[0] == before[0]

@@ -167,9 +167,9 @@ async def test_all_rows_are_imported_as_one_unit_audited_and_the_same_file_is_re
     done = await door.write(a, lambda s: apply_import(s, _request(a, data), load_rubric()))
     assert len(done.entry_ids) == 2
     assert await _count(Entry) == entries + 2
+    assert await _count(Entry, Entry.source.like("web:import:1:%")) == 2
     assert (
-        await _count(AuditLog, AuditLog.action == "entry.create", AuditLog.after.like('%"import"%'))
-        == 2
+        await _count(AuditLog, AuditLog.action == "entry.create", AuditLog.channel == "网页") == 2
     )
     detail = plain(await said(app, ["/明细 ", at(ZHANG)], BOSS))
     assert "迟到 ×2" in detail

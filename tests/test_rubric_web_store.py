@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from nonebug import App
@@ -19,6 +20,7 @@ from models.ledger import Refused
 from models.periods import set_clock
 from models.rubric import DEFAULT_RUBRIC_PATH, RubricError, load_rubric, parse_rubric
 from models.tables import AuditLog, Entry, RubricVersion, Settlement
+from models.usecases.base import Actor, Policy
 from tests.test_dashboard import (  # noqa: F401  (frozen_clock: the suite's November)
     LI,
     NOW,
@@ -180,34 +182,38 @@ async def test_a_base_applies_from_its_month_and_settled_months_keep_theirs(app:
     await team_a(app)
     a = (await ids())["客服一组"]
     b = (await ids())["客服二组"]
+    policy = Policy(
+        rubric=load_rubric(), tz=ZoneInfo("Asia/Shanghai"), commission_base=Decimal(5000)
+    )
+    boss, agent = Actor("qq", "10003", "王主管"), Actor("qq", "30001", "张三")
 
     def base(team, period):
         return lambda s: commission_base_for(s, team, period, Decimal(5000))
 
-    def set_base(value, period, may=True):
-        req = SetBase(a, "qq:10003", "王主管", value, period, may=may)
-        return lambda s: set_commission_base(s, req, Decimal(5000))
+    def set_base(value, who=boss):
+        return lambda s: set_commission_base(s, SetBase(a, who, value), policy)
 
     assert await door.read(base(a, "2026-11")) == Decimal(5000)  # KPI_COMMISSION_BASE
-    done = await door.write(a, set_base(Decimal(8000), "2026-11"))
-    assert (done.before, done.after) == (Decimal(5000), Decimal(8000))
+    done = await door.write(a, set_base(Decimal(8000)))
+    assert (done.before, done.after, done.period) == (Decimal(5000), Decimal(8000), "2026-11")
     assert await door.read(base(a, "2026-11")) == Decimal(8000)
     assert await door.read(base(a, "2026-12")) == Decimal(8000)
     assert await door.read(base(a, "2026-09")) == Decimal(5000)  # before it: as it was
     assert await door.read(base(b, "2026-11")) == Decimal(5000)  # another team: the default
-    with pytest.raises(Refused, match="只有超级管理员或本团队的主管"):
-        await door.write(a, set_base(Decimal(1), "2026-11", may=False))
+    with pytest.raises(Refused, match="只有本团队的主管可以这样做"):
+        await door.write(a, set_base(Decimal(1), agent))
     await settle(app, "2026-11")
     stored = await door.read(
         lambda s: s.execute(
             select(Settlement.commission_base_cents).where(Settlement.team_id == a)
         ).scalar_one()
     )
-    again = await door.write(a, set_base(Decimal(9000), "2026-12"))
-    assert again.after == Decimal(9000)
+    set_clock(datetime(2026, 12, 3, 9, 0, tzinfo=SHANGHAI))  # December: the base from now on
+    again = await door.write(a, set_base(Decimal(9000)))
+    assert (again.after, again.period) == (Decimal(9000), "2026-12")
     assert await door.read(base(a, "2026-12")) == Decimal(9000)
     kept = await door.read(base(a, "2026-11"))
     assert kept == (None if stored is None else Decimal(stored) / 100)  # as settled
     assert kept != Decimal(9000)
-    back = await door.write(a, set_base(None, "2026-12"))
+    back = await door.write(a, set_base(None))
     assert back.after == Decimal(5000)

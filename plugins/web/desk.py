@@ -22,7 +22,7 @@ from bot import door
 from bot.commands import RESERVED
 from bot.config import get_config
 from bot.format import yuan
-from bot.runtime import commission_base, rubric
+from bot.runtime import commission_base, policy, rubric
 from models import dashboard as dash
 from models import rubricstore
 from models.commission import SetBase, commission_base_for, parse_base, set_commission_base
@@ -42,6 +42,7 @@ from models.roster import bindings_of
 from models.rubric import RubricError
 from models.tables import CommissionBase, Team
 
+from .acts import status_of, web_actor
 from .routes import (
     ActingDep,
     ViewerDep,
@@ -56,12 +57,6 @@ from .routes import (
 router = APIRouter(prefix="/kpi", dependencies=[Depends(same_origin)])
 
 MAX_UPLOAD = 2_000_000
-
-
-def status_of(text: str) -> int:
-    """409 for a refusal about the state of things (a settled month, a file imported
-    before), else 400 (the input)."""
-    return 409 if ("已结算" in text or "已经导入过" in text) else 400
 
 
 def _when(at) -> str:
@@ -233,19 +228,12 @@ async def settings_page(request: Request, viewer: ViewerDep, team_id: int) -> Re
 async def set_base(request: Request, act: ActingDep, team_id: int) -> Response:
     """The team's commission base from the current month on (as `/提成基数`)."""
     team = await _managed_team(act.viewer, team_id)
-    tz = get_config().tz
-    period = current_period(tz)
+    period = current_period(get_config().tz)
     v = act.viewer
     try:
-        value = parse_base(act.text("base", 40))
-        done = await door.write(
-            team_id,
-            lambda s: set_commission_base(
-                s,
-                SetBase(team_id, v.key, v.name, value, period, v.manages(team_id), "网页"),
-                commission_base(),
-            ),
-        )
+        req = SetBase(team_id, web_actor(v, team_id), parse_base(act.text("base", 40)))
+        p = policy()
+        done = await door.write(team_id, lambda s: set_commission_base(s, req, p))
     except Refused as e:
         return refused(request, v, str(e), status_of(str(e)), team=team, period=period)
     return render(

@@ -70,7 +70,7 @@ templates.env.globals.update(
     entry_points=entry_points,
     missing_items=missing_items,
     whatif_rows=whatif_rows,
-    acts_on=False,  # the actions of plugins.web.acts (on once the use cases are in)
+    acts_on=True,  # the forms of the actions of plugins.web.acts
 )
 
 # `same-origin`, not `no-referrer`: with `no-referrer` a browser sends `Origin: null` on a
@@ -711,10 +711,11 @@ async def _page_error(request: Request, exc: Exception) -> Response:
 
 
 def install(app: FastAPI) -> None:
-    from . import desk
+    from . import acts, desk
 
     app.include_router(router)
     desk.install(app)
+    acts.install(app)
     app.mount("/kpi/static", StaticFiles(directory=str(HERE / "static")), name="kpi-static")
     app.add_exception_handler(PageError, _page_error)
 
