@@ -6,15 +6,19 @@ sees the result (`/明细` shows a web revoke with its reason and who; `/审计`
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from nonebug import App
 from sqlalchemy import select
 
 from bot import db
-from models.tables import Appeal, Entry, Member
+from models.periods import set_clock
+from models.tables import Appeal, Entry, Member, Settlement
 from tests.test_dashboard import (  # noqa: F401  (frozen_clock: the suite's November)
     BOSS,
     LI,
     OWNER,
+    SHANGHAI,
     WANG,
     ZHANG,
     frozen_clock,
@@ -222,3 +226,55 @@ async def test_the_reminder_is_set_on_the_settings_page(app: App):
     ok = await boss.post(f"/kpi/team/{a}/settings/reminder", data={"csrf": t, "value": "17:30"})
     assert "✅ 每天 17:30 提醒" in ok.text
     assert "每天 17:30" in (await boss.get(f"/kpi/team/{a}/settings")).text
+
+
+# ---- the month ------------------------------------------------------------------------------
+
+
+async def test_settle_asks_first_then_settles_and_reopen_is_a_superusers(app: App):
+    await team_a(app)
+    a = (await ids())["客服一组"]
+    set_clock(datetime(2026, 12, 2, 9, 0, tzinfo=SHANGHAI))
+    boss = await login(app, BOSS)
+    t = await token(boss)
+    page = await boss.get(f"/kpi/team/{a}", params={"month": "2026-11"})
+    assert 'id="settle"' in page.text
+    asked = await boss.post(f"/kpi/team/{a}/month/settle", data={"csrf": t, "month": "2026-11"})
+    assert asked.status_code == 200
+    assert "结算后这个月不能再修改" in asked.text
+    assert 'name="confirm" value="yes"' in asked.text
+    assert await count(Settlement) == 0  # the first step changes nothing
+    no_token = await boss.post(
+        f"/kpi/team/{a}/month/settle", data={"month": "2026-11", "confirm": "yes"}
+    )
+    assert no_token.status_code == 403
+    not_over = await boss.post(
+        f"/kpi/team/{a}/month/settle", data={"csrf": t, "month": "2026-12", "confirm": "yes"}
+    )
+    assert not_over.status_code == 400
+    assert "❌ 2026-12 还没结束，不能结算" in not_over.text
+    done = await boss.post(
+        f"/kpi/team/{a}/month/settle", data={"csrf": t, "month": "2026-11", "confirm": "yes"}
+    )
+    assert done.status_code == 200, done.text
+    assert "✅ 2026-11 已结算，2 人" in done.text
+    again = await boss.post(
+        f"/kpi/team/{a}/month/settle", data={"csrf": t, "month": "2026-11", "confirm": "yes"}
+    )
+    assert again.status_code == 409
+    assert "已结算过" in again.text
+    assert "已结算" in (await boss.get(f"/kpi/team/{a}", params={"month": "2026-11"})).text
+    reopen = {"csrf": t, "month": "2026-11", "confirm": "yes"}
+    assert (await boss.post(f"/kpi/team/{a}/month/reopen", data=reopen)).status_code == 403
+    root = await login(app, SUPER)
+    tr = await token(root)
+    ok = await root.post(
+        f"/kpi/team/{a}/month/reopen", data={"csrf": tr, "month": "2026-11", "confirm": "yes"}
+    )
+    assert ok.status_code == 200
+    assert "✅ 2026-11 已重开" in ok.text
+    nothing = await root.post(
+        f"/kpi/team/{a}/month/resend", data={"csrf": tr, "month": "2026-11", "confirm": "yes"}
+    )
+    assert nothing.status_code == 400
+    assert "没有 2026-11 需要重发的月报" in nothing.text

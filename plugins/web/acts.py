@@ -19,11 +19,12 @@ from sqlalchemy import select
 from bot import door
 from bot.config import get_config
 from bot.format import cat_line, entry_points, item_name
-from bot.runtime import policy
+from bot.runtime import commission_base, policy, rubric
 from models import dashboard as dash
+from models import rubricstore
 from models.commission import commission_base_for
 from models.ledger import Refused
-from models.periods import current_period, parse_period
+from models.periods import current_period, parse_period, shift_period
 from models.rights import SELF_APPEAL, SELF_MARK, SELF_REVOKE, is_current
 from models.scoring import fmt_total
 from models.tables import Member, Team
@@ -41,7 +42,16 @@ from models.usecases.roster import (
     set_role,
 )
 
-from .routes import ActingDep, ViewerDep, forbidden, not_found, refused, render, same_origin
+from .routes import (
+    ActingDep,
+    ViewerDep,
+    confirm,
+    forbidden,
+    not_found,
+    refused,
+    render,
+    same_origin,
+)
 
 router = APIRouter(prefix="/kpi", dependencies=[Depends(same_origin)])
 
@@ -397,8 +407,99 @@ async def settings_reminder(request: Request, act: ActingDep, team_id: int) -> R
     return await run(request, act, team, set_reminder, req, done, back)
 
 
+# ---- the month: settle, reopen, resend (with a confirmation) -----------------------------------
+
+
+@router.post("/team/{team_id}/month/{action}")
+async def month_action(request: Request, act: ActingDep, team_id: int, action: str) -> Response:
+    """`/结算` (a supervisor), `/重开` and `/重发` (a superuser), as in chat; the first POST
+    shows what will happen, the second (`confirm=yes`) does it."""
+    from models.usecases.monthly import (
+        ReopenRequest,
+        ResendRequest,
+        SettleRequest,
+        reopen_month,
+        resend_posts,
+        settle_month,
+    )
+    from plugins.monthly import flush_soon  # loaded before plugins.web
+
+    if action not in ("settle", "reopen", "resend"):
+        raise not_found()
+    team = await _team(act.viewer, team_id)
+    cfg = get_config()
+    now = current_period(cfg.tz)
+    period = parse_period(act.text("month", 20), cfg.tz) or shift_period(now, -1)
+    back = f"/kpi/team/{team_id}?month={period}"
+    v = act.viewer
+    if action != "settle" and not v.superuser:
+        return refused(request, v, "只有超级管理员可以这样做", 403, team=team, back=back)
+    what = {
+        "settle": (
+            f"结算 {team.name} {period}",
+            [
+                f"按 {period} 的考核表和提成基数计算每个人的得分并保存，月报发到团队绑定的群里。",
+                "结算后这个月不能再修改（超级管理员可以重开）。",
+            ],
+        ),
+        "reopen": (
+            f"重开 {team.name} {period}",
+            [f"{period} 将可以补录或撤销记录；改完再结算会播报更正。"],
+        ),
+        "resend": (
+            f"重发 {team.name} {period} 的月报",
+            ["请先到群里确认确实没有收到月报，再重发。"],
+        ),
+    }[action]
+    if not act.confirmed:
+        return confirm(
+            request,
+            act,
+            what[0],
+            what[1],
+            team=team,
+            period=period,
+            back=back,
+            button=f"确认{what[0][:2]}",
+        )
+    file_rubric, default = rubric(), commission_base()
+
+    def work(s):
+        if action == "settle":
+            req = SettleRequest(
+                team_id,
+                v.key,
+                period,
+                now,
+                rubricstore.rubric_for(s, period, file_rubric),
+                commission_base_for(s, team_id, period, default),
+                cfg.kpi_monthly_dm,
+            )
+            done = settle_month(s, req)
+            return f"✅ {period} 已{'更正' if done.correction else '结算'}，{done.members} 人，月报马上发到群里"
+        if action == "reopen":
+            reopen_month(s, ReopenRequest(team_id, v.key, period))
+            return f"✅ {period} 已重开，可以补录或撤销；改完再结算会播报更正"
+        done = resend_posts(s, ResendRequest(team_id, team.name, v.key, period))
+        return f"✅ {'、'.join(done.periods)} 的月报已重新排队（{done.posts} 条），马上发出"
+
+    try:
+        text = await door.write(team_id, work)
+    except Refused as e:
+        return refused(request, v, str(e), status_of(str(e)), team=team, back=back)
+    if action != "reopen":
+        flush_soon(0.5)
+    return render(
+        request,
+        "message.html",
+        viewer=v,
+        team=team,
+        period=period,
+        title="已完成",
+        message=text,
+        back=back,
+    )
+
+
 def install(app) -> None:
     app.include_router(router)
-
-
-__all__ = ["install", "parse_period"]
