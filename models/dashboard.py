@@ -41,6 +41,7 @@ from .settlement import base_of, member_score, month_scores, rubric_of, stored_s
 from .tables import (
     Appeal,
     AuditLog,
+    CommissionBase,
     Entry,
     GroupBinding,
     Member,
@@ -555,3 +556,50 @@ def evidence_file(entry: Entry, data_dir: Path) -> Path | None:
     if not path.is_relative_to(root) or not path.is_file():
         return None
     return path
+
+
+# ---- what the desk's forms list (plain functions of a sync Session, through bot.door) --------
+
+
+def agents_to_mark(s: Session, team_id: int, today: date, not_user: str) -> list[Member]:
+    """The team's current agents by name, without the person logging (nobody marks
+    themselves, SPEC §2)."""
+    rows = s.execute(
+        select(Member)
+        .where(Member.team_id == team_id, Member.role == "agent")
+        .order_by(Member.name)
+    ).scalars()
+    return [m for m in rows if is_current(m, today) and m.user_id != not_user]
+
+
+def names_by_user(s: Session, team_id: int, user_ids: list[str]) -> dict[str, str]:
+    """user id → roster name, for the people a form names."""
+    rows = s.execute(
+        select(Member.user_id, Member.name).where(
+            Member.team_id == team_id, Member.user_id.in_(user_ids)
+        )
+    )
+    return dict(rows.all())
+
+
+def team_roster(s: Session, team_id: int) -> list[Member]:
+    """Everyone on the team, those still on it first, by name."""
+    return list(
+        s.execute(
+            select(Member)
+            .where(Member.team_id == team_id)
+            .order_by(Member.left_on.is_not(None), Member.name)
+        ).scalars()
+    )
+
+
+def base_history(s: Session, team_id: int, limit: int = 20) -> list[CommissionBase]:
+    """The team's commission bases as set, newest first."""
+    return list(
+        s.execute(
+            select(CommissionBase)
+            .where(CommissionBase.team_id == team_id)
+            .order_by(CommissionBase.id.desc())
+            .limit(limit)
+        ).scalars()
+    )

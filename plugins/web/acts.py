@@ -14,7 +14,6 @@ from dataclasses import replace
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from sqlalchemy import select
 
 from bot import door
 from bot.config import get_config
@@ -25,7 +24,7 @@ from models import rubricstore
 from models.commission import commission_base_for
 from models.ledger import Refused
 from models.periods import current_period, parse_period, shift_period
-from models.rights import SELF_APPEAL, SELF_MARK, SELF_REVOKE, is_current
+from models.rights import SELF_APPEAL, SELF_MARK, SELF_REVOKE
 from models.scoring import fmt_total
 from models.tables import Member, Team
 from models.usecases.appeals import AppealRequest, RejectRequest, file, reject
@@ -137,12 +136,7 @@ async def log_page(request: Request, viewer: ViewerDep, team_id: int) -> Respons
     today = p.today
 
     def agents(s):
-        rows = s.execute(
-            select(Member)
-            .where(Member.team_id == team_id, Member.role == "agent")
-            .order_by(Member.name)
-        ).scalars()
-        return [m for m in rows if is_current(m, today) and m.user_id != viewer.user_id]
+        return dash.agents_to_mark(s, team_id, today, viewer.user_id)
 
     return render(
         request,
@@ -170,15 +164,7 @@ async def log_marks(request: Request, act: ActingDep, team_id: int) -> Response:
         return refused(
             request, act.viewer, f"请 @ 要登记{item.name}的人", 400, team=team, back=back
         )
-    names = await door.read(
-        lambda s: dict(
-            s.execute(
-                select(Member.user_id, Member.name).where(
-                    Member.team_id == team_id, Member.user_id.in_(who)
-                )
-            ).all()
-        )
-    )
+    names = await door.read(lambda s: dash.names_by_user(s, team_id, who))
     words = [Word(mention=uid) for uid in who]
     for field in ("count", "fine", "month"):
         if value := act.text(field, 40):
@@ -263,15 +249,7 @@ def _safe(back: str, team_id: int) -> str:
 @router.get("/team/{team_id}/roster")
 async def roster_page(request: Request, viewer: ViewerDep, team_id: int) -> Response:
     team = await _team(viewer, team_id)
-    members = await door.read(
-        lambda s: list(
-            s.execute(
-                select(Member)
-                .where(Member.team_id == team_id)
-                .order_by(Member.left_on.is_not(None), Member.name)
-            ).scalars()
-        )
-    )
+    members = await door.read(lambda s: dash.team_roster(s, team_id))
     return render(
         request,
         "roster.html",

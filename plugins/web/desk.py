@@ -40,7 +40,7 @@ from models.ledger import Refused
 from models.periods import current_period, local_now, parse_period, to_local
 from models.roster import bindings_of
 from models.rubric import RubricError
-from models.tables import CommissionBase, Team
+from models.tables import Team
 
 from .acts import status_of, web_actor
 from .routes import (
@@ -190,18 +190,8 @@ async def settings_page(request: Request, viewer: ViewerDep, team_id: int) -> Re
     period = current_period(tz)
 
     def read(s):
-        from sqlalchemy import select
-
         base = commission_base_for(s, team_id, period, commission_base())
-        history = list(
-            s.execute(
-                select(CommissionBase)
-                .where(CommissionBase.team_id == team_id)
-                .order_by(CommissionBase.id.desc())
-                .limit(20)
-            ).scalars()
-        )
-        return base, history
+        return base, dash.base_history(s, team_id)
 
     base, history = await door.read(read)
     from bot import db
