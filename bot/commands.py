@@ -87,6 +87,14 @@ _ALL = [
         "主管",
     ),
     Cmd("保留", "keep", "/保留 #编号 [备注]", "核实后保留被标记的记录", "supervisor", "主管"),
+    Cmd(
+        "提成基数",
+        "base",
+        "/提成基数 <金额>|默认",
+        "本团队的提成基数（从本月起）",
+        "supervisor",
+        "主管",
+    ),
     # owners / superusers
     Cmd("主管", "promote", "/主管 @某人", "设为主管", "owner", "管理"),
     Cmd("取消主管", "demote", "/取消主管 @某人", "取消主管", "owner", "管理"),
@@ -114,8 +122,7 @@ _ALL = [
 WRITES = {
     *("report", "undo", "appeal", "deduct", "bonus", "revoke", "settle", "join", "leave"),
     *("reject", "remind", "promote", "demote", "bind", "unbind", "reopen", "resend"),
-    "dashboard",
-    "keep",
+    *("dashboard", "base", "keep"),
 }
 _ALL = [replace(c, writes=c.alias in WRITES) for c in _ALL]
 COMMANDS: dict[str, Cmd] = {c.alias: c for c in _ALL}

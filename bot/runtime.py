@@ -99,7 +99,33 @@ _driver.on_shutdown(db.dispose)
 
 
 async def month_rules(session, team_id: int, period: str):
-    """(rubric, commission base) a month is scored with: its snapshot once settled."""
-    from models.settlement import month_rules as rules
+    """(rubric, commission base) a team's month is scored with: its snapshot once settled,
+    else the rubric version in force for it and the team's base for it (issue 24)."""
+    from models.rubricstore import month_rules_for
 
-    return await rules(session, team_id, period, rubric(), commission_base())
+    rub, base, _ = await session.run_sync(
+        month_rules_for, team_id, period, rubric(), commission_base()
+    )
+    return rub, base
+
+
+async def rubric_for(period: str) -> Rubric:
+    """The rubric in force for `period` (`models.rubricstore.rubric_for`): the version
+    activated for it on the dashboard, else the file of KPI_RUBRIC. A settled month keeps
+    its snapshot (`month_rules`). In a use case (a sync Session) call
+    `models.rubricstore.rubric_for(s, period, rubric())` instead."""
+    from models.rubricstore import rubric_for as in_force
+
+    from . import door
+
+    return await door.read(lambda s: in_force(s, period, rubric()))
+
+
+async def commission_base_for(team_id: int, period: str) -> Decimal | None:
+    """The team's commission base for `period` (`models.commission.commission_base_for`):
+    a settled month's own, else the team's from that month, else KPI_COMMISSION_BASE."""
+    from models.commission import commission_base_for as base_for
+
+    from . import door
+
+    return await door.read(lambda s: base_for(s, team_id, period, commission_base()))

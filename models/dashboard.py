@@ -6,29 +6,42 @@ settled month's stored scores), an agent's month is `member_score` (as `/我的�
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import itertools
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
+from weakref import WeakKeyDictionary
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from .appeals import open_appeals
-from .ledger import MonthTallies, Ranked, member_entries, read_tallies, tally_query
+from .ledger import (
+    MonthTallies,
+    Ranked,
+    member_entries,
+    month_tallies,
+    rank,
+    read_tallies,
+    settlement_of,
+    tally_query,
+)
 from .nudges import Gap, missing_reports
 from .periods import month_start_utc, period_bounds, shift_period
 from .rights import is_current
-from .roster import all_teams, bindings_of, memberships
+from .roster import agents_scored, all_teams, bindings_of, memberships
 from .rubric import Rubric
-from .scoring import MemberScore, Tally, score_member
+from .scoring import MemberScore, score_member
 from .settlement import base_of, member_score, month_scores, rubric_of, stored_score
 from .tables import (
     Appeal,
     AuditLog,
+    CommissionBase,
     Entry,
     GroupBinding,
     Member,
@@ -56,6 +69,14 @@ class Viewer:
     superuser: bool
     supervises: frozenset[int] = frozenset()
     agent_in: dict[int, int] = field(default_factory=dict)  # team id → own member id
+    csrf: str = ""  # the session's form token (models.weblogin.csrf_token)
+    platform: str = ""
+    user_id: str = ""
+
+    @property
+    def key(self) -> str:
+        """`platform:user_id`, as entries and audit rows name people."""
+        return f"{self.platform}:{self.user_id}"
 
     def sees_team(self, team_id: int) -> bool:
         return self.manages(team_id) or team_id in self.agent_in
@@ -96,7 +117,15 @@ async def viewer_of(
             agent_in[m.team_id] = m.id
     if login.group_team_id is not None and group_admin:
         supervises.add(login.group_team_id)
-    return Viewer(login.id, login.name, superuser, frozenset(supervises), agent_in)
+    return Viewer(
+        login.id,
+        login.name,
+        superuser,
+        frozenset(supervises),
+        agent_in,
+        platform=login.platform,
+        user_id=login.user_id,
+    )
 
 
 async def groups_to_ask(session: AsyncSession, login: WebLogin) -> list[GroupBinding]:
@@ -151,14 +180,20 @@ async def team_month(
 ) -> TeamMonth:
     """The ranking as `/排行` computes it; with `full` (supervisors) also who has not reported
     today (current month only) and the month's open appeals."""
-    rubric, ranking, settlement = await month_scores(session, team.id, period, rubric_now, base_now)
+    settlement = await settlement_of(session, team.id, period)
+    tallies = None
+    if settlement is not None and settlement.status == "settled":
+        rubric, ranking, settlement = await month_scores(
+            session, team.id, period, rubric_now, base_now
+        )
+    else:
+        rubric = rubric_now
+        ranking, tallies = await live_ranking(session, rubric, team.id, period, base_now)
     missing = None
     appeals: list = []
     if full:
         if period == today.strftime("%Y-%m"):
-            missing = await missing_reports(
-                session, rubric, team.id, today, tz, tallies_of(ranking)
-            )
+            missing = await missing_reports(session, rubric, team.id, today, tz, tallies)
         appeals = [tuple(r) for r in await open_appeals(session, team.id, period)]
     names = {r.member.id: r.member.name for r in ranking}
     if appeals:
@@ -166,25 +201,103 @@ async def team_month(
     return TeamMonth(team, period, rubric, ranking, settlement, missing, appeals, names)
 
 
-def tallies_of(ranking: list[Ranked]) -> MonthTallies:
-    """The month's tallies back from the ranking's item scores (no second GROUP BY); a
-    member's are rebuilt only when asked for (only today's non-reporters are)."""
-    return MonthTallies(_TalliesFromRanking(ranking), {})  # type: ignore[arg-type]
+# ---- the live ranking, scored once per state of the month's entries -------------------------
 
 
-class _TalliesFromRanking(Mapping[int, dict[str, Tally]]):
-    def __init__(self, ranking: list[Ranked]) -> None:
-        self._ranked = {r.member.id: r for r in ranking}
+@dataclass(frozen=True)
+class _Scored:
+    tallies: MonthTallies
+    scores: dict[int, MemberScore]  # members with entries; the others score as empty
+    empty: MemberScore
 
-    def __getitem__(self, member_id: int) -> dict[str, Tally]:
-        score = self._ranked[member_id].score
-        return {i.item.key: Tally(i.quantity, i.entries) for c in score.categories for i in c.items}
 
-    def __iter__(self) -> Iterator[int]:
-        return iter(self._ranked)
+_SCORED: OrderedDict[tuple, _Scored] = OrderedDict()
+_SCORED_KEEP = 8
+_ENGINES: WeakKeyDictionary = WeakKeyDictionary()  # engine → its number in this process
+_engine_numbers = itertools.count(1)
 
-    def __len__(self) -> int:
-        return len(self._ranked)
+
+def _engine_number(session: AsyncSession | Session) -> int:
+    """A number for the database the session reads, never reused by another engine in this
+    process (an `id()` could be, once an engine is gone)."""
+    if isinstance(session, AsyncSession):
+        engine = session.bind.sync_engine  # type: ignore[union-attr]
+    else:
+        engine = session.get_bind()
+    if engine not in _ENGINES:
+        _ENGINES[engine] = next(_engine_numbers)
+    return _ENGINES[engine]
+
+
+def _state_query(team_id: int, period: str):
+    return select(func.count(Entry.id), func.coalesce(func.sum(Entry.id), 0)).where(
+        Entry.team_id == team_id, Entry.period == period, Entry.revoked_at.is_(None)
+    )
+
+
+async def entries_state(session: AsyncSession, team_id: int, period: str) -> tuple[int, int]:
+    """(how many, Σ ids) of the month's entries that count (not revoked): one scan of the
+    covering index. An entry's member, item, quantity and fine never change once written,
+    and a revoke only ever sets `revoked_at`; ids only grow. So two equal states mean the
+    same set of counted entries, hence the same tallies: k revokes and k new entries
+    change Σ ids, because every new id exceeds every older one."""
+    row = (await session.execute(_state_query(team_id, period))).one()
+    return int(row[0]), int(row[1])
+
+
+_TALLIES: OrderedDict[tuple, MonthTallies] = OrderedDict()
+
+
+def _keep(cache: OrderedDict, key: tuple, value):
+    cache[key] = value
+    while len(cache) > _SCORED_KEEP:
+        cache.popitem(last=False)
+    return value
+
+
+def tallies_now(s: Session, team_id: int, period: str) -> MonthTallies:
+    """`ledger.month_tallies` of the month, kept per process for the state of its entries
+    (`entries_state`): the what-if and the team page read the same month's tallies once.
+    Only from a read session (committed data): SQLite may give a rolled-back entry's id to
+    the next one."""
+    row = s.execute(_state_query(team_id, period)).one()
+    key = (_engine_number(s), team_id, period, (int(row[0]), int(row[1])))
+    found = _TALLIES.get(key)
+    if found is None:
+        return _keep(_TALLIES, key, month_tallies(s, team_id, period))
+    _TALLIES.move_to_end(key)
+    return found
+
+
+async def live_ranking(
+    session: AsyncSession, rubric: Rubric, team_id: int, period: str, base: Decimal | None
+) -> tuple[list[Ranked], MonthTallies]:
+    """The open month's ranking as `team_month_scores` computes it (the same tallies,
+    `score_member` and `rank`), with the scores kept per process for the state of the
+    month's entries (`entries_state`), the rubric version and the commission base: a page
+    read again with nothing logged or revoked meanwhile is not scored again. The roster is
+    read at every call (a rename, a join or a leave shows at once)."""
+    agents = await session.run_sync(agents_scored, team_id, period)
+    state = await entries_state(session, team_id, period)
+    key = (_engine_number(session), team_id, period, rubric.version, base, state)
+    scored = _SCORED.get(key)
+    if scored is None:
+        tkey = (_engine_number(session), team_id, period, state)
+        mt = _TALLIES.get(tkey) or _keep(
+            _TALLIES, tkey, await session.run_sync(month_tallies, team_id, period)
+        )
+        scores = {
+            mid: score_member(rubric, t, Fraction(mt.fines.get(mid, 0), 100), base)
+            for mid, t in mt.tallies.items()
+        }
+        scored = _Scored(mt, scores, score_member(rubric, {}, 0, base))
+        _SCORED[key] = scored
+        while len(_SCORED) > _SCORED_KEEP:
+            _SCORED.popitem(last=False)
+    else:
+        _SCORED.move_to_end(key)
+    ranking = rank([(a, scored.scores.get(a.id, scored.empty)) for a in agents])
+    return ranking, scored.tallies
 
 
 async def member_names(session: AsyncSession, ids: set[int]) -> dict[int, str]:
@@ -329,13 +442,16 @@ async def entries_page(session: AsyncSession, team_id: int, f: EntryFilter, page
     elif f.revoked == "no":
         conds.append(Entry.revoked_at.is_(None))
     total = (await session.execute(select(func.count(Entry.id)).where(*conds))).scalar_one()
-    rows = await session.execute(
-        select(Entry)
+    # The page's ids first (from an index, without reading the month's rows), then its rows.
+    ids = (
+        select(Entry.id)
         .where(*conds)
         .order_by(Entry.id.desc())
         .offset((page - 1) * PAGE_SIZE)
         .limit(PAGE_SIZE)
+        .scalar_subquery()
     )
+    rows = await session.execute(select(Entry).where(Entry.id.in_(ids)).order_by(Entry.id.desc()))
     return Page(list(rows.scalars()), int(total), page)
 
 
@@ -375,6 +491,8 @@ AUDIT_ACTIONS = {
     "settle": "结算",
     "reopen": "重开",
     "team.create": "建团队",
+    "commission": "提成基数",
+    "import": "导入",
 }
 
 
@@ -438,3 +556,50 @@ def evidence_file(entry: Entry, data_dir: Path) -> Path | None:
     if not path.is_relative_to(root) or not path.is_file():
         return None
     return path
+
+
+# ---- what the desk's forms list (plain functions of a sync Session, through bot.door) --------
+
+
+def agents_to_mark(s: Session, team_id: int, today: date, not_user: str) -> list[Member]:
+    """The team's current agents by name, without the person logging (nobody marks
+    themselves, SPEC §2)."""
+    rows = s.execute(
+        select(Member)
+        .where(Member.team_id == team_id, Member.role == "agent")
+        .order_by(Member.name)
+    ).scalars()
+    return [m for m in rows if is_current(m, today) and m.user_id != not_user]
+
+
+def names_by_user(s: Session, team_id: int, user_ids: list[str]) -> dict[str, str]:
+    """user id → roster name, for the people a form names."""
+    rows = s.execute(
+        select(Member.user_id, Member.name).where(
+            Member.team_id == team_id, Member.user_id.in_(user_ids)
+        )
+    )
+    return dict(rows.all())
+
+
+def team_roster(s: Session, team_id: int) -> list[Member]:
+    """Everyone on the team, those still on it first, by name."""
+    return list(
+        s.execute(
+            select(Member)
+            .where(Member.team_id == team_id)
+            .order_by(Member.left_on.is_not(None), Member.name)
+        ).scalars()
+    )
+
+
+def base_history(s: Session, team_id: int, limit: int = 20) -> list[CommissionBase]:
+    """The team's commission bases as set, newest first."""
+    return list(
+        s.execute(
+            select(CommissionBase)
+            .where(CommissionBase.team_id == team_id)
+            .order_by(CommissionBase.id.desc())
+            .limit(limit)
+        ).scalars()
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
@@ -23,7 +24,12 @@ class Gap:
     label: str
     unit: str
     remaining: int
-    stake: Fraction  # points still to earn
+    per_unit: Fraction  # points one more unit earns
+
+    @property
+    def stake(self) -> Fraction:
+        """Points still to earn."""
+        return self.per_unit * self.remaining
 
     def __str__(self) -> str:
         return f"{self.remaining} {self.unit}{self.label}"
@@ -67,18 +73,22 @@ def missing_on(
     agents = [m for m in agents_on(session, team_id, day) if m.id not in reported]
     if tallies is None:
         tallies = month_tallies(session, team_id, day.strftime("%Y-%m"))
-    targets = [(item, Fraction(item.weight) / item.target) for item in selfs if item.target]
+    with_target = [item for item in selfs if item.target]
+    units = [Fraction(item.weight) / item.target for item in with_target]
+    scale = math.lcm(*(u.denominator for u in units)) if units else 1
+    # (item, points per unit, the same × scale as an int: gaps are ordered in integers)
+    targets = [(i, u, int(u * scale)) for i, u in zip(with_target, units, strict=True)]
     out = []
     for m in agents:
         mine = tallies.tallies.get(m.id) or {}
         gaps = []
-        for item, per_unit in targets:
+        for item, per_unit, scaled in targets:
             done = mine[item.key].quantity if item.key in mine else 0
             if done < item.target:
                 left = item.target - done
-                gaps.append(Gap(item.label, item.unit, left, per_unit * left))
-        gaps.sort(key=lambda g: -g.stake)
-        out.append((m, gaps))
+                gaps.append((-scaled * left, Gap(item.label, item.unit, left, per_unit)))
+        gaps.sort(key=lambda g: g[0])  # largest stake first; stable among equal ones
+        out.append((m, [g for _, g in gaps]))
     return out
 
 

@@ -26,6 +26,8 @@ class Half(Fraction):
 
 def as_quantity(value: object) -> int | Fraction:
     """A stored or summed quantity as an exact number (`int` when whole)."""
+    if type(value) is int:  # the common case, read 25,000 times for a big team's month
+        return value
     if value is None:
         return 0
     q = Fraction(str(value)) if isinstance(value, float | Decimal) else Fraction(value)  # type: ignore[arg-type]

@@ -525,6 +525,11 @@ def _sentence(
         return f"{who} 结算了 {r.target}（第 {data.get('revision', 1)} 版，{data.get('members', 0)} 人）"
     if r.action == "reopen":
         return f"{who} 重开了 {r.target}"
+    if r.action == "commission":
+        base = f"¥{data['base']}" if data.get("base") else "默认（KPI_COMMISSION_BASE）"
+        return f"{who} 把提成基数改为 {base}（{data.get('from', '')} 起）"
+    if r.action == "import":
+        return f"{who} 在网页导入了 {data.get('rows', 0)} 条记录（文件 {data.get('file', '')}）"
     simple = {
         "bind": f"{who} 把本群绑定到团队「{after}」",
         "unbind": f"{who} 解除了本群与团队「{before}」的绑定",

@@ -82,6 +82,8 @@ class Entry(SQLModel, table=True):
         ),
         # Who reported today (/未报, the reminder, the dashboard's team page).
         Index("ix_entry_team_created", "team_id", "created_at"),
+        # Who logged in a month (the dashboard's entries filter), without reading the rows.
+        Index("ix_entry_month_logger", "team_id", "period", "created_by", "created_by_name"),
     )
     id: int | None = Field(default=None, primary_key=True)
     team_id: int = Field(foreign_key="team.id")
@@ -288,3 +290,55 @@ class EvidenceFlag(SQLModel, table=True):
     decision_note: str | None = Field(default=None, sa_column=Column(Text))
     appeal_reason: str | None = Field(default=None, sa_column=Column(Text))
     appealed_at: datetime | None = Field(default=None, sa_type=DateTime)
+
+
+class RubricVersion(SQLModel, table=True):
+    """A rubric uploaded on the dashboard (issue 24): checked as the file is at start, kept
+    whole; active from `active_from` (YYYY-MM) once activated. The rubric of a month is the
+    most recently activated version whose `active_from` is not after it, else KPI_RUBRIC
+    (`models.rubricstore.rubric_for`); a settled month keeps its snapshot."""
+
+    __tablename__ = "rubric_version"
+    id: int | None = Field(default=None, primary_key=True)
+    version: str  # Rubric.version: the hash of its normalised content
+    name: str
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(sa_type=DateTime)
+    created_by: str
+    created_by_name: str
+    active_from: str | None = Field(default=None, index=True)
+    activated_at: datetime | None = Field(default=None, sa_type=DateTime)
+    activated_by: str | None = None
+
+
+class CommissionBase(SQLModel, table=True):
+    """A team's commission base from a month on (`/提成基数`, the team settings page):
+    `cents` None goes back to KPI_COMMISSION_BASE. The base of a month is the latest row
+    of the team whose `from_period` is not after it (`models.commission.commission_base_for`);
+    a settled month keeps its own (`Settlement.commission_base_cents`)."""
+
+    __tablename__ = "commission_base"
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: int = Field(foreign_key="team.id", index=True)
+    from_period: str
+    cents: int | None = None
+    set_at: datetime = Field(sa_type=DateTime)
+    set_by: str
+    set_by_name: str
+
+
+class ImportBatch(SQLModel, table=True):
+    """A file imported on the dashboard (issue 24): one per team and content (SHA-256), so
+    the same file is never imported twice. Its entries carry `source` =
+    `web:import:<id>:<line>`."""
+
+    __tablename__ = "import_batch"
+    __table_args__ = (UniqueConstraint("team_id", "sha256"),)
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: int = Field(foreign_key="team.id")
+    sha256: str
+    filename: str
+    rows: int
+    created_at: datetime = Field(sa_type=DateTime)
+    created_by: str
+    created_by_name: str

@@ -256,7 +256,9 @@ async def test_forged_tampered_expired_or_logged_out_cookies_are_not_a_session(a
     assert (await c.get("/kpi/")).status_code == 401
     set_clock(NOW)
     assert (await c.get("/kpi/", follow_redirects=True)).status_code == 200
-    out = await c.post("/kpi/logout")
+    page = (await c.get("/kpi/logout")).text
+    token = re.search(r'name="csrf" value="([0-9a-f]{64})"', page).group(1)
+    out = await c.post("/kpi/logout", data={"csrf": token})
     assert "已退出" in out.text
     assert (await client(good).get("/kpi/")).status_code == 401
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -269,7 +270,9 @@ async def test_logout_is_a_same_origin_post(app: App):
     r = await c.post("/kpi/logout", headers={"Origin": "https://evil.example"})
     assert r.status_code == 403
     assert (await c.get("/kpi/", follow_redirects=True)).status_code == 200
-    assert "已退出" in (await c.post("/kpi/logout")).text
+    assert (await c.post("/kpi/logout")).status_code == 403  # without the session's token
+    token = re.search(r'name="csrf" value="([0-9a-f]{64})"', page.text).group(1)
+    assert "已退出" in (await c.post("/kpi/logout", data={"csrf": token})).text
     assert (await c.get("/kpi/")).status_code == 401
 
 

@@ -1,14 +1,18 @@
-"""The dashboard's pages under `/kpi/` (SPEC §5a). Read-only; each page declares who is
-looking (`ViewerDep`, rights read from the roster and the platform at this request, SPEC
-§2) before it reads anything, then calls `models.dashboard` and renders a template.
+"""The dashboard's pages under `/kpi/` (SPEC §5a). Each page declares who is looking
+(`ViewerDep`, rights read from the roster and the platform at this request, SPEC §2) before
+it reads anything, then calls `models.dashboard` and renders a template.
 
-Every POST under `/kpi/` must come from the dashboard's own origin (`same_origin`); every
-response the app serves, ours or NoneBot's, carries `SECURITY_HEADERS` (`SecurityHeaders`).
+Nothing changes on a GET. Every POST under `/kpi/` must come from the dashboard's own origin
+(`same_origin`); every action also declares `ActingDep`: a session and that session's CSRF
+token in the form, or 403 before anything is read. Every response the app serves, ours or
+NoneBot's, carries `SECURITY_HEADERS` (`SecurityHeaders`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote, urlencode, urlsplit
@@ -17,7 +21,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import FormData, MutableHeaders
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -27,8 +31,9 @@ from bot.evidence import MEDIA_TYPES, image_kind
 from bot.format import entry_points, item_name, ranking_table, rows_of, yuan
 from bot.grouprole import manages_a_group
 from bot.identity import is_superuser, note_sighting
-from bot.runtime import commission_base, month_rules, rubric
+from bot.runtime import month_rules, rubric
 from models import dashboard as dash
+from models import rubricstore
 from models.export import export_month
 from models.ledger import settlement_of
 from models.periods import current_period, local_now, parse_period, shift_period, to_local
@@ -38,6 +43,8 @@ from models.tables import Entry, Member, Team, WebLogin, WebSecret
 from models.weblogin import (
     SESSION_TTL,
     consume_link,
+    csrf_matches,
+    csrf_token,
     end_session,
     session_cookie,
     session_login,
@@ -45,6 +52,7 @@ from models.weblogin import (
 )
 
 from .charts import category_chart, trend_chart
+from .tables import missing_items, ranking_rows, whatif_rows
 
 HERE = Path(__file__).parent
 COOKIE = "kpi_session"
@@ -57,7 +65,13 @@ templates.env.filters.update(
     yuan=yuan,
     zip=zip,
 )
-templates.env.globals.update(item_name=item_name, entry_points=entry_points)
+templates.env.globals.update(
+    item_name=item_name,
+    entry_points=entry_points,
+    missing_items=missing_items,
+    whatif_rows=whatif_rows,
+    acts_on=True,  # the forms of the actions of plugins.web.acts
+)
 
 # `same-origin`, not `no-referrer`: with `no-referrer` a browser sends `Origin: null` on a
 # form POST, and the login could not prove where it came from; other sites still get no
@@ -198,13 +212,20 @@ def _superuser(login: WebLogin) -> bool:
     return is_superuser(login.platform, login.user_id)
 
 
-async def _login_of(s, cookie: str | None) -> WebLogin | None:
-    """The session a cookie opens, checked with the signing key as the database has it
-    now: `python -m bot rotate-web-key` refuses every older cookie at the next request."""
+async def _session_of(s, cookie: str | None) -> tuple[WebLogin, str] | None:
+    """The session a cookie opens and the signing key, checked with the key as the database
+    has it now: `python -m bot rotate-web-key` refuses every older cookie at the next
+    request."""
     if not cookie:
         return None
     key = await s.get(WebSecret, "session")
-    return None if key is None else await session_login(s, key.value, cookie)
+    login = None if key is None else await session_login(s, key.value, cookie)
+    return None if login is None else (login, key.value)
+
+
+async def _login_of(s, cookie: str | None) -> WebLogin | None:
+    found = await _session_of(s, cookie)
+    return None if found is None else found[0]
 
 
 async def current_viewer(request: Request) -> dash.Viewer:
@@ -215,19 +236,104 @@ async def current_viewer(request: Request) -> dash.Viewer:
     cfg = get_config()
     today = local_now(cfg.tz).date()
     async with db.reading() as s:
-        login = await _login_of(s, request.cookies.get(COOKIE))
-        if login is None:
+        found = await _session_of(s, request.cookies.get(COOKIE))
+        if found is None:
             raise NOT_LOGGED_IN
+        login, key = found
         await note_sighting(login.platform, login.user_id)  # a bare SUPERUSERS id, elsewhere
         groups = await dash.groups_to_ask(s, login) if cfg.kpi_admins_are_supervisors else []
         if not groups:
-            return await dash.viewer_of(s, login, _superuser(login), today)
+            viewer = await dash.viewer_of(s, login, _superuser(login), today)
+            return replace(viewer, csrf=csrf_token(key, login.id))
     admin = await manages_a_group(groups, login.user_id)
     async with db.reading() as s:
-        return await dash.viewer_of(s, login, _superuser(login), today, group_admin=admin)
+        viewer = await dash.viewer_of(s, login, _superuser(login), today, group_admin=admin)
+    return replace(viewer, csrf=csrf_token(key, login.id))
 
 
 ViewerDep = Annotated[dash.Viewer, Depends(current_viewer)]
+
+
+# ---- actions: every state-changing request ------------------------------------------------------
+
+BAD_TOKEN = PageError(
+    403, "页面已过期", "这个表单不是从你现在的后台页面提交的（或页面已过期）。请刷新页面再试。"
+)
+
+
+@dataclass(frozen=True)
+class Acting:
+    """A state-changing POST that passed every check before the action's own: the
+    same-origin check (the router's), a session, and the session's CSRF token in the form
+    (field `csrf`). `confirmed`: the form is the second step of a confirmation."""
+
+    viewer: dash.Viewer
+    form: FormData
+
+    def text(self, name: str, limit: int = 500) -> str:
+        v = self.form.get(name)
+        return v.strip()[:limit] if isinstance(v, str) else ""
+
+    def texts(self, name: str) -> list[str]:
+        return [v.strip() for v in self.form.getlist(name) if isinstance(v, str) and v.strip()]
+
+    @property
+    def confirmed(self) -> bool:
+        return self.form.get("confirm") == "yes"
+
+
+async def acting(request: Request, viewer: ViewerDep) -> Acting:
+    """Reads the form and checks its CSRF token against the session's: missing or wrong →
+    403 and nothing changes (SPEC §5a)."""
+    form = await request.form()
+    if not hmac.compare_digest(viewer.csrf.encode(), str(form.get("csrf") or "").encode()):
+        raise BAD_TOKEN
+    return Acting(viewer, form)
+
+
+ActingDep = Annotated[Acting, Depends(acting)]
+
+
+def refused(request: Request, viewer: dash.Viewer, text: str, status: int, **context) -> Response:
+    """A refused action: the page shows the ❌ text the chat command gives."""
+    text = text if text.startswith("❌") else f"❌ {text}"
+    return render(
+        request, "message.html", status, viewer=viewer, title="没有执行", message=text, **context
+    )
+
+
+def confirm(
+    request: Request,
+    act: Acting,
+    title: str,
+    lines: list[str],
+    *,
+    button: str = "确认",
+    template: str = "confirm.html",
+    fields: list[tuple[str, str]] | None = None,
+    **context,
+) -> Response:
+    """The first step of settle, reopen and import: what will happen, and a button that
+    posts the form again (`fields`, by default the same text fields) with `confirm=yes`
+    and the token."""
+    if fields is None:
+        fields = [
+            (k, v)
+            for k, v in act.form.multi_items()
+            if isinstance(v, str) and k not in ("csrf", "confirm")
+        ]
+    context.setdefault("ok", True)
+    return render(
+        request,
+        template,
+        viewer=act.viewer,
+        title=title,
+        lines=lines,
+        fields=fields,
+        action=str(request.url.path),
+        button=button,
+        **context,
+    )
 
 
 async def _team(s, viewer: dash.Viewer, team_id: int, *, manage: bool = False) -> Team:
@@ -300,15 +406,22 @@ async def login(request: Request, token: str) -> Response:
 
 @router.get("/logout", response_class=HTMLResponse)
 async def logout_page(request: Request) -> Response:
-    """A GET never changes anything: it offers the 「退出」 button."""
-    return render(request, "logout.html")
+    """A GET never changes anything: it offers the 「退出」 button (with the session's token)."""
+    async with db.reading() as s:
+        found = await _session_of(s, request.cookies.get(COOKIE))
+    return render(request, "logout.html", csrf=csrf_token(found[1], found[0].id) if found else "")
 
 
 @router.post("/logout", response_class=HTMLResponse)
 async def logout(request: Request) -> Response:
+    """Ends the session; the form carries the session's token (a session that is already
+    over has nothing left to end)."""
     async with db.reading() as s:
-        login = await _login_of(s, request.cookies.get(COOKIE))
-    if login is not None:
+        found = await _session_of(s, request.cookies.get(COOKIE))
+    if found is not None:
+        login, key = found
+        if not csrf_matches(key, login.id, (await request.form()).get("csrf")):
+            raise BAD_TOKEN
         async with db.writing() as s:
             await end_session(s, login.id)
     resp = render(
@@ -343,26 +456,36 @@ async def team_page(
     cfg = get_config()
     async with db.reading() as s:
         team = await _team(s, viewer, team_id)
+        rub, base = await month_rules(s, team_id, period)
         tm = await dash.team_month(
             s,
             team,
             period,
-            rubric(),
-            commission_base(),
+            rub,
+            base,
             today=local_now(cfg.tz).date(),
             tz=cfg.tz,
             full=viewer.manages(team_id),
         )
+    manage, me = viewer.manages(team_id), viewer.agent_in.get(team_id)
+    heads, cells = ranking_table(tm.rubric, rows_of(tm.ranking), pay=cfg.kpi_pay_public or manage)
     return render(
         request,
         "team.html",
         viewer=viewer,
         team=team,
         tm=tm,
-        manage=viewer.manages(team_id),
-        me=viewer.agent_in.get(team_id),
-        table=ranking_table(
-            tm.rubric, rows_of(tm.ranking), pay=cfg.kpi_pay_public or viewer.manages(team_id)
+        manage=manage,
+        me=me,
+        heads=heads,
+        rows=ranking_rows(
+            tm.ranking,
+            cells,
+            team_id=team_id,
+            period=period,
+            linked=manage,
+            me=me,
+            text_columns=frozenset({heads.index("等级")}),
         ),
         chart=category_chart(tm.rubric, tm.ranking),
         **_months(period),
@@ -381,7 +504,8 @@ async def member_page(
             raise not_found("成员")
         if not viewer.sees_member(team_id, member_id):
             raise forbidden()
-        mm = await dash.member_month(s, team, member, period, rubric(), commission_base())
+        rub, base = await month_rules(s, team_id, period)
+        mm = await dash.member_month(s, team, member, period, rub, base)
     return render(
         request,
         "member.html",
@@ -389,6 +513,7 @@ async def member_page(
         team=team,
         mm=mm,
         manage=viewer.manages(team_id),
+        own=viewer.agent_in.get(team_id) == member_id,
         chart=trend_chart(mm.trend),
         appeal_status=dash.APPEAL_STATUS,
         **_months(period),
@@ -525,6 +650,7 @@ async def rubric_page(
         team = await _team(s, viewer, team_id)
         rub, base = await month_rules(s, team_id, period)
         settled = await settlement_of(s, team_id, period)
+        versions = await s.run_sync(rubricstore.versions)
     return render(
         request,
         "rubric.html",
@@ -532,6 +658,8 @@ async def rubric_page(
         team=team,
         rub=rub,
         base=base,
+        versions=versions,
+        manage=viewer.manages(team_id),
         settled=settled if settled and settled.status == "settled" else None,
         who_logs=rub.who_logs,
         **_months(period),
@@ -547,7 +675,8 @@ async def export(
     cfg = get_config()
     async with db.reading() as s:
         team = await _team(s, viewer, team_id, manage=True)
-        data, _, _ = await export_month(s, rubric(), commission_base(), team, period, cfg.tz)
+        rub, base = await month_rules(s, team_id, period)
+        data, _, _ = await export_month(s, rub, base, team, period, cfg.tz)
     name = f"{team.name}-{period}-绩效.xlsx"
     return Response(
         data,
@@ -582,7 +711,11 @@ async def _page_error(request: Request, exc: Exception) -> Response:
 
 
 def install(app: FastAPI) -> None:
+    from . import acts, desk
+
     app.include_router(router)
+    desk.install(app)
+    acts.install(app)
     app.mount("/kpi/static", StaticFiles(directory=str(HERE / "static")), name="kpi-static")
     app.add_exception_handler(PageError, _page_error)
 

@@ -1,0 +1,483 @@
+"""The desk's actions on a team's month (issue 24): log marks, revoke, decide appeals, file
+an appeal (an agent, on their own entry), the roster and the daily reminder — each through
+the same use case as its chat command (`models.usecases`, issue 21), run by `bot.door.write`
+with the person as the actor and the channel 网页 (so `/审计` says so).
+
+Every action is a POST declaring `ActingDep` (same origin, a session, its CSRF token). A
+refusal shows the chat command's ❌ text: 403 when it is about who may act, 409 about the
+state of things (a settled month, an entry already revoked…), 400 about the input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from bot import door
+from bot.config import get_config
+from bot.format import cat_line, entry_points, item_name
+from bot.runtime import commission_base, policy, rubric
+from models import dashboard as dash
+from models import rubricstore
+from models.commission import commission_base_for
+from models.ledger import Refused
+from models.periods import current_period, parse_period, shift_period
+from models.rights import SELF_APPEAL, SELF_MARK, SELF_REVOKE
+from models.scoring import fmt_total
+from models.tables import Member, Team
+from models.usecases.appeals import AppealRequest, RejectRequest, file, reject
+from models.usecases.base import WEB, Actor, Person, Policy, Word
+from models.usecases.marks import MarkRequest, RevokeRequest, mark, revoke
+from models.usecases.roster import (
+    JoinRequest,
+    LeaveRequest,
+    RemindRequest,
+    RoleRequest,
+    join,
+    leave,
+    set_reminder,
+    set_role,
+)
+
+from .routes import (
+    ActingDep,
+    ViewerDep,
+    confirm,
+    forbidden,
+    not_found,
+    refused,
+    render,
+    same_origin,
+)
+
+router = APIRouter(prefix="/kpi", dependencies=[Depends(same_origin)])
+
+_ROLE_WORDS = ("只有", SELF_MARK, SELF_REVOKE, SELF_APPEAL, "不是你的记录")
+_STATE_WORDS = (
+    "已结算",
+    "已经导入过",
+    "已被撤销",
+    "已于之前被撤销",
+    "没有待处理的申诉",
+    "已离职",
+    "已于",
+)
+
+
+def status_of(text: str) -> int:
+    """403 (who may act), 409 (the state of things) or 400 (the input) for a refusal."""
+    if any(w in text for w in _ROLE_WORDS):
+        return 403
+    if any(w in text for w in _STATE_WORDS):
+        return 409
+    return 400
+
+
+def web_actor(viewer: dash.Viewer, team_id: int) -> Actor:
+    """The viewer as a use case's actor: channel 网页; a supervisor of the team through a
+    group they own or administer counts as that group's admin (as in chat, SPEC §2)."""
+    return Actor(
+        platform=viewer.platform,
+        user_id=viewer.user_id,
+        name=viewer.name,
+        is_superuser=viewer.superuser,
+        group_role="admin" if team_id in viewer.supervises else None,
+        channel=WEB,
+    )
+
+
+async def team_policy(team_id: int) -> Policy:
+    """The settings the use cases read, with the team's commission base of this month."""
+    p = policy()
+    base = await door.read(
+        lambda s: commission_base_for(s, team_id, current_period(p.tz), p.commission_base)
+    )
+    return replace(p, commission_base=base)
+
+
+async def _team(viewer: dash.Viewer, team_id: int, *, manage: bool = True) -> Team:
+    team = await door.read(lambda s: s.get(Team, team_id))
+    if team is None:
+        raise not_found("团队")
+    if not (viewer.manages(team_id) if manage else viewer.sees_team(team_id)):
+        raise forbidden()
+    return team
+
+
+async def run(request: Request, act, team: Team, use_case, req, done, back: str) -> Response:
+    """Run the use case through the door; the page says what happened (`done(result)`) or
+    the ❌ text of the refusal."""
+    p = await team_policy(team.id)
+    try:
+        result = await door.write(team.id, lambda s: use_case(s, req, p))
+    except Refused as e:
+        return refused(request, act.viewer, str(e), status_of(str(e)), team=team, back=back)
+    return render(
+        request,
+        "message.html",
+        viewer=act.viewer,
+        team=team,
+        period=current_period(p.tz),
+        title="已完成",
+        message=done(result),
+        back=back,
+    )
+
+
+# ---- marks --------------------------------------------------------------------------------------
+
+
+@router.get("/team/{team_id}/log")
+async def log_page(request: Request, viewer: ViewerDep, team_id: int) -> Response:
+    team = await _team(viewer, team_id)
+    p = policy()
+    today = p.today
+
+    def agents(s):
+        return dash.agents_to_mark(s, team_id, today, viewer.user_id)
+
+    return render(
+        request,
+        "log.html",
+        viewer=viewer,
+        team=team,
+        period=current_period(p.tz),
+        agents=await door.read(agents),
+        rub=p.rubric,
+        items=p.rubric.supervisor_items(),
+    )
+
+
+@router.post("/team/{team_id}/log")
+async def log_marks(request: Request, act: ActingDep, team_id: int) -> Response:
+    """Several people, one item, a count, a fine, a month and a note: `/扣分` or `/加分`."""
+    team = await _team(act.viewer, team_id)
+    p = policy()
+    item = p.rubric.item(act.text("item", 40))
+    back = f"/kpi/team/{team_id}/log"
+    if item is None or p.rubric.who_logs(item) == "self":
+        return refused(request, act.viewer, "请选择扣分或加分项目", 400, team=team, back=back)
+    who = act.texts("who")
+    if not who:
+        return refused(
+            request, act.viewer, f"请 @ 要登记{item.name}的人", 400, team=team, back=back
+        )
+    names = await door.read(lambda s: dash.names_by_user(s, team_id, who))
+    words = [Word(mention=uid) for uid in who]
+    for field in ("count", "fine", "month"):
+        if value := act.text(field, 40):
+            words.append(Word(value))
+    if note := act.text("note", 200):
+        words += [Word(w) for w in note.split()]
+    req = MarkRequest(
+        team_id=team_id,
+        actor=web_actor(act.viewer, team_id),
+        words=tuple(words),
+        sign=-1 if (item.points or 0) < 0 else 1,
+        item_key=item.key,
+        people={uid: Person(uid, names.get(uid)) for uid in who},
+    )
+
+    def done(marked) -> str:
+        rub = p.rubric
+        times = f" ×{marked.quantity}" if marked.quantity != 1 else ""
+        return "\n".join(
+            f"✅ #{one.entry.id} {one.member_name} {item_name(rub, marked.item.key)}{times} "
+            f"{entry_points(rub, one.entry)}（{marked.period} {cat_line(one.score, marked.item.category)}，"
+            f"总分 {fmt_total(one.score.total)}）"
+            for one in marked.lines
+        )
+
+    return await run(request, act, team, mark, req, done, back)
+
+
+@router.post("/team/{team_id}/entries/{entry_id}/revoke")
+async def revoke_entry(request: Request, act: ActingDep, team_id: int, entry_id: int) -> Response:
+    """`/撤销 #id 原因`; an open appeal against the entry is accepted with it."""
+    team = await _team(act.viewer, team_id)
+    reason = act.text("reason", 200) or None
+    req = RevokeRequest(team_id, web_actor(act.viewer, team_id), entry_id, reason)
+    back = act.text("back", 300) or f"/kpi/team/{team_id}/entries"
+
+    def done(r) -> str:
+        why = f"（原因：{r.reason}）" if r.reason else ""
+        text = f"✅ 已撤销 #{r.entry.id} {r.member_name}{why}，{r.entry.period} 总分 {fmt_total(r.score.total)}"
+        return text + ("；申诉已受理" if r.appeal_accepted else "")
+
+    return await run(request, act, team, revoke, req, done, _safe(back, team_id))
+
+
+@router.post("/team/{team_id}/appeals/{entry_id}/reject")
+async def reject_appeal(request: Request, act: ActingDep, team_id: int, entry_id: int) -> Response:
+    team = await _team(act.viewer, team_id)
+    reason = act.text("reason", 300) or None
+    req = RejectRequest(team_id, web_actor(act.viewer, team_id), entry_id, reason)
+
+    def done(r) -> str:
+        why = f"（{r.reason}）" if r.reason else ""
+        return f"✅ 已驳回 #{r.entry_id} 的申诉{why}，扣分保留"
+
+    return await run(request, act, team, reject, req, done, f"/kpi/team/{team_id}/appeals")
+
+
+@router.post("/team/{team_id}/entries/{entry_id}/appeal")
+async def file_appeal(request: Request, act: ActingDep, team_id: int, entry_id: int) -> Response:
+    """An agent appeals a deduction of their own (`/申诉 #id 理由`)."""
+    team = await _team(act.viewer, team_id, manage=False)
+    reason = act.text("reason", 300) or None
+    req = AppealRequest(team_id, web_actor(act.viewer, team_id), entry_id, reason)
+    me = act.viewer.agent_in.get(team_id)
+    back = f"/kpi/team/{team_id}/member/{me}" if me else f"/kpi/team/{team_id}"
+
+    def done(r) -> str:
+        return f"✅ 已提交对 #{r.entry.id} 的申诉（理由：{r.reason}），等待主管处理"
+
+    return await run(request, act, team, file, req, done, back)
+
+
+def _safe(back: str, team_id: int) -> str:
+    """Only a path of this team's pages (no open redirect through a link)."""
+    prefix = f"/kpi/team/{team_id}/"
+    return back if back.startswith(prefix) and "//" not in back else f"/kpi/team/{team_id}/entries"
+
+
+# ---- roster and reminder ------------------------------------------------------------------------
+
+
+@router.get("/team/{team_id}/roster")
+async def roster_page(request: Request, viewer: ViewerDep, team_id: int) -> Response:
+    team = await _team(viewer, team_id)
+    members = await door.read(lambda s: dash.team_roster(s, team_id))
+    return render(
+        request,
+        "roster.html",
+        viewer=viewer,
+        team=team,
+        period=current_period(get_config().tz),
+        members=members,
+    )
+
+
+async def _member(team_id: int, member_id: int) -> Member:
+    m = await door.read(lambda s: s.get(Member, member_id))
+    if m is None or m.team_id != team_id:
+        raise not_found("成员")
+    return m
+
+
+@router.post("/team/{team_id}/roster/join")
+async def roster_join(request: Request, act: ActingDep, team_id: int) -> Response:
+    """`/入职 QQ 姓名`: the supervisor vouches that the person is in the group."""
+    team = await _team(act.viewer, team_id)
+    uid, name = act.text("user_id", 20), act.text("name", 40)
+    back = f"/kpi/team/{team_id}/roster"
+    if not uid.isdigit():
+        return refused(request, act.viewer, "请写要入职的人的 QQ 号", 400, team=team, back=back)
+    req = JoinRequest(
+        team_id, web_actor(act.viewer, team_id), (uid,), name, {uid: Person(uid, name or None)}
+    )
+
+    def done(r) -> str:
+        return "\n".join(
+            f"✅ {one.name} {_JOINED.get(one.status, '已登记')}（{one.joined_on}）"
+            for one in r.lines
+        )
+
+    return await run(request, act, team, join, req, done, back)
+
+
+_JOINED = {"new": "已入职", "rejoined": "重新入职", "already": "已经在团队里", "renamed": "已改名"}
+
+
+@router.post("/team/{team_id}/roster/{member_id}/rename")
+async def roster_rename(request: Request, act: ActingDep, team_id: int, member_id: int) -> Response:
+    """A new name: `/入职 @某人 新名字` on someone already on the team."""
+    team = await _team(act.viewer, team_id)
+    m = await _member(team_id, member_id)
+    name = act.text("name", 40)
+    back = f"/kpi/team/{team_id}/roster"
+    if not name:
+        return refused(request, act.viewer, "请写新的姓名", 400, team=team, back=back)
+    req = JoinRequest(
+        team_id,
+        web_actor(act.viewer, team_id),
+        (m.user_id,),
+        name,
+        {m.user_id: Person(m.user_id, name)},
+    )
+
+    def done(r) -> str:
+        return "\n".join(f"✅ {one.name} {_JOINED.get(one.status, '已登记')}" for one in r.lines)
+
+    return await run(request, act, team, join, req, done, back)
+
+
+@router.post("/team/{team_id}/roster/{member_id}/leave")
+async def roster_leave(request: Request, act: ActingDep, team_id: int, member_id: int) -> Response:
+    team = await _team(act.viewer, team_id)
+    m = await _member(team_id, member_id)
+    req = LeaveRequest(
+        team_id,
+        web_actor(act.viewer, team_id),
+        (Word(mention=m.user_id),),
+        {m.user_id: Person(m.user_id)},
+    )
+
+    def done(r) -> str:
+        return f"✅ {'、'.join(r.names)} 已离职（{r.today} 起），历史记录保留"
+
+    return await run(request, act, team, leave, req, done, f"/kpi/team/{team_id}/roster")
+
+
+@router.post("/team/{team_id}/roster/{member_id}/role")
+async def roster_role(request: Request, act: ActingDep, team_id: int, member_id: int) -> Response:
+    """`/主管` / `/取消主管` (a superuser or the group's owner, as in chat)."""
+    team = await _team(act.viewer, team_id)
+    m = await _member(team_id, member_id)
+    role = "supervisor" if act.text("role", 20) == "supervisor" else "agent"
+    req = RoleRequest(
+        team_id,
+        web_actor(act.viewer, team_id),
+        (Word(mention=m.user_id),),
+        role,
+        {m.user_id: Person(m.user_id)},
+    )
+
+    def done(r) -> str:
+        return f"✅ {'、'.join(r.names)} 已{'设为主管' if r.role == 'supervisor' else '改为客服'}"
+
+    return await run(request, act, team, set_role, req, done, f"/kpi/team/{team_id}/roster")
+
+
+@router.post("/team/{team_id}/settings/reminder")
+async def settings_reminder(request: Request, act: ActingDep, team_id: int) -> Response:
+    """`/提醒 HH:MM|关闭`."""
+    team = await _team(act.viewer, team_id)
+    word = act.text("value", 10)
+    back = f"/kpi/team/{team_id}/settings"
+    if word in ("关闭", "off", "关"):
+        value = "off"
+    else:
+        from bot.config import parse_hhmm
+
+        hm = parse_hhmm(word)
+        if hm is None:
+            return refused(
+                request,
+                act.viewer,
+                "请写提醒时间 HH:MM（如 17:30）或“关闭”",
+                400,
+                team=team,
+                back=back,
+            )
+        value = f"{hm[0]:02d}:{hm[1]:02d}"
+    req = RemindRequest(team_id, web_actor(act.viewer, team_id), value)
+
+    def done(r) -> str:
+        return (
+            "✅ 本团队的每日提醒已关闭"
+            if r.value == "off"
+            else f"✅ 每天 {r.value} 提醒还没报的同事"
+        )
+
+    return await run(request, act, team, set_reminder, req, done, back)
+
+
+# ---- the month: settle, reopen, resend (with a confirmation) -----------------------------------
+
+
+@router.post("/team/{team_id}/month/{action}")
+async def month_action(request: Request, act: ActingDep, team_id: int, action: str) -> Response:
+    """`/结算` (a supervisor), `/重开` and `/重发` (a superuser), as in chat; the first POST
+    shows what will happen, the second (`confirm=yes`) does it."""
+    from models.usecases.monthly import (
+        ReopenRequest,
+        ResendRequest,
+        SettleRequest,
+        reopen_month,
+        resend_posts,
+        settle_month,
+    )
+    from plugins.monthly import flush_soon  # loaded before plugins.web
+
+    if action not in ("settle", "reopen", "resend"):
+        raise not_found()
+    team = await _team(act.viewer, team_id)
+    cfg = get_config()
+    now = current_period(cfg.tz)
+    period = parse_period(act.text("month", 20), cfg.tz) or shift_period(now, -1)
+    back = f"/kpi/team/{team_id}?month={period}"
+    v = act.viewer
+    if action != "settle" and not v.superuser:
+        return refused(request, v, "只有超级管理员可以这样做", 403, team=team, back=back)
+    what = {
+        "settle": (
+            f"结算 {team.name} {period}",
+            [
+                f"按 {period} 的考核表和提成基数计算每个人的得分并保存，月报发到团队绑定的群里。",
+                "结算后这个月不能再修改（超级管理员可以重开）。",
+            ],
+        ),
+        "reopen": (
+            f"重开 {team.name} {period}",
+            [f"{period} 将可以补录或撤销记录；改完再结算会播报更正。"],
+        ),
+        "resend": (
+            f"重发 {team.name} {period} 的月报",
+            ["请先到群里确认确实没有收到月报，再重发。"],
+        ),
+    }[action]
+    if not act.confirmed:
+        return confirm(
+            request,
+            act,
+            what[0],
+            what[1],
+            team=team,
+            period=period,
+            back=back,
+            button=f"确认{what[0][:2]}",
+        )
+    file_rubric, default = rubric(), commission_base()
+
+    def work(s):
+        if action == "settle":
+            req = SettleRequest(
+                team_id,
+                v.key,
+                period,
+                now,
+                rubricstore.rubric_for(s, period, file_rubric),
+                commission_base_for(s, team_id, period, default),
+                cfg.kpi_monthly_dm,
+            )
+            done = settle_month(s, req)
+            return f"✅ {period} 已{'更正' if done.correction else '结算'}，{done.members} 人，月报马上发到群里"
+        if action == "reopen":
+            reopen_month(s, ReopenRequest(team_id, v.key, period))
+            return f"✅ {period} 已重开，可以补录或撤销；改完再结算会播报更正"
+        done = resend_posts(s, ResendRequest(team_id, team.name, v.key, period))
+        return f"✅ {'、'.join(done.periods)} 的月报已重新排队（{done.posts} 条），马上发出"
+
+    try:
+        text = await door.write(team_id, work)
+    except Refused as e:
+        return refused(request, v, str(e), status_of(str(e)), team=team, back=back)
+    if action != "reopen":
+        flush_soon(0.5)
+    return render(
+        request,
+        "message.html",
+        viewer=v,
+        team=team,
+        period=period,
+        title="已完成",
+        message=text,
+        back=back,
+    )
+
+
+def install(app) -> None:
+    app.include_router(router)

@@ -1,0 +1,280 @@
+"""The desk's actions on the month over HTTP (issue 24), each through the chat command's use
+case: log marks for several people, revoke with a reason, decide appeals, an agent's own
+appeal, the roster, the reminder — and each refusal with the chat's ❌ text: an agent,
+another team's supervisor, no CSRF token, a foreign Origin, a settled month. A chat command
+sees the result (`/明细` shows a web revoke with its reason and who; `/审计` says 网页)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from nonebug import App
+from sqlalchemy import select
+
+from bot import db
+from models.periods import set_clock
+from models.tables import Appeal, Entry, Member, Settlement
+from tests.test_dashboard import (  # noqa: F401  (frozen_clock: the suite's November)
+    BOSS,
+    LI,
+    OWNER,
+    SHANGHAI,
+    WANG,
+    ZHANG,
+    frozen_clock,
+    ids,
+    login,
+    table,
+    team_a,
+)
+from tests.test_rubric_web_store import settle
+from tests.test_web_desk import EVIL, count, token
+from tests.utils import SUPER, at, plain, said
+
+
+async def entry_of(member_name: str, item: str) -> Entry:
+    async with db.reading() as s:
+        return (
+            await s.execute(
+                select(Entry)
+                .join(Member, Member.id == Entry.member_id)
+                .where(
+                    Member.name == member_name, Entry.item_key == item, Entry.revoked_at.is_(None)
+                )
+                .order_by(Entry.id.desc())
+                .limit(1)
+            )
+        ).scalar_one()
+
+
+async def test_log_a_deduction_for_several_people_with_a_note(app: App):
+    await team_a(app)
+    a = (await ids())["客服一组"]
+    boss = await login(app, BOSS)
+    page = await boss.get(f"/kpi/team/{a}/log")
+    assert page.status_code == 200
+    assert 'value="30001"' in page.text  # 张三 can be chosen
+    t = await token(boss, f"/kpi/team/{a}/log")
+    before = await count(Entry)
+    r = await boss.post(
+        f"/kpi/team/{a}/log",
+        data={
+            "csrf": t,
+            "who": [str(ZHANG), str(LI)],
+            "item": "late",
+            "count": "2",
+            "note": "晨会迟到",
+        },
+    )
+    assert r.status_code == 200, r.text
+    assert "张三 人事考核·迟到 ×2 −2" in r.text
+    assert "李四 人事考核·迟到 ×2 −2" in r.text
+    assert await count(Entry) == before + 2
+    assert (await entry_of("张三", "late")).note == "晨会迟到"
+    audit = plain(await said(app, "/审计", BOSS))
+    assert "（网页）" in audit
+
+
+async def test_log_refusals_come_with_the_chat_text(app: App):
+    await team_a(app)
+    a, b = (await ids())["客服一组"], (await ids())["客服二组"]
+    boss, agent = await login(app, BOSS), await login(app, ZHANG)
+    t, ta = await token(boss), await token(agent)
+    data = {"who": [str(LI)], "item": "late"}
+    path = f"/kpi/team/{a}/log"
+    before = await count(Entry)
+    assert (await boss.post(path, data=data)).status_code == 403  # no token
+    assert (await boss.post(path, data=data | {"csrf": t}, headers=EVIL)).status_code == 403
+    assert (await agent.post(path, data=data | {"csrf": ta})).status_code == 403
+    assert (await boss.post(f"/kpi/team/{b}/log", data=data | {"csrf": t})).status_code == 403
+    bad = await boss.post(path, data=data | {"csrf": t, "count": "500"})
+    assert bad.status_code == 400
+    assert "❌ 次数必须是 1–100 的整数，收到 500" in bad.text
+    assert await count(Entry) == before
+
+
+async def test_a_settled_month_refuses_a_mark_and_a_revoke_with_409(app: App):
+    await team_a(app)
+    a = (await ids())["客服一组"]
+    await settle(app, "2026-11")
+    root = await login(app, SUPER)
+    t = await token(root)
+    r = await root.post(
+        f"/kpi/team/{a}/log", data={"csrf": t, "who": [str(LI)], "item": "late", "month": "2026-11"}
+    )
+    assert r.status_code == 409
+    assert "❌ 2026-11 已结算，不能再修改" in r.text
+    e = await entry_of("李四", "late")
+    r = await root.post(f"/kpi/team/{a}/entries/{e.id}/revoke", data={"csrf": t, "reason": "录错"})
+    assert r.status_code == 409
+    assert (await entry_of("李四", "late")).id == e.id  # still there
+
+
+async def test_a_web_revoke_shows_in_chat_with_its_reason_and_who(app: App):
+    await team_a(app)
+    a = (await ids())["客服一组"]
+    boss = await login(app, BOSS)
+    t = await token(boss)
+    e = await entry_of("李四", "late")
+    agent = await login(app, ZHANG)
+    refused = await agent.post(
+        f"/kpi/team/{a}/entries/{e.id}/revoke", data={"csrf": await token(agent)}
+    )
+    assert refused.status_code == 403
+    r = await boss.post(
+        f"/kpi/team/{a}/entries/{e.id}/revoke", data={"csrf": t, "reason": "打卡机故障"}
+    )
+    assert r.status_code == 200, r.text
+    assert f"✅ 已撤销 #{e.id} 李四（原因：打卡机故障）" in r.text
+    again = await boss.post(f"/kpi/team/{a}/entries/{e.id}/revoke", data={"csrf": t})
+    assert again.status_code == 409
+    detail = plain(await said(app, ["/明细 ", at(LI)], BOSS))
+    assert "打卡机故障" in detail
+    async with db.reading() as s:
+        revoked = await s.get(Entry, e.id)
+    assert revoked.revoked_by == f"qq:{BOSS}"
+    audit = plain(await said(app, "/审计", BOSS))
+    (line,) = [x for x in audit.splitlines() if "撤销了" in x]
+    assert "原因：打卡机故障" in line
+    assert "（网页）" in line
+
+
+async def test_appeals_are_filed_by_their_agent_and_decided_on_the_web(app: App):
+    await team_a(app)
+    a = (await ids())["客服一组"]
+    complaint = await entry_of("张三", "complaint")
+    late = await entry_of("李四", "late")
+    zhang, li = await login(app, ZHANG), await login(app, LI)
+    tz, tl = await token(zhang), await token(li)
+    other = await li.post(
+        f"/kpi/team/{a}/entries/{complaint.id}/appeal", data={"csrf": tl, "reason": "不是我"}
+    )
+    assert other.status_code == 403
+    assert "不是你的记录" in other.text
+    mine = await zhang.post(
+        f"/kpi/team/{a}/entries/{complaint.id}/appeal", data={"csrf": tz, "reason": "客户打错人了"}
+    )
+    assert mine.status_code == 200, mine.text
+    await li.post(f"/kpi/team/{a}/entries/{late.id}/appeal", data={"csrf": tl, "reason": "堵车"})
+    boss = await login(app, BOSS)
+    t = await token(boss)
+    page = await boss.get(f"/kpi/team/{a}/appeals")
+    assert f'id="accept-{complaint.id}"' in page.text
+    ok = await boss.post(
+        f"/kpi/team/{a}/appeals/{late.id}/reject", data={"csrf": t, "reason": "迟到有打卡记录"}
+    )
+    assert ok.status_code == 200
+    assert f"✅ 已驳回 #{late.id} 的申诉（迟到有打卡记录）" in ok.text
+    accepted = await boss.post(
+        f"/kpi/team/{a}/entries/{complaint.id}/revoke", data={"csrf": t, "reason": "核实属实"}
+    )
+    assert "申诉已受理" in accepted.text
+    async with db.reading() as s:
+        states = dict((await s.execute(select(Appeal.entry_id, Appeal.status))).all())
+    assert states == {complaint.id: "accepted", late.id: "rejected"}
+    twice = await boss.post(f"/kpi/team/{a}/appeals/{late.id}/reject", data={"csrf": t})
+    assert twice.status_code == 409
+    assert f"#{late.id} 没有待处理的申诉" in twice.text
+
+
+async def test_roster_join_rename_leave_and_roles(app: App):
+    await team_a(app)
+    a = (await ids())["客服一组"]
+    boss = await login(app, BOSS)
+    t = await token(boss)
+    page = await boss.get(f"/kpi/team/{a}/roster")
+    assert "李四" in page.text
+    joined = await boss.post(
+        f"/kpi/team/{a}/roster/join", data={"csrf": t, "user_id": "30077", "name": "赵新"}
+    )
+    assert joined.status_code == 200, joined.text
+    assert "赵新" in joined.text
+    zhao = (await ids())["赵新"]
+    renamed = await boss.post(
+        f"/kpi/team/{a}/roster/{zhao}/rename", data={"csrf": t, "name": "赵小新"}
+    )
+    assert renamed.status_code == 200, renamed.text
+    assert "赵小新" in (await boss.get(f"/kpi/team/{a}/roster")).text
+    left = await boss.post(f"/kpi/team/{a}/roster/{zhao}/leave", data={"csrf": t})
+    assert left.status_code == 200
+    assert "赵小新 已离职" in left.text
+    assert (
+        await boss.post(f"/kpi/team/{a}/roster/{zhao}/leave", data={"csrf": t})
+    ).status_code == 409
+    li = (await ids())["李四"]
+    role = await boss.post(
+        f"/kpi/team/{a}/roster/{li}/role", data={"csrf": t, "role": "supervisor"}
+    )
+    assert role.status_code == 403  # only a superuser or the group's owner
+    assert "只有群主或超级管理员" in role.text
+    root = await login(app, SUPER)
+    made = await root.post(
+        f"/kpi/team/{a}/roster/{li}/role", data={"csrf": await token(root), "role": "supervisor"}
+    )
+    assert made.status_code == 200
+    async with db.reading() as s:
+        assert (await s.get(Member, li)).role == "supervisor"
+
+
+async def test_the_reminder_is_set_on_the_settings_page(app: App):
+    await team_a(app)
+    a = (await ids())["客服一组"]
+    boss = await login(app, BOSS)
+    t = await token(boss)
+    bad = await boss.post(f"/kpi/team/{a}/settings/reminder", data={"csrf": t, "value": "25:99"})
+    assert bad.status_code == 400
+    ok = await boss.post(f"/kpi/team/{a}/settings/reminder", data={"csrf": t, "value": "17:30"})
+    assert "✅ 每天 17:30 提醒" in ok.text
+    assert "每天 17:30" in (await boss.get(f"/kpi/team/{a}/settings")).text
+
+
+# ---- the month ------------------------------------------------------------------------------
+
+
+async def test_settle_asks_first_then_settles_and_reopen_is_a_superusers(app: App):
+    await team_a(app)
+    a = (await ids())["客服一组"]
+    set_clock(datetime(2026, 12, 2, 9, 0, tzinfo=SHANGHAI))
+    boss = await login(app, BOSS)
+    t = await token(boss)
+    page = await boss.get(f"/kpi/team/{a}", params={"month": "2026-11"})
+    assert 'id="settle"' in page.text
+    asked = await boss.post(f"/kpi/team/{a}/month/settle", data={"csrf": t, "month": "2026-11"})
+    assert asked.status_code == 200
+    assert "结算后这个月不能再修改" in asked.text
+    assert 'name="confirm" value="yes"' in asked.text
+    assert await count(Settlement) == 0  # the first step changes nothing
+    no_token = await boss.post(
+        f"/kpi/team/{a}/month/settle", data={"month": "2026-11", "confirm": "yes"}
+    )
+    assert no_token.status_code == 403
+    not_over = await boss.post(
+        f"/kpi/team/{a}/month/settle", data={"csrf": t, "month": "2026-12", "confirm": "yes"}
+    )
+    assert not_over.status_code == 400
+    assert "❌ 2026-12 还没结束，不能结算" in not_over.text
+    done = await boss.post(
+        f"/kpi/team/{a}/month/settle", data={"csrf": t, "month": "2026-11", "confirm": "yes"}
+    )
+    assert done.status_code == 200, done.text
+    assert "✅ 2026-11 已结算，2 人" in done.text
+    again = await boss.post(
+        f"/kpi/team/{a}/month/settle", data={"csrf": t, "month": "2026-11", "confirm": "yes"}
+    )
+    assert again.status_code == 409
+    assert "已结算过" in again.text
+    assert "已结算" in (await boss.get(f"/kpi/team/{a}", params={"month": "2026-11"})).text
+    reopen = {"csrf": t, "month": "2026-11", "confirm": "yes"}
+    assert (await boss.post(f"/kpi/team/{a}/month/reopen", data=reopen)).status_code == 403
+    root = await login(app, SUPER)
+    tr = await token(root)
+    ok = await root.post(
+        f"/kpi/team/{a}/month/reopen", data={"csrf": tr, "month": "2026-11", "confirm": "yes"}
+    )
+    assert ok.status_code == 200
+    assert "✅ 2026-11 已重开" in ok.text
+    nothing = await root.post(
+        f"/kpi/team/{a}/month/resend", data={"csrf": tr, "month": "2026-11", "confirm": "yes"}
+    )
+    assert nothing.status_code == 400
+    assert "没有 2026-11 需要重发的月报" in nothing.text
