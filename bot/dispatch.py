@@ -65,7 +65,7 @@ from .context import Ctx, build_ctx, load_member, refresh_name, stale_name
 from .parse import Args, clip_echo
 from .platforms import of_bot, to_uniseg
 from .replies import Reply, send_reply
-from .runtime import policy
+from .runtime import in_force, policy
 from .targets import check_target_count, prefetch_names
 
 Req = TypeVar("Req")
@@ -430,10 +430,10 @@ async def _write(route: _Route, ctx: Ctx, args: Args) -> Outcome:
             if isinstance(planned, Call) and planned.keeps_member:
                 if not claim_message(s, ctx.message_key):
                     raise _Handled
-                return planned.use_case(s, planned.request, settings)
+                return planned.use_case(s, planned.request, in_force(s, team_id, settings))
             _open_unit(s, ctx)
             if isinstance(planned, Call):
-                return planned.use_case(s, planned.request, settings)
+                return planned.use_case(s, planned.request, in_force(s, team_id, settings))
             return planned
 
         result = await door.write(team_id, unit)
@@ -472,8 +472,11 @@ async def _read(route: _Route, ctx: Ctx, args: Args) -> Outcome:
         planned = route.handler(ctx, args)
         if not isinstance(planned, Call):
             return planned  # type: ignore[return-value]
+        team = ctx.team.id if ctx.team is not None else None
         return planned.reply(
-            await door.read(lambda s: planned.use_case(s, planned.request, policy()))
+            await door.read(
+                lambda s: planned.use_case(s, planned.request, in_force(s, team, policy()))
+            )
         )
     async with db.reading() as s:
         ctx.session = s

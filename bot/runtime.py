@@ -41,6 +41,23 @@ def policy() -> Policy:
     )
 
 
+def in_force(s, team_id: int | None, p: Policy) -> Policy:
+    """`p` with the rubric version and the team's commission base in force this month
+    (`models.settlement.rules_in_force`), read in the command's own transaction; a
+    command of a group with no team keeps the file's."""
+    if team_id is None:
+        return p
+    from dataclasses import replace
+
+    from models.periods import current_period
+    from models.settlement import rules_in_force
+
+    rub, base = rules_in_force(s, team_id, current_period(p.tz), p.rubric, p.commission_base)
+    if rub is p.rubric and base == p.commission_base:
+        return p
+    return replace(p, rubric=rub, commission_base=base)
+
+
 async def open_database() -> None:
     cfg = get_config()
     path = db.sqlite_path(cfg.kpi_database_url)

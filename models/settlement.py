@@ -165,14 +165,24 @@ def rubric_of(settlement: Settlement, current: Rubric) -> Rubric:
     return parse_rubric(settlement.rubric_text, f"#{settlement.period} 结算快照")
 
 
+def rules_in_force(
+    session: Session, team_id: int, period: str, current: Rubric, base: Decimal | None
+) -> tuple[Rubric, Decimal | None]:
+    """The rubric and commission base a team's month is scored with: its snapshot once
+    settled, else the rubric version in force for the month (activated on the dashboard;
+    `current`, the file's, when none) and the team's base for it (`/提成基数`; `base`,
+    KPI_COMMISSION_BASE, when none) — `models.rubricstore.month_rules_for`."""
+    from .rubricstore import month_rules_for  # it reads settlements: imported when used
+
+    rubric, team_base, _ = month_rules_for(session, team_id, period, current, base)
+    return rubric, team_base
+
+
 async def month_rules(
     session: AsyncSession, team_id: int, period: str, current: Rubric, base: Decimal | None
 ) -> tuple[Rubric, Decimal | None]:
-    """The rubric and commission base a month is scored with: its snapshot once settled."""
-    s = await settlement_of(session, team_id, period)
-    if s is not None and s.status == "settled":
-        return rubric_of(s, current), base_of(s)
-    return current, base
+    """`rules_in_force` on an async session."""
+    return await session.run_sync(rules_in_force, team_id, period, current, base)
 
 
 def stored_score(
@@ -205,6 +215,7 @@ async def month_scores(
     show two totals; an open or reopened month live from its entries."""
     s = await settlement_of(session, team_id, period)
     if s is None or s.status != "settled":
+        current, base = await month_rules(session, team_id, period, current, base)
         return current, await team_month_scores(session, current, team_id, period, base), s
     rubric = rubric_of(s, current)
     rows = await session.execute(
@@ -261,6 +272,7 @@ def settle(
     s = settlement_row(session, team_id, period)
     if s is not None and s.status == "settled":
         return SettleResult(s, False, False, [])
+    rubric, base = rules_in_force(session, team_id, period, rubric, base)
     correction = s is not None
     now = utcnow()
     if s is None:

@@ -102,3 +102,46 @@ async def test_resend_with_nothing_held_is_refused_naming_the_team():
     ask = ResendRequest(team_id, "客服一组", "qq:10000", OCT)
     with pytest.raises(Refused, match="「客服一组」没有 2026-10 需要重发的月报"):
         await door.write(team_id, lambda s: resend_posts(s, ask))
+
+
+async def test_a_month_is_settled_with_the_teams_own_commission_base():
+    """Issue 24: a team's `/提成基数` from a month on is what its settlement pays with, not
+    KPI_COMMISSION_BASE; the settled month keeps it whatever is set later."""
+    from decimal import Decimal
+
+    from models.settlement import month_scores
+    from models.tables import CommissionBase, SettledScore
+
+    team_id = await door.write(None, october_team)
+
+    def set_base(s):
+        s.add(
+            CommissionBase(
+                team_id=team_id,
+                from_period="2026-09",
+                cents=800000,
+                set_at=datetime(2026, 9, 1),
+                set_by="qq:1",
+                set_by_name="主管",
+            )
+        )
+
+    await door.write(team_id, set_base)
+    from bot import db
+
+    async with db.reading() as s:  # the open month's live ranking pays with the team's base
+        _, ranking, _ = await month_scores(s, team_id, OCT, RUBRIC, Decimal("5000"))
+    paid_live = ranking[0].score.commission
+    general = SettleRequest(team_id, "qq:1", OCT, "2026-11", RUBRIC, Decimal("5000"))
+    await door.write(team_id, lambda s: settle_month(s, general))
+
+    def stored(s):
+        st = s.scalars(select(Settlement)).one()
+        sc = s.scalars(select(SettledScore)).one()
+        return st.commission_base_cents, sc.commission_cents
+
+    base_cents, commission_cents = await door.read(stored)
+    assert base_cents == 800000
+    assert paid_live is not None
+    assert commission_cents == int(paid_live * 100)
+    assert commission_cents > 500000  # 8000 × total%; 5000 × total% is ¥5000 at most
