@@ -49,6 +49,15 @@ async def _(bot: Bot, event: GroupMessageEvent, arg: Message = CommandArg()):
     await who.send(f"{info['data']['user']['name']} owner={owner} {text} @{','.join(others)}")
 
 
+book = on_command("book", block=True)
+
+
+@book.handle()
+async def _(bot: Bot, event: GroupMessageEvent):
+    up = await bot.post_file("xls", "月报.xlsx", b"PK-workbook")
+    await book.send(MessageSegment.file(up["data"]["file_key"], "月报.xlsx"))
+
+
 pictures = on_message(priority=20, block=True)
 
 
@@ -145,6 +154,13 @@ async def test_text_with_a_picture_is_one_post_read_and_answered_with_an_upload(
     assert replies == [f"sha {hashlib.sha256(data).hexdigest()[:12]}", "[图片]"], replies
     assert fs.sent[-1].images == [data]
     assert ("POST", "/open-apis/im/v1/images") in fs.api_calls
+
+
+async def test_a_file_is_uploaded_then_sent_by_file_key(fs: FeishuSim):
+    chat = fs.add_chat()
+    assert await fs.say(chat, fs.add_user("钱七"), "/book") == ["[文件] 月报.xlsx"]
+    key = fs.sent[-1].content["file_key"]
+    assert fs.files[key] == ("月报.xlsx", b"PK-workbook")
 
 
 async def test_the_adapter_pings_and_gets_pong(fs: FeishuSim):

@@ -261,6 +261,7 @@ class FeishuSim:
         self.chats: dict[str, Chat] = {}
         self.messages: dict[str, _Message] = {}
         self.images: dict[str, bytes] = {}  # image_key → bytes (uploads and pasted pictures)
+        self.files: dict[str, tuple[str, bytes]] = {}  # file_key → (file name, bytes)
         self.sent: list[Sent] = []
         self.api_calls: list[tuple[str, str]] = []  # (method, path) of every API call
         self.pings = 0
@@ -288,6 +289,7 @@ class FeishuSim:
                         methods=["GET"],
                     ),
                     Route(f"{oa}/im/v1/images", self._upload_image, methods=["POST"]),
+                    Route(f"{oa}/im/v1/files", self._upload_file, methods=["POST"]),
                     Route(f"{oa}/contact/v3/users/batch", self._users_batch, methods=["GET"]),
                     Route(f"{oa}/contact/v3/users/{{uid}}", self._user, methods=["GET"]),
                     Route(f"{oa}/im/v1/chats/{{cid}}/members", self._members, methods=["GET"]),
@@ -745,6 +747,8 @@ class FeishuSim:
             if key not in self.images:
                 return self._error(234001, "Invalid request param: image_key.")
             images.append(self.images[key])
+        if msg_type == "file" and content.get("file_key") not in self.files:
+            return self._error(234001, "Invalid request param: file_key.")
         if msg_type not in {"text", "post", "image", "interactive", "file", "share_chat"}:
             return self._error(230001, f"invalid msg_type {msg_type}")
         sent = Sent(
@@ -849,6 +853,23 @@ class FeishuSim:
         self.images[key] = data
         return self._ok({"image_key": key})
 
+    async def _upload_file(self, request: Request) -> Response:
+        if not self._authorized(request):
+            return self._error(99991663, "Invalid access token for authorization.")
+        fields = multipart_fields(request.headers.get("content-type", ""), await request.body())
+        kind = fields.get("file_type", (None, b""))[1].decode()
+        name = fields.get("file_name", (None, b""))[1].decode()
+        data = fields.get("file", (None, b""))[1]
+        if (
+            kind not in {"opus", "mp4", "pdf", "doc", "xls", "ppt", "stream"}
+            or not name
+            or not data
+        ):
+            return self._error(234001, "Invalid request param.")
+        key = f"file_v3_{uuid.uuid4().hex[:24]}"
+        self.files[key] = (name, data)
+        return self._ok({"file_key": key})
+
     def _user_body(self, u: User) -> dict[str, Any]:
         return {**u.ids(), "name": u.name, "en_name": "", "nickname": ""}
 
@@ -919,6 +940,9 @@ class FeishuSim:
             return re.sub(r"<at user_id=\"([^\"]+)\">[^<]*</at>", lambda m: at(m.group(1)), text)
         if msg_type == "image":
             return "[图片]"
+        if msg_type == "file":
+            name = self.files.get(str(content.get("file_key")), ("",))[0]
+            return f"[文件] {name}".rstrip()
         if msg_type == "post":
             body = content.get("zh_cn") or content.get("en_us") or content
             lines = []
