@@ -57,6 +57,16 @@ async def _(event: GroupAtMessageCreateEvent):
     await look.send(MessageSegment.file_image(data))
 
 
+quote = on_command("quote")
+
+
+@quote.handle()
+async def _(event: GroupAtMessageCreateEvent):
+    r = event.reply
+    who = (r.author.member_openid or ("bot" if r.author.bot else None)) if r and r.author else None
+    await quote.send(f"quoted {who}: {r.content if r else ''}")
+
+
 push = on_command("push")
 
 
@@ -135,6 +145,25 @@ async def test_picture_in_and_picture_out_as_an_upload_then_msg_type_7(qq: QQOff
     assert media.images == [data]
     assert media.body["media"]["file_info"] in qq.files
     assert media.body["msg_seq"] == 2  # the second reply to the same message
+
+
+async def test_a_quote_of_the_bots_message_or_a_persons_arrives_as_the_adapter_reads_it(
+    qq: QQOfficialSim,
+):
+    g = qq.add_group()
+    boss, agent = qq.add_member(g, "主管"), qq.add_member(g, "客服")
+    await qq.say(g, boss, "/who 早")
+    bots = qq.sent[-1]
+    assert bots.ref_idx, bots
+    assert await qq.say(g, boss, "/quote", qq.quote(bots)) == [
+        f"quoted bot: {bots.body['content']}"
+    ]
+    await qq.post(g, agent, "亲，稍等")
+    said = qq.last_ref
+    assert said is not None
+    assert await qq.say(g, boss, "/quote", qq.quote(said)) == [
+        f"quoted {agent.member_openid}:  亲，稍等"
+    ]
 
 
 async def test_a_send_without_msg_id_is_proactive_and_refused(qq: QQOfficialSim):

@@ -14,9 +14,15 @@ and the platform's documentation (bot.q.qq.com/wiki, api-v2):
   the group/C2C intent (`1 << 25`), as the platform does.
 - Users are openids: in a group a person is `member_openid` (with `member_role`), in C2C the
   same person is another id, `user_openid`; `union_openid` is the same in both. No QQ numbers.
+  A name comes with each mention (`username`); the author of a group message carries one
+  only with `author_names` (the adapter's model has the field; whether the platform fills
+  it is not documented).
 - `POST /v2/groups/{group_openid}/messages`, `/v2/users/{openid}/messages` (msg_type 0 text,
   7 media with `media.file_info`), `POST /v2/groups/{group_openid}/files`,
   `/v2/users/{openid}/files` (file_type 1 image; `url` or base64 `file_data`) → file_info.
+- Quotes: every message has a `msg_idx` (`REFIDX_…`, in `message_scene.ext`; a bot's send
+  answers it in `ext_info.ref_idx`); a message quoting one is `message_type` 103 with
+  `ref_msg_idx=` in `message_scene.ext` and the quoted message in `msg_elements`.
 - A reply names `msg_id` (or `event_id`); a group reply counts within 5 minutes of the
   message (C2C: 60), at most 5 per message, each `msg_seq` once. A send with neither is a
   proactive message: allowed `proactive_quota` times per target (the platform's old "4 a
@@ -70,6 +76,10 @@ def _msg_id() -> str:
     return f"ROBOT1.0_{secrets.token_urlsafe(24)}"
 
 
+def _ref_idx() -> str:
+    return f"REFIDX_{base64.b64encode(secrets.token_bytes(16)).decode()}"
+
+
 @dataclass
 class Person:
     """Someone who talks to the bot: their openids are per bot app, never a QQ number."""
@@ -98,6 +108,13 @@ class Picture:
     content_type: str = "image/png"
 
 
+@dataclass(frozen=True)
+class Quote:
+    """A part of `group_message`: the message replies to (quotes) the one `ref_idx` names."""
+
+    ref_idx: str
+
+
 @dataclass
 class Sent:
     """One message the bot sent, as the platform took it (or refused it)."""
@@ -110,6 +127,7 @@ class Sent:
     reply_to: str | None  # msg_id (or event_id) it answers; None: proactive
     status: int = 200
     error: dict[str, Any] | None = None
+    ref_idx: str | None = None  # how a quote of this message names it (`quote(…)`)
 
     @property
     def ok(self) -> bool:
@@ -140,6 +158,7 @@ class QQOfficialSim:
         heartbeat_interval_ms: int = 41250,
         group_reply_window: float = 300.0,
         c2c_reply_window: float = 3600.0,
+        author_names: bool = False,
     ) -> None:
         self.appid = appid
         self.secret = secret
@@ -149,6 +168,7 @@ class QQOfficialSim:
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.group_reply_window = group_reply_window
         self.c2c_reply_window = c2c_reply_window
+        self.author_names = author_names  # group events name their author (`username`)
         self.groups: dict[str, Group] = {}
         self.people: dict[str, Person] = {}  # by any of their openids
         self.sent: list[Sent] = []
@@ -158,6 +178,10 @@ class QQOfficialSim:
         self.token_requests = 0
         self.files: dict[str, bytes] = {}  # file_info → bytes
         self.pictures: dict[str, Picture] = {}
+        self.elements: dict[str, dict[str, Any]] = {}
+        self.last_ref: str | None = (
+            None  # ref_idx of the last message `post` sent  # ref_idx → the message as a quote shows it
+        )
         self._tokens: dict[str, float] = {}  # access_token → expiry (monotonic)
         self._inbound: dict[str, _Inbound] = {}  # msg_id / event_id → reply accounting
         self._proactive_used: dict[str, int] = {}
@@ -299,8 +323,11 @@ class QQOfficialSim:
         group talks to a bot) the bot's own @ is left out of content, which starts with a
         space, as the platform sends it."""
         content, mentions, attachments = [" " if at_bot else ""], [], []
+        quoted: str | None = None
         for part in parts:
-            if isinstance(part, str):
+            if isinstance(part, Quote):
+                quoted = part.ref_idx
+            elif isinstance(part, str):
                 content.append(part)
             elif isinstance(part, Person):
                 content.append(f"<@{part.member_openid}>")
@@ -328,6 +355,7 @@ class QQOfficialSim:
                 "member_openid": person.member_openid,
                 "union_openid": person.union_openid,
                 "member_role": group.roles.get(person.member_openid, "member"),
+                **({"username": person.name} if self.author_names else {}),
             },
             "message_scene": {"source": "default", "ext": []},
             "message_type": 0,
@@ -336,7 +364,28 @@ class QQOfficialSim:
             data["mentions"] = mentions
         if attachments:
             data["attachments"] = attachments
+        idx = _ref_idx()
+        data["msg_idx"] = idx
+        data["message_scene"]["ext"].append(f"msg_idx={idx}")
+        self.elements[idx] = {
+            "msg_idx": idx,
+            "content": data["content"],
+            "message_type": 0,
+            "author": {"id": person.member_openid, "member_openid": person.member_openid},
+        }
+        if quoted is not None:  # a reply: type 103, the quoted message in msg_elements
+            data["message_type"] = 103
+            data["message_scene"]["ext"].append(f"ref_msg_idx={quoted}")
+            data["msg_elements"] = [self.elements[quoted]]
         return data
+
+    @staticmethod
+    def quote(of: Sent | str) -> Quote:
+        """Quote a message the bot sent (`Sent`) or a person's message (its ref_idx, as
+        `post(...)` returned it in `last_ref`)."""
+        ref = of.ref_idx if isinstance(of, Sent) else of
+        assert ref, "that message cannot be quoted"
+        return Quote(ref)
 
     def c2c_message(self, person: Person, *parts: str | dict[str, Any]) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -358,6 +407,7 @@ class QQOfficialSim:
     async def post(self, group: Group, person: Person, *parts, at_bot: bool = True) -> str:
         """Send a group message; its msg_id (raises if the bot's session does not take it)."""
         data = self.group_message(group, person, *parts, at_bot=at_bot)
+        self.last_ref = data["msg_idx"]
         kind = "GROUP_AT_MESSAGE_CREATE" if at_bot else "GROUP_MESSAGE_CREATE"
         self._inbound[data["id"]] = _Inbound("group", group.group_openid, time.monotonic())
         if await self.dispatch(kind, data) is None:
@@ -630,9 +680,20 @@ class QQOfficialSim:
                 return self._refuse(scope, target, body, reply_to, 40054005, "消息被去重")
             inbound.seqs.add(seq)
             inbound.replies += 1
-        self._record(scope, target, body, reply_to, images)
+        ref = _ref_idx()
+        self._record(scope, target, body, reply_to, images, ref_idx=ref)
+        self.elements[ref] = {
+            "msg_idx": ref,
+            "content": str(body.get("content") or ""),
+            "message_type": 0,
+            "author": {"id": self.bot_id, "bot": True, "username": self.bot_name},
+        }
         return JSONResponse(
-            {"id": _msg_id(), "timestamp": datetime.now(CST).isoformat(timespec="seconds")}
+            {
+                "id": _msg_id(),
+                "timestamp": datetime.now(CST).isoformat(timespec="seconds"),
+                "ext_info": {"ref_idx": ref},
+            }
         )
 
     def _refuse(
@@ -657,9 +718,10 @@ class QQOfficialSim:
         images: list[bytes],
         status: int = 200,
         error: dict[str, Any] | None = None,
+        ref_idx: str | None = None,
     ) -> None:
         self.sent.append(
-            Sent(scope, target, body, self.readable(body), images, reply_to, status, error)
+            Sent(scope, target, body, self.readable(body), images, reply_to, status, error, ref_idx)
         )
         asyncio.get_running_loop().create_task(self._notify())
 
