@@ -909,11 +909,15 @@ class FeishuSim:
         )
 
     async def _members(self, request: Request) -> Response:
+        """Chat members a page at a time (page_size ≤ 100, default 20; page_token)."""
         if not self._authorized(request):
             return self._error(99991663, "Invalid access token for authorization.")
         c = self.chats.get(request.path_params["cid"])
         if c is None or not c.bot_in:
             return self._error(232011, "Operator can NOT be out of the chat.")
+        size = min(100, int(request.query_params.get("page_size") or 20))
+        start = int(request.query_params.get("page_token") or 0)
+        members = list(c.members.values())
         items = [
             {
                 "member_id_type": "open_id",
@@ -921,10 +925,16 @@ class FeishuSim:
                 "name": u.name,
                 "tenant_key": TENANT,
             }
-            for u in c.members.values()
+            for u in members[start : start + size]
         ]
+        more = start + size < len(members)
         return self._ok(
-            {"items": items, "page_token": "", "has_more": False, "member_total": len(items)}
+            {
+                "items": items,
+                "page_token": str(start + size) if more else "",
+                "has_more": more,
+                "member_total": len(members),
+            }
         )
 
     # ---- reading what the bot sent ---------------------------------------------------------
