@@ -264,6 +264,7 @@ class FeishuSim:
         self.files: dict[str, tuple[str, bytes]] = {}  # file_key → (file name, bytes)
         self.sent: list[Sent] = []
         self.api_calls: list[tuple[str, str]] = []  # (method, path) of every API call
+        self.peers: list[tuple[str, int]] = []  # the client address of each API call
         self.pings = 0
         self.acks: list[dict[str, Any]] = []
         self.webhook_url: str | None = None  # the bot's event URL (webhook mode)
@@ -656,6 +657,8 @@ class FeishuSim:
 
     def _authorized(self, request: Request) -> bool:
         self.api_calls.append((request.method, request.url.path))
+        if request.client is not None:
+            self.peers.append((request.client.host, request.client.port))
         auth = request.headers.get("authorization", "")
         return auth.startswith("Bearer ") and auth.removeprefix("Bearer ") in self._tokens
 

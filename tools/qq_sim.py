@@ -176,6 +176,7 @@ class QQOfficialSim:
         self.resumes: list[dict[str, Any]] = []
         self.heartbeats = 0
         self.token_requests = 0
+        self.peers: list[tuple[str, int]] = []  # the client address of each API call
         self.files: dict[str, bytes] = {}  # file_info → bytes
         self.pictures: dict[str, Picture] = {}
         self.elements: dict[str, dict[str, Any]] = {}
@@ -484,6 +485,8 @@ class QQOfficialSim:
         return JSONResponse({"access_token": token, "expires_in": "7200"})
 
     def _authorized(self, request: Request) -> bool:
+        if request.client is not None:
+            self.peers.append((request.client.host, request.client.port))
         auth = request.headers.get("authorization", "")
         token = auth.removeprefix("QQBot ")
         return (
