@@ -37,7 +37,7 @@ async def _settle(url: str) -> None:
     eng = db.make_engine(url)
     try:
         async with AsyncSession(eng, expire_on_commit=False) as s, s.begin():
-            await settle(s, load_rubric(), 1, PERIOD, "bench", None)
+            await s.run_sync(settle, load_rubric(), 1, PERIOD, "bench", None)
     finally:
         await eng.dispose()
 

@@ -110,7 +110,7 @@ async def one_run(template: str, folder: Path, i: int) -> dict:
     try:
         t0 = time.perf_counter()
         async with db.writing() as s:
-            result = await settle(s, rubric, 1, PERIOD, "bench", None)
+            result = await s.run_sync(settle, rubric, 1, PERIOD, "bench", None)
         t1 = time.perf_counter()
         rows = rows_of(result.ranking)
         text_ = "\n".join(ranking_lines(rubric, rows[:50]))

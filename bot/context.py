@@ -47,10 +47,9 @@ class Ctx:
     team: Team | None = None
     member: Member | None = None
     extra: dict = field(default_factory=dict)
-    # Set by the dispatcher: the command's session (its one transaction when it writes;
-    # a plain `Session` for a handler written as a plain function, see `bot.dispatch`),
+    # Set by the dispatcher: the session of a handler not yet a use case (`bot.dispatch`),
     # and display names of the people the message names, looked up before it opened.
-    session: AsyncSession | Session | None = None
+    session: AsyncSession | None = None
     names: dict[str, str | None] = field(default_factory=dict)
     member_loaded: bool = False  # `member` was read (None then means: not on the team)
 
@@ -58,12 +57,6 @@ class Ctx:
     def s(self) -> AsyncSession:
         """The command's session (see `bot.dispatch`)."""
         assert isinstance(self.session, AsyncSession), "no async session outside a command"
-        return self.session
-
-    @property
-    def tx(self) -> Session:
-        """The command's session, for a handler that is a plain function (`bot.dispatch`)."""
-        assert isinstance(self.session, Session), "no session outside a command"
         return self.session
 
     @property

@@ -7,16 +7,17 @@ with one, `_dispatch`:
    another bot account silent, and drops a message this process already handled;
 2. checks the role (SPEC §2) and the number of people named (`bot.targets`);
 3. for a command that writes: looks up, through the adapter, the names of the people the
-   message names (nothing slow inside a transaction), then opens ONE write transaction
-   (serialised per team, and shared with the units of the team queued at the same
-   moment, group commit: `bot.db.unit_of_work`), claims the message id in it (a redelivered
-   message writes nothing and gets no second answer), runs the handler, commits;
+   message names (nothing slow inside a transaction), parses the message into its use
+   case's request, then runs ONE write transaction through `bot.door.write` (serialised
+   per team, and shared with the units of the team queued at the same moment, group
+   commit), which claims the message id (a redelivered message writes nothing and gets no
+   second answer), runs the use case, commits;
    for a command that only reads: runs the handler in a read session, then claims the
    message id in a short write of its own;
 4. replies once the transaction is committed: a ✅ is never sent for something that is
-   not in the database. `Refused` becomes `❌ reason + usage`, and rolls back; a handler
-   that *returns* a `Refused` keeps what it wrote (an audit row of the attempt) and is
-   answered ❌ all the same. A `Later` runs after the session is closed (adapter calls
+   not in the database. `Refused` becomes `❌ reason + usage`, and rolls back; a use case
+   whose result is worded as a `Refused` keeps what it wrote (an audit row of the attempt)
+   and is answered ❌ all the same. A `Later` runs after the session is closed (adapter calls
    whose outcome the reply reports, like uploading a file).
 
 Every answer follows a committed claim of the message (SPEC §5 "Several processes"): a
@@ -25,12 +26,16 @@ when another process claimed it first; so one message delivered to several proce
 answered once, ✅, ❌ or information. A command that ends in 「出错了」 keeps no claim of
 its own and is forgotten by `_seen`: the same message sent again is handled again.
 
-A handler is `async def handle(ctx, args) -> Reply`; it reads and writes through
-`ctx.s` with the use-case functions of `models/`, and never talks to the adapter itself.
-A handler may also be a plain `def` that uses `ctx.tx`, a synchronous `Session`: the
-hot path (self-reports). Its whole unit (claim, membership, the handler) is then one
-plain function, which SQLite runs in one hop on its writer thread instead of one await
-per statement (`bot.db.unit_of_work_sync`); same statements, same transaction.
+A handler is a plain `def handle(ctx, args) -> Call | Reply`: it parses the message into
+a request and returns a `Call` of the command's use case (`models.usecases`) with the
+function that words its result; it never sees a session. The dispatcher runs the claim
+and the use case as one plain function through `bot.door.write` (one hop on the writer
+thread, one transaction, group commit), or a read through `bot.door.read`, and words
+the result once committed.
+
+Handlers written before the use cases (`async def handle(ctx, args)` reading and writing
+through `ctx.s`, an async session) still run as before; they go as their plugins move to
+use cases (the monthly and ops commands, `/后台`).
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ import unicodedata
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from typing import Generic, TypeVar
 
 from nonebot import get_driver, logger, on_message
 from nonebot.adapters import Bot, Event, Message
@@ -52,13 +58,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from models.ledger import Refused, claim_message, release_message
+from models.usecases.base import Policy
 
-from . import db
+from . import db, door
 from .commands import SYNONYMS, Cmd
 from .context import Ctx, build_ctx, load_member, refresh_name, stale_name
 from .parse import Args, clip_echo
 from .replies import Reply, send_reply
+from .runtime import policy
 from .targets import check_target_count, prefetch_names
+
+Req = TypeVar("Req")
+Res = TypeVar("Res")
 
 PRIVATE_OK = {"me", "rank", "rubric", "help", "dashboard", "status"}
 NO_TEAM_OK = {"help", "rubric", "dashboard", "status"}  # a superuser may be on no team
@@ -70,6 +81,17 @@ class Later:
     """Work for after the command's session is closed; its result is the reply."""
 
     run: Callable[[], Awaitable[Reply]]
+
+
+@dataclass(frozen=True)
+class Call(Generic[Req, Res]):
+    """A command parsed: the use case (`models.usecases`) to run as its one transaction,
+    its request, and how its result is worded (`reply`: after the commit)."""
+
+    use_case: Callable[[Session, Req, Policy], Res]
+    request: Req
+    reply: Callable[[Res], Reply | Later | Refused]
+    keeps_member: bool = False  # the use case reads the speaker's membership and name itself
 
 
 # ---- duplicate delivery ------------------------------------------------------------------
@@ -95,7 +117,7 @@ def forget_deliveries() -> None:
 # ---- routing -------------------------------------------------------------------------------
 
 Outcome = Reply | Later | Refused
-Handler = Callable[[Ctx, Args], Awaitable[Outcome]] | Callable[[Ctx, Args], Outcome]
+Handler = Callable[[Ctx, Args], Awaitable[Outcome]] | Callable[[Ctx, Args], "Call | Outcome"]
 Prepare = Callable[[Ctx, Args], Awaitable[None]]
 
 
@@ -120,7 +142,7 @@ class _Route:
 
     @property
     def sync(self) -> bool:
-        """The handler is a plain function of `ctx.tx` (see the module docstring)."""
+        """The handler is a plain function that parses into a `Call` (module docstring)."""
         return not inspect.iscoroutinefunction(self.handler)
 
 
@@ -371,22 +393,32 @@ async def _failed(ctx: Ctx, turn: _Turn) -> str:
 
 
 async def _write(route: _Route, ctx: Ctx, args: Args) -> Outcome:
-    """The command's one write transaction: claim the message, run the handler, commit."""
+    """The command's one write transaction: claim the message, run the use case, commit;
+    then word its result."""
     cmd = route.cmd
     if route.prepare is not None:
         await route.prepare(ctx, args)
     else:
         await prefetch_names(ctx, args, targets=cmd.role not in ("member", "anyone"))
+    team_id = ctx.team.id if ctx.team is not None else None
+    if route.sync:
+        planned = route.handler(ctx, args)  # parsing: before the transaction opens
+        settings = policy()
 
-    def unit(s: Session) -> Outcome:
-        _open_unit(s, ctx)
-        ctx.session = s
-        try:
-            return route.handler(ctx, args)  # type: ignore[return-value]
-        finally:
-            ctx.session = None
+        def unit(s: Session):
+            if isinstance(planned, Call) and planned.keeps_member:
+                if not claim_message(s, ctx.message_key):
+                    raise _Handled
+                return planned.use_case(s, planned.request, settings)
+            _open_unit(s, ctx)
+            if isinstance(planned, Call):
+                return planned.use_case(s, planned.request, settings)
+            return planned
 
-    async def work(s: AsyncSession) -> Outcome:
+        result = await door.write(team_id, unit)
+        return planned.reply(result) if isinstance(planned, Call) else result  # type: ignore[return-value]
+
+    async def work(s: AsyncSession) -> Outcome:  # handlers not yet use cases (see docstring)
         await s.run_sync(_open_unit, ctx)
         ctx.session = s
         try:
@@ -394,9 +426,7 @@ async def _write(route: _Route, ctx: Ctx, args: Args) -> Outcome:
         finally:
             ctx.session = None
 
-    with db.serialise_team(ctx.team.id if ctx.team is not None else None):
-        if route.sync:
-            return await db.unit_of_work_sync(unit)
+    with db.serialise_team(team_id):
         return await db.unit_of_work(work)
 
 
@@ -413,10 +443,17 @@ def _open_unit(s: Session, ctx: Ctx) -> None:
 async def _read(route: _Route, ctx: Ctx, args: Args) -> Outcome:
     if stale_name(ctx):
         try:
-            async with db.writing() as s:
-                await s.run_sync(lambda sync_s: refresh_name(ctx, sync_s))
+            team_id = ctx.team.id if ctx.team is not None else None
+            await door.write(team_id, lambda s: refresh_name(ctx, s))
         except Exception:  # a stale name must not cost the command its reply
             logger.exception("refreshing the member's name failed")
+    if route.sync:
+        planned = route.handler(ctx, args)
+        if not isinstance(planned, Call):
+            return planned  # type: ignore[return-value]
+        return planned.reply(
+            await door.read(lambda s: planned.use_case(s, planned.request, policy()))
+        )
     async with db.reading() as s:
         ctx.session = s
         try:
@@ -442,8 +479,6 @@ def kpi_command(
 
     def deco(func: Handler) -> Handler:
         route = _Route(cmd, func, anywhere, prepare)
-        if route.sync and not cmd.writes:
-            raise ValueError(f"/{cmd.name}: a plain-function handler runs in a write unit")
         for name in cmd.names:
             if name.lower() in _routes:
                 raise ValueError(f"command /{name} registered twice")

@@ -1,35 +1,257 @@
 """The one door every write of a team goes through, chat or not (SPEC §5).
 
 `write(team_id, work)` runs `work(session)` — a plain function of a synchronous
-`Session` — as one transaction, serialised per team on both engines (SQLite: one
-writer; PostgreSQL: the team's advisory lock), in group commit with the units of the
-same team queued at the same moment, and returns its result only once that transaction
-is committed: nothing is acknowledged that is not durable. The dispatcher, the monthly
-settlement and its catch-up, the outbox, reminders and the web's actions all call it.
+`Session` — as one transaction, serialised per team on both engines, and returns its
+result only once that transaction is committed: nothing is acknowledged that is not
+durable. The dispatcher, the monthly settlement and its catch-up, the outbox, reminders,
+housekeeping, ops and the web's actions all call it. `read(work)` runs `work(session)`
+in a read-only session.
 
-`read(work)` runs `work(session)` in a read-only session.
+How a write runs:
+
+- **Lanes.** Units queue in a lane: on SQLite one lane (SQLite writes one transaction at
+  a time anyway), on PostgreSQL one lane per team (other teams run side by side).
+- **Group commit.** The units queued in a lane while its previous group ran form the next
+  group (up to `GROUP_MAX`): one transaction, one fsync. Each unit of a group of several
+  runs in a SAVEPOINT, so one that raises is undone alone and gets its exception; if
+  BEGIN or COMMIT fails, every unit of the group gets the error.
+- **Whole, on a worker thread.** The group runs on the synchronous engine
+  (`bot.engine.sync_engine`: pysqlite / psycopg 3), BEGIN to COMMIT, on a worker thread:
+  one thread hop per group instead of one await per statement. SQLite has one writer
+  thread; PostgreSQL `engine.WRITERS`.
+- **Team lock.** On PostgreSQL the group's first statement takes the team's transaction
+  advisory lock (`pg_advisory_xact_lock(TEAM_LOCK, team)`), so a team's writes are one at
+  a time across processes too; on SQLite `BEGIN IMMEDIATE` does the same. Rules that count
+  or check before they insert (a link once per team, daily caps, "is the month settled?")
+  rely on it; uniqueness rules are also unique indexes.
+
+The async units (`unit_of_work`, `writing`) are the path of handlers not yet turned into
+plain functions: a group containing one runs on the async engine, the plain units of it
+through `AsyncSession.run_sync`, under the same lane and lock. They go once nothing uses
+them.
+
+Module state (it must be: the queues and committers are per process and per event loop):
+`_queues`, `_committers`, `_executors`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import TypeVar
 
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from . import db
+from . import engine as eng
 
 T = TypeVar("T")
+Work = Callable[[AsyncSession], Awaitable[T]]
+SyncWork = Callable[[Session], T]
 
 
-async def write(team_id: int | None, work: Callable[[Session], T]) -> T:
-    """Run `work` as one write transaction of team `team_id` (None: no team yet)."""
-    with db.serialise_team(team_id):
-        return await db.unit_of_work_sync(work)
+async def write(team_id: int | None, work: SyncWork[T]) -> T:
+    """Run `work` as one write transaction of team `team_id` (None: no team yet, key 0)."""
+    return await _enqueue(_Unit(work, sync=True), team_id or 0)
 
 
 async def read(work: Callable[[Session], T]) -> T:
-    """Run `work` in a read session; a write inside it raises `db.WriteInReadOnly`."""
-    async with db.reading() as s:
-        with db.read_only():
+    """Run `work` in a read session; a write inside it raises `engine.WriteInReadOnly`."""
+    async with eng.reading() as s:
+        with eng.read_only():
             return await s.run_sync(work)
+
+
+# ---- the legacy async path -------------------------------------------------------------------
+
+_team: ContextVar[int | None] = ContextVar("kpi_serialised_team", default=None)
+
+
+@contextmanager
+def serialise_team(team_id: int | None) -> Iterator[None]:
+    """Units (`unit_of_work*`) and `writing()` transactions opened inside this block are
+    team `team_id`'s (None: key 0)."""
+    token = _team.set(team_id or 0)
+    try:
+        yield
+    finally:
+        _team.reset(token)
+
+
+async def unit_of_work(work: Work[T]) -> T:
+    """An async unit (a function of an `AsyncSession`) through the door, in the lane of the
+    enclosing `serialise_team` (key 0 outside one)."""
+    return await _enqueue(_Unit(work, sync=False), _team.get() or 0)
+
+
+async def unit_of_work_sync(work: SyncWork[T]) -> T:
+    """`write` in the lane of the enclosing `serialise_team`."""
+    return await _enqueue(_Unit(work, sync=True), _team.get() or 0)
+
+
+def lock_team_sync(session: Session, team_id: int) -> None:
+    """Hold team `team_id`'s write lock until the transaction ends (no-op on SQLite)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_LOCK, {"ns": eng.TEAM_LOCK, "id": team_id})
+
+
+async def lock_team(session: AsyncSession, team_id: int) -> None:
+    """`lock_team_sync` of an async session."""
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        await session.execute(_LOCK, {"ns": eng.TEAM_LOCK, "id": team_id})
+
+
+_LOCK = text("SELECT pg_advisory_xact_lock(:ns, :id)")
+
+
+@asynccontextmanager
+async def writing() -> AsyncIterator[AsyncSession]:
+    """An async write transaction outside the door's queue: BEGIN IMMEDIATE on SQLite,
+    committed on exit, rolled back on error; inside `serialise_team(T)` it first takes
+    team T's lock on PostgreSQL. For tests and tools that set data up."""
+    bind = eng.engine().execution_options(sqlite_begin="IMMEDIATE")
+    async with AsyncSession(bind, expire_on_commit=False) as session, session.begin():
+        team = _team.get()
+        if team is not None:
+            await lock_team(session, team)
+        yield session
+
+
+# ---- group commit ----------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _Unit:
+    work: Callable
+    sync: bool
+    done: asyncio.Future | None = None
+
+
+GROUP_MAX = 64  # units per transaction
+Outcome = tuple[bool, object]  # (returned, value or exception)
+_queues: dict[int, deque[_Unit]] = {}
+_committers: dict[int, asyncio.Task] = {}
+_executors: dict[str, ThreadPoolExecutor] = {}
+
+
+def _executor(dialect: str) -> ThreadPoolExecutor:
+    found = _executors.get(dialect)
+    if found is None:
+        workers = eng.WRITERS if dialect == "postgresql" else 1
+        found = _executors[dialect] = ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix=f"kpi-{dialect}-writer"
+        )
+    return found
+
+
+async def stop() -> None:
+    """Wait for the lanes to drain and the writer threads to finish (at dispose)."""
+    tasks = [t for t in _committers.values() if not t.done()]
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)
+    _committers.clear()
+    _queues.clear()
+    for ex in _executors.values():
+        ex.shutdown(wait=True)
+    _executors.clear()
+
+
+async def _enqueue(unit: _Unit, team: int) -> T:  # type: ignore[type-var]
+    loop = asyncio.get_running_loop()
+    unit.done = loop.create_future()
+    lane = team if eng.engine().dialect.name == "postgresql" else 0
+    queue = _queues.setdefault(lane, deque())
+    queue.append(unit)
+    committer = _committers.get(lane)
+    if committer is None or committer.done():
+        _committers[lane] = loop.create_task(_commit_groups(lane, queue))
+    return await unit.done
+
+
+async def _commit_groups(team: int, queue: deque[_Unit]) -> None:
+    loop = asyncio.get_running_loop()
+    while queue:
+        group = [queue.popleft() for _ in range(min(len(queue), GROUP_MAX))]
+        if all(u.sync for u in group):
+            dialect = eng.sync_engine().dialect.name
+            works = [u.work for u in group]
+            results = await loop.run_in_executor(_executor(dialect), _run_group, works, team)
+        else:
+            results = await _run_group_async(group, team)
+        for unit, (ok, value) in zip(group, results, strict=True):
+            assert unit.done is not None
+            if unit.done.cancelled():
+                continue
+            if ok:
+                unit.done.set_result(value)
+            else:
+                unit.done.set_exception(value)  # type: ignore[arg-type]
+
+
+def _group_failed(results: list[Outcome], size: int, e: Exception) -> list[Outcome]:
+    """The group's transaction raised `e`: a lone unit keeps its own error; otherwise
+    BEGIN or COMMIT failed and none of the group is durable."""
+    if size == 1 and results and results[0][1] is e:
+        return results
+    return [(False, e)] * size
+
+
+def _run_group(works: list[SyncWork], team: int) -> list[Outcome]:
+    """A group of plain units, whole, on a writer thread: BEGIN, the team's lock, each
+    unit (in a SAVEPOINT when there are several), COMMIT."""
+    results: list[Outcome] = []
+    try:
+        with Session(eng.sync_engine(), expire_on_commit=False) as s, s.begin():
+            lock_team_sync(s, team)
+            for work in works:
+                try:
+                    if len(works) == 1:
+                        results.append((True, work(s)))
+                    else:
+                        with s.begin_nested():
+                            value = work(s)
+                            s.flush()  # its errors are its own, not the next one's
+                        results.append((True, value))
+                except Exception as e:  # that unit alone is undone (or, alone, the whole)
+                    results.append((False, e))
+                    if len(works) == 1:
+                        raise
+    except Exception as e:
+        results = _group_failed(results, len(works), e)
+    return results
+
+
+async def _run_group_async(group: list[_Unit], team: int) -> list[Outcome]:
+    """`_run_group` of a group with async units, on the async engine."""
+
+    async def run(s: AsyncSession, unit: _Unit) -> object:
+        return await (s.run_sync(unit.work) if unit.sync else unit.work(s))
+
+    results: list[Outcome] = []
+    token = _team.set(team)
+    try:
+        async with writing() as s:
+            for unit in group:
+                try:
+                    if len(group) == 1:
+                        results.append((True, await run(s, unit)))
+                    else:
+                        async with s.begin_nested():
+                            value = await run(s, unit)
+                            await s.flush()
+                        results.append((True, value))
+                except Exception as e:
+                    results.append((False, e))
+                    if len(group) == 1:
+                        raise
+    except Exception as e:
+        results = _group_failed(results, len(group), e)
+    finally:
+        _team.reset(token)
+    return results

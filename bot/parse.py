@@ -6,18 +6,26 @@ NFKC normalisation, so full-width digits (`３`) count as digits.
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
-from fractions import Fraction
 
-from models.ledger import Refused
-from models.quantity import as_quantity
 from models.text import clean_name, clean_text
-
-URL_RE = re.compile(r"https?://[^\s<>\"'，。！？、；）」』】]+", re.IGNORECASE)
-ID_RE = re.compile(r"^[#＃]?(\d{1,18})$")  # SPEC §3: the `#` is optional
+from models.usecases.base import Word
+from models.words import (  # noqa: F401 (the words people type: read in models, used here)
+    FINE_WORDS,
+    ID_RE,
+    MAX_DIGITS,
+    MAX_NOTE,
+    URL_RE,
+    clip_echo,
+    find_fine,
+    first_url,
+    looks_numeric,
+    note_of,
+    parse_days,
+    parse_entry_id,
+    parse_int,
+    parse_money,
+)
 
 
 def clean(text: str) -> str:
@@ -34,14 +42,7 @@ def _segment_str(value: object) -> str | None:
     return clean_name(value) or None
 
 
-@dataclass
-class Token:
-    text: str = ""
-    mention: str | None = None
-
-    @property
-    def norm(self) -> str:
-        return unicodedata.normalize("NFKC", self.text).strip()
+Token = Word  # a word of the message, or an @ (`models.usecases.base.Word`)
 
 
 @dataclass
@@ -84,107 +85,3 @@ class Args:
     @property
     def mentions(self) -> list[str]:
         return [t.mention for t in self.tokens if t.mention]
-
-
-def first_url(text: str) -> str | None:
-    m = URL_RE.search(text)
-    return m.group(0) if m else None
-
-
-MAX_DIGITS = 18  # more significant digits than any count, id or amount the bot accepts
-_LONG_RUN = re.compile(r"[^\s、，：；。“”（）]{41,}")
-
-
-def parse_int(word: str) -> int | None:
-    """A whole number; one longer than MAX_DIGITS reads as ±10**MAX_DIGITS, outside every
-    range (SPEC §3: any number a person can type gets the normal refusal, and Python will not
-    convert a string of more than 4300 digits)."""
-    w = unicodedata.normalize("NFKC", word).strip()
-    w = w.removesuffix("次").removesuffix("天").removesuffix("个").removesuffix("人")
-    if not re.fullmatch(r"[+-]?\d+", w):
-        return None
-    if len(w.lstrip("+-").lstrip("0")) > MAX_DIGITS:
-        return -(10**MAX_DIGITS) if w.startswith("-") else 10**MAX_DIGITS
-    return int(w)
-
-
-def clip_echo(text: str) -> str:
-    """A reply that quotes what someone typed, with every over-long run of it cut to 20
-    characters (a 5,000-digit number is echoed as `11111…`)."""
-    return _LONG_RUN.sub(lambda m: m.group(0)[:20] + "…", text)
-
-
-def parse_money(word: str) -> Decimal | None:
-    w = unicodedata.normalize("NFKC", word).strip()
-    for mark in FINE_WORDS:
-        w = w.removeprefix(mark)
-    w = w.removeprefix("¥").removeprefix("￥").removesuffix("元").removesuffix("块").strip()
-    w = w.removeprefix("¥")
-    if not re.fullmatch(r"[+-]?\d+(\.\d{1,2})?", w):
-        return None
-    try:
-        return Decimal(w)
-    except InvalidOperation:
-        return None
-
-
-FINE_WORDS = ("罚款", "罚金", "罚")
-_AMOUNT = r"[+-]?\d+(?:\.\d{1,2})?"
-_MONEY = re.compile(rf"(罚款|罚金|罚)?[¥￥]?({_AMOUNT})(元|块)?")
-
-
-def find_fine(words: list[str]) -> tuple[int, int, Decimal] | None:
-    """Where a fine is among a supervisor's words, as (start, end, yuan).
-
-    People write it first (`200`, `¥200`, `200元`) or after the reason, marked as money:
-    `罚款200`, `罚款 200`, `罚200元`, `¥200`, `200元`. A bare number after the reason is
-    not taken as a fine (it may be part of the note)."""
-    for i, word in enumerate(words):
-        w = unicodedata.normalize("NFKC", word).strip()
-        if w in FINE_WORDS and i + 1 < len(words):
-            amount = parse_money(words[i + 1])
-            if amount is not None:
-                return i, i + 2, amount
-        m = _MONEY.fullmatch(w)
-        if m and (i == 0 or m.group(1) or m.group(3) or w[0] in "¥￥"):
-            return i, i + 1, Decimal(m.group(2))
-    return None
-
-
-def parse_entry_id(word: str) -> int | None:
-    w = unicodedata.normalize("NFKC", word).strip()
-    if m := ID_RE.match(w):
-        return int(m.group(1))
-    return None
-
-
-def looks_numeric(word: str) -> bool:
-    return bool(re.fullmatch(r"[+-]?[\d.]+", unicodedata.normalize("NFKC", word).strip()))
-
-
-MAX_NOTE = 500  # characters of a note (SPEC §3)
-
-
-def note_of(text: str, *, limit: int = MAX_NOTE, what: str = "备注") -> str | None:
-    """A note, a reason as stored (None when blank). SPEC §3 "What people type": one
-    longer than its limit is refused with the limit, never cut."""
-    text = text.strip()
-    if len(text) > limit:
-        raise Refused(f"{what}最多 {limit} 个字，收到 {len(text)} 个字，请写短一些")
-    return text or None
-
-
-_HALF = re.compile(r"(\d{1,6})?(?:\.(\d{1,6}))?(?:天|日|次|个)?(半(?:天|日|个)?)?")
-
-
-def parse_days(word: str) -> int | Fraction | None:
-    """A count that may hold a half (an item with `step = 0.5`, SPEC §3 "What people
-    type"): `半天`, `半`, `0.5`, `1.5天`, `1天半`, or a whole number as `parse_int` reads it."""
-    w = unicodedata.normalize("NFKC", word).strip()
-    if (n := parse_int(w)) is not None:
-        return n
-    m = _HALF.fullmatch(w)
-    if m is None or not any(m.groups()) or (m.group(2) and m.group(3)):
-        return None
-    whole = Fraction(m.group(1) or 0) + (Fraction(f"0.{m.group(2)}") if m.group(2) else 0)
-    return as_quantity(whole + (Fraction(1, 2) if m.group(3) else 0))

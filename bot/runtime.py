@@ -12,6 +12,7 @@ from functools import cache
 from nonebot import get_driver, logger
 
 from models.rubric import Rubric, load_rubric
+from models.usecases.base import Policy
 
 from . import db, doors, identity
 from .commands import RESERVED
@@ -26,6 +27,18 @@ def rubric() -> Rubric:
 
 def commission_base() -> Decimal | None:
     return get_config().kpi_commission_base
+
+
+def policy() -> Policy:
+    """The settings the use cases read, from the configuration as it is now."""
+    cfg = get_config()
+    return Policy(
+        rubric=rubric(),
+        tz=cfg.tz,
+        commission_base=cfg.kpi_commission_base,
+        admins_are_supervisors=cfg.kpi_admins_are_supervisors,
+        undo_minutes=cfg.kpi_undo_minutes,
+    )
 
 
 async def open_database() -> None:

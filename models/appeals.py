@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from .ledger import Refused, ensure_open
 from .periods import utcnow
@@ -43,22 +44,26 @@ async def appeal_states(
     return {a.entry_id: a.status for a in rows.scalars().all()}
 
 
-async def open_appeal_of(session: AsyncSession, entry_id: int) -> Appeal | None:
-    return (
-        await session.execute(
-            select(Appeal).where(Appeal.entry_id == entry_id, Appeal.status == "open")
-        )
+def open_appeal_of(session: Session, entry_id: int) -> Appeal | None:
+    return session.execute(
+        select(Appeal).where(Appeal.entry_id == entry_id, Appeal.status == "open")
     ).scalar_one_or_none()
 
 
-async def last_appeal_of(session: AsyncSession, entry_id: int) -> Appeal | None:
+def last_appeal_of(session: Session, entry_id: int) -> Appeal | None:
     """The entry's latest appeal, whatever its state."""
     q = select(Appeal).where(Appeal.entry_id == entry_id).order_by(Appeal.id.desc()).limit(1)
-    return (await session.execute(q)).scalar_one_or_none()
+    return session.execute(q).scalar_one_or_none()
 
 
-async def file_appeal(
-    session: AsyncSession, rubric: Rubric, entry: Entry, member_id: int, reason: str, actor: str
+def file_appeal(
+    session: Session,
+    rubric: Rubric,
+    entry: Entry,
+    member_id: int,
+    reason: str,
+    actor: str,
+    channel: str = "群聊",
 ) -> Appeal:
     if entry.member_id != member_id:
         raise Refused(f"#{entry.id} 不是你的记录，只能对自己的扣分申诉")
@@ -67,8 +72,8 @@ async def file_appeal(
         raise Refused(f"#{entry.id} 不是扣分，无需申诉")
     if entry.revoked_at is not None:
         raise Refused(f"#{entry.id} 已被撤销，无需申诉")
-    await ensure_open(session, entry.team_id, entry.period)
-    earlier = await last_appeal_of(session, entry.id)
+    ensure_open(session, entry.team_id, entry.period)
+    earlier = last_appeal_of(session, entry.id)
     if earlier is not None and earlier.status == "open":
         raise Refused(f"#{entry.id} 已有一条申诉在处理中")
     if earlier is not None:  # one appeal per entry: a rejected one stays rejected
@@ -83,13 +88,27 @@ async def file_appeal(
         created_at=utcnow(),
     )
     session.add(appeal)
-    await session.flush()
-    audit(session, entry.team_id, actor, "appeal.open", f"#{entry.id}", None, {"reason": reason})
+    session.flush()
+    audit(
+        session,
+        entry.team_id,
+        actor,
+        "appeal.open",
+        f"#{entry.id}",
+        None,
+        {"reason": reason},
+        channel,
+    )
     return appeal
 
 
-async def close_appeal(
-    session: AsyncSession, appeal: Appeal, status: str, actor: str, reason: str | None
+def close_appeal(
+    session: Session,
+    appeal: Appeal,
+    status: str,
+    actor: str,
+    reason: str | None,
+    channel: str = "群聊",
 ) -> None:
     appeal.status = status
     appeal.closed_at = utcnow()
@@ -103,20 +122,26 @@ async def close_appeal(
         f"#{appeal.entry_id}",
         {"status": "open"},
         {"status": status, "reason": reason},
+        channel,
     )
 
 
-async def accept_for_entry(
-    session: AsyncSession, entry: Entry, actor: str, reason: str | None
+def accept_for_entry(
+    session: Session, entry: Entry, actor: str, reason: str | None, channel: str = "群聊"
 ) -> Appeal | None:
     """Revoking an entry accepts its open appeal, if any."""
-    appeal = await open_appeal_of(session, entry.id)
+    appeal = open_appeal_of(session, entry.id)
     if appeal is not None:
-        await close_appeal(session, appeal, "accepted", actor, reason)
+        close_appeal(session, appeal, "accepted", actor, reason, channel)
     return appeal
 
 
 async def open_appeals(session: AsyncSession, team_id: int, period: str | None = None):
+    return await session.run_sync(open_appeal_rows, team_id, period)
+
+
+def open_appeal_rows(session: Session, team_id: int, period: str | None = None):
+    """The team's open appeals with their entries, (Appeal, Entry), oldest first."""
     q = (
         select(Appeal, Entry)
         .join(Entry, Entry.id == Appeal.entry_id)
@@ -125,4 +150,4 @@ async def open_appeals(session: AsyncSession, team_id: int, period: str | None =
     )
     if period:
         q = q.where(Entry.period == period)
-    return list((await session.execute(q)).all())
+    return list(session.execute(q).all())

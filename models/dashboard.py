@@ -6,7 +6,6 @@ settled month's stored scores), an agent's month is `member_score` (as `/我的�
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -19,14 +18,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .appeals import open_appeals
-from .ledger import (
-    MonthTallies,
-    Ranked,
-    member_entries,
-)
+from .ledger import MonthTallies, Ranked, member_entries, read_tallies, tally_query
 from .nudges import Gap, missing_reports
 from .periods import month_start_utc, period_bounds, shift_period
-from .quantity import as_quantity
 from .rights import is_current
 from .roster import all_teams, bindings_of, memberships
 from .rubric import Rubric
@@ -249,27 +243,8 @@ async def member_trend(
     GROUP BY over the months, the same tallies and `score_member` as chat.
     """
     periods = [shift_period(last, -k) for k in range(months - 1, -1, -1)]
-    q = (
-        select(
-            Entry.period,
-            Entry.item_key,
-            func.sum(Entry.quantity),
-            func.count(Entry.id),
-            func.sum(Entry.fine_cents),
-        )
-        .where(
-            Entry.team_id == team_id,
-            Entry.period.in_(periods),
-            Entry.member_id == member.id,
-            Entry.revoked_at.is_(None),
-        )
-        .group_by(Entry.period, Entry.item_key)
-    )
-    tallies: dict[str, dict[str, Tally]] = defaultdict(dict)
-    fines: dict[str, int] = defaultdict(int)
-    for period, key, qty, n, fine in (await session.execute(q)).all():
-        tallies[period][key] = Tally(as_quantity(qty), int(n))
-        fines[period] += int(fine or 0)
+    rows = (await session.execute(tally_query(team_id, periods, member.id, by=Entry.period))).all()
+    tallies, fines = read_tallies(rows)
     settled = {
         s.period: s
         for s in (

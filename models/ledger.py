@@ -4,38 +4,44 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from .periods import utcnow
-from .prepared import Prepared
 from .quantity import as_quantity
-from .roster import Agent, audit, scored_agents
+from .roster import Agent, agents_scored, audit
 from .rubric import Rubric
 from .scoring import MemberScore, Tally, score_member, shown_total
-from .tables import Entry, ProcessedMessage, Settlement
+from .tables import AuditLog, Entry, ProcessedMessage, Settlement
 
 
 class Refused(Exception):
-    """A request the user must be told ❌ about; nothing was written."""
+    """A request the user must be told ❌ about. Raised, the transaction is rolled back:
+    nothing was written. A use case may also *return* a refusal after writing an audit row
+    of the attempt (`/绑定` to a team one may not join): that row is kept."""
 
 
 MAX_ID = 2**31 - 1  # ids are 32-bit on PostgreSQL; a larger number names no row
 
 
-async def entry_by_id(session: AsyncSession, entry_id: int) -> Entry | None:
+def get_entry(session: Session, entry_id: int) -> Entry | None:
     """The entry `#entry_id`, or None (also for numbers no id can have)."""
     if not 0 < entry_id <= MAX_ID:
         return None
-    return await session.get(Entry, entry_id)
+    return session.get(Entry, entry_id)
+
+
+async def entry_by_id(session: AsyncSession, entry_id: int) -> Entry | None:
+    """`get_entry` for an async session."""
+    return await session.run_sync(get_entry, entry_id)
 
 
 def claim_message(session: Session, key: str | None) -> bool:
@@ -48,7 +54,7 @@ def claim_message(session: Session, key: str | None) -> bool:
         return True
     conn = session.connection()
     claim = _CLAIM[conn.dialect.name]
-    return claim.run(conn, {"key": key, "created_at": utcnow()})[1] == 1
+    return conn.execute(claim, {"key": key, "created_at": utcnow()}).rowcount == 1
 
 
 def release_message(session: Session, key: str) -> None:
@@ -58,105 +64,143 @@ def release_message(session: Session, key: str) -> None:
 
 
 _CLAIM = {
-    name: Prepared(
-        dialect.insert(ProcessedMessage.__table__).on_conflict_do_nothing(),
-        keys=["key", "created_at"],
-    )
+    # preserve_rowcount: the rowcount of an INSERT is kept whatever the driver (psycopg)
+    name: dialect.insert(ProcessedMessage.__table__)
+    .on_conflict_do_nothing()
+    .execution_options(preserve_rowcount=True)
     for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
 }
 
 
-async def settlement_of(session: AsyncSession, team_id: int, period: str) -> Settlement | None:
-    return (
-        await session.execute(
-            select(Settlement).where(Settlement.team_id == team_id, Settlement.period == period)
-        )
+def settlement_row(session: Session, team_id: int, period: str) -> Settlement | None:
+    return session.execute(
+        select(Settlement).where(Settlement.team_id == team_id, Settlement.period == period)
     ).scalar_one_or_none()
+
+
+async def settlement_of(session: AsyncSession, team_id: int, period: str) -> Settlement | None:
+    return await session.run_sync(settlement_row, team_id, period)
 
 
 def closed_month(period: str) -> str:
     return f"{period} 已结算，不能再修改（如需更正请超级管理员 /重开 {period}）"
 
 
-async def ensure_open(session: AsyncSession, team_id: int, period: str) -> None:
-    s = await settlement_of(session, team_id, period)
-    if s is not None and s.status == "settled":
+def refuse_if_settled(status: str | None, period: str) -> None:
+    """SPEC §6: a settled month changes only after `/重开`; `status` is its settlement's."""
+    if status == "settled":
         raise Refused(closed_month(period))
 
 
-async def entry_with_link(session: AsyncSession, team_id: int, link: str) -> Entry | None:
-    return (
-        await session.execute(
-            select(Entry)
-            .where(Entry.team_id == team_id, Entry.link == link, Entry.revoked_at.is_(None))
-            .order_by(Entry.id)
-            .limit(1)
-        )
+def month_status(session: Session, team_id: int, period: str) -> str | None:
+    """The status of the team's settlement of `period` (None: never settled)."""
+    return session.execute(
+        select(Settlement.status).where(Settlement.team_id == team_id, Settlement.period == period)
     ).scalar_one_or_none()
 
 
-async def entry_ids_from(session: AsyncSession, team_id: int, source: str) -> list[int]:
+def ensure_open(session: Session, team_id: int, period: str) -> None:
+    """Refused when the team's month is settled (the one month-open rule; the self-report
+    reads the same status in its one SELECT, `models.reports`)."""
+    refuse_if_settled(month_status(session, team_id, period), period)
+
+
+def entry_ids_from(session: Session, team_id: int, source: str) -> list[int]:
     """The entries of the team that one chat message created (its `source` key), oldest
     first: several when a supervisor named several people."""
     q = select(Entry.id).where(Entry.team_id == team_id, Entry.source == source)
-    return list((await session.execute(q.order_by(Entry.id))).scalars())
+    return list(session.execute(q.order_by(Entry.id)).scalars())
 
 
-async def recent_same(session: AsyncSession, entry: Entry, since: datetime) -> Entry | None:
+def recent_same(session: Session, entry_id: int, values: dict, since: datetime) -> int | None:
     """The first entry since `since`, not revoked, by the same person, about the same
-    member and item as `entry` (a mark logged twice in a row, SPEC §3)."""
-    q = select(Entry).where(
-        Entry.team_id == entry.team_id,
-        Entry.member_id == entry.member_id,
-        Entry.item_key == entry.item_key,
-        Entry.created_by == entry.created_by,
+    member and item as the entry just written (a mark logged twice in a row, SPEC §3)."""
+    q = select(func.min(Entry.id)).where(
+        Entry.team_id == values["team_id"],
+        Entry.member_id == values["member_id"],
+        Entry.item_key == values["item_key"],
+        Entry.created_by == values["created_by"],
         Entry.created_at >= since,
         Entry.revoked_at.is_(None),
-        Entry.id != entry.id,
+        Entry.id != entry_id,
     )
-    return (await session.execute(q.order_by(Entry.id).limit(1))).scalar_one_or_none()
+    return session.execute(q).scalar_one_or_none()
 
 
-async def last_entry_by(session: AsyncSession, team_id: int, actor: str) -> Entry | None:
+def last_entry_by(session: Session, team_id: int, actor: str) -> Entry | None:
     """The newest entry `actor` wrote in the team that is not revoked."""
-    return (
-        await session.execute(
-            select(Entry)
-            .where(Entry.team_id == team_id, Entry.created_by == actor, Entry.revoked_at.is_(None))
-            .order_by(Entry.id.desc())
-            .limit(1)
-        )
+    return session.execute(
+        select(Entry)
+        .where(Entry.team_id == team_id, Entry.created_by == actor, Entry.revoked_at.is_(None))
+        .order_by(Entry.id.desc())
+        .limit(1)
     ).scalar_one_or_none()
 
 
-async def add_entry(session: AsyncSession, entry: Entry, actor_name: str) -> Entry:
-    session.add(entry)
-    await session.flush()
-    audit(
-        session,
-        entry.team_id,
-        entry.created_by,
-        "entry.create",
-        f"#{entry.id}",
-        None,
+ENTRY_KEYS = [
+    "team_id",
+    "member_id",
+    "period",
+    "item_key",
+    "quantity",
+    "fine_cents",
+    "link",
+    "note",
+    "image_url",
+    "image_file",
+    "created_at",
+    "created_by",
+    "created_by_name",
+    "source",
+]
+
+
+def write_entry(session: Session, values: dict, channel: str = "群聊") -> int:
+    """The one writer of an entry and its audit row (SPEC §6): `values` has every key of
+    `ENTRY_KEYS`; returns the new entry's id. Two INSERTs on the session's connection,
+    nothing loaded into the session (the self-report hot path uses it too)."""
+    conn = session.connection()
+    [(entry_id,)] = conn.execute(_INSERT_ENTRY, {k: values[k] for k in ENTRY_KEYS}).all()
+    after = {
+        "member_id": values["member_id"],
+        "item": values["item_key"],
+        "quantity": values["quantity"],
+        "fine_cents": values["fine_cents"],
+        "period": values["period"],
+        "by": values["created_by_name"],
+    }
+    conn.execute(
+        _INSERT_AUDIT,
         {
-            "member_id": entry.member_id,
-            "item": entry.item_key,
-            "quantity": entry.quantity,
-            "fine_cents": entry.fine_cents,
-            "period": entry.period,
-            "by": actor_name,
+            "team_id": values["team_id"],
+            "at": values["created_at"],
+            "actor": values["created_by"],
+            "action": "entry.create",
+            "target": f"#{entry_id}",
+            "before": None,
+            "after": json.dumps(after, ensure_ascii=False, default=str),
+            "channel": channel,
         },
     )
-    return entry
+    return entry_id
 
 
-async def revoke(
-    session: AsyncSession, entry: Entry, actor: str, actor_name: str, reason: str | None
+_INSERT_ENTRY = insert(Entry.__table__).returning(Entry.__table__.c.id)
+_INSERT_AUDIT = insert(AuditLog.__table__)
+
+
+def revoke(
+    session: Session,
+    entry: Entry,
+    actor: str,
+    actor_name: str,
+    reason: str | None,
+    channel: str = "群聊",
 ) -> None:
+    """Revoke `entry` (SPEC §3): refused when it already is, or its month is settled."""
     if entry.revoked_at is not None:
         raise Refused(f"#{entry.id} 已于之前被撤销（{entry.revoked_by_name}）")
-    await ensure_open(session, entry.team_id, entry.period)
+    ensure_open(session, entry.team_id, entry.period)
     entry.revoked_at = utcnow()
     entry.revoked_by = actor
     entry.revoked_by_name = actor_name
@@ -170,6 +214,7 @@ async def revoke(
         f"#{entry.id}",
         {"revoked": False},
         {"revoked": True, "reason": reason},
+        channel,
     )
 
 
@@ -179,20 +224,34 @@ class MonthTallies:
     fines: dict[int, int]  # cents
 
 
-def _tally_select(team_id: int, period: str):
-    """(member, item, Σ quantity, entries, Σ fine cents) of a team's month, revoked excluded;
-    the covering index `ix_entry_month_tally` answers it."""
-    return (
-        select(
-            Entry.member_id,
-            Entry.item_key,
-            func.sum(Entry.quantity),
-            func.count(Entry.id),
-            func.sum(Entry.fine_cents),
-        )
-        .where(Entry.team_id == team_id, Entry.period == period, Entry.revoked_at.is_(None))
-        .group_by(Entry.member_id, Entry.item_key)
+def tally_query(team_id, periods, member_id=None, *, by=Entry.member_id):
+    """The one month-tally query (SPEC §1): (`by`, item, Σ quantity, entries, Σ fine cents)
+    of a team's month (or months, a list), revoked entries excluded, grouped by `by` (the
+    member, or the period for one member's trend) and item; the covering index
+    `ix_entry_month_tally` answers it. Values or `bindparam`s."""
+    months = (
+        Entry.period.in_(periods) if isinstance(periods, list | tuple) else Entry.period == periods
     )
+    q = select(
+        by,
+        Entry.item_key,
+        func.sum(Entry.quantity),
+        func.count(Entry.id),
+        func.sum(Entry.fine_cents),
+    ).where(Entry.team_id == team_id, months, Entry.revoked_at.is_(None))
+    if member_id is not None:
+        q = q.where(Entry.member_id == member_id)
+    return q.group_by(by, Entry.item_key)
+
+
+def read_tallies(rows) -> tuple[dict, dict]:
+    """Rows of `tally_query` as ({key: {item: Tally}}, {key: fine cents})."""
+    tallies: dict = defaultdict(dict)
+    fines: dict = defaultdict(int)
+    for key, item, qty, n, fine in rows:
+        tallies[key][item] = Tally(as_quantity(qty), int(n))
+        fines[key] += int(fine or 0)
+    return tallies, fines
 
 
 def month_tallies(
@@ -204,22 +263,15 @@ def month_tallies(
     session.flush()
     conn = session.connection()
     if member_id is None:
-        rows = conn.execute(_tally_select(team_id, period))
+        rows = conn.execute(tally_query(team_id, period))
     else:
         params = {"team_id": team_id, "period": period, "member_id": member_id}
         rows = conn.execute(MEMBER_TALLY, params)
-    tallies: dict[int, dict[str, Tally]] = defaultdict(dict)
-    fines: dict[int, int] = defaultdict(int)
-    for mid, key, qty, n, fine in rows:
-        tallies[mid][key] = Tally(as_quantity(qty), int(n))
-        fines[mid] += int(fine or 0)
-    return MonthTallies(tallies, fines)
+    return MonthTallies(*read_tallies(rows))
 
 
 # One member's month: (member, item, Σ quantity, entries, Σ fine cents) per item.
-MEMBER_TALLY = _tally_select(bindparam("team_id"), bindparam("period")).where(  # type: ignore[arg-type]
-    Entry.member_id == bindparam("member_id")
-)
+MEMBER_TALLY = tally_query(bindparam("team_id"), bindparam("period"), bindparam("member_id"))
 
 
 def _score(rubric: Rubric, mt: MonthTallies, member_id: int, base: Decimal | None) -> MemberScore:
@@ -231,6 +283,18 @@ def _score(rubric: Rubric, mt: MonthTallies, member_id: int, base: Decimal | Non
     )
 
 
+def month_score(
+    session: Session,
+    rubric: Rubric,
+    team_id: int,
+    member_id: int,
+    period: str,
+    base: Decimal | None,
+) -> MemberScore:
+    """One member's score of the month (one GROUP BY)."""
+    return _score(rubric, month_tallies(session, team_id, period, member_id), member_id, base)
+
+
 async def member_month_score(
     session: AsyncSession,
     rubric: Rubric,
@@ -239,9 +303,8 @@ async def member_month_score(
     period: str,
     base: Decimal | None,
 ) -> MemberScore:
-    """One member's score of the month (one GROUP BY)."""
-    mt = await session.run_sync(month_tallies, team_id, period, member_id)
-    return _score(rubric, mt, member_id, base)
+    """`month_score` for an async session."""
+    return await session.run_sync(month_score, rubric, team_id, member_id, period, base)
 
 
 @dataclass(slots=True)
@@ -266,17 +329,18 @@ def rank(scored: list[tuple[Agent, MemberScore]]) -> list[Ranked]:
 TALLY_BATCH = 20000  # grouped rows fetched at a time while scoring a whole team
 
 
-async def _tallies_by_member(
-    session: AsyncSession, team_id: int, period: str
-) -> AsyncIterator[tuple[int, dict[str, Tally], int]]:
+def _tallies_by_member(
+    session: Session, team_id: int, period: str
+) -> Iterator[tuple[int, dict[str, Tally], int]]:
     """(member id, tallies, fine cents) of each member with entries, in member order.
 
-    The month's GROUP BY member, item is streamed in member order, so only one member's
-    tallies are held at a time however large the team (revoked entries excluded).
+    The month's GROUP BY member, item is streamed in member order (`yield_per`), so only
+    one member's tallies are held at a time however large the team (revoked excluded).
     """
-    rows = await session.stream(_tally_select(team_id, period).order_by(Entry.member_id))
+    stmt = tally_query(team_id, period).order_by(Entry.member_id)
+    rows = session.execute(stmt, execution_options={"yield_per": TALLY_BATCH})
     current, tallies, fines = None, {}, 0
-    async for part in rows.partitions(TALLY_BATCH):
+    for part in rows.partitions():
         for mid, key, qty, n, fine in part:
             if mid != current:
                 if current is not None:
@@ -288,19 +352,26 @@ async def _tallies_by_member(
         yield current, tallies, fines
 
 
-async def team_month_scores(
-    session: AsyncSession, rubric: Rubric, team_id: int, period: str, base: Decimal | None
+def month_ranking(
+    session: Session, rubric: Rubric, team_id: int, period: str, base: Decimal | None
 ) -> list[Ranked]:
     """Every scored agent of the month, ranked. Agents are plain values and tallies are
     streamed, so 10,000 agents / 1,000,000 entries score in little memory."""
-    agents = {a.id: a for a in await scored_agents(session, team_id, period)}
+    agents = {a.id: a for a in agents_scored(session, team_id, period)}
     scores: dict[int, MemberScore] = {}
-    async for mid, tallies, fines in _tallies_by_member(session, team_id, period):
+    for mid, tallies, fines in _tallies_by_member(session, team_id, period):
         if mid in agents:
             scores[mid] = score_member(rubric, tallies, Fraction(fines, 100), base)
     return rank(
         [(a, scores.pop(a.id, None) or score_member(rubric, {}, 0, base)) for a in agents.values()]
     )
+
+
+async def team_month_scores(
+    session: AsyncSession, rubric: Rubric, team_id: int, period: str, base: Decimal | None
+) -> list[Ranked]:
+    """`month_ranking` of an async session."""
+    return await session.run_sync(month_ranking, rubric, team_id, period, base)
 
 
 async def month_counts(session: AsyncSession, team_id: int, period: str) -> dict[str, int]:

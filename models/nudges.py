@@ -9,10 +9,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from .ledger import MonthTallies, month_tallies
 from .periods import day_bounds_utc
-from .roster import Agent, active_agents
+from .roster import Agent, agents_on
 from .rubric import Rubric
 from .tables import Entry, Team
 
@@ -36,27 +37,36 @@ async def missing_reports(
     tz: ZoneInfo,
     tallies: MonthTallies | None = None,
 ) -> list[tuple[Agent, list[Gap]]]:
+    return await session.run_sync(missing_on, rubric, team_id, day, tz, tallies)
+
+
+def missing_on(
+    session: Session,
+    rubric: Rubric,
+    team_id: int,
+    day: date,
+    tz: ZoneInfo,
+    tallies: MonthTallies | None = None,
+) -> list[tuple[Agent, list[Gap]]]:
     """Active agents with no self-report on `day`, each with their largest gaps this month.
 
     `tallies`: the month's tallies when the caller already has them (the dashboard)."""
     selfs = rubric.self_items()
     start, end = day_bounds_utc(day, tz)
     reported = set(
-        (
-            await session.execute(
-                select(Entry.member_id).where(
-                    Entry.team_id == team_id,
-                    Entry.item_key.in_([i.key for i in selfs]),
-                    Entry.revoked_at.is_(None),
-                    Entry.created_at >= start,
-                    Entry.created_at < end,
-                )
+        session.execute(
+            select(Entry.member_id).where(
+                Entry.team_id == team_id,
+                Entry.item_key.in_([i.key for i in selfs]),
+                Entry.revoked_at.is_(None),
+                Entry.created_at >= start,
+                Entry.created_at < end,
             )
         ).scalars()
     )
-    agents = [m for m in await active_agents(session, team_id, day) if m.id not in reported]
+    agents = [m for m in agents_on(session, team_id, day) if m.id not in reported]
     if tallies is None:
-        tallies = await session.run_sync(month_tallies, team_id, day.strftime("%Y-%m"))
+        tallies = month_tallies(session, team_id, day.strftime("%Y-%m"))
     targets = [(item, Fraction(item.weight) / item.target) for item in selfs if item.target]
     out = []
     for m in agents:
@@ -72,9 +82,9 @@ async def missing_reports(
     return out
 
 
-async def claim_reminder(session: AsyncSession, team_id: int, day: date) -> bool:
+def claim_reminder(session: Session, team_id: int, day: date) -> bool:
     """Mark today's reminder as sent for the team; False if it already was (exactly once)."""
-    res = await session.execute(
+    res = session.execute(
         update(Team)
         .where(
             Team.id == team_id,

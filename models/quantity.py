@@ -54,8 +54,8 @@ class Quantity(TypeDecorator):
         return float(q)  # a half is exact in binary
 
     def result_processor(self, dialect, coltype):
-        """Every driver returns a number (asyncpg a Decimal for NUMERIC): read it as is,
-        also for a statement compiled ahead (`models.prepared`, where `coltype` is unknown)."""
+        """Every driver returns a number (asyncpg and psycopg a Decimal for NUMERIC): read
+        it as is, whatever `coltype` says."""
 
         def read(value):
             return None if value is None else as_quantity(value)

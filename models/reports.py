@@ -8,28 +8,26 @@ Inside the caller's write transaction (writes of the team already serialised, se
    logged in the team (and by which entry), how many reports and units the agent has
    logged for the item today (daily caps); and, joined to it, the agent's month so far
    (`GROUP BY item` over the covering index, one row per item);
-2. one INSERT … RETURNING writes the entry; one INSERT writes its audit row;
+2. the entry and its audit row go through the one writer, `models.ledger.write_entry`;
 3. the month's score for the reply is the month so far plus this entry: nothing else can
    change the agent's month in between (writes of a team run one at a time).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
 
-from sqlalchemy import and_, bindparam, func, insert, select, true
+from sqlalchemy import and_, bindparam, func, select, true
 from sqlalchemy.orm import Session
 
-from .ledger import MEMBER_TALLY, Refused, closed_month
-from .prepared import Prepared
+from .ledger import MEMBER_TALLY, Refused, refuse_if_settled, write_entry
 from .quantity import as_quantity
 from .rubric import Item, Rubric
 from .scoring import MemberScore, Tally, score_member
-from .tables import AuditLog, Entry, Settlement
+from .tables import Entry, Settlement
 
 
 @dataclass(frozen=True)
@@ -51,6 +49,7 @@ class SelfReport:
     day_end: datetime
     actor: str
     source: str
+    channel: str = "群聊"
 
 
 @dataclass(frozen=True)
@@ -66,10 +65,9 @@ def log_self_report(
     """Check the rules, write the entry and its audit row, return the month's score.
 
     A plain function of a `Session`: the dispatcher runs the whole command in one hop
-    (`bot.db.unit_of_work_sync`). Its statements are compiled once and run on the
-    connection's cursor (`models.prepared`): nothing on this path is an ORM object."""
+    (`bot.door.write`). Its statements are Core statements, compiled once into
+    SQLAlchemy's statement cache: nothing on this path is an ORM object."""
     item = r.item
-    conn = session.connection()
     checks = {
         "team_id": r.team_id,
         "period": r.period,
@@ -79,14 +77,13 @@ def log_self_report(
         "day_start": r.day_start,
         "day_end": r.day_end,
     }
-    rows = _CHECKS.all(conn, checks)
+    rows = session.connection().execute(_CHECKS, checks).all()
     status, duplicate, reports, units = rows[0][:4]
     tallies = {
         key: Tally(as_quantity(qty), int(n)) for *_, key, qty, n, _fine in rows if key is not None
     }
     fines = sum(int(row[-1] or 0) for row in rows)
-    if status == "settled":
-        raise Refused(closed_month(r.period))
+    refuse_if_settled(status, r.period)
     if duplicate is not None:
         raise Refused(f"该链接已在 #{duplicate} 记录过")
     if item.daily_cap is not None and reports >= item.daily_cap:
@@ -113,25 +110,7 @@ def log_self_report(
         "created_by_name": r.member_name,
         "source": r.source,
     }
-    [(entry_id,)] = _INSERT_ENTRY.all(conn, entry)
-    after = {
-        "member_id": r.member_id,
-        "item": item.key,
-        "quantity": r.quantity,
-        "fine_cents": 0,
-        "period": r.period,
-        "by": r.member_name,
-    }
-    audit_row = {
-        "team_id": r.team_id,
-        "at": r.at,
-        "actor": r.actor,
-        "action": "entry.create",
-        "target": f"#{entry_id}",
-        "before": None,
-        "after": json.dumps(after, ensure_ascii=False),
-    }
-    _INSERT_AUDIT.run(conn, audit_row)
+    entry_id = write_entry(session, entry, r.channel)
     before = tallies.get(item.key, Tally())
     tallies[item.key] = Tally(before.quantity + r.quantity, before.entries + 1)
     score = score_member(rubric, tallies, Fraction(fines, 100), base)
@@ -175,23 +154,4 @@ def _build_checks():
     return select(rules, month).select_from(rules.outerjoin(month, true()))
 
 
-_CHECKS = Prepared(_build_checks())
-_ENTRY_KEYS = [
-    "team_id",
-    "member_id",
-    "period",
-    "item_key",
-    "quantity",
-    "fine_cents",
-    "link",
-    "note",
-    "image_url",
-    "image_file",
-    "created_at",
-    "created_by",
-    "created_by_name",
-    "source",
-]
-_INSERT_ENTRY = Prepared(insert(Entry.__table__).returning(Entry.__table__.c.id), keys=_ENTRY_KEYS)
-_AUDIT_KEYS = ["team_id", "at", "actor", "action", "target", "before", "after"]
-_INSERT_AUDIT = Prepared(insert(AuditLog.__table__), keys=_AUDIT_KEYS)
+_CHECKS = _build_checks()

@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from .periods import period_bounds, utcnow
-from .prepared import Prepared
 from .tables import AuditLog, Entry, GroupBinding, Member, Team, Tenure
 from .text import clean_name
 
@@ -24,9 +23,11 @@ def audit(
     target: str,
     before: object = None,
     after: object = None,
+    channel: str = "群聊",
 ) -> None:
     """One audit row per write (SPEC §6: every deduction explainable), added to the
-    session: written with the rest of its transaction."""
+    session: written with the rest of its transaction. `channel`: where the actor acted
+    (群聊 / 私聊 / 网页)."""
 
     def dump(v: object) -> str | None:
         return None if v is None else json.dumps(v, ensure_ascii=False, default=str)
@@ -40,30 +41,27 @@ def audit(
             target=target,
             before=dump(before),
             after=dump(after),
+            channel=channel,
         )
     )
 
 
 async def binding_of(session: AsyncSession, platform: str, group_id: str) -> GroupBinding | None:
-    return (
-        await session.execute(
-            select(GroupBinding).where(
-                GroupBinding.platform == platform, GroupBinding.group_id == group_id
-            )
-        )
-    ).scalar_one_or_none()
+    return await session.run_sync(group_binding, platform, group_id)
 
 
 async def team_by_name(session: AsyncSession, name: str) -> Team | None:
-    return (await session.execute(select(Team).where(Team.name == name))).scalar_one_or_none()
+    return await session.run_sync(team_named, name)
 
 
 async def bindings_of(session: AsyncSession, team_id: int) -> list[GroupBinding]:
-    return list(
-        (await session.execute(select(GroupBinding).where(GroupBinding.team_id == team_id)))
-        .scalars()
-        .all()
-    )
+    return await session.run_sync(team_bindings, team_id)
+
+
+def team_bindings(session: Session, team_id: int) -> list[GroupBinding]:
+    """The groups bound to the team."""
+    q = select(GroupBinding).where(GroupBinding.team_id == team_id)
+    return list(session.execute(q).scalars().all())
 
 
 async def all_teams(session: AsyncSession) -> list[Team]:
@@ -74,39 +72,49 @@ def _member_where(team_id: int, platform: str, user_id: str):
     return (Member.team_id == team_id, Member.platform == platform, Member.user_id == user_id)
 
 
+def member_in(session: Session, team_id: int, platform: str, user_id: str) -> Member | None:
+    """The person's membership of the team (any tenure), loaded into the session (to change
+    it); `member_row` reads the same row as a plain value."""
+    return session.execute(
+        select(Member).where(*_member_where(team_id, platform, user_id))
+    ).scalar_one_or_none()
+
+
 async def member_of(
     session: AsyncSession, team_id: int, platform: str, user_id: str
 ) -> Member | None:
-    return (
-        await session.execute(select(Member).where(*_member_where(team_id, platform, user_id)))
-    ).scalar_one_or_none()
+    return await session.run_sync(member_in, team_id, platform, user_id)
 
 
 def member_row(session: Session, team_id: int, platform: str, user_id: str) -> Member | None:
     """`member_of` as a plain row (Core: nothing is loaded into the session), for reading."""
     params = {"team_id": team_id, "platform": platform, "user_id": user_id}
-    row = _MEMBER_ROW.first(session.connection(), params)
+    row = session.connection().execute(_MEMBER_ROW, params).first()
     return None if row is None else Member(**dict(zip(_MEMBER_COLUMNS, row, strict=True)))
 
 
 _MEMBER_COLUMNS = [c.name for c in Member.__table__.c]
-_MEMBER_ROW = Prepared(
-    select(*Member.__table__.c).where(
-        *_member_where(bindparam("team_id"), bindparam("platform"), bindparam("user_id"))  # type: ignore[arg-type]
-    )
+_MEMBER_ROW = select(*Member.__table__.c).where(
+    *_member_where(bindparam("team_id"), bindparam("platform"), bindparam("user_id"))  # type: ignore[arg-type]
 )
 
 
-async def user_ids_on_team(
-    session: AsyncSession, team_id: int, platform: str, user_ids: set[str]
-) -> set[str]:
+def users_on_team(session: Session, team_id: int, platform: str, user_ids: set[str]) -> set[str]:
     """Which of these users are members of the team (any tenure)."""
-    rows = await session.execute(
+    if not user_ids:
+        return set()
+    rows = session.execute(
         select(Member.user_id).where(
             Member.team_id == team_id, Member.platform == platform, Member.user_id.in_(user_ids)
         )
     )
     return set(rows.scalars())
+
+
+async def user_ids_on_team(
+    session: AsyncSession, team_id: int, platform: str, user_ids: set[str]
+) -> set[str]:
+    return await session.run_sync(users_on_team, team_id, platform, user_ids)
 
 
 def rename_member(session: Session, member_id: int, name: str) -> None:
@@ -134,13 +142,13 @@ def join_sync(
     name: str,
     today: date,
     actor: str,
+    channel: str = "群聊",
 ) -> tuple[Member, str]:
     """Add a person to a team (or bring them back). Returns (member, "new"|"rejoined"|"already").
 
     The name is stored clean (`models.text.clean_name`)."""
     name = clean_name(name)
-    where = _member_where(team_id, platform, user_id)
-    m = session.execute(select(Member).where(*where)).scalar_one_or_none()
+    m = member_in(session, team_id, platform, user_id)
     if m is not None and m.left_on is None:
         return m, "already"
     if m is None:
@@ -155,7 +163,7 @@ def join_sync(
         m.role = "agent"
         status = "rejoined"
     session.add(Tenure(member_id=m.id, start=today))
-    audit(session, team_id, actor, "join", f"{platform}:{user_id}", None, {"name": m.name})
+    audit(session, team_id, actor, "join", f"{platform}:{user_id}", None, {"name": m.name}, channel)
     session.flush()
     return m, status
 
@@ -172,34 +180,39 @@ async def join(
     return await session.run_sync(join_sync, team_id, platform, user_id, name, today, actor)
 
 
-async def leave(session: AsyncSession, member: Member, today: date, actor: str) -> None:
+def end_membership(
+    session: Session, member: Member, today: date, actor: str, channel: str = "群聊"
+) -> None:
+    """`/离职`: the membership and its open tenure end today; all history stays (SPEC §2)."""
     member.left_on = today
-    tenure = (
-        await session.execute(
-            select(Tenure).where(Tenure.member_id == member.id, Tenure.end.is_(None))
-        )
+    tenure = session.execute(
+        select(Tenure).where(Tenure.member_id == member.id, Tenure.end.is_(None))
     ).scalar_one_or_none()
     if tenure is not None:
         tenure.end = today
-    audit(session, member.team_id, actor, "leave", _ref(member), None, {"left_on": today})
+    audit(session, member.team_id, actor, "leave", _ref(member), None, {"left_on": today}, channel)
+
+
+async def leave(session: AsyncSession, member: Member, today: date, actor: str) -> None:
+    await session.run_sync(end_membership, member, today, actor)
 
 
 def _ref(member: Member) -> str:
     return f"{member.platform}:{member.user_id}"
 
 
-async def roster(session: AsyncSession, team_id: int) -> list[Member]:
-    return list(
-        (
-            await session.execute(
-                select(Member)
-                .where(Member.team_id == team_id)
-                .order_by(Member.left_on.is_not(None), Member.role.desc(), Member.id)
-            )
-        )
-        .scalars()
-        .all()
+def team_roster(session: Session, team_id: int) -> list[Member]:
+    """The team's members: current first (supervisors, then agents), then those who left."""
+    q = (
+        select(Member)
+        .where(Member.team_id == team_id)
+        .order_by(Member.left_on.is_not(None), Member.role.desc(), Member.id)
     )
+    return list(session.execute(q).scalars().all())
+
+
+async def roster(session: AsyncSession, team_id: int) -> list[Member]:
+    return await session.run_sync(team_roster, team_id)
 
 
 @dataclass(slots=True)
@@ -236,24 +249,16 @@ def _scored(team_id: int, period: str) -> tuple:
     )
 
 
-async def scored_members(session: AsyncSession, team_id: int, period: str) -> list[Member]:
-    """The month's scored agents (see `_scored`) as ORM objects, by id."""
-    rows = await session.execute(
-        select(Member).where(*_scored(team_id, period)).order_by(Member.id)
-    )
-    return list(rows.scalars().all())
-
-
-async def anyone_scored(session: AsyncSession, team_id: int, period: str) -> bool:
+def anyone_scored(session: Session, team_id: int, period: str) -> bool:
     """Whether the month has any agent to score (one row read, not the roster)."""
-    row = await session.execute(select(Member.id).where(*_scored(team_id, period)).limit(1))
+    row = session.execute(select(Member.id).where(*_scored(team_id, period)).limit(1))
     return row.first() is not None
 
 
-async def scored_agents(session: AsyncSession, team_id: int, period: str) -> list[Agent]:
-    """The same agents as `scored_members`, by id, as plain values: a team-wide ranking of
-    10,000 agents holds no ORM objects."""
-    rows = await session.execute(
+def agents_scored(session: Session, team_id: int, period: str) -> list[Agent]:
+    """The month's scored agents (see `_scored`), by id, as plain values: a team-wide
+    ranking of 10,000 agents holds no ORM objects."""
+    rows = session.execute(
         select(Member.id, Member.name, Member.platform, Member.user_id)
         .where(*_scored(team_id, period))
         .order_by(Member.id)
@@ -262,8 +267,12 @@ async def scored_agents(session: AsyncSession, team_id: int, period: str) -> lis
 
 
 async def active_agents(session: AsyncSession, team_id: int, on: date) -> list[Agent]:
+    return await session.run_sync(agents_on, team_id, on)
+
+
+def agents_on(session: Session, team_id: int, on: date) -> list[Agent]:
     """Agents on the team on day `on`, as plain values, by id."""
-    rows = await session.execute(
+    rows = session.execute(
         select(Member.id, Member.name, Member.platform, Member.user_id)
         .where(
             Member.team_id == team_id,
@@ -285,21 +294,21 @@ async def supervisors(session: AsyncSession, team_id: int) -> list[Member]:
     return list(rows.scalars().all())
 
 
-async def find_by_name(session: AsyncSession, team_id: int, name: str) -> list[Member]:
-    rows = await session.execute(
-        select(Member).where(Member.team_id == team_id, Member.name == name)
-    )
-    return list(rows.scalars().all())
+def find_by_name(session: Session, team_id: int, name: str) -> list[Member]:
+    """The team's members (any tenure) whose roster name is exactly `name`."""
+    q = select(Member).where(Member.team_id == team_id, Member.name == name)
+    return list(session.execute(q).scalars().all())
 
 
-async def bind_group(
-    session: AsyncSession,
+def add_binding(
+    session: Session,
     team: Team,
     platform: str,
     group_id: str,
     adapter: str,
     self_id: str,
     actor: str,
+    channel: str = "群聊",
 ) -> GroupBinding:
     """Bind a group to a team, served by the bot account `self_id` (SPEC §2, §5)."""
     binding = GroupBinding(
@@ -312,37 +321,56 @@ async def bind_group(
         bound_by=actor,
     )
     session.add(binding)
-    audit(session, team.id, actor, "bind", f"{platform}:{group_id}", None, team.name)
+    audit(session, team.id, actor, "bind", f"{platform}:{group_id}", None, team.name, channel)
     return binding
 
 
-async def unbind_group(
-    session: AsyncSession, team: Team, platform: str, group_id: str, actor: str
+async def bind_group(
+    session: AsyncSession,
+    team: Team,
+    platform: str,
+    group_id: str,
+    adapter: str,
+    self_id: str,
+    actor: str,
+) -> GroupBinding:
+    return await session.run_sync(add_binding, team, platform, group_id, adapter, self_id, actor)
+
+
+def remove_binding(
+    session: Session, team: Team, platform: str, group_id: str, actor: str, channel: str = "群聊"
 ) -> None:
     """The group leaves its team; every record stays."""
-    await session.execute(
+    session.execute(
         delete(GroupBinding).where(
             GroupBinding.platform == platform, GroupBinding.group_id == group_id
         )
     )
-    audit(session, team.id, actor, "unbind", f"{platform}:{group_id}", team.name)
+    audit(session, team.id, actor, "unbind", f"{platform}:{group_id}", team.name, None, channel)
 
 
-async def new_team(session: AsyncSession, name: str, actor: str) -> Team:
+def create_team(session: Session, name: str, actor: str, channel: str = "群聊") -> Team:
     team = Team(name=clean_name(name), created_at=utcnow())
     session.add(team)
-    await session.flush()
-    audit(session, team.id, actor, "team.create", name)
+    session.flush()
+    audit(session, team.id, actor, "team.create", name, None, None, channel)
     return team
 
 
-async def is_team_supervisor(
-    session: AsyncSession, team_id: int, platform: str, user_id: str
-) -> bool:
-    """An explicit, current supervisor (`/主管`) of the team: what binding another group to
-    an existing team needs besides a superuser (SPEC §2 "Binding is guarded")."""
-    m = await member_of(session, team_id, platform, user_id)
-    return m is not None and m.role == "supervisor" and m.left_on is None
+async def new_team(session: AsyncSession, name: str, actor: str) -> Team:
+    return await session.run_sync(create_team, name, actor)
+
+
+def group_binding(session: Session, platform: str, group_id: str) -> GroupBinding | None:
+    return session.execute(
+        select(GroupBinding).where(
+            GroupBinding.platform == platform, GroupBinding.group_id == group_id
+        )
+    ).scalar_one_or_none()
+
+
+def team_named(session: Session, name: str) -> Team | None:
+    return session.execute(select(Team).where(Team.name == name)).scalar_one_or_none()
 
 
 async def audit_rows(
@@ -402,7 +430,11 @@ async def audit_sentences(
     if member_ids:
         q = select(Member.id, Member.name).where(Member.id.in_(member_ids))
         members = dict((await session.execute(q)).all())
-    return [_sentence(r, named, entries, members, item_names) for r in rows]
+    return [
+        _sentence(r, named, entries, members, item_names)
+        + ("（网页）" if r.channel == "网页" else "")
+        for r in rows
+    ]
 
 
 async def names_of(session: AsyncSession, team_id: int, refs: set[str]) -> dict[str, str]:

@@ -29,19 +29,31 @@ from fractions import Fraction
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from .ledger import (
     Ranked,
+    Refused,
     categories_json,
     member_month_score,
+    month_ranking,
     settlement_of,
     team_month_scores,
 )
 from .periods import utcnow
-from .roster import Agent, audit, bindings_of
+from .roster import Agent, audit
 from .rubric import Rubric, parse_rubric
 from .scoring import CategoryScore, ItemScore, MemberScore, round_half_up
-from .tables import Appeal, AuditLog, Entry, Member, Post, SettledScore, Settlement
+from .tables import (
+    Appeal,
+    AuditLog,
+    Entry,
+    GroupBinding,
+    Member,
+    Post,
+    SettledScore,
+    Settlement,
+)
 
 MAX_ATTEMPTS = 8
 SENDING_LEASE = timedelta(minutes=10)
@@ -139,6 +151,13 @@ def base_of(settlement: Settlement) -> Decimal | None:
     return None if c is None else Decimal(c) / 100
 
 
+def settlement_row(session: Session, team_id: int, period: str) -> Settlement | None:
+    """The (team, month)'s settlement row, in a plain session."""
+    return session.scalars(
+        select(Settlement).where(Settlement.team_id == team_id, Settlement.period == period)
+    ).one_or_none()
+
+
 def rubric_of(settlement: Settlement, current: Rubric) -> Rubric:
     """The rubric a settled month was scored with (its snapshot), not the file of today."""
     if settlement.rubric_version == current.version:
@@ -228,16 +247,18 @@ async def member_score(
     return rubric, stored_score(rubric, sc, {c.key: c.items for c in live.categories})
 
 
-async def settle(
-    session: AsyncSession,
+def settle(
+    session: Session,
     rubric: Rubric,
     team_id: int,
     period: str,
     actor: str,
     base: Decimal | None,
 ) -> SettleResult:
-    """Settle (team, month) in the caller's write transaction; idempotent."""
-    s = await settlement_of(session, team_id, period)
+    """Settle (team, month) in the caller's write transaction (`bot.door.write`, which
+    holds the team's lock: no entry of the month can commit between the scores read here
+    and the commit); idempotent."""
+    s = settlement_row(session, team_id, period)
     if s is not None and s.status == "settled":
         return SettleResult(s, False, False, [])
     correction = s is not None
@@ -253,11 +274,11 @@ async def settle(
             commission_base_cents=base_cents(base),
         )
         try:
-            async with session.begin_nested():  # flushes pending objects first: add inside
+            with session.begin_nested():  # flushes pending objects first: add inside
                 session.add(s)
-                await session.flush()
+                session.flush()
         except IntegrityError:  # another process settled it first
-            s = await settlement_of(session, team_id, period)
+            s = settlement_row(session, team_id, period)
             return SettleResult(s, False, False, [])
     previous: dict[int, dict] = {}
     if correction:
@@ -268,7 +289,7 @@ async def settle(
                 "commission_cents": sc.commission_cents,
                 "fine_cents": sc.fine_cents,
             }
-            for sc in await settled_scores(session, s.id)
+            for sc in settled_scores_of(session, s.id)
         }
         s.status = "settled"
         s.revision += 1
@@ -277,19 +298,20 @@ async def settle(
         s.settled_at = now
         s.settled_by = actor
         s.commission_base_cents = base_cents(base)
-        await session.execute(delete(SettledScore).where(SettledScore.settlement_id == s.id))
-        await session.flush()
+        session.execute(delete(SettledScore).where(SettledScore.settlement_id == s.id))
+        session.flush()
 
-    ranking = await team_month_scores(session, rubric, team_id, period, base)
+    ranking = month_ranking(session, rubric, team_id, period, base)
     changes: list[Change] = []
     for i in range(0, len(ranking), INSERT_BATCH):
         rows = [_settled_row(s.id, r) for r in ranking[i : i + INSERT_BATCH]]
         if correction:
             changes += changes_between(previous, rows)
-        await session.execute(insert(SettledScore), rows)
+        session.execute(insert(SettledScore), rows)
     changes += [c for mid, o in previous.items() if (c := _change(mid, o, None)) is not None]
-    s.appeals_accepted, expired = await _close_appeals(session, team_id, period, now)
-    for b in await bindings_of(session, team_id) if ranking else []:  # nobody to report on
+    s.appeals_accepted, expired = _close_appeals(session, team_id, period, now)
+    bindings = session.scalars(select(GroupBinding).where(GroupBinding.team_id == team_id))
+    for b in bindings if ranking else []:  # nobody to report on
         session.add(
             Post(
                 team_id=team_id,
@@ -313,16 +335,16 @@ async def settle(
             **({"changes": [asdict(c) for c in changes]} if correction else {}),
         },
     )
-    await session.flush()
+    session.flush()
     return SettleResult(s, True, correction, ranking, expired, changes)
 
 
-async def _close_appeals(
-    session: AsyncSession, team_id: int, period: str, now: datetime
+def _close_appeals(
+    session: Session, team_id: int, period: str, now: datetime
 ) -> tuple[int, list[tuple[Appeal, Entry]]]:
     """Expire the month's open appeals; return how many were accepted and the ones that
     expired now (SPEC §4: `/结算` and the post name them)."""
-    rows = await session.execute(
+    rows = session.execute(
         select(Appeal, Entry)
         .join(Entry, Entry.id == Appeal.entry_id)
         .where(Appeal.team_id == team_id, Entry.period == period)
@@ -376,31 +398,27 @@ async def changes_of(session: AsyncSession, settlement: Settlement) -> list[Chan
     return []
 
 
-async def reopen(session: AsyncSession, team_id: int, period: str, actor: str) -> Settlement:
-    s = await settlement_of(session, team_id, period)
+def reopen(session: Session, team_id: int, period: str, actor: str) -> Settlement:
+    s = settlement_row(session, team_id, period)
     if s is None or s.status != "settled":
-        from .ledger import Refused
-
         raise Refused(f"{period} 还没有结算，无需重开")
     s.status = "reopened"
     audit(session, team_id, actor, "reopen", period, {"status": "settled"}, {"status": "reopened"})
     return s
 
 
-async def settled_scores(session: AsyncSession, settlement_id: int) -> list[SettledScore]:
-    rows = await session.execute(
-        select(SettledScore).where(SettledScore.settlement_id == settlement_id)
-    )
+def settled_scores_of(session: Session, settlement_id: int) -> list[SettledScore]:
+    rows = session.execute(select(SettledScore).where(SettledScore.settlement_id == settlement_id))
     return list(rows.scalars())
 
 
 # ---- outbox ---------------------------------------------------------------------------------
 
 
-async def due_posts(session: AsyncSession) -> list[Post]:
+def due_posts(session: Session) -> list[Post]:
     """Pending posts whose next attempt is due (a `sending` one is never due again)."""
     now = utcnow()
-    rows = await session.execute(
+    rows = session.execute(
         select(Post)
         .where(
             Post.status == "pending",
@@ -411,9 +429,9 @@ async def due_posts(session: AsyncSession) -> list[Post]:
     return list(rows.scalars().all())
 
 
-async def claim_post(session: AsyncSession, post: Post) -> bool:
+def claim_post(session: Session, post: Post) -> bool:
     """pending → sending, atomically; False if someone else has it."""
-    res = await session.execute(
+    res = session.execute(
         update(Post)
         .where(Post.id == post.id, Post.status == "pending")
         .values(status="sending", claimed_at=utcnow())
@@ -421,10 +439,10 @@ async def claim_post(session: AsyncSession, post: Post) -> bool:
     return res.rowcount == 1
 
 
-async def hold_post(session: AsyncSession, post_id: int, why: str) -> bool:
+def hold_post(session: Session, post_id: int, why: str) -> bool:
     """sending → unknown: it may have reached the group, so it is not retried by itself.
     True if this call held it (so exactly one process tells the superusers)."""
-    res = await session.execute(
+    res = session.execute(
         update(Post)
         .where(Post.id == post_id, Post.status == "sending")
         .values(status="unknown", last_error=why[:500])
@@ -432,29 +450,27 @@ async def hold_post(session: AsyncSession, post_id: int, why: str) -> bool:
     return res.rowcount == 1
 
 
-async def hold_stuck_posts(session: AsyncSession) -> list[Post]:
+def hold_stuck_posts(session: Session) -> list[Post]:
     """Hold every post left `sending` past its lease; return the ones this call held."""
     cutoff = utcnow() - SENDING_LEASE
-    rows = await session.execute(
+    rows = session.execute(
         select(Post).where(Post.status == "sending", Post.claimed_at < cutoff).order_by(Post.id)
     )
     held = []
     for post in rows.scalars().all():
-        if await hold_post(session, post.id, "发送中断（进程在发送时退出）"):
-            await session.refresh(post)
+        if hold_post(session, post.id, "发送中断（进程在发送时退出）"):
+            session.refresh(post)
             held.append(post)
     return held
 
 
-async def requeue_held(
-    session: AsyncSession, team_id: int, period: str | None, actor: str
-) -> list[Post]:
+def requeue_held(session: Session, team_id: int, period: str | None, actor: str) -> list[Post]:
     """`/重发`: a person checked the group; held (`unknown`) and `failed` posts of the team
     (of one month, or all) go back to pending with fresh attempts."""
     q = select(Post).where(Post.team_id == team_id, Post.status.in_(("unknown", "failed")))
     if period is not None:
         q = q.where(Post.period == period)
-    posts = list((await session.execute(q.order_by(Post.id))).scalars().all())
+    posts = list((session.execute(q.order_by(Post.id))).scalars().all())
     for post in posts:
         before = post.status
         post.status, post.attempts, post.next_attempt_at = "pending", 0, None
@@ -462,8 +478,8 @@ async def requeue_held(
     return posts
 
 
-async def finish_post(session: AsyncSession, post_id: int, error: str | None) -> None:
-    post = await session.get(Post, post_id)
+def finish_post(session: Session, post_id: int, error: str | None) -> None:
+    post = session.get(Post, post_id)
     if post is None:
         return
     now = utcnow()
@@ -479,8 +495,8 @@ async def finish_post(session: AsyncSession, post_id: int, error: str | None) ->
         post.next_attempt_at = now + timedelta(seconds=min(3600, 30 * 2**post.attempts))
 
 
-async def release_post(session: AsyncSession, post_id: int) -> None:
+def release_post(session: Session, post_id: int) -> None:
     """No bot is online for the group: leave the post pending, not failed."""
-    post = await session.get(Post, post_id)
+    post = session.get(Post, post_id)
     if post is not None and post.status == "sending":
         post.status = "pending"

@@ -185,6 +185,7 @@ class AuditLog(SQLModel, table=True):
     target: str
     before: str | None = Field(default=None, sa_column=Column(Text))
     after: str | None = Field(default=None, sa_column=Column(Text))
+    channel: str | None = Field(default=None, sa_column=Column(Text))  # 群聊 / 私聊 / 网页
 
 
 class WebLogin(SQLModel, table=True):

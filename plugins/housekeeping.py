@@ -8,7 +8,7 @@ from nonebot import get_driver, logger, require
 require("nonebot_plugin_apscheduler")
 from nonebot_plugin_apscheduler import scheduler  # noqa: E402
 
-from bot import db  # noqa: E402
+from bot import door  # noqa: E402
 from bot.commands import plugin_meta  # noqa: E402
 from bot.config import get_config  # noqa: E402
 from models.housekeeping import Pruned, prune  # noqa: E402
@@ -21,7 +21,7 @@ JOB_ID = "kpi-housekeeping"
 
 async def prune_job() -> Pruned:
     """The daily job: one short write (every process may run it; deleting is idempotent)."""
-    pruned = await db.unit_of_work_sync(lambda s: prune(s, utcnow()))
+    pruned = await door.write(None, lambda s: prune(s, utcnow()))
     if pruned.logins or pruned.messages:
         logger.info(f"pruned {pruned.logins} web logins and {pruned.messages} message claims")
     return pruned

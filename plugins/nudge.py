@@ -9,20 +9,27 @@ from nonebot import get_driver, logger, require
 require("nonebot_plugin_apscheduler")
 from nonebot_plugin_apscheduler import scheduler  # noqa: E402
 
-from bot import db  # noqa: E402
+from bot import db, door  # noqa: E402
 from bot.commands import COMMANDS, plugin_meta, self_report_examples, usages  # noqa: E402
 from bot.config import get_config, parse_hhmm  # noqa: E402
 from bot.context import Ctx  # noqa: E402
-from bot.dispatch import kpi_command  # noqa: E402
+from bot.dispatch import Call, kpi_command  # noqa: E402
 from bot.parse import Args  # noqa: E402
 from bot.replies import Mention, Part  # noqa: E402
-from bot.runtime import rubric  # noqa: E402
+from bot.runtime import policy, rubric  # noqa: E402
 from bot.send import send_group  # noqa: E402
+from bot.targets import actor_of  # noqa: E402
 from models.ledger import Refused  # noqa: E402
-from models.nudges import claim_reminder, missing_reports  # noqa: E402
 from models.periods import local_now, parse_day  # noqa: E402
-from models.roster import all_teams, audit, bindings_of  # noqa: E402
+from models.roster import all_teams  # noqa: E402
 from models.tables import Team  # noqa: E402
+from models.usecases.reads import MissingRead, missing  # noqa: E402
+from models.usecases.roster import (  # noqa: E402
+    ReminderSet,
+    RemindRequest,
+    claim_due_reminder,
+    set_reminder,
+)
 
 __plugin_meta__ = plugin_meta(
     "每日提醒", "每天定时 @ 还没报的客服；/未报 随时查看", usages("missing", "remind")
@@ -57,13 +64,13 @@ async def remind_due(now: datetime | None = None) -> int:
         if reminder_time(team) != (now.hour, now.minute):
             continue
         today = now.date()
-        async with db.writing() as s:
-            if not await claim_reminder(s, team.id, today):
-                continue
-            missing = await missing_reports(s, rubric(), team.id, today, cfg.tz)
-            bindings = await bindings_of(s, team.id)
-        if not missing:
+        due = await door.write(
+            team.id,
+            lambda s, team_id=team.id, day=today: claim_due_reminder(s, team_id, day, policy()),
+        )
+        if due is None or not due.missing:
             continue
+        missing, bindings = due.missing, due.groups
         parts: list[Part] = ["⏰ 今天还没报的同事：\n"]
         for member, gaps in missing:
             parts += [Mention(member.user_id), f"{gap_text(gaps)}\n"]
@@ -93,36 +100,36 @@ async def _schedule() -> None:
 
 
 @kpi_command(COMMANDS["missing"])
-async def missing_cmd(ctx: Ctx, args: Args) -> str:
+def missing_cmd(ctx: Ctx, args: Args) -> Call:
     tz = get_config().tz
     day = parse_day(args.words[0], tz) if args.words else local_now(tz).date()
     if day is None:
         raise Refused(f"日期 {args.words[0]} 无效，可写 2026-11-28、11-28、今天、昨天")
-    s = ctx.s
-    missing = await missing_reports(s, rubric(), ctx.team_id, day, tz)
-    if not missing:
-        return f"✅ {day} 大家都报过了"
-    lines = [f"📋 {day} 还没报的 {len(missing)} 人："]
-    lines += [f"{m.name}：{gap_text(gaps)}" for m, gaps in missing]
-    return "\n".join(lines)
+
+    def reply(missing) -> str:
+        if not missing:
+            return f"✅ {day} 大家都报过了"
+        lines = [f"📋 {day} 还没报的 {len(missing)} 人："]
+        lines += [f"{m.name}：{gap_text(gaps)}" for m, gaps in missing]
+        return "\n".join(lines)
+
+    return Call(missing, MissingRead(ctx.team_id, day), reply)
 
 
 @kpi_command(COMMANDS["remind"])
-async def remind_cmd(ctx: Ctx, args: Args) -> str | None:
+def remind_cmd(ctx: Ctx, args: Args) -> Call:
     word = args.words[0] if args.words else ""
     if word in ("关闭", "off", "关"):
         value = "off"
-    elif parse_hhmm(word) is not None:
-        h, m = parse_hhmm(word)
-        value = f"{h:02d}:{m:02d}"
+    elif (hhmm := parse_hhmm(word)) is not None:
+        value = f"{hhmm[0]:02d}:{hhmm[1]:02d}"
     else:
         raise Refused("请写提醒时间 HH:MM（如 17:30）或“关闭”")
-    s = ctx.s
-    team = await s.get(Team, ctx.team_id)
-    before = team.reminder_time
-    team.reminder_time = value
-    audit(s, team.id, ctx.actor, "reminder", team.name, before, value)
-    if value == "off":
+    return Call(set_reminder, RemindRequest(ctx.team_id, actor_of(ctx), value), _reminder_set)
+
+
+def _reminder_set(done: ReminderSet) -> str:
+    if done.value == "off":
         return "✅ 本团队的每日提醒已关闭"
     days = get_config().kpi_reminder_days
-    return f"✅ 每天 {value} 提醒还没报的同事（{days}）"
+    return f"✅ 每天 {done.value} 提醒还没报的同事（{days}）"

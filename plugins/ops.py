@@ -12,7 +12,7 @@ from nonebot import get_driver, logger, require
 require("nonebot_plugin_apscheduler")
 from nonebot_plugin_apscheduler import scheduler  # noqa: E402
 
-from bot import backup, botlock, db, status  # noqa: E402
+from bot import backup, botlock, db, door, status  # noqa: E402
 from bot.commands import COMMANDS, plugin_meta, usages  # noqa: E402
 from bot.config import get_config, parse_hhmm  # noqa: E402
 from bot.context import Ctx  # noqa: E402
@@ -57,7 +57,7 @@ async def backup_job(now: datetime | None = None) -> backup.Done | None:
     cfg = get_config()
     now = now or local_now(cfg.tz)
     key = f"kpi-backup:{now.date().isoformat()}"
-    if not await db.unit_of_work_sync(lambda s: claim_message(s, key)):
+    if not await door.write(None, lambda s: claim_message(s, key)):
         return None
     try:
         done = await backup.daily(_url(), cfg.kpi_data_dir, cfg.kpi_backup_keep, now)

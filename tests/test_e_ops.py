@@ -49,7 +49,7 @@ async def settled_team(url: str, agents: int = 40, entries: int = 1500) -> None:
     eng = db.make_engine(url)
     try:
         async with AsyncSession(eng, expire_on_commit=False) as s, s.begin():
-            await settle(s, load_rubric(), 1, PERIOD, "qq:1", None)
+            await s.run_sync(settle, load_rubric(), 1, PERIOD, "qq:1", None)
     finally:
         await eng.dispose()
 

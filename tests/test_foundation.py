@@ -360,12 +360,15 @@ def test_every_command_marked_as_writing_exists():
     assert WRITES <= set(COMMANDS)
 
 
-def test_a_plain_function_handler_is_only_for_a_command_that_writes():
-    """A plain `def` handler runs inside a write unit (`bot.dispatch`); a reading command
-    registered with one is a mistake caught at start, not a lost write at run time."""
-    from bot.commands import COMMANDS
-    from bot.dispatch import kpi_command
+async def test_a_reading_commands_use_case_runs_read_only():
+    """A reading command's use case runs through `bot.door.read` (`bot.dispatch`): a write
+    inside it is refused at once, not lost."""
+    from sqlalchemy import text
 
-    reading = next(c for c in COMMANDS.values() if not c.writes)
-    with pytest.raises(ValueError, match="write unit"):
-        kpi_command(reading)(lambda ctx, args: "✅")
+    from bot import door
+
+    def sneaky(s):
+        s.execute(text("DELETE FROM processedmessage"))
+
+    with pytest.raises(db.WriteInReadOnly):
+        await door.read(sneaky)

@@ -126,14 +126,14 @@ async def test_two_processes_on_one_database_settle_and_post_once(app: App, fres
 
         bind = engine.execution_options(sqlite_begin="IMMEDIATE")
         async with AsyncSession(bind, expire_on_commit=False) as s, s.begin():
-            return (await settle(s, rubric(), 1, "2026-10", "system", None)).created
+            return (await s.run_sync(settle, rubric(), 1, "2026-10", "system", None)).created
 
     async def claim_with(engine, post):
         from sqlalchemy.ext.asyncio import AsyncSession
 
         bind = engine.execution_options(sqlite_begin="IMMEDIATE")
         async with AsyncSession(bind, expire_on_commit=False) as s, s.begin():
-            return await claim_post(s, post)
+            return await s.run_sync(claim_post, post)
 
     try:
         created = await asyncio.gather(*(settle_with(e) for e in engines))
@@ -350,7 +350,7 @@ async def october_settled_and_claimed_by_a_process_that_died() -> None:
     await settle_due()
     async with db.writing() as s:
         post = (await s.execute(select(Post))).scalar_one()
-        assert await claim_post(s, post)
+        assert await s.run_sync(claim_post, post)
 
 
 async def flush_with(app: App, calls: list[tuple[str, dict, object]]) -> int:

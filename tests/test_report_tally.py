@@ -70,7 +70,7 @@ async def test_the_reply_score_is_the_stored_months_score(app):
             async def undo(s, victim=victim) -> None:
                 entry = await entry_by_id(s, victim)
                 assert entry is not None
-                await revoke(s, entry, "qq:9", "主管", "test")
+                await s.run_sync(revoke, entry, "qq:9", "主管", "test")
 
             logged_ids.remove(victim)
             await db.unit_of_work(undo)

@@ -108,25 +108,21 @@ async def test_a_failed_name_refresh_still_answers_the_command(
     """A read command refreshes a changed name in a transaction of its own: a locked
     database there costs the new name, never the answer. (A command that writes refreshes
     the name in its own unit of work.)"""
-    from contextlib import asynccontextmanager
-
     from sqlalchemy.exc import OperationalError
 
-    from bot import db
+    from bot import db, door
 
     await bind(app)
     await said(app, "/朋友圈", 30001, card="张三")
-    real, failed = db.writing, []
+    real, failed = door.write, []
 
-    @asynccontextmanager
-    async def locked_once():
+    async def locked_once(team_id, work):
         if not failed:
             failed.append(True)
             raise OperationalError("UPDATE member", {}, Exception("database is locked"))
-        async with real() as s:
-            yield s
+        return await real(team_id, work)
 
-    monkeypatch.setattr(db, "writing", locked_once)
+    monkeypatch.setattr(door, "write", locked_once)
     reply = await said(app, "/我的绩效", 30001, card="张三丰")
     assert reply.startswith("📋 张三 2026-"), reply  # the old name, this once
     assert failed == [True]

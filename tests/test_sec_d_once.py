@@ -88,10 +88,10 @@ async def test_a_refused_write_claims_after_its_rollback_and_writes_nothing_else
 async def test_a_write_that_failed_is_handled_again_when_sent_again(
     app: App, monkeypatch: pytest.MonkeyPatch
 ):
-    import plugins.report
+    import models.usecases.selfreport as selfreport
 
     await bind(app)
-    real, calls = plugins.report.log_self_report, []
+    real, calls = selfreport.log_self_report, []
 
     def failing_once(*args, **kw):
         calls.append(1)
@@ -99,7 +99,7 @@ async def test_a_write_that_failed_is_handled_again_when_sent_again(
             raise RuntimeError("the database went away")
         return real(*args, **kw)
 
-    monkeypatch.setattr(plugins.report, "log_self_report", failing_once)
+    monkeypatch.setattr(selfreport, "log_self_report", failing_once)
     mid = next_id()
     [failed] = await say(app, group_event("/朋友圈", ZHANG, card="张三", message_id=mid))
     assert failed.startswith("❌ 出错了"), failed

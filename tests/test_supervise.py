@@ -528,7 +528,7 @@ async def _settle(period: str) -> None:
     from models.settlement import settle
 
     async with db.writing() as s:
-        result = await settle(s, rubric(), 1, period, "qq:10000", None)
+        result = await s.run_sync(settle, rubric(), 1, period, "qq:10000", None)
     assert result.created
 
 

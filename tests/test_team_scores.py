@@ -9,7 +9,7 @@ from sqlalchemy import insert, select
 from bot import db
 from models import ledger, settlement
 from models.ledger import member_month_score, team_month_scores
-from models.roster import scored_members
+from models.roster import agents_scored
 from models.rubric import load_rubric
 from models.tables import Entry, Member, SettledScore, Team, Tenure
 
@@ -66,7 +66,7 @@ async def test_team_scores_streamed_in_small_batches_equal_each_member_scored_al
     rubric = load_rubric()
     async with db.reading() as s:
         ranking = await team_month_scores(s, rubric, 1, PERIOD, None)
-        scored = [m.id for m in await scored_members(s, 1, PERIOD)]
+        scored = [m.id for m in await s.run_sync(agents_scored, 1, PERIOD)]
         alone = {m: await member_month_score(s, rubric, 1, m, PERIOD, None) for m in scored}
     assert scored == [1, 2, 3, 4, 5, 6, 9, 10]
     assert sorted(r.member.id for r in ranking) == scored
@@ -90,7 +90,7 @@ async def test_settle_writes_every_ranked_agent_in_batches(monkeypatch):
     await a_team_month()
     rubric = load_rubric()
     async with db.writing() as s:
-        result = await settlement.settle(s, rubric, 1, PERIOD, "测试", None)
+        result = await s.run_sync(settlement.settle, rubric, 1, PERIOD, "测试", None)
     async with db.reading() as s:
         rows = (await s.execute(select(SettledScore).order_by(SettledScore.rank))).scalars().all()
     assert len(rows) == len(result.ranking) == 8

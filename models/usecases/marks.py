@@ -1,0 +1,281 @@
+"""Supervisors' marks: deductions, bonuses and fines (`/扣分 /加分` and the rubric's
+shortcuts), and revoking an entry (`/撤销`, which also accepts its open appeal) (SPEC §3, §4).
+
+    mark(s, MarkRequest)     -> Marked    one entry per person named, all or none
+    revoke(s, RevokeRequest) -> Revoked
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from fractions import Fraction
+
+from sqlalchemy.orm import Session
+
+from .. import ledger
+from ..appeals import accept_for_entry
+from ..ledger import Refused, ensure_open, get_entry, month_score, recent_same, write_entry
+from ..periods import current_period, looks_like_period, parse_period, utcnow
+from ..rights import SELF_MARK, SELF_REVOKE, refuse_self
+from ..rubric import Item, Rubric
+from ..scoring import MemberScore
+from ..tables import Member
+from ..words import find_fine, looks_numeric, note_of, parse_days
+from .base import (
+    Actor,
+    EntryRef,
+    Person,
+    Policy,
+    Word,
+    entry_id_of,
+    require_supervisor,
+)
+from .targets import Where, not_an_agent, resolve
+
+REPEAT_SECONDS = 120  # SPEC §3: the same mark again within this is probably sent twice
+
+
+@dataclass(frozen=True)
+class EntryView:
+    """An entry as a reply shows it (plain values)."""
+
+    id: int
+    member_id: int
+    item_key: str
+    quantity: int | Fraction
+    fine_cents: int
+    period: str
+
+
+@dataclass(frozen=True)
+class MarkRequest:
+    team_id: int
+    actor: Actor
+    words: tuple[Word, ...]  # after the command: targets, item, count or fine, note, month
+    sign: int  # -1 a deduction, +1 a bonus
+    item_key: str | None = None  # fixed by a rubric shortcut (`/迟到`), else named in `words`
+    people: Mapping[str, Person] = field(default_factory=dict)  # looked up by the chat layer
+    quoted: str | None = None  # the sender of the message replied to
+    source: str | None = None  # the chat message's key (`Entry.source`)
+
+
+@dataclass(frozen=True)
+class MarkLine:
+    entry: EntryView
+    member_name: str
+    score: MemberScore  # the member's month with this entry
+    repeat_of: int | None  # the same mark by the same person within 2 minutes
+
+
+@dataclass(frozen=True)
+class Marked:
+    item: Item
+    period: str
+    current: bool  # `period` is this month
+    quantity: int | Fraction
+    lines: list[MarkLine]
+
+
+def mark(s: Session, req: MarkRequest, policy: Policy) -> Marked:
+    """Log the item for every person named; all or none (SPEC §3)."""
+    p = policy
+    rub = p.rubric
+    speaker = require_supervisor(s, req.team_id, req.actor, p)
+    sign = req.sign
+    item = rub.item(req.item_key) if req.item_key else None
+    valid = [i for i in rub.supervisor_items() if (i.points or 0) * sign > 0]
+
+    def names_item(w: Word) -> bool:
+        return item is None and rub.find_item(w.norm) is not None
+
+    words, named = _without_item(list(req.words), None if item is not None else names_item)
+    where = Where(req.team_id, req.actor.platform, req.actor.key, p.today, req.people, req.quoted)
+    found = resolve(s, where, words, is_end=names_item)
+    targets, used = found.members, found.used
+    rest = words[used:]
+    if later := [w for w in rest if w.mention is not None]:
+        # SPEC §3: an @ after the item, the count or the note is a target all the same
+        # (and a reply's quoted sender stands in only when nobody is named at all)
+        more = resolve(s, where, later, found=found).members
+        first = targets if used else []
+        targets = first + [m for m in more if all(m.id != x.id for x in first)]
+        rest = [w for w in rest if w.mention is None]
+    if item is None:
+        if named is not None:
+            word, rest = named.text, [named, *rest]
+        else:
+            word = rest[0].text if rest and rest[0].mention is None else ""
+        item = rub.find_item(word) if word else None
+        kind = "扣分" if sign < 0 else "加分"
+        choices = "、".join(i.name for i in valid)
+        if item is None:
+            raise Refused(
+                f"请写{kind}项目" if not word else f"“{word}”不是{kind}项目。可用：{choices}"
+            )
+        if rub.who_logs(item) == "self":
+            raise Refused(f"{item.name}是客服自报项目，不能{kind}。可用：{choices}")
+        if item not in valid:
+            raise Refused(f"{item.name}不是{kind}项目。可用：{choices}")
+        rest = rest[1:]
+    if not targets:
+        raise Refused(f"请 @ 要登记{item.name}的人")
+    refuse_self(req.actor.key, speaker.id if speaker else None, targets, SELF_MARK)
+    people = req.people
+    if bad := [
+        f"{m.name} 是{why}"
+        for m in targets
+        if (why := not_an_agent(m, found, people, p.admins_are_supervisors))
+    ]:
+        raise Refused(f"{'；'.join(bad)}，不参与考核。本次没有记录任何内容")
+    period, quantity, fine_cents, note = split_rest(
+        item, rest, rub.limits.supervisor_max_quantity, rub.limits.fine_max, p
+    )
+    now_period = current_period(p.tz)
+    period = period or now_period
+    if period > now_period:
+        raise Refused(f"不能登记未来的月份 {period}")
+    ensure_open(s, req.team_id, period)
+    lines = []
+    for m in targets:
+        now = utcnow()
+        values = {
+            "team_id": req.team_id,
+            "member_id": m.id,
+            "period": period,
+            "item_key": item.key,
+            "quantity": quantity,
+            "fine_cents": fine_cents,
+            "link": None,
+            "note": note,
+            "image_url": None,
+            "image_file": None,
+            "created_at": now,
+            "created_by": req.actor.key,
+            "created_by_name": req.actor.name,
+            "source": req.source,
+        }
+        entry_id = write_entry(s, values, req.actor.channel)
+        score = month_score(s, rub, req.team_id, m.id, period, p.commission_base)
+        first = recent_same(s, entry_id, values, now - timedelta(seconds=REPEAT_SECONDS))
+        view = EntryView(entry_id, m.id, item.key, quantity, fine_cents, period)
+        lines.append(MarkLine(view, m.name, score, first))
+    return Marked(item, period, period == now_period, quantity, lines)
+
+
+def split_rest(
+    item: Item, words: list[Word], max_qty: int, fine_max: Decimal, policy: Policy
+) -> tuple[str | None, int | Fraction, int, str | None]:
+    """After the targets (and the item): a count (or, for a fine item, the fine), a note, and
+    a month anywhere. A first word that is a valid count or fine is one, even if it could
+    also read as a month (`100000` yuan); otherwise a month word is the month."""
+    words = list(words)
+    quantity: int | Fraction = 1
+    fine_cents, fine_given = 0, False
+    first = words[0].text if words else None
+    if item.fine:
+        found = find_fine([w.text for w in words])
+        if found is not None:
+            start, end, money = found
+            said = " ".join(w.text for w in words[start:end])
+            if 0 <= money <= fine_max:
+                fine_cents, fine_given = int(money * 100), True
+                words = words[:start] + words[end:]
+            elif not (start == 0 and looks_like_period(said)):
+                raise Refused(f"罚款金额必须在 0–{fine_max} 元之间，收到 {said}")
+    elif first is not None:
+        n = parse_days(first)
+        step = Fraction(item.step) if item.step is not None else Fraction(1)
+        if n is not None and step <= n <= max_qty and n % step == 0:
+            quantity = n
+            words = words[1:]
+        elif n is not None and step < 1 and not looks_like_period(first):
+            raise Refused(
+                f"{item.unit}数必须是 0.5–{max_qty} 之间的整数或半{item.unit}，收到 {first}"
+            )
+        elif (n is not None or looks_numeric(words[0].norm)) and not looks_like_period(first):
+            raise Refused(f"次数必须是 1–{max_qty} 的整数，收到 {first}")
+    period = None
+    rest = []
+    for w in words:
+        if looks_like_period(w.norm):
+            period = parse_period(w.norm, policy.tz)
+            if period is None:
+                raise Refused(f"月份 {w.text} 无效")
+        else:
+            rest.append(w)
+    if item.fine and not fine_given:
+        raise Refused(f"{item.name}需要写罚款金额（元），例如 200")
+    note = note_of(" ".join(w.text for w in rest))
+    return period, quantity, fine_cents, note
+
+
+def _without_item(words: list[Word], names_item) -> tuple[list[Word], Word | None]:
+    """SPEC §3 "What people type": the item may come anywhere. When the command does not fix
+    it (`/扣分`), the first word naming one, taken out of the words."""
+    if names_item is not None:
+        for i, w in enumerate(words):
+            if w.mention is None and names_item(w):
+                return words[:i] + words[i + 1 :], w
+    return words, None
+
+
+def cap_effect(rub: Rubric, score: MemberScore, item: Item, quantity: int | Fraction) -> Fraction:
+    """What a mark of `item` × `quantity` changed of its category, once the category's cap
+    (or its floor of 0) is applied: equal to the points meant unless the cap bites."""
+    c = score.category(item.category)
+    base = c.max if rub.category(item.category).kind == "deduction" else Fraction(0)
+    after = base + sum((i.points for i in c.items), Fraction(0))
+    meant = Fraction(item.points or 0) * quantity
+    return _within(after, c.max) - _within(after - meant, c.max)
+
+
+def _within(x: Fraction, top: Fraction) -> Fraction:
+    return max(Fraction(0), min(top, x))
+
+
+# ---- /撤销 -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RevokeRequest:
+    team_id: int
+    actor: Actor
+    entry_id: int | EntryRef
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Revoked:
+    entry: EntryView
+    member_name: str
+    member_user_id: str
+    reason: str | None
+    score: MemberScore  # the member's month without the entry
+    appeal_accepted: bool  # it had an open appeal, accepted by this revoke
+
+
+def revoke(s: Session, req: RevokeRequest, policy: Policy) -> Revoked:
+    """Revoke an entry of the team (a supervisor, never their own: SPEC §2); an open appeal
+    against it is accepted (SPEC §4)."""
+    p = policy
+    speaker = require_supervisor(s, req.team_id, req.actor, p)
+    wanted = entry_id_of(s, req.team_id, req.entry_id)
+    entry = get_entry(s, wanted)
+    if entry is None or entry.team_id != req.team_id:
+        raise Refused(f"本团队没有 #{wanted}")
+    member = s.get(Member, entry.member_id)
+    assert member is not None
+    refuse_self(req.actor.key, speaker.id if speaker else None, [member], SELF_REVOKE)
+    ledger.revoke(s, entry, req.actor.key, req.actor.name, req.reason, req.actor.channel)
+    appeal = accept_for_entry(s, entry, req.actor.key, req.reason, req.actor.channel)
+    score = month_score(s, p.rubric, req.team_id, entry.member_id, entry.period, p.commission_base)
+    return Revoked(_view(entry), member.name, member.user_id, req.reason, score, appeal is not None)
+
+
+def _view(entry) -> EntryView:
+    return EntryView(
+        entry.id, entry.member_id, entry.item_key, entry.quantity, entry.fine_cents, entry.period
+    )

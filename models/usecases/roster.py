@@ -1,0 +1,209 @@
+"""The roster (SPEC §2): `/入职`, `/离职`, `/主管`, `/取消主管`, and a team's nudge setting
+`/提醒` (SPEC §4).
+
+    join(s, JoinRequest)         -> Joined
+    leave(s, LeaveRequest)       -> Left
+    set_role(s, RoleRequest)     -> RoleSet
+    set_reminder(s, RemindRequest) -> ReminderSet
+    claim_due_reminder(s, team_id, day) -> DueReminder | None   (the daily job)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy.orm import Session
+
+from ..ledger import Refused
+from ..nudges import claim_reminder, missing_on
+from ..roster import audit, end_membership, join_sync, member_in, team_bindings
+from ..tables import Team
+from .base import Actor, Person, Policy, Word, require_supervisor
+from .targets import MAX_TARGETS, Where, resolve, too_many
+
+
+@dataclass(frozen=True)
+class JoinRequest:
+    team_id: int
+    actor: Actor
+    user_ids: tuple[str, ...]  # the people named (@, QQ numbers, or the quoted sender)
+    name: str = ""  # the name given, for one person
+    people: Mapping[str, Person] = field(default_factory=dict)  # their group cards now
+    quoted: str | None = None
+
+
+@dataclass(frozen=True)
+class JoinLine:
+    name: str
+    status: str  # new | rejoined | already | renamed
+    joined_on: date
+
+
+@dataclass(frozen=True)
+class Joined:
+    today: date
+    lines: list[JoinLine]
+
+
+def join(s: Session, req: JoinRequest, policy: Policy) -> Joined:
+    """Register people on the team (SPEC §2): only someone the platform says is in the
+    group, or already on the team (any tenure)."""
+    p = policy
+    require_supervisor(s, req.team_id, req.actor, p)
+    uids, name = list(req.user_ids), req.name
+    if len(uids) > MAX_TARGETS:
+        raise too_many()
+    if not uids:
+        raise Refused("请 @ 要入职的人（或写 QQ 号）")
+    if name and len(uids) > 1:
+        raise Refused("一次给多人入职时不能指定姓名")
+    if len(name) > 20:
+        raise Refused("姓名最长 20 个字")
+
+    def card(uid: str) -> str | None:
+        person = req.people.get(uid)
+        return person.name if person is not None else None
+
+    platform = req.actor.platform
+    outsiders = [
+        uid
+        for uid in uids
+        if card(uid) is None and member_in(s, req.team_id, platform, uid) is None
+    ]
+    if outsiders and outsiders == [req.quoted] and len(uids) == 1:
+        raise Refused("请 @ 要入职的人（或写 QQ 号）")  # the quoted sender is not in this group
+    if outsiders:
+        who = "、".join(f"QQ {uid}" for uid in outsiders)
+        raise Refused(f"{who} 不在本群，不能入职。本次没有记录任何内容")
+    today = p.today
+    lines = []
+    for uid in uids:
+        display = name or card(uid) or uid
+        m, status = join_sync(
+            s, req.team_id, platform, uid, display, today, req.actor.key, req.actor.channel
+        )
+        if status == "already" and name and m.name != name:
+            m.name = name
+            status = "renamed"
+        lines.append(JoinLine(m.name, status, m.joined_on))
+    return Joined(today, lines)
+
+
+@dataclass(frozen=True)
+class LeaveRequest:
+    team_id: int
+    actor: Actor
+    words: tuple[Word, ...]
+    people: Mapping[str, Person] = field(default_factory=dict)
+    quoted: str | None = None
+
+
+@dataclass(frozen=True)
+class Left:
+    today: date
+    names: list[str]
+
+
+def leave(s: Session, req: LeaveRequest, policy: Policy) -> Left:
+    """`/离职`: each person named leaves from today; their history stays (SPEC §2)."""
+    p = policy
+    require_supervisor(s, req.team_id, req.actor, p)
+    where = Where(req.team_id, req.actor.platform, req.actor.key, p.today, req.people, req.quoted)
+    targets = resolve(s, where, list(req.words), register=False, allow_left=True).members
+    if not targets:
+        raise Refused("请 @ 要离职的人（或写 QQ 号、姓名）")
+    names = []
+    for m in targets:
+        if m.left_on is not None:
+            raise Refused(f"{m.name} 已于 {m.left_on} 离职")
+        end_membership(s, m, p.today, req.actor.key, req.actor.channel)
+        names.append(m.name)
+    return Left(p.today, names)
+
+
+@dataclass(frozen=True)
+class RoleRequest:
+    team_id: int
+    actor: Actor
+    words: tuple[Word, ...]
+    role: str  # supervisor | agent
+    people: Mapping[str, Person] = field(default_factory=dict)
+    quoted: str | None = None
+
+
+@dataclass(frozen=True)
+class RoleSet:
+    team_name: str
+    role: str
+    names: list[str]
+
+
+def set_role(s: Session, req: RoleRequest, policy: Policy) -> RoleSet:
+    """`/主管` and `/取消主管`, by a superuser or the group's owner (SPEC §2); a person
+    named who is in the group joins the team first."""
+    p = policy
+    if not (req.actor.is_superuser or req.actor.group_role == "owner"):
+        raise Refused("只有群主或超级管理员可以这样做")
+    where = Where(req.team_id, req.actor.platform, req.actor.key, p.today, req.people, req.quoted)
+    targets = resolve(s, where, list(req.words)).members
+    if not targets:
+        raise Refused("请 @ 要设置的人")
+    for m in targets:
+        before = m.role
+        m.role = req.role
+        audit(
+            s,
+            req.team_id,
+            req.actor.key,
+            "role",
+            f"{m.platform}:{m.user_id}",
+            before,
+            req.role,
+            req.actor.channel,
+        )
+    team = s.get(Team, req.team_id)
+    assert team is not None
+    return RoleSet(team.name, req.role, [m.name for m in targets])
+
+
+@dataclass(frozen=True)
+class RemindRequest:
+    team_id: int
+    actor: Actor
+    value: str  # HH:MM, or "off"
+
+
+@dataclass(frozen=True)
+class ReminderSet:
+    value: str
+
+
+def set_reminder(s: Session, req: RemindRequest, policy: Policy) -> ReminderSet:
+    """`/提醒 HH:MM|关闭`: the team's daily nudge time (SPEC §4)."""
+    p = policy
+    require_supervisor(s, req.team_id, req.actor, p)
+    team = s.get(Team, req.team_id)
+    assert team is not None
+    before = team.reminder_time
+    team.reminder_time = req.value
+    audit(s, team.id, req.actor.key, "reminder", team.name, before, req.value, req.actor.channel)
+    return ReminderSet(req.value)
+
+
+@dataclass(frozen=True)
+class DueReminder:
+    """Today's reminder of a team, claimed: who has not reported, and where to say it."""
+
+    missing: list  # (Agent, [Gap]) per agent with no self-report today
+    groups: list  # the team's bindings (plain rows)
+
+
+def claim_due_reminder(s: Session, team_id: int, day: date, policy: Policy) -> DueReminder | None:
+    """Claim the team's reminder of `day` (exactly once, SPEC §4) and read who to remind;
+    None when it was already sent."""
+    if not claim_reminder(s, team_id, day):
+        return None
+    missing = missing_on(s, policy.rubric, team_id, day, policy.tz)
+    return DueReminder(missing, team_bindings(s, team_id))

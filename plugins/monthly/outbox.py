@@ -1,0 +1,136 @@
+"""The outbox sender: every due monthly post, claimed before it is sent, and the alerts
+to superusers about posts whose fate is unknown. What is guaranteed (never twice without
+a person deciding) is in `models.settlement`; every state change goes through the write
+door (`bot.door.write`) in the post's team.
+
+Module state (it must be: one sender at a time per process): `_flush_lock`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from nonebot import logger
+from nonebot.exception import ActionFailed
+
+from bot import door
+from bot.engine import reading
+from bot.identity import superuser_ids
+from bot.replies import Part
+from bot.send import NoBotOnline, send_group, send_private
+from models.ledger import settlement_of
+from models.roster import binding_of, bindings_of, member_of
+from models.settlement import (
+    claim_post,
+    due_posts,
+    finish_post,
+    hold_post,
+    hold_stuck_posts,
+    release_post,
+)
+from models.tables import GroupBinding, Post, Team
+
+from .post import dm_message, report_messages
+
+_flush_lock = asyncio.Lock()
+
+
+async def _prepare(post: Post) -> tuple[GroupBinding, str | None, list[list[Part]]]:
+    """Where a post goes (the binding whose bot sends it, a user id for a DM) and its messages."""
+    async with reading() as s:
+        team = await s.get(Team, post.team_id)
+        settlement = await settlement_of(s, post.team_id, post.period)
+        if post.group_id.startswith("dm:"):
+            uid = post.group_id[3:]
+            same = [b for b in await bindings_of(s, post.team_id) if b.platform == post.platform]
+            if not same:
+                raise NoBotOnline(f"团队没有 {post.platform} 的群")
+            return same[0], uid, [await dm_message(s, team, settlement, post.platform, uid)]
+        binding = await binding_of(s, post.platform, post.group_id)
+        if binding is None or binding.team_id != post.team_id:
+            raise RuntimeError("群已解绑")
+        return binding, None, await report_messages(s, team, settlement)
+
+
+async def flush_posts() -> int:
+    """Send every due post, each claimed first; returns how many went out."""
+    sent = 0
+    async with _flush_lock:
+        held = await door.write(None, hold_stuck_posts)
+        for post in held:
+            await tell_superusers(post)
+        async with reading() as s:
+            posts = await s.run_sync(due_posts)
+        for post in posts:
+            if not await door.write(post.team_id, lambda s, p=post: claim_post(s, p)):
+                continue
+            if await _send(post):
+                sent += 1
+    return sent
+
+
+async def _send(post: Post) -> bool:
+    """Send one claimed post; record how it went. True if it went out whole."""
+    started = accepted = 0
+    messages: list[list[Part]] = []
+    try:
+        binding, uid, messages = await _prepare(post)
+        for parts in messages:
+            started += 1
+            if uid is None:
+                await send_group(binding, parts)
+            else:
+                await send_private(binding, uid, parts)
+            accepted += 1
+    except Exception as e:
+        logger.warning(f"post #{post.id} to {post.group_id} failed: {e!r}")
+        surely_not_sent = accepted == 0 and (
+            not started or isinstance(e, NoBotOnline | ActionFailed)
+        )
+
+        error = e
+
+        def record(s) -> bool:
+            if not surely_not_sent:
+                return hold_post(
+                    s, post.id, f"已发出 {accepted}/{len(messages)} 条后出错：{error!r}"
+                )
+            if isinstance(error, NoBotOnline):
+                release_post(s, post.id)
+            else:
+                finish_post(s, post.id, repr(error))
+            return False
+
+        if await door.write(post.team_id, record):
+            await tell_superusers(post)
+        return False
+    await door.write(post.team_id, lambda s: finish_post(s, post.id, None))
+    return True
+
+
+async def tell_superusers(post: Post) -> None:
+    """A held post: every superuser gets a private message saying what to check and how to
+    re-send it (through a bot of the post's platform; logged when none can)."""
+    async with reading() as s:
+        team = await s.get(Team, post.team_id)
+        same = [b for b in await bindings_of(s, post.team_id) if b.platform == post.platform]
+        dm = post.group_id.startswith("dm:")
+        member = await member_of(s, post.team_id, post.platform, post.group_id[3:]) if dm else None
+    where = (
+        f"私信给 {member.name if member else post.group_id[3:]}"
+        if dm
+        else f"发往群 {post.group_id}"
+    )
+    text = (
+        f"⚠️ 「{team.name}」{post.period} 月报{where} 时中断，不确定是否已经发出。"
+        f"为免重复，机器人不会自动重发。请到{'对方' if dm else '群里'}确认：没收到就在"
+        f"「{team.name}」的群里发 /重发 {post.period}"
+    )
+    logger.warning(text)
+    if not same:
+        return
+    for uid in superuser_ids(post.platform):
+        try:
+            await send_private(same[0], uid, [text])
+        except Exception as e:
+            logger.warning(f"telling superuser {uid} about post #{post.id} failed: {e!r}")

@@ -1,0 +1,153 @@
+"""What the monthly post says: title, a correction's changes, the ranking, the month's
+totals, the appeals that expired with it, an image; and an agent's own breakdown (DM)."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+
+from nonebot import logger
+
+from bot.config import get_config
+from bot.format import Row, chunk, ranking_lines, ranking_table, score_card
+from bot.replies import Mention, Part, Picture
+from bot.runtime import commission_base, rubric
+from models.ledger import member_entries, month_counts
+from models.roster import member_of
+from models.settlement import (
+    Change,
+    changes_of,
+    expired_with,
+    member_score,
+    rubric_of,
+    settled_scores_of,
+)
+from models.tables import Appeal, Member, SettledScore, Settlement, Team
+
+POST_ROWS = 100  # a group post lists the top 100; the workbook has everyone
+IMAGE_ROWS = 50  # the image shows the top 50
+
+
+def _stored_rows(scores: list[SettledScore], rub) -> list[Row]:
+    rows = []
+    for sc in sorted(scores, key=lambda x: (x.rank, x.name)):
+        cats = json.loads(sc.categories)
+        rows.append(
+            Row(
+                sc.rank,
+                sc.name,
+                [Fraction(cats.get(c.key, "0")) for c in rub.categories],
+                Fraction(sc.total),
+                sc.grade,
+                None if sc.commission_cents is None else Fraction(sc.commission_cents, 100),
+                Fraction(sc.fine_cents, 100),
+            )
+        )
+    return rows
+
+
+async def totals_line(s, team_id: int, period: str, rub) -> str:
+    """`当月共 N 条记录，客户投诉 3 次`: the rubric's `count_as` labels say what is counted."""
+    counts = await month_counts(s, team_id, period)
+    line = f"当月共 {sum(counts.values())} 条记录"
+    tallies: dict[str, int] = {}
+    for item in rub.items:
+        if item.count_as:
+            tallies[item.count_as] = tallies.get(item.count_as, 0) + counts.get(item.key, 0)
+    return line + "".join(f"，{label} {n} 次" for label, n in tallies.items())
+
+
+def _picture(title: str, rub, rows: list[Row], footer: str, pay: bool) -> Picture | None:
+    from bot.render import render_ranking
+
+    heads, cells = ranking_table(rub, rows, pay=pay)
+    try:
+        png = render_ranking(title, heads, cells, footer, get_config().kpi_font or None)
+    except Exception as e:
+        logger.warning(f"ranking image failed: {e!r}")
+        return None
+    return Picture(png) if png else None
+
+
+def change_lines(changes: list[Change], period: str, pay: bool) -> list[str]:
+    """A correction, agent by agent, old → new (SPEC §4); pay only where pay is shown."""
+    if not changes:
+        return ["更正内容：与原月报相比，没有人的总分或提成变化"]
+    out = ["更正内容："]
+    for c in changes:
+        if c.old_total is None:
+            out.append(f"· {c.name} 新计入，总分 {c.new_total}")
+            continue
+        if c.new_total is None:
+            out.append(f"· {c.name} 不再计入（原总分 {c.old_total}）")
+            continue
+        parts = [f"总分 {c.old_total} → {c.new_total}"] if c.total_changed else []
+        if pay and c.old_pay != c.new_pay:
+            parts.append(f"提成 {c.old_pay or '无'} → {c.new_pay or '无'}")
+        if pay and c.old_fines != c.new_fines:
+            parts.append(f"罚款 {c.old_fines} → {c.new_fines}")
+        if not pay and c.pay_changed:
+            parts.append(f"提成有变动（本人发 /我的绩效 {period} 查看）")
+        out.append(f"· {c.name} " + "，".join(parts))
+    return out
+
+
+def expired_parts(expired: list[tuple[int, str]]) -> list[Part]:
+    """`⏰ N 条申诉随结算过期（未处理）：@张三 #12 …`: each agent @-ed (SPEC §4);
+    `expired` is (entry id, agent's user id) per appeal."""
+    if not expired:
+        return []
+    parts: list[Part] = [f"⏰ {len(expired)} 条申诉未处理，随本月结算过期："]
+    for entry_id, user_id in expired:
+        parts += [Mention(user_id), f"#{entry_id} "]
+    return parts
+
+
+def _expired_of(rows: list[tuple[Appeal, Member]]) -> list[tuple[int, str]]:
+    return [(appeal.entry_id, member.user_id) for appeal, member in rows]
+
+
+async def report_messages(s, team: Team, settlement: Settlement) -> list[list[Part]]:
+    """The monthly post: title, what a correction changed, the ranking, the month's totals,
+    the appeals that expired with it, how to see details, an image."""
+    rub = rubric_of(settlement, rubric())
+    scores = await s.run_sync(settled_scores_of, settlement.id)
+    rows = _stored_rows(scores, rub)
+    period = settlement.period
+    title = f"📊 「{team.name}」{period} 月度绩效" + ("【更正】" if settlement.revision > 1 else "")
+    totals = await totals_line(s, team.id, period, rub)
+    if settlement.appeals_accepted:
+        totals += f"，申诉受理 {settlement.appeals_accepted} 条"
+    shown = rows[:POST_ROWS]
+    pay = get_config().kpi_pay_public  # everyone reads the group (SPEC §4 "pay is private")
+    lines = [title]
+    if settlement.revision > 1:
+        lines += change_lines(await changes_of(s, settlement), period, pay)
+    lines += ranking_lines(rub, shown, pay=pay)
+    if len(rows) > len(shown):
+        lines.append(f"……其余 {len(rows) - len(shown)} 人的名次请用 /导出 查看完整表格")
+    lines += [totals, f"发 /我的绩效 {period} 查看自己的明细"]
+    messages: list[list[Part]] = [[m] for m in chunk(lines)]
+    expired = expired_parts(_expired_of(await expired_with(s, settlement)))
+    if expired:
+        messages[-1] += ["\n", *expired]
+    pic = None
+    if rows:
+        pic = _picture(title.removeprefix("📊 "), rub, shown[:IMAGE_ROWS], totals, pay)
+    if pic is not None:
+        messages[-1].append(pic)
+    return messages
+
+
+async def dm_message(
+    s, team: Team, settlement: Settlement, platform: str, user_id: str
+) -> list[Part]:
+    """An agent's own breakdown of a settled month (KPI_MONTHLY_DM)."""
+    member = await member_of(s, team.id, platform, user_id)
+    if member is None:
+        raise RuntimeError(f"{platform}:{user_id} 不是团队成员")
+    rub, score = await member_score(
+        s, team.id, member.id, settlement.period, rubric(), commission_base()
+    )
+    entries = await member_entries(s, team.id, member.id, settlement.period)
+    return [score_card(rub, member, settlement.period, score, entries)]
