@@ -1,4 +1,5 @@
-"""create_app(): NoneBot with the FastAPI + websockets drivers, OneBot v11 and v12, our plugins."""
+"""create_app(): NoneBot with the FastAPI + websockets + httpx drivers, the adapters the
+configuration asks for (`bot.platforms`), uniseg and uninfo, our plugins."""
 
 from __future__ import annotations
 
@@ -6,16 +7,17 @@ import pkgutil
 from typing import Any
 
 import nonebot
-from nonebot.adapters.onebot.v11 import Adapter as OneBotV11
-from nonebot.adapters.onebot.v12 import Adapter as OneBotV12
 
 import plugins
 
 from . import doors
 
-# NoneBot's own defaults cover HOST (127.0.0.1), PORT (8080) and COMMAND_START (/); the
-# websockets client is added so that ONEBOT_WS_URLS (forward WebSocket) works out of the box.
-DEFAULT_DRIVER = "~fastapi+~websockets"
+# NoneBot's own defaults cover HOST (127.0.0.1), PORT (8080) and COMMAND_START (/). The
+# websockets client serves ONEBOT_WS_URLS (forward WebSocket) and Milky's event stream; the
+# httpx client is the HTTP client Milky's API calls (and the official QQ and Feishu
+# adapters) need: without it Milky ignores MILKY_CLIENTS silently.
+DEFAULT_DRIVER = "~fastapi+~websockets+~httpx"
+LIBRARIES = ("nonebot_plugin_apscheduler", "nonebot_plugin_alconna", "nonebot_plugin_uninfo")
 
 
 def _driver_configured() -> bool:
@@ -32,7 +34,8 @@ def plugin_names() -> list[str]:
 
 
 def create_app(**overrides: Any):
-    """Initialise NoneBot, register both OneBot adapters and load every plugin.
+    """Initialise NoneBot, register the adapters the configuration asks for (OneBot v11 and
+    v12 always; Milky with MILKY_CLIENTS or MILKY_WEBHOOK…) and load every plugin.
 
     Files it creates are private (umask 077); a HOST beyond loopback without an access
     token raises `doors.ExposureError` before anything listens (SPEC §5)."""
@@ -42,13 +45,15 @@ def create_app(**overrides: Any):
     nonebot.init(**overrides)
     driver = nonebot.get_driver()
     doors.check_exposure(str(driver.config.host), doors.Keys.from_config())
-    driver.register_adapter(OneBotV11)
-    driver.register_adapter(OneBotV12)
+    from . import platforms
+
+    platforms.register_adapters(driver)
 
     # Fail at start, naming the key or the rubric item, rather than load plugins half-way.
     from . import runtime  # noqa: F401  (validates the config and the rubric on import)
 
-    nonebot.load_plugin("nonebot_plugin_apscheduler")
+    for name in LIBRARIES:
+        nonebot.load_plugin(name)
     for name in plugin_names():
         nonebot.load_plugin(name)
     return nonebot.get_asgi()

@@ -78,6 +78,15 @@ _ALL = [
     Cmd("申诉列表", "appeals", "/申诉列表", "未处理的申诉", "supervisor", "主管"),
     Cmd("提醒", "remind", "/提醒 HH:MM|关闭", "设置每日未报提醒", "supervisor", "主管"),
     Cmd("审计", "audit", "/审计 [月份]", "最近的操作记录", "supervisor", "主管"),
+    Cmd(
+        "核查",
+        "linkcheck",
+        "/核查 [月份]",
+        "核查链接：已删除、重复截图、重复文章",
+        "supervisor",
+        "主管",
+    ),
+    Cmd("保留", "keep", "/保留 #编号 [备注]", "核实后保留被标记的记录", "supervisor", "主管"),
     # owners / superusers
     Cmd("主管", "promote", "/主管 @某人", "设为主管", "owner", "管理"),
     Cmd("取消主管", "demote", "/取消主管 @某人", "取消主管", "owner", "管理"),
@@ -106,6 +115,7 @@ WRITES = {
     *("report", "undo", "appeal", "deduct", "bonus", "revoke", "settle", "join", "leave"),
     *("reject", "remind", "promote", "demote", "bind", "unbind", "reopen", "resend"),
     "dashboard",
+    "keep",
 }
 _ALL = [replace(c, writes=c.alias in WRITES) for c in _ALL]
 COMMANDS: dict[str, Cmd] = {c.alias: c for c in _ALL}

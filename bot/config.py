@@ -36,6 +36,12 @@ class Config(BaseModel):
     kpi_evidence_quota_mb: int = 2048
     kpi_backup_time: str | None = "03:30"  # None: no daily backup
     kpi_backup_keep: int = 14
+    kpi_linkcheck: bool = True  # SPEC §4 evidence checks; false: no snapshots, no re-checks
+    kpi_linkcheck_days: int = 3  # re-check daily over the month's last N days
+    kpi_linkcheck_time: str = "06:00"  # when the daily re-check runs (KPI_TIMEZONE)
+    kpi_linkcheck_markers: str = ""  # a TOML of extra deleted/verification markers
+    kpi_linkcheck_concurrency: int = 8  # link-check fetches in flight at once (process)
+    kpi_linkcheck_per_host: int = 2  # and at most this many to one host
 
     @field_validator("kpi_timezone")
     @classmethod
@@ -150,6 +156,37 @@ class Config(BaseModel):
     def _keep(cls, v: int) -> int:
         if v < 1:
             raise ValueError("至少保留 1 份")
+        return v
+
+    @field_validator("kpi_linkcheck_days")
+    @classmethod
+    def _linkcheck_days(cls, v: int) -> int:
+        if not 1 <= v <= 28:
+            raise ValueError("应为 1–28（月底最后几天每天核查）")
+        return v
+
+    @field_validator("kpi_linkcheck_time")
+    @classmethod
+    def _linkcheck_time(cls, v: str) -> str:
+        hhmm = parse_hhmm(str(v))
+        if hhmm is None:
+            raise ValueError(f"应为 HH:MM（例如 06:00），而不是 {v!r}")
+        return f"{hhmm[0]:02d}:{hhmm[1]:02d}"
+
+    @field_validator("kpi_linkcheck_markers")
+    @classmethod
+    def _linkcheck_markers(cls, v: str) -> str:
+        """SPEC §4: a company's own marker file is checked at start, naming the row."""
+        from models.linkpage import load_markers
+
+        load_markers(v.strip() or None)
+        return v.strip()
+
+    @field_validator("kpi_linkcheck_concurrency", "kpi_linkcheck_per_host")
+    @classmethod
+    def _linkcheck_limits(cls, v: int) -> int:
+        if not 1 <= v <= 64:
+            raise ValueError("应为 1–64")
         return v
 
     @property

@@ -1,8 +1,9 @@
 """Who is speaking, where, through which bot account, and in which team (SPEC §2).
 
-`build_ctx` turns a OneBot v11 or v12 message event into a `Ctx`: the platform-neutral
-facts of the event, the group's binding and team (cached briefly: every message needs
-them), and the speaker's membership. Nothing here talks to the adapter.
+`build_ctx` turns a message event of any platform into a `Ctx`: the platform-neutral
+facts of the event (read by the platform glue, `bot.platforms`), the group's binding and
+team (cached briefly: every message needs them), and the speaker's membership. Nothing
+here talks to the adapter.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from nonebot.adapters import Bot, Event
-from nonebot.adapters.onebot import v11, v12
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -24,8 +24,9 @@ from models.text import clean_name
 
 from . import db
 from .config import get_config
-from .identity import is_superuser, note_sighting, v12_platform
+from .identity import is_superuser, note_sighting
 from .parse import clean
+from .platforms import of_bot
 
 
 @dataclass
@@ -113,36 +114,21 @@ class Ctx:
         return self.team.id
 
 
-def describe_event(bot: Bot, event: Event) -> dict | None:
-    """Platform-neutral facts of a message event, or None for anything else. The platform
-    is `qq` for OneBot v11 and `v12.<declared>` for v12 (`bot.identity`, SPEC §2)."""
-    if isinstance(event, v11.MessageEvent):
-        sender = event.sender
-        return {
-            "platform": "qq",
-            "adapter": "OneBot V11",
-            "user_id": str(event.user_id),
-            "group_id": str(event.group_id) if isinstance(event, v11.GroupMessageEvent) else None,
-            "message_id": str(event.message_id),
-            "sender_name": clean(sender.card or sender.nickname or str(event.user_id)).strip(),
-            "sender_role": sender.role,
-            "quoted_user_id": _quoted(event.reply and event.reply.sender.user_id, event.self_id),
-        }
-    if isinstance(event, v12.MessageEvent) and isinstance(
-        event, v12.GroupMessageEvent | v12.PrivateMessageEvent
-    ):
-        name = getattr(event, "user_name", None) or getattr(event, "nickname", None)
-        return {
-            "platform": v12_platform(event.self.platform),
-            "adapter": "OneBot V12",
-            "user_id": str(event.user_id),
-            "group_id": str(event.group_id) if isinstance(event, v12.GroupMessageEvent) else None,
-            "message_id": str(event.message_id),
-            "sender_name": clean(str(name or event.user_id)).strip(),
-            "sender_role": getattr(event, "role", None),
-            "quoted_user_id": _quoted(event.reply and event.reply.user_id, event.self.user_id),
-        }
-    return None
+async def describe_event(bot: Bot, event: Event) -> dict | None:
+    """Platform-neutral facts of a message event, or None for anything else (an event of
+    no known platform included). The platform glue reads them (`bot.platforms`): `qq` for
+    OneBot v11 and Milky, `v12.<declared>` for v12 (`bot.identity`, SPEC §2)."""
+    platform = of_bot(bot)
+    if platform is None:
+        return None
+    facts = await platform.describe(bot, event)
+    if facts is None:
+        return None
+    quoted = platform.quoted(bot, event, facts.group_id)
+    found = dict(vars(facts))
+    found["sender_name"] = clean(facts.sender_name).strip()
+    found["quoted_user_id"] = _quoted(quoted and quoted.user_id, facts.self_id)
+    return found
 
 
 def _quoted(user_id: object, self_id: object) -> str | None:
@@ -186,27 +172,12 @@ def forget_bindings() -> None:
     _bindings.clear()
 
 
-def _quoted_here(event: Event, group_id: str) -> bool:
-    """SPEC §3 targets: a quoted message names its sender only when it is a message of this
-    same group. OneBot v11 implementations answer `get_msg` with its `message_type` (and,
-    NapCat and go-cqhttp, its `group_id`); a reply segment can name any message id, so one
-    from another group or a private chat names no one. (OneBot v12 replies carry no chat;
-    there the sender must be on the team or in the group, `bot.targets`.)"""
-    reply = getattr(event, "reply", None)
-    if not isinstance(event, v11.GroupMessageEvent) or reply is None:
-        return True
-    if reply.message_type != "group":
-        return False
-    quoted_group = getattr(reply, "group_id", None)
-    return quoted_group is None or str(quoted_group) == group_id
-
-
 async def build_ctx(bot: Bot, event: Event, *, member: bool = True) -> Ctx | None:
     """The context of a message event (None for other events).
 
     member=False: in a group, the speaker's membership is left for `load_member` to read
     inside the command's own transaction (one session fewer on the hot path)."""
-    facts = describe_event(bot, event)
+    facts = await describe_event(bot, event)
     if facts is None:
         return None
     await note_sighting(facts["platform"], facts["user_id"])
@@ -214,14 +185,10 @@ async def build_ctx(bot: Bot, event: Event, *, member: bool = True) -> Ctx | Non
         bot=bot,
         event=event,
         is_superuser=is_superuser(facts["platform"], facts["user_id"]),
-        self_id=str(bot.self_id),
-        to_me=event.is_tome(),
         **facts,
     )
     ctx.sender_name = clean_name(ctx.sender_name).strip()
     if ctx.group_id is not None:
-        if ctx.quoted_user_id is not None and not _quoted_here(event, ctx.group_id):
-            ctx.quoted_user_id = None
         ctx.binding, ctx.team = await _binding(ctx.platform, ctx.group_id, ctx.self_id)
         if ctx.team is not None and member:
             async with db.reading() as s:

@@ -46,11 +46,10 @@ import unicodedata
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from nonebot import get_driver, logger, on_message
 from nonebot.adapters import Bot, Event, Message
-from nonebot.adapters.onebot import v11
 from nonebot.matcher import Matcher
 from nonebot.rule import Rule
 from nonebot.typing import T_State
@@ -64,12 +63,16 @@ from . import db, door
 from .commands import SYNONYMS, Cmd
 from .context import Ctx, build_ctx, load_member, refresh_name, stale_name
 from .parse import Args, clip_echo
+from .platforms import of_bot, to_uniseg
 from .replies import Reply, send_reply
 from .runtime import policy
 from .targets import check_target_count, prefetch_names
 
 Req = TypeVar("Req")
 Res = TypeVar("Res")
+
+if TYPE_CHECKING:
+    from nonebot_plugin_alconna.uniseg import UniMessage
 
 PRIVATE_OK = {"me", "rank", "rubric", "help", "dashboard", "status"}
 NO_TEAM_OK = {"help", "rubric", "dashboard", "status"}  # a superuser may be on no team
@@ -151,47 +154,58 @@ _by_length: list[str] = []  # command names, longest first (prefix match like No
 _matcher: type[Matcher] | None = None
 
 
-LEAD_KEPT = frozenset({"at", "mention", "image"})  # before the command, still its arguments
-LEAD_DROPPED = frozenset({"reply", "face"})
-
-
 def _starts_with(text: str, start: str) -> bool:
     """`text` begins with `start`, also typed full-width (`／` for `/`, Chinese IME)."""
     head = text[: len(start)]
     return head == start or unicodedata.normalize("NFKC", head) == start
 
 
-def _first_text(message: Message) -> tuple[int, str, list] | None:
-    """The first non-blank text segment (index, text), and the @s and pictures before it;
-    None when something else comes first."""
-    lead: list = []
+def _first_text(message: Message) -> tuple[int, str] | None:
+    """The first non-blank text segment (index, text), whatever comes before it."""
     for index, seg in enumerate(message):
-        if seg.type == "text":
+        if seg.is_text():
             text = str(seg.data.get("text", "")).lstrip()
             if text:
-                return index, text, lead
-        elif seg.type in LEAD_KEPT:
-            lead.append(seg)
-        elif seg.type not in LEAD_DROPPED:
-            return None
+                return index, text
     return None
 
 
-def match_command(message: Message) -> tuple[_Route, Message] | None:
-    """The command a message starts with (`/软文…`), and the message after it.
+def _lead(bot: Bot, segments: Message) -> list | None:
+    """What comes before the command's text, as uniseg segments: @s and pictures are kept
+    (a target, the evidence), a quote, faces and blank text dropped; None when anything
+    else comes first (not a command)."""
+    from nonebot_plugin_alconna.uniseg import At, AtAll, Emoji, Image, Reply, Text
 
-    SPEC §3 "What real clients send": before the command's text may come a `reply`
-    segment (kept by the adapter when the quoted message could not be fetched), @s (of the
-    bot, or the one QQ inserts for the quoted person), pictures, faces and blank text. @s
-    and pictures stay in the arguments (a target, the evidence); the rest is dropped.
+    kept = []
+    for seg in to_uniseg(bot, segments):
+        if isinstance(seg, At | Image):
+            kept.append(seg)
+        elif isinstance(seg, Text):
+            if seg.text.strip():
+                return None
+        elif not isinstance(seg, Reply | Emoji | AtAll):
+            return None
+    return kept
+
+
+def match_command(bot: Bot, message: Message) -> tuple[_Route, UniMessage] | None:
+    """The command a message starts with (`/软文…`), and the message after it as a uniseg
+    `UniMessage` (converted only once a command matched, and only what follows it).
+
+    SPEC §3 "What real clients send": before the command's text may come a quote (kept by
+    the adapter when the quoted message could not be fetched), @s (of the bot, or the one
+    QQ inserts for the quoted person), pictures, faces and blank text. @s and pictures stay
+    in the arguments (a target, the evidence); the rest is dropped.
 
     One matcher serves every KPI command: NoneBot checks each matcher's rules in its own
     task, so sixty matchers cost far more per message than one dictionary lookup.
     """
+    from nonebot_plugin_alconna.uniseg import Text, UniMessage
+
     found = _first_text(message)
     if found is None:
         return None
-    index, text, lead = found
+    index, text = found
     starts = get_driver().config.command_start
     for start in sorted(starts, key=len, reverse=True):
         if start and _starts_with(text, start):
@@ -205,17 +219,22 @@ def match_command(message: Message) -> tuple[_Route, Message] | None:
     low = text.lower()
     for name in _by_length:
         if low.startswith(name):
+            lead = _lead(bot, message[:index]) if index else []
+            if lead is None:
+                return None
             if (longer := _shadowed.get(name)) and (hint := _synonym_at(low, longer)):
-                return _suggestion(hint), type(message)()  # `/排行榜` is not `/排行 榜`
+                return _suggestion(hint), UniMessage()  # `/排行榜` is not `/排行 榜`
             rest = text[len(name) :].lstrip()
-            seg_type = type(message[index])
-            arg = type(message)(lead)
+            arg = UniMessage(lead)
             if rest:
-                arg.append(seg_type.text(rest))
-            arg.extend(message[index + 1 :])
+                arg.append(Text(rest))
+            if index + 1 < len(message):
+                arg.extend(to_uniseg(bot, message[index + 1 :]))
             return _routes[name], arg
     if started and (hint := near_miss(low)):
-        return _suggestion(hint), type(message)()
+        if index and _lead(bot, message[:index]) is None:
+            return None
+        return _suggestion(hint), UniMessage()
     return None
 
 
@@ -282,22 +301,24 @@ def _suggestion(name: str) -> _Route:
     return route
 
 
-async def _is_command(event: Event, state: T_State) -> bool:
+async def _is_command(bot: Bot, event: Event, state: T_State) -> bool:
     if event.get_type() != "message":
         return False
-    found = match_command(event.get_message())
+    found = match_command(bot, event.get_message())
     if found is None:
         return False
     state["kpi_route"], state["kpi_arg"] = found
     return True
 
 
-def _member_in_transaction(cmd: Cmd, event: Event) -> bool:
+def _member_in_transaction(cmd: Cmd, bot: Bot) -> bool:
     """An agent's own write (a self-report, /撤回, /申诉) needs the speaker's membership
     for nothing before its transaction, so it is read inside it (the hot path). Others
-    need it first: for the role check, or (OneBot v12, no name in the event) to know
-    whether the speaker's name must be asked for."""
-    return cmd.writes and cmd.role == "member" and isinstance(event, v11.Event)
+    need it first: for the role check, or (a platform whose events carry no name, like
+    OneBot v12) to know whether the speaker's name must be asked for."""
+    platform = of_bot(bot)
+    names = platform is not None and platform.caps.names_in_events
+    return cmd.writes and cmd.role == "member" and names
 
 
 class _Handled(Exception):
@@ -317,7 +338,7 @@ async def _dispatch(bot: Bot, event: Event, state: T_State) -> None:
     route: _Route = state["kpi_route"]
     cmd = route.cmd
     try:
-        ctx = await build_ctx(bot, event, member=not _member_in_transaction(cmd, event))
+        ctx = await build_ctx(bot, event, member=not _member_in_transaction(cmd, bot))
     except Exception:
         logger.exception("reading the chat context failed")
         await bot.send(event, FAILED)
@@ -347,7 +368,7 @@ async def _dispatch(bot: Bot, event: Event, state: T_State) -> None:
     await send_reply(bot, event, reply)
 
 
-async def _run(route: _Route, ctx: Ctx, arg: Message, turn: _Turn) -> Reply:
+async def _run(route: _Route, ctx: Ctx, arg: UniMessage, turn: _Turn) -> Reply:
     """Check, run and claim the command; its reply (a `Refused` is raised)."""
     cmd = route.cmd
     if ctx.group_id is None and cmd.alias not in PRIVATE_OK:

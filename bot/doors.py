@@ -48,25 +48,19 @@ class Keys:
 
     @classmethod
     def from_config(cls) -> Keys:
-        from nonebot import get_plugin_config
-        from nonebot.adapters.onebot.v11.config import Config as V11Config
-        from nonebot.adapters.onebot.v12.config import Config as V12Config
+        from .platforms.onebot_v11 import webhook_keys
+        from .platforms.onebot_v12 import webhook_token
 
-        v11 = get_plugin_config(V11Config)
-        v12 = get_plugin_config(V12Config)
-        return cls(
-            v11_token=v11.onebot_access_token or None,
-            v11_secret=v11.onebot_secret or None,
-            v12_token=v12.onebot_access_token or None,
-        )
+        v11_token, v11_secret = webhook_keys()
+        return cls(v11_token=v11_token, v11_secret=v11_secret, v12_token=webhook_token())
 
 
 def _bearer(headers: dict[str, str]) -> str | None:
     """The token of `Authorization: Bearer <token>` (or `Token <token>`, which the adapters'
     WebSocket check also takes)."""
-    from nonebot.adapters.onebot.utils import get_auth_bearer
+    from .platforms.onebot_v11 import auth_bearer
 
-    return get_auth_bearer(headers.get("authorization")) or None
+    return auth_bearer(headers.get("authorization"))
 
 
 def _same(given: str | None, expected: str) -> bool:

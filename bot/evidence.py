@@ -9,6 +9,10 @@
   every download reserves its byte cap while it runs; one that would not fit is skipped.
 - A skipped, refused or failed download is logged and never blocks or undoes the report:
   the entry keeps its image URL and file id, only `image_path` stays empty.
+- A kept picture gets its print (`image_print`: perceptual and difference hashes, which
+  survive re-encoding and resizing); with KPI_LINKCHECK on, the same screenshot behind an
+  earlier entry of the team, in any month, flags this one (SPEC §4, `models.linkcheck`).
+  The path and the print are written in one short unit through `bot.door`.
 """
 
 from __future__ import annotations
@@ -21,12 +25,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import imagehash
 from nonebot import logger
 from PIL import Image
 
-from models.tables import Entry
+from models.linkcheck import entry_team, record_image
 
-from . import db
+from . import door
 from .config import get_config
 from .fetch import FetchError, FetchFailed, fetch
 
@@ -100,6 +105,18 @@ def image_kind(path: Path) -> str | None:
     return kind
 
 
+def image_print(path: Path) -> str | None:
+    """32 hex digits: the 64-bit perceptual hash then the 64-bit difference hash of the
+    picture (first frame, in RGB), or None when it cannot be read."""
+    try:
+        with Image.open(path) as im:
+            im.seek(0)
+            rgb = im.convert("RGB")
+        return f"{imagehash.phash(rgb)}{imagehash.dhash(rgb)}"
+    except Exception:
+        return None
+
+
 def _place(part: Path, path: Path) -> int:
     """Rename the verified file to its hash name; the bytes it adds to the folder."""
     if path.exists():
@@ -171,10 +188,15 @@ async def fetch_into_entry(entry_id: int, url: str, data_dir: Path) -> Path | No
     except Exception as e:
         logger.warning(f"证据图片下载失败 #{entry_id}: {e!r}")
         return None
-    async with db.writing() as s:
-        entry = await s.get(Entry, entry_id)
-        if entry is not None:
-            entry.image_path = str(path)
+    value = await asyncio.to_thread(image_print, path) if get_config().kpi_linkcheck else None
+    team_id = await door.read(lambda s: entry_team(s, entry_id))
+    if team_id is None:
+        return path
+    flags = await door.write(team_id, lambda s: record_image(s, entry_id, str(path), value))
+    if flags:
+        from .linkcheck import notify
+
+        await notify(flags)
     return path
 
 

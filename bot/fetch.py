@@ -10,7 +10,11 @@
   streamed and reading stops as soon as it passes the caller's byte cap (compressed bodies
   are decoded in bounded steps, so a small gzip bomb cannot grow past it either).
 - At most `KPI_FETCH_CONCURRENCY` fetches run at once in the process; the others queue
-  (up to `QUEUE_TIMEOUT`, not counted in the time cap).
+  (up to `QUEUE_TIMEOUT`, not counted in the time cap). The link checker has a pool of its
+  own (`pool="linkcheck"`, `KPI_LINKCHECK_CONCURRENCY`), so re-checking a month of links
+  never makes an evidence download wait, nor the other way round.
+- `truncate=True` (the link checker): a body past the byte cap is cut there instead of
+  failing; `Fetched.truncated` says so.
 - No cookies are kept, no proxy from the environment is used, and the User-Agent says who
   is asking: `KPI-Bot/<version> (+evidence check)`.
 
@@ -80,6 +84,8 @@ class Fetched:
     """Bytes of (decoded) body read."""
     hops: tuple[str, ...]
     """Every URL requested, the first one included."""
+    truncated: bool = False
+    """The body was cut at the byte cap (`truncate=True`)."""
 
     @property
     def ok(self) -> bool:
@@ -254,17 +260,29 @@ async def _read(
     url: str,
     max_bytes: int,
     sink: Callable[[bytes], object] | None,
-) -> tuple[bytes, int]:
+    truncate: bool = False,
+) -> tuple[bytes, int, bool]:
     declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
+    if not truncate and declared.isdigit() and int(declared) > max_bytes:
         raise FetchFailed("too_big", url, f"声明 {declared} 字节，上限 {max_bytes}")
     decoder = _Decoder(response.headers.get("content-encoding", ""), url)
     body = bytearray()
     size = 0
 
+    class _Full(Exception):
+        pass
+
     async def take(pieces: Iterator[bytes]) -> None:
         nonlocal size
         for piece in pieces:
+            if truncate and size + len(piece) > max_bytes:
+                piece = piece[: max_bytes - size]
+                size += len(piece)
+                if sink is None:
+                    body.extend(piece)
+                elif piece:
+                    await asyncio.to_thread(sink, piece)
+                raise _Full
             size += len(piece)
             if size > max_bytes:
                 raise FetchFailed("too_big", url, f"超过 {max_bytes} 字节")
@@ -277,11 +295,13 @@ async def _read(
         async for raw in response.aiter_raw():
             await take(decoder.feed(raw))
         await take(decoder.finish())
+    except _Full:
+        return bytes(body), size, True
     except httpx.TimeoutException:
         raise FetchFailed("timeout", url, "读取超时") from None
     except httpx.TransportError as e:
         raise FetchFailed("protocol", url, f"读取中断：{e!r}") from None
-    return bytes(body), size
+    return bytes(body), size, False
 
 
 async def _follow(
@@ -292,6 +312,7 @@ async def _follow(
     headers: dict[str, str],
     allow: frozenset[str],
     timeout: float,
+    truncate: bool = False,
 ) -> Fetched:
     url = start
     hops: list[str] = []
@@ -310,34 +331,39 @@ async def _follow(
                 url = _parse(target)
                 continue
             if sink is not None and not 200 <= response.status_code < 300:
-                body, size = b"", 0
+                body, size, cut = b"", 0, False
             else:
-                body, size = await _read(response, str(url), max_bytes, sink)
+                body, size, cut = await _read(response, str(url), max_bytes, sink, truncate)
             return Fetched(
-                str(url), response.status_code, response.headers, body, size, tuple(hops)
+                str(url), response.status_code, response.headers, body, size, tuple(hops), cut
             )
 
 
-_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = (
     weakref.WeakKeyDictionary()
 )
+POOLS = ("default", "linkcheck")
+DEFAULT_LINKCHECK_CONCURRENCY = 8
 
 
-def _settings() -> tuple[frozenset[str], int]:
+def _settings(pool: str = "default") -> tuple[frozenset[str], int]:
     try:
         from .config import get_config
 
         cfg = get_config()
     except ValueError:  # NoneBot not initialised (a script): the defaults
-        return frozenset(), DEFAULT_CONCURRENCY
-    return cfg.fetch_allow_hosts, cfg.kpi_fetch_concurrency
+        size = DEFAULT_CONCURRENCY if pool == "default" else DEFAULT_LINKCHECK_CONCURRENCY
+        return frozenset(), size
+    size = cfg.kpi_fetch_concurrency if pool == "default" else cfg.kpi_linkcheck_concurrency
+    return cfg.fetch_allow_hosts, size
 
 
-def _slot(concurrency: int) -> asyncio.Semaphore:
+def _slot(concurrency: int, pool: str = "default") -> asyncio.Semaphore:
     loop = asyncio.get_running_loop()
-    slot = _slots.get(loop)
+    slots = _slots.setdefault(loop, {})
+    slot = slots.get(pool)
     if slot is None:
-        slot = _slots[loop] = asyncio.Semaphore(concurrency)
+        slot = slots[pool] = asyncio.Semaphore(concurrency)
     return slot
 
 
@@ -351,19 +377,24 @@ async def fetch(
     accept: str = "*/*",
     allow_hosts: Iterable[str] | None = None,
     queue_timeout: float = QUEUE_TIMEOUT,
+    pool: str = "default",
+    truncate: bool = False,
 ) -> Fetched:
     """GET `url` under the rules of this module. With a `sink` (called in a worker thread
     with each piece of the body) only a 2xx body is read, into the sink; otherwise the body
-    comes back in `Fetched.body`. `allow_hosts` replaces `KPI_FETCH_ALLOW_HOSTS`."""
+    comes back in `Fetched.body`. `allow_hosts` replaces `KPI_FETCH_ALLOW_HOSTS`; `pool`
+    names the concurrency pool (`POOLS`); `truncate` cuts a long body at `max_bytes`."""
+    if pool not in POOLS:
+        raise ValueError(f"unknown fetch pool {pool!r}")
     start = _parse(url)
-    configured, concurrency = _settings()
+    configured, concurrency = _settings(pool)
     allow = configured if allow_hosts is None else frozenset(map(_host_key, allow_hosts))
     headers = {
         "User-Agent": user_agent(purpose),
         "Accept": accept,
         "Accept-Encoding": "gzip, deflate",
     }
-    slot = _slot(concurrency)
+    slot = _slot(concurrency, pool)
     try:
         await asyncio.wait_for(slot.acquire(), queue_timeout)
     except asyncio.TimeoutError:
@@ -377,6 +408,7 @@ async def fetch(
                 headers=headers,
                 allow=allow,
                 timeout=timeout,
+                truncate=truncate,
             ),
             timeout,
         )

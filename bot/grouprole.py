@@ -1,8 +1,8 @@
 """A person's role in a group as the platform says it now (SPEC §2, §5a).
 
 The web dashboard re-checks a group owner's or admin's right at each request: it asks a
-connected bot account that is in the group (`get_group_member_info`, OneBot v11 and v12)
-and trusts nothing remembered from the login. Answers are kept `ROLE_TTL` seconds, so a
+connected bot account that is in the group (`Platform.member`: `get_group_member_info`
+over OneBot and Milky) and trusts nothing remembered from the login. Answers are kept `ROLE_TTL` seconds, so a
 page and its pictures ask once; when no account can answer, the person has no group role
 (fail closed).
 """
@@ -15,10 +15,10 @@ from collections.abc import Iterable
 
 from nonebot import logger
 from nonebot.adapters import Bot
-from nonebot.adapters.onebot import v11, v12
 
 from models.tables import GroupBinding
 
+from .platforms import of_bot
 from .send import NoBotOnline, pick_bot
 
 ROLE_TTL = 3.0  # seconds an answer is trusted
@@ -35,18 +35,11 @@ def forget_roles() -> None:
 
 
 async def _ask(bot: Bot, group_id: str, user_id: str) -> str | None:
-    if isinstance(bot, v12.Bot):
-        info = await bot.call_api("get_group_member_info", group_id=group_id, user_id=user_id)
-        platform = getattr(bot, "platform", "")
-        role = info.get("role") or info.get(f"{platform}.role")
-    elif isinstance(bot, v11.Bot):
-        info = await bot.call_api(
-            "get_group_member_info", group_id=int(group_id), user_id=int(user_id), no_cache=True
-        )
-        role = info.get("role")
-    else:
+    platform = of_bot(bot)
+    if platform is None:
         return None
-    return str(role) if role else None
+    info = await platform.member(bot, group_id, user_id, fresh=True)
+    return info.role if info is not None and info.role else None
 
 
 async def group_role(binding: GroupBinding, user_id: str) -> str | None:

@@ -1,8 +1,9 @@
 """Who someone is: (platform, user id), and which of them are superusers (SPEC §2).
 
-- The platform of a OneBot v11 event is `qq`; of a OneBot v12 event `v12.<declared>`
-  (`v12.wechat`, `v12.qq`): what a v12 implementation declares never makes its user the QQ
-  user of the same id. This string is the platform stored everywhere (members, bindings,
+- The platform of a OneBot v11 or Milky event is `qq` (both name users by QQ number: the
+  same people); of a OneBot v12 event `v12.<declared>` (`v12.wechat`, `v12.qq`): what a
+  v12 implementation declares never makes its user the QQ user of the same id. Each
+  platform module of `bot.platforms` says which string its users have. This string is the platform stored everywhere (members, bindings,
   posts, logins, message keys, actors `platform:user`).
 - `SUPERUSERS` entries name their platform: `qq:10000`, `v12.wechat:wxid_x`. A bare id
   (`10000`) counts only on the platform it is first seen on (stored, see

@@ -1,7 +1,7 @@
 """Turning a command's message segments into words, mentions and images.
 
-Works the same for OneBot v11 (`at`) and v12 (`mention`) segments. Numbers are read after
-NFKC normalisation, so full-width digits (`３`) count as digits.
+Reads uniseg segments (`Text`, `At`, `Image`), the same on every platform. Numbers are read
+after NFKC normalisation, so full-width digits (`３`) count as digits.
 """
 
 from __future__ import annotations
@@ -58,19 +58,30 @@ class Args:
 
     @classmethod
     def from_message(cls, message, self_id: str | None = None) -> Args:
+        """The words, @s and pictures of a uniseg message (`bot.dispatch.match_command`).
+        A picture's url is kept only when it is one (uniseg writes a bare file name as
+        `https://<name>`); its id is the platform's file or resource id."""
+        from nonebot_plugin_alconna.uniseg import At, Text
+        from nonebot_plugin_alconna.uniseg import Image as UniImage
+
         args = cls()
         for seg in message:
-            kind, data = seg.type, seg.data
-            if kind == "text":
-                args.tokens += [Token(w) for w in clean(str(data.get("text", ""))).split()]
-            elif kind in ("at", "mention"):
-                raw = data.get("qq") or data.get("user_id") or ""
-                uid = clean_name(str(raw)) if isinstance(raw, str | int) else ""
+            if isinstance(seg, Text):
+                args.tokens += [Token(w) for w in clean(seg.text).split()]
+            elif isinstance(seg, At):
+                raw = seg.target
+                uid = (
+                    clean_name(str(raw))
+                    if seg.flag == "user" and isinstance(raw, str | int)
+                    else ""
+                )
                 if uid and uid != "all" and uid != self_id:
                     args.tokens.append(Token(mention=uid))
-            elif kind == "image":
-                url = _segment_str(data.get("url"))
-                file = _segment_str(data.get("file")) or _segment_str(data.get("file_id"))
+            elif isinstance(seg, UniImage):
+                file = _segment_str(seg.id)
+                url = _segment_str(seg.url)
+                if url is not None and url == f"https://{seg.id}":
+                    url = None
                 args.images.append(Image(url, file))
         return args
 

@@ -1,17 +1,23 @@
-"""A command's reply as plain parts (text, @someone, a picture), turned into a OneBot v11 or
-v12 message only when it is sent. Handlers return replies; they never send."""
+"""A command's reply as plain parts (text, @someone, a picture), turned into a uniseg
+`UniMessage` only when it is sent; uniseg turns that into each platform's own message
+(an OneBot v12 or Feishu picture is uploaded first). Handlers return replies; they never
+send."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from nonebot import logger
-from nonebot.adapters import Bot, Event, Message
-from nonebot.adapters.onebot import v11, v12
+from nonebot.adapters import Bot, Event
 
 from .format import Several
-from .upload import upload_image
+from .platforms import adapter_name
+
+if TYPE_CHECKING:
+    from nonebot_plugin_alconna.uniseg import UniMessage
 
 
 @dataclass
@@ -22,49 +28,50 @@ class Mention:
 @dataclass
 class Picture:
     data: bytes
-    file_id: str | None = None  # OneBot v12: set once uploaded (`with_uploads`)
 
 
 Part = str | Mention | Picture
 Reply = str | list[Part] | Several | None  # one message, its parts, or several messages
 
 
-def to_message(bot: Bot, parts: Iterable[Part]) -> Message:
-    mod = v12 if isinstance(bot, v12.Bot) else v11
-    msg = mod.Message()
+def to_unimessage(parts: Iterable[Part]) -> UniMessage:
+    """The parts as one `UniMessage`: an @ is followed by a space, a picture is its PNG
+    bytes (named by their digest: an upload names the file)."""
+    from nonebot_plugin_alconna.uniseg import At, Image, Text, UniMessage
+
+    msg = UniMessage()
     for p in parts:
         if isinstance(p, Mention):
-            msg += (
-                mod.MessageSegment.mention(p.user_id)
-                if mod is v12
-                else v11.MessageSegment.at(p.user_id)
-            )
-            msg += mod.MessageSegment.text(" ")
+            msg.append(At("user", p.user_id))
+            msg.append(Text(" "))
         elif isinstance(p, Picture):
-            if mod is v11:
-                msg += v11.MessageSegment.image(p.data)
-            elif p.file_id is not None:  # v12 sends only what was uploaded (`with_uploads`)
-                msg += v12.MessageSegment.image(p.file_id)
+            digest = hashlib.sha256(p.data).hexdigest()[:16]
+            msg.append(Image(raw=p.data, name=f"kpi-{digest}.png", mimetype="image/png"))
         else:
-            msg += mod.MessageSegment.text(p)
+            msg.append(Text(p))
     return msg
 
 
-async def with_uploads(bot: Bot, parts: list[Part]) -> list[Part]:
-    """The parts ready for `to_message`: over OneBot v12 each picture is uploaded first. A
-    picture that fails to upload is left out (logged), so the text still goes out."""
-    if not isinstance(bot, v12.Bot):
-        return parts
-    ready: list[Part] = []
-    for p in parts:
-        if isinstance(p, Picture) and p.file_id is None:
-            try:
-                p = Picture(p.data, await upload_image(bot, p.data))
-            except Exception as e:
-                logger.warning(f"upload_file failed, sending the text without the picture: {e!r}")
-                continue
-        ready.append(p)
-    return ready
+async def deliver(
+    bot: Bot, parts: list[Part], send: Callable[[UniMessage], Awaitable[Any]]
+) -> None:
+    """Send the parts with `send`. A picture the platform cannot take (an OneBot v12
+    implementation without `upload_file`, a failed upload) is left out, logged, and the
+    text goes out without it; a refused send raises."""
+    from nonebot_plugin_alconna.uniseg import Image, SerializeFailed
+
+    adapter = adapter_name(bot)
+    message = to_unimessage(parts)
+    try:
+        exported = await message.export(bot, fallback=False, adapter=adapter)
+    except Exception as e:
+        if not message.has(Image):
+            raise
+        if not isinstance(e, SerializeFailed):
+            logger.warning(f"picture upload failed, sending the text without it: {e!r}")
+        message = message.exclude(Image)
+        exported = await message.export(bot, fallback=False, adapter=adapter)
+    await send(exported)
 
 
 def split_reply(reply: Reply) -> list[list[Part]]:
@@ -79,5 +86,7 @@ def split_reply(reply: Reply) -> list[list[Part]]:
 
 
 async def send_reply(bot: Bot, event: Event, reply: Reply) -> None:
+    """Answer the event. Text goes out as the platform's text segment, never parsed (a
+    name like `[CQ:at,qq=all]` stays text)."""
     for parts in split_reply(reply):
-        await bot.send(event, to_message(bot, await with_uploads(bot, parts)))
+        await deliver(bot, parts, lambda m: bot.send(event, m))

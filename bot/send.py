@@ -1,104 +1,96 @@
-"""Sending outside a command's reply: to a bound group or to a person, across adapters.
+"""Sending outside a command's reply: to a bound group or to a person, on any platform.
 
 The bot account that serves the group (the one that received `/绑定`) sends when it is
-connected to this process. Otherwise another connected account of the same protocol sends,
-but only one that says it is in the group (`get_group_list`); with none, nothing is sent
-and the caller keeps the message pending (SPEC §5 scale-out).
+connected to this process. Otherwise another connected account of the same platform (the
+same adapter, or one whose users are the same people: OneBot v11 and Milky are both `qq`)
+sends, but only one that says it is in the group (`Platform.in_group`); with none, nothing
+is sent and the caller keeps the message pending (SPEC §5 scale-out). How a message is sent
+(uniseg `Target`, or the platform's own call) is the platform glue's (`bot.platforms`).
 """
 
 from __future__ import annotations
 
-import base64
-
 import nonebot
-from nonebot import logger
 from nonebot.adapters import Bot
-from nonebot.adapters.onebot import v11, v12
 
 from models.tables import GroupBinding
 
-from .replies import Part, to_message, with_uploads
+from .platforms import Platform, adapter_name, of_bot
+from .replies import Part, deliver
 
 
 class NoBotOnline(Exception):
     """No connected bot can reach this group yet."""
 
 
+class CannotSend(Exception):
+    """The platform cannot do this at all (`bot.platforms.Caps`): say so, do not retry."""
+
+
 async def pick_bot(binding: GroupBinding) -> Bot:
     bots = nonebot.get_bots()
     serving = bots.get(binding.self_id or "")
-    if serving is not None and _kind(serving) == binding.adapter:
+    if serving is not None and _reaches(serving, binding):
         return serving
     for bot in bots.values():
-        if _kind(bot) == binding.adapter and await _in_group(bot, binding.group_id):
+        platform = of_bot(bot)
+        if platform is None or not _reaches(bot, binding):
+            continue
+        if await platform.in_group(bot, binding.group_id):
             return bot
     raise NoBotOnline(f"没有在群 {binding.group_id} 里的在线机器人账号")
 
 
-async def _in_group(bot: Bot, group_id: str) -> bool:
-    try:
-        groups = await bot.call_api("get_group_list")
-    except Exception as e:  # an implementation that cannot tell: not trusted with the post
-        logger.info(f"get_group_list on {bot.self_id} failed: {e!r}")
-        return False
-    return any(str(g.get("group_id")) == str(group_id) for g in groups or [])
+def _reaches(bot: Bot, binding: GroupBinding) -> bool:
+    """The account speaks for the binding's platform: the same adapter, or another whose
+    users are the same people (a QQ group bound over OneBot v11 is served over Milky once
+    the team moves from NapCat to Lagrange; `Platform.identity`)."""
+    if adapter_name(bot) == binding.adapter:
+        return True
+    platform = of_bot(bot)
+    return platform is not None and platform.bot_identity(bot) == binding.platform
 
 
-def _kind(bot: Bot) -> str:
-    if isinstance(bot, v12.Bot):
-        return "OneBot V12"
-    if isinstance(bot, v11.Bot):
-        return "OneBot V11"
-    return bot.adapter.get_name()
+def _platform(bot: Bot) -> Platform:
+    platform = of_bot(bot)
+    if platform is None:
+        raise CannotSend(f"不支持的平台 {bot.adapter.get_name()}")
+    return platform
 
 
 async def send_group(binding: GroupBinding, parts: list[Part]) -> None:
+    """A message to the group that answers no one's message (the monthly post, a
+    reminder). Raises `CannotSend` where the platform allows no such send: the caller keeps
+    the post held and tells the superusers, as for any refused send."""
     bot = await pick_bot(binding)
-    message = to_message(bot, await with_uploads(bot, parts))
-    if isinstance(bot, v12.Bot):
-        await bot.send_message(detail_type="group", group_id=binding.group_id, message=message)
-    else:
-        await bot.call_api("send_group_msg", group_id=int(binding.group_id), message=message)
+    platform = _platform(bot)
+    if not platform.caps.proactive:
+        raise CannotSend(f"{platform.adapter} 不允许机器人主动发群消息")
+    await deliver(bot, parts, lambda m: platform.send_group(bot, binding.group_id, m))
 
 
 async def send_private(binding: GroupBinding, user_id: str, parts: list[Part]) -> None:
     bot = await pick_bot(binding)
-    message = to_message(bot, await with_uploads(bot, parts))
-    if isinstance(bot, v12.Bot):
-        await bot.send_message(detail_type="private", user_id=user_id, message=message)
-    else:
-        await bot.call_api("send_private_msg", user_id=int(user_id), message=message)
+    await send_direct(bot, user_id, parts)
 
 
 async def upload_group_file(binding: GroupBinding, name: str, data: bytes) -> bool:
-    """Upload a file to the group (OneBot v11 `upload_group_file`); False where unsupported."""
+    """Put a file in the group; False where the platform has no group files."""
     bot = await pick_bot(binding)
-    if not isinstance(bot, v11.Bot):
+    platform = _platform(bot)
+    if not platform.caps.group_files:
         return False
-    await bot.call_api(
-        "upload_group_file",
-        group_id=int(binding.group_id),
-        file="base64://" + base64.b64encode(data).decode(),
-        name=name,
-    )
-    return True
+    return await platform.upload_group_file(bot, binding.group_id, name, data)
 
 
 async def send_direct(
     bot: Bot, user_id: str, parts: list[Part], via_group: str | None = None
 ) -> None:
-    """A private message to a person. On QQ (OneBot v11), someone who is not the bot's
-    friend is reached through a temporary session of `via_group` (`send_private_msg` with
-    `group_id`), where the client supports it; raises when the message cannot be sent."""
-    message = to_message(bot, parts)
-    if isinstance(bot, v12.Bot):
-        await bot.send_message(detail_type="private", user_id=user_id, message=message)
-        return
-    try:
-        await bot.call_api("send_private_msg", user_id=int(user_id), message=message)
-    except Exception:
-        if via_group is None:
-            raise
-        await bot.call_api(
-            "send_private_msg", user_id=int(user_id), group_id=int(via_group), message=message
-        )
+    """A private message to a person; raises when it cannot be sent (`CannotSend` where
+    the platform has no private messages to group members at all). On QQ over OneBot v11,
+    someone who is not the bot's friend is reached through a temporary session of
+    `via_group`, where the client supports it; over Milky only friends are reached."""
+    platform = _platform(bot)
+    if not platform.caps.private_to_member:
+        raise CannotSend(f"{platform.adapter} 上机器人不能私聊群成员")
+    await deliver(bot, parts, lambda m: platform.send_private(bot, user_id, m, via_group))

@@ -13,14 +13,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from nonebot.adapters import Bot
-from nonebot.adapters.onebot import v12
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.tables import Post, Team
 
 from . import backup, db
-from .identity import QQ, v12_platform
+from .identity import QQ
+from .platforms import of_bot
 
 STARTED = time.monotonic()
 HELD = {"unknown": "待确认", "failed": "发送失败"}
@@ -34,7 +34,8 @@ def bot_version() -> str:
 
 
 def platform_of(bot: Bot) -> str:
-    return v12_platform(getattr(bot, "platform", "")) if isinstance(bot, v12.Bot) else QQ
+    platform = of_bot(bot)
+    return platform.bot_identity(bot) if platform is not None else bot.adapter.get_name()
 
 
 def accounts(bots: dict[str, Bot]) -> dict[str, int]:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import re
 
-from nonebot import logger
-from nonebot.adapters.onebot import v11
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.roster import user_ids_on_team
@@ -27,9 +25,10 @@ from models.usecases.targets import (  # noqa: F401 (MAX_TARGETS, QQ_RE, too_man
 )
 
 from . import db
-from .context import Ctx, _quoted_here
+from .context import Ctx
 from .identity import is_superuser
 from .parse import Args, Token, parse_entry_id
+from .platforms import of_bot
 
 _CITED_ID = re.compile(r"[#＃](\d{1,18})")
 
@@ -42,27 +41,17 @@ def check_target_count(args: Args) -> None:
 
 
 async def _ask_adapter(ctx: Ctx, user_id: str) -> str | None:
-    """The display name of a member of this group, from the OneBot implementation (their
-    id when it knows no name); None when it does not answer for them: not in the group."""
-    if ctx.group_id is None:
+    """The display name of a member of this group, from the platform (their id when it
+    knows no name); None when it does not answer for them: not in the group."""
+    platform = of_bot(ctx.bot)
+    if ctx.group_id is None or platform is None:
         return None
-    try:
-        if ctx.adapter == "OneBot V11":
-            info = await ctx.bot.call_api(
-                "get_group_member_info", group_id=int(ctx.group_id), user_id=int(user_id)
-            )
-            name = info.get("card") or info.get("nickname") or ""
-        else:
-            info = await ctx.bot.call_api(
-                "get_group_member_info", group_id=ctx.group_id, user_id=user_id
-            )
-            name = info.get("user_displayname") or info.get("user_name") or ""
-    except Exception as e:  # the implementation does not know the user, or does not answer
-        logger.info(f"get_group_member_info({user_id}) failed: {e!r}")
+    info = await platform.member(ctx.bot, ctx.group_id, user_id)
+    if info is None:
         return None
-    if isinstance(info, dict) and isinstance(info.get("role"), str):
-        ctx.extra.setdefault("group_roles", {})[user_id] = info["role"]
-    return clean_name(str(name)).strip() or user_id
+    if info.role:
+        ctx.extra.setdefault("group_roles", {})[user_id] = info.role
+    return clean_name(info.name).strip() or user_id
 
 
 async def prefetch_names(ctx: Ctx, args: Args, *, targets: bool) -> None:
@@ -149,21 +138,13 @@ async def resolve_targets(
 
 def _quoted(ctx: Ctx) -> tuple[str | None, bool, str]:
     """The message this one replies to: (its id, sent by this bot account, its text). The id
-    alone when the implementation could not fetch it (the `reply` segment stays in the
-    message); (None, False, "") for no reply, or a reply to a message of another chat."""
-    event = ctx.event
-    reply = getattr(event, "reply", None)
-    if reply is None:
-        for seg in event.get_message():
-            if seg.type == "reply" and seg.data.get("id") is not None:
-                return str(seg.data["id"]), False, ""
+    alone when the platform could not fetch it; (None, False, "") for no reply, or a reply
+    to a message of another chat (`Platform.quoted`)."""
+    platform = of_bot(ctx.bot)
+    quoted = platform.quoted(ctx.bot, ctx.event, ctx.group_id) if platform is not None else None
+    if quoted is None:
         return None, False, ""
-    if isinstance(event, v11.GroupMessageEvent):
-        if ctx.group_id is None or not _quoted_here(event, ctx.group_id):
-            return None, False, ""
-        by_bot = str(reply.sender.user_id) == ctx.self_id
-        return str(reply.message_id), by_bot, reply.message.extract_plain_text()
-    return str(reply.message_id), str(getattr(reply, "user_id", "")) == ctx.self_id, ""
+    return quoted.message_id, quoted.user_id == ctx.self_id, quoted.text
 
 
 def _confirmed_ids(text: str) -> list[int]:

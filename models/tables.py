@@ -216,3 +216,75 @@ class WebSecret(SQLModel, table=True):
     __tablename__ = "web_secret"
     name: str = Field(primary_key=True)
     value: str
+
+
+class LinkCheck(SQLModel, table=True):
+    """One fetch of an entry's link (SPEC §4 "Evidence checks"): the snapshot taken after the
+    ✅ (`kind` "snapshot") or a re-check before settlement ("recheck"). `verdict` is alive,
+    removed or unknown; `reason` says why in a few words; `url` is the link as reported
+    (the entry keeps its normalised spelling), `final_url` where redirects ended."""
+
+    __tablename__ = "link_check"
+    __table_args__ = (Index("ix_link_check_team_period", "team_id", "period", "entry_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    entry_id: int = Field(foreign_key="entry.id", index=True)
+    team_id: int = Field(foreign_key="team.id")
+    period: str
+    kind: str  # snapshot | recheck
+    url: str = Field(sa_column=Column(Text, nullable=False))
+    final_url: str | None = Field(default=None, sa_column=Column(Text))
+    status: int | None = None
+    title: str | None = Field(default=None, sa_column=Column(Text))
+    fingerprint: str | None = None  # simhash of the visible text, 16 hex digits
+    verdict: str  # alive | removed | unknown
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+    checked_at: datetime = Field(sa_type=DateTime)
+
+
+class EvidencePrint(SQLModel, table=True):
+    """A fingerprint of an entry's evidence, compared across the team's entries of every
+    month: "image" (perceptual hashes of the screenshot) or "article" (simhash of the page's
+    visible text). One of each kind per entry."""
+
+    __tablename__ = "evidence_print"
+    __table_args__ = (
+        UniqueConstraint("entry_id", "kind"),
+        Index("ix_evidence_print_team_kind", "team_id", "kind"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    entry_id: int = Field(foreign_key="entry.id")
+    team_id: int = Field(foreign_key="team.id")
+    kind: str  # image | article
+    value: str
+    final_url: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = Field(sa_type=DateTime)
+
+
+class EvidenceFlag(SQLModel, table=True):
+    """An entry whose evidence a person should look at (SPEC §4): its link was removed, or
+    its screenshot or article is the one behind an earlier entry (`earlier_entry_id`).
+    Nothing is revoked by a flag: a supervisor keeps the entry (`decision` "kept") or revokes
+    it with /撤销 (the flag then counts as revoked through the entry). One flag of a kind per
+    entry; `notified_at` is claimed before the agent's private message is sent."""
+
+    __tablename__ = "evidence_flag"
+    __table_args__ = (
+        UniqueConstraint("entry_id", "kind"),
+        Index("ix_evidence_flag_team_period", "team_id", "period"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    entry_id: int = Field(foreign_key="entry.id")
+    team_id: int = Field(foreign_key="team.id")
+    period: str
+    kind: str  # removed | same_image | same_article
+    detail: str | None = Field(default=None, sa_column=Column(Text))
+    earlier_entry_id: int | None = None
+    created_at: datetime = Field(sa_type=DateTime)
+    notified_at: datetime | None = Field(default=None, sa_type=DateTime)
+    decision: str | None = None  # None (open) | kept
+    decided_at: datetime | None = Field(default=None, sa_type=DateTime)
+    decided_by: str | None = None
+    decided_by_name: str | None = None
+    decision_note: str | None = Field(default=None, sa_column=Column(Text))
+    appeal_reason: str | None = Field(default=None, sa_column=Column(Text))
+    appealed_at: datetime | None = Field(default=None, sa_type=DateTime)

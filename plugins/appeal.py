@@ -6,6 +6,7 @@ from bot.commands import COMMANDS, plugin_meta, usages
 from bot.context import Ctx
 from bot.dispatch import Call, kpi_command
 from bot.format import entry_points, item_name
+from bot.linkcheck import flag_appeal_parts
 from bot.parse import Args, note_of
 from bot.replies import Mention, Part
 from bot.runtime import rubric
@@ -28,6 +29,8 @@ def appeal_cmd(ctx: Ctx, args: Args) -> Call:
 def _filed(done: Filed) -> list[Part]:
     rub = rubric()
     e = done.entry
+    if done.flag:
+        return flag_appeal_parts(e.id, done.reason, done.supervisors)
     parts: list[Part] = [
         f"✅ 已提交对 #{e.id} {item_name(rub, e.item_key)} {entry_points(rub, e)} 的申诉"
         f"（理由：{done.reason}）\n"

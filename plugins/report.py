@@ -8,6 +8,7 @@ from bot.context import Ctx
 from bot.dispatch import Call, Later, kpi_command
 from bot.evidence import fetch_later
 from bot.format import cat_line
+from bot.linkcheck import snapshot_later
 from bot.parse import Args
 from bot.runtime import rubric
 from bot.targets import actor_of
@@ -53,17 +54,20 @@ def _reported(done: Reported) -> str:
 
 
 def _with_picture(call: Call) -> Call:
-    """A report with a picture: the reply follows its fetch being queued (the entry is
-    committed: its picture may follow)."""
+    """After the commit: the picture's fetch and the link's snapshot are queued (SPEC §4:
+    neither delays the ✅)."""
     url = call.request.image_url
-    if not url:
-        return call
 
-    def reply(done: Reported) -> Later:
+    def reply(done: Reported) -> str | Later:
         text = _reported(done)
+        if not url and done.url is None:
+            return text
 
-        async def fetch_then_reply() -> str | Later:
-            fetch_later(done.entry_id, url, get_config().kpi_data_dir)
+        async def fetch_then_reply() -> str:
+            if url:
+                fetch_later(done.entry_id, url, get_config().kpi_data_dir)
+            if done.url is not None:
+                snapshot_later(done.entry_id, done.url)
             return text
 
         return Later(fetch_then_reply)

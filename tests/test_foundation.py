@@ -226,12 +226,12 @@ def test_nb_run_loads_the_same_plugins_as_python_m_bot():
     """`[tool.nonebot]` in pyproject.toml (used by `nb run`) lists every plugin we load."""
     import tomllib
 
-    from bot.app import plugin_names
+    from bot.app import LIBRARIES, plugin_names
 
     listed = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"][
         "nonebot"
     ]["plugins"]
-    assert sorted(listed) == sorted(["nonebot_plugin_apscheduler", *plugin_names()])
+    assert sorted(listed) == sorted([*LIBRARIES, *plugin_names()])
 
 
 async def _units(n: int, failing: int | None = None, kind: str = "async"):

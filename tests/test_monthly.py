@@ -460,3 +460,30 @@ async def test_a_monthly_dm_that_times_out_is_held_and_names_the_agent(app: App,
     assert told[0].startswith("⚠️ 「客服一组」2026-10 月报私信给 张三 时中断"), told
     assert "请到对方确认" in told[0], told
     assert await count(Post, Post.status == "unknown") == 1
+
+
+async def test_the_monthly_post_counts_the_links_checked_and_revoked(app: App):
+    """SPEC §4 Evidence checks: the post says how many links were re-checked, how many were
+    found deleted, and how many of those people revoked."""
+    from bot import door
+    from models.linkcheck import CheckResult, record_checks
+    from models.linkpage import ALIVE, REMOVED
+
+    await month_of_october(app)
+    at_ = datetime(2026, 10, 29, 6, 0, tzinfo=SHANGHAI)
+    checks = [
+        CheckResult(
+            1, "recheck", "https://example.com/oct/0", REMOVED, "HTTP 404", at_, status=404
+        ),
+        CheckResult(
+            2, "recheck", "https://example.com/oct/1", REMOVED, "HTTP 410", at_, status=410
+        ),
+        CheckResult(3, "recheck", "https://example.com/oct/2", ALIVE, "", at_, status=200),
+        CheckResult(4, "recheck", "https://example.com/oct/3", ALIVE, "", at_, status=200),
+    ]
+    await door.write(1, lambda s: record_checks(s, checks))
+    await said(app, "/撤销 #1 文章已删", OWNER, role="owner")
+    set_clock(datetime(2026, 11, 1, 10, 0, tzinfo=SHANGHAI))
+    await settle_due()
+    (text,) = await flush_expecting(app, 1)
+    assert "🔎 核查 4 条链接，已删除 2 条，撤销 1 条" in text

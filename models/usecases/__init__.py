@@ -21,6 +21,8 @@ result; it never sees a session. Requests share `base.Actor`, `base.Person`, `ba
     roster.claim_due_reminder(s, team, day) -> DueReminder | None  (the daily nudge job)
     binding.bind(s, BindRequest)            -> Bound | Refused (audit row kept) | Silent  /绑定
     binding.unbind(s, UnbindRequest)        -> Unbound   /解绑
+    flags.keep_flagged(s, KeepRequest)      -> Kept      /保留 (a link check's flag)
+    monthly.settle_month / reopen_month / resend_posts     /结算 /重开 /重发
 
 `targets` holds the one rule of who a command is about (`candidate_ids` before the
 transaction, `resolve` inside it) and who may be marked (`not_an_agent`).

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from .. import appeals
 from ..ledger import Refused, get_entry
+from ..linkcheck import appeal_flag
 from ..rights import SELF_APPEAL, refuse_self
 from ..tables import Entry, Member
 from .base import (
@@ -40,6 +41,7 @@ class Filed:
     entry: EntryView
     reason: str
     supervisors: list[str]  # user ids of the team's current supervisors, to @
+    flag: bool = False  # an answer to a link check's flag (SPEC §4), not a deduction appeal
 
 
 @dataclass(frozen=True)
@@ -75,12 +77,14 @@ def file(s: Session, req: AppealRequest, policy: Policy) -> Filed:
     if me is None:
         raise Refused(f"#{entry_id} 不是你的记录，只能对自己的扣分申诉")
     entry = _team_entry(s, req.team_id, entry_id)
-    appeals.file_appeal(s, p.rubric, entry, me.id, req.reason, req.actor.key, req.actor.channel)
     bosses = s.execute(
         select(Member.user_id).where(
             Member.team_id == req.team_id, Member.role == "supervisor", Member.left_on.is_(None)
         )
     ).scalars()
+    if appeal_flag(s, req.team_id, entry_id, me.id, req.reason, req.actor.key) is not None:
+        return Filed(_view(entry), req.reason, list(bosses), flag=True)
+    appeals.file_appeal(s, p.rubric, entry, me.id, req.reason, req.actor.key, req.actor.channel)
     return Filed(_view(entry), req.reason, list(bosses))
 
 

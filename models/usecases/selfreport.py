@@ -45,6 +45,7 @@ class Reported:
     quantity: int
     done: int  # the item's quantity this month, this report included
     score: MemberScore
+    url: str | None = None  # the link as reported, for its snapshot (SPEC §4)
 
 
 def member_for_report(s: Session, team_id: int, actor: Actor, today) -> Member:
@@ -86,7 +87,7 @@ def self_report(s: Session, req: ReportRequest, policy: Policy) -> Reported:
         item = rub.item(req.item_key)
         assert item is not None
     text = " ".join(w.text for w in words if w.mention is None)
-    link = None
+    link = url = None
     quantity = 1
     if item.evidence == "link":
         url = first_url(text)
@@ -132,7 +133,7 @@ def self_report(s: Session, req: ReportRequest, policy: Policy) -> Reported:
         channel=req.actor.channel,
     )
     logged = log_self_report(s, rub, report, p.commission_base)
-    return Reported(logged.entry_id, item, quantity, logged.done, logged.score)
+    return Reported(logged.entry_id, item, quantity, logged.done, logged.score, url)
 
 
 def _read_quantity(item: Item, words: list[Word], *, optional: bool) -> tuple[int, list[Word]]:

@@ -32,6 +32,7 @@ from bot.send import upload_group_file  # noqa: E402
 from models.appeals import open_appeals  # noqa: E402
 from models.export import export_month  # noqa: E402
 from models.ledger import Refused  # noqa: E402
+from models.linkcheck import preview_lines  # noqa: E402
 from models.periods import current_period, parse_period, shift_period  # noqa: E402
 from models.settlement import month_scores  # noqa: E402
 from models.usecases.monthly import (  # noqa: E402
@@ -147,6 +148,9 @@ async def preview(ctx: Ctx, args: Args) -> list[str]:
     lines.append(totals)
     if appeals:
         lines.append(f"待处理申诉 {len(appeals)} 条：" + " ".join(f"#{e.id}" for _, e in appeals))
+    names = {i.key: i.name for i in rub.items}
+    team_id = ctx.team_id
+    lines += await s.run_sync(lambda t: preview_lines(t, team_id, period, names))
     return chunk(lines)
 
 

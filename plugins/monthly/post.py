@@ -13,6 +13,7 @@ from bot.format import Row, chunk, ranking_lines, ranking_table, score_card
 from bot.replies import Mention, Part, Picture
 from bot.runtime import commission_base, rubric
 from models.ledger import member_entries, month_counts
+from models.linkcheck import month_summary
 from models.roster import member_of
 from models.settlement import (
     Change,
@@ -126,6 +127,9 @@ async def report_messages(s, team: Team, settlement: Settlement) -> list[list[Pa
     lines += ranking_lines(rub, shown, pay=pay)
     if len(rows) > len(shown):
         lines.append(f"……其余 {len(rows) - len(shown)} 人的名次请用 /导出 查看完整表格")
+    checked = await s.run_sync(month_summary, team.id, period)
+    if checked is not None:  # SPEC §4: the post counts what was checked and revoked
+        lines.append(f"🔎 {checked.text}")
     lines += [totals, f"发 /我的绩效 {period} 查看自己的明细"]
     messages: list[list[Part]] = [[m] for m in chunk(lines)]
     expired = expired_parts(_expired_of(await expired_with(s, settlement)))
