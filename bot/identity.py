@@ -37,8 +37,16 @@ def v12_platform(declared: object) -> str:
     return V12 + (name or "unknown")
 
 
+# Platforms named per bot app (`bot.platforms`): the official QQ API's openids, Feishu's
+# open_ids; WeCom's userids are per corp (`wecom`, or `wecom.<corp>` when WECOM_BOTS names one).
+PER_APP = ("qqbot.", "feishu.", "wecom.")
+WECOM = "wecom"
+
+
 def known_platform(platform: str) -> bool:
-    return platform == QQ or (platform.startswith(V12) and len(platform) > len(V12))
+    return platform in (QQ, WECOM) or any(
+        platform.startswith(prefix) and len(platform) > len(prefix) for prefix in (V12, *PER_APP)
+    )
 
 
 @dataclass(frozen=True)
@@ -145,6 +153,7 @@ async def load_claims() -> None:
             )
     for entry in su.unknown:
         logger.warning(
-            f"SUPERUSERS 里的 {entry} 的平台不认识（应为 qq 或 v12.<平台>，如 v12.wechat）/ "
-            f"unknown platform in SUPERUSERS entry {entry} (use qq or v12.<platform>)"
+            f"SUPERUSERS 里的 {entry} 的平台不认识（应为 qq、v12.<平台>、qqbot.<AppID> 或 "
+            f"feishu.<App ID>）/ unknown platform in SUPERUSERS entry {entry} (use qq, "
+            f"v12.<platform>, qqbot.<AppID> or feishu.<App ID>)"
         )

@@ -229,3 +229,14 @@ async def test_migration_0006_moves_stored_v12_platforms_into_their_namespace_ke
         assert await _snapshot(engine) == before
     finally:
         await engine.dispose()
+
+
+def test_superusers_of_every_platform_are_known():
+    """`qqbot.<AppID>:`, `feishu.<app>:`, `wecom:` and `wecom.<corp>:` entries name platforms
+    the bot has (no "unknown platform" warning); a made-up one does not."""
+    entries = frozenset(
+        {"qq:1", "qqbot.102:o1", "feishu.cli_a:ou_1", "wecom:zhang", "wecom.acme:li", "foo:1"}
+    )
+    found = identity.parse_superusers(entries)
+    assert found.unknown == ("foo:1",)
+    assert ("wecom", "zhang") in found.named

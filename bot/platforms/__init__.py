@@ -321,7 +321,7 @@ def register_adapters(driver: Driver) -> None:
             platform.setup(driver)
 
 
-_MODULES = ("onebot_v11", "onebot_v12", "milky", "wecom")
+_MODULES = ("onebot_v11", "onebot_v12", "milky", "qq", "feishu", "wecom")
 
 
 def _load() -> None:

@@ -17,7 +17,7 @@ from bot import door
 from bot.engine import reading
 from bot.identity import superuser_ids
 from bot.replies import Part
-from bot.send import NoBotOnline, send_group, send_private
+from bot.send import CannotSend, NoBotOnline, send_group, send_private
 from models.ledger import settlement_of
 from models.roster import binding_of, bindings_of, member_of
 from models.settlement import (
@@ -89,8 +89,12 @@ async def _send(post: Post) -> bool:
         )
 
         error = e
+        # The platform will not take it at all (CannotSend): held for a person to resend.
+        refused = str(e) if isinstance(e, CannotSend) and accepted == 0 else None
 
         def record(s) -> bool:
+            if refused is not None:
+                return hold_post(s, post.id, f"平台拒绝发送：{refused}")
             if not surely_not_sent:
                 return hold_post(
                     s, post.id, f"已发出 {accepted}/{len(messages)} 条后出错：{error!r}"
@@ -102,13 +106,13 @@ async def _send(post: Post) -> bool:
             return False
 
         if await door.write(post.team_id, record):
-            await tell_superusers(post)
+            await tell_superusers(post, refused)
         return False
     await door.write(post.team_id, lambda s: finish_post(s, post.id, None))
     return True
 
 
-async def tell_superusers(post: Post) -> None:
+async def tell_superusers(post: Post, refused: str | None = None) -> None:
     """A held post: every superuser gets a private message saying what to check and how to
     re-send it (through a bot of the post's platform; logged when none can)."""
     async with reading() as s:
@@ -122,7 +126,10 @@ async def tell_superusers(post: Post) -> None:
         else f"发往群 {post.group_id}"
     )
     text = (
-        f"⚠️ 「{team.name}」{post.period} 月报{where} 时中断，不确定是否已经发出。"
+        f"⚠️ 「{team.name}」{post.period} 月报{where} 被平台拒绝（{refused}），没有发出。"
+        f"在「{team.name}」的群里发 /重发 {post.period} 即可发出"
+        if refused is not None
+        else f"⚠️ 「{team.name}」{post.period} 月报{where} 时中断，不确定是否已经发出。"
         f"为免重复，机器人不会自动重发。请到{'对方' if dm else '群里'}确认：没收到就在"
         f"「{team.name}」的群里发 /重发 {post.period}"
     )
