@@ -9,7 +9,10 @@ from pathlib import Path
 from bot.config import Config
 
 EXAMPLE = (Path(__file__).resolve().parent.parent / ".env.example").read_text(encoding="utf-8")
-PLATFORM_KEYS = ("ONEBOT_ACCESS_TOKEN", "MILKY_CLIENTS", "WECOM_BOTS", "WECOM_WS_URL", "DRIVER")
+PLATFORM_KEYS = (
+    *("ONEBOT_ACCESS_TOKEN", "MILKY_CLIENTS", "QQ_BOTS", "QQ_API_BASE", "QQ_AUTH_BASE"),
+    *("FEISHU_BOTS", "FEISHU_API_BASE", "WECOM_BOTS", "WECOM_WS_URL", "DRIVER"),
+)
 
 
 def documented() -> set[str]:
