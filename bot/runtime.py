@@ -41,21 +41,42 @@ def policy() -> Policy:
     )
 
 
+RULES_TTL = 5.0  # seconds a team's rules of the month are remembered for command replies
+_rules: dict[tuple, tuple[float, Rubric, Decimal | None]] = {}
+
+
 def in_force(s, team_id: int | None, p: Policy) -> Policy:
     """`p` with the rubric version and the team's commission base in force this month
     (`models.settlement.rules_in_force`), read in the command's own transaction; a
-    command of a group with no team keeps the file's."""
+    command of a group with no team keeps the file's.
+
+    Module state: the answer is remembered `RULES_TTL` per (team, month) — every command
+    needs it, and it changes only by `/提成基数`, the dashboard's activation or a settlement
+    (the settlement itself, the rankings and the dashboard always read it afresh; a month's
+    settled state is checked by every write on its own). `forget_rules` clears it."""
     if team_id is None:
         return p
+    import time
     from dataclasses import replace
 
     from models.periods import current_period
     from models.settlement import rules_in_force
 
-    rub, base = rules_in_force(s, team_id, current_period(p.tz), p.rubric, p.commission_base)
+    key = (team_id, current_period(p.tz), id(p.rubric), p.commission_base)
+    hit = _rules.get(key)
+    now = time.monotonic()
+    if hit is not None and hit[0] > now and hit[1] is not None:
+        rub, base = hit[1], hit[2]
+    else:
+        rub, base = rules_in_force(s, team_id, key[1], p.rubric, p.commission_base)
+        _rules[key] = (now + RULES_TTL, rub, base)
     if rub is p.rubric and base == p.commission_base:
         return p
     return replace(p, rubric=rub, commission_base=base)
+
+
+def forget_rules() -> None:
+    _rules.clear()
 
 
 async def open_database() -> None:

@@ -7,6 +7,7 @@ from bot.commands import COMMANDS, plugin_meta, usages
 from bot.context import Ctx
 from bot.dispatch import Call, kpi_command
 from bot.parse import Args
+from bot.runtime import forget_rules
 from bot.targets import actor_of
 from models.commission import BaseSet, SetBase, parse_base, set_commission_base
 from models.ledger import Refused
@@ -23,4 +24,5 @@ def base_cmd(ctx: Ctx, args: Args) -> Call:
 
 
 def _reply(done: BaseSet) -> str:
+    forget_rules()  # this process's replies follow the new base at once
     return done.reply

@@ -75,7 +75,7 @@ async def fresh_db(nonebug_init: None, tmp_path: Path):
     """
     from sqlmodel import SQLModel
 
-    from bot import context, db, dispatch
+    from bot import context, db, dispatch, runtime
     from models.periods import set_clock
 
     await db.dispose()
@@ -90,6 +90,7 @@ async def fresh_db(nonebug_init: None, tmp_path: Path):
         db.init_engine(url)
     dispatch.forget_deliveries()
     context.forget_bindings()
+    runtime.forget_rules()
     set_clock(None)
     yield url
     set_clock(None)

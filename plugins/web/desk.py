@@ -22,7 +22,7 @@ from bot import door
 from bot.commands import RESERVED
 from bot.config import get_config
 from bot.format import yuan
-from bot.runtime import commission_base, policy, rubric
+from bot.runtime import commission_base, forget_rules, policy, rubric
 from models import dashboard as dash
 from models import rubricstore
 from models.commission import SetBase, commission_base_for, parse_base, set_commission_base
@@ -163,6 +163,7 @@ async def rubric_activate(request: Request, act: ActingDep, team_id: int) -> Res
 
     try:
         row = await door.write(None, work)
+        forget_rules()  # this process's replies follow the new version at once
     except Refused as e:
         return refused(request, act.viewer, str(e), status_of(str(e)), team=team)
     return render(
@@ -224,6 +225,7 @@ async def set_base(request: Request, act: ActingDep, team_id: int) -> Response:
         req = SetBase(team_id, web_actor(v, team_id), parse_base(act.text("base", 40)))
         p = policy()
         done = await door.write(team_id, lambda s: set_commission_base(s, req, p))
+        forget_rules()
     except Refused as e:
         return refused(request, v, str(e), status_of(str(e)), team=team, period=period)
     return render(
