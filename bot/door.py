@@ -156,6 +156,10 @@ async def stop() -> None:
     if tasks:
         await asyncio.gather(*tasks, return_exceptions=True)
     _committers.clear()
+    for queue in _queues.values():  # units queued after the lanes drained: never run
+        for unit in queue:
+            if unit.done is not None and not unit.done.done():
+                unit.done.set_exception(RuntimeError("the database was closed"))
     _queues.clear()
     for ex in _executors.values():
         ex.shutdown(wait=True)

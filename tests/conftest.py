@@ -75,9 +75,13 @@ async def fresh_db(nonebug_init: None, tmp_path: Path):
     """
     from sqlmodel import SQLModel
 
-    from bot import context, db, dispatch, runtime
+    from bot import context, db, dispatch, evidence, linkcheck, runtime
     from models.periods import set_clock
 
+    for background in (linkcheck, evidence):  # a test's snapshots and downloads end with it
+        for task in list(background._tasks):
+            task.cancel()
+        background._tasks.clear()
     await db.dispose()
     if testdb.on_postgres():
         url = SUITE_URL
