@@ -33,7 +33,7 @@ from .base import (
     entry_id_of,
     require_supervisor,
 )
-from .targets import Where, not_an_agent, resolve
+from .targets import not_an_agent, resolve, where_for
 
 REPEAT_SECONDS = 120  # SPEC §3: the same mark again within this is probably sent twice
 
@@ -92,15 +92,7 @@ def mark(s: Session, req: MarkRequest, policy: Policy) -> Marked:
         return item is None and rub.find_item(w.norm) is not None
 
     words, named = _without_item(list(req.words), None if item is not None else names_item)
-    where = Where(
-        req.team_id,
-        req.actor.platform,
-        req.actor.key,
-        p.today,
-        req.people,
-        req.quoted,
-        req.actor.typed_ids,
-    )
+    where = where_for(req, p)
     found = resolve(s, where, words, is_end=names_item)
     targets, used = found.members, found.used
     rest = words[used:]

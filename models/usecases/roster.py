@@ -21,7 +21,7 @@ from ..nudges import claim_reminder, missing_on
 from ..roster import audit, end_membership, join_sync, member_in, team_bindings
 from ..tables import Team
 from .base import Actor, Person, Policy, Word, require_supervisor
-from .targets import MAX_TARGETS, Where, resolve, too_many
+from .targets import MAX_TARGETS, resolve, too_many, where_for
 
 
 @dataclass(frozen=True)
@@ -110,15 +110,7 @@ def leave(s: Session, req: LeaveRequest, policy: Policy) -> Left:
     """`/离职`: each person named leaves from today; their history stays (SPEC §2)."""
     p = policy
     require_supervisor(s, req.team_id, req.actor, p)
-    where = Where(
-        req.team_id,
-        req.actor.platform,
-        req.actor.key,
-        p.today,
-        req.people,
-        req.quoted,
-        req.actor.typed_ids,
-    )
+    where = where_for(req, p)
     targets = resolve(s, where, list(req.words), register=False, allow_left=True).members
     if not targets:
         raise Refused("请 @ 要离职的人（或写 QQ 号、姓名）")
@@ -154,15 +146,7 @@ def set_role(s: Session, req: RoleRequest, policy: Policy) -> RoleSet:
     p = policy
     if not (req.actor.is_superuser or req.actor.group_role == "owner"):
         raise Refused("只有群主或超级管理员可以这样做")
-    where = Where(
-        req.team_id,
-        req.actor.platform,
-        req.actor.key,
-        p.today,
-        req.people,
-        req.quoted,
-        req.actor.typed_ids,
-    )
+    where = where_for(req, p)
     targets = resolve(s, where, list(req.words)).members
     if not targets:
         raise Refused("请 @ 要设置的人")

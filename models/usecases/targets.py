@@ -71,6 +71,14 @@ class Where:
     typed_ids: bool = True  # a number typed is a user id (QQ); else only names and @s name
 
 
+def where_for(req, policy) -> Where:
+    """The `Where` of a request about other people: its team, its actor (platform, key,
+    whether a typed number is a user there), the people the chat layer looked up and the
+    quoted sender (`req.people`, `req.quoted`)."""
+    a = req.actor
+    return Where(req.team_id, a.platform, a.key, policy.today, req.people, req.quoted, a.typed_ids)
+
+
 def resolve(
     s: Session,
     where: Where,
