@@ -179,10 +179,13 @@ async def prepare_target(engine: AsyncEngine, rev: str) -> None:
 
 
 async def _reset_sequences(conn: AsyncConnection) -> None:
+    """Each id sequence after the highest id copied, for the tables the database has (one
+    loaded at an older revision lacks the newer tables: they come with the migration)."""
     if conn.dialect.name != "postgresql":
         return
+    have = await present(conn)
     for t in tables():
-        if "id" not in t.c or not t.c.id.autoincrement:
+        if t.name not in have or "id" not in t.c or not t.c.id.autoincrement:
             continue
         top = (await conn.execute(select(func.max(t.c.id)))).scalar()
         await conn.execute(
