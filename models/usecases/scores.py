@@ -6,6 +6,7 @@
     card_of(s, TargetRead)       -> Card          /绩效 @某人 [月份]
     ranking(s, RankRead)         -> Ranking       /排行
     details_of(s, TargetRead)    -> NamedDetails  /明细 @某人 [月份]
+    preview(s, RankRead)         -> Preview       /月报 [月份]
 
 The rules a month is scored with are its own (`models.settlement.rules_in_force`, its
 snapshot once settled), with `rubric` and `base` (the file's and KPI_COMMISSION_BASE) as
@@ -22,8 +23,9 @@ from fractions import Fraction
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..appeals import appeal_states_of
-from ..ledger import Ranked, Refused, month_ranking, month_score
+from ..appeals import appeal_states_of, open_appeal_rows
+from ..ledger import Ranked, Refused, month_counts_of, month_ranking, month_score
+from ..linkcheck import preview_lines
 from ..periods import current_period, parse_period
 from ..rubric import Rubric
 from ..scoring import MemberScore
@@ -231,3 +233,29 @@ def details_of(s: Session, req: TargetRead, policy: Policy) -> NamedDetails:
     member = s.get(Member, one.member_id)
     assert member is not None
     return NamedDetails(Named(member.id, member.name), one.period, details(s, one, policy))
+
+
+@dataclass(frozen=True)
+class Preview:
+    """`/月报`: the month's ranking, whether it is settled, its counts by item, the ids of
+    its open appeals' entries, and the lines of its link checks."""
+
+    rubric: Rubric
+    ranking: list[Ranked]
+    settled: bool
+    counts: dict[str, int]
+    appeal_entry_ids: list[int]
+    link_lines: list[str]
+
+
+def preview(s: Session, req: RankRead, policy: Policy) -> Preview:
+    r = ranking(s, req, policy)
+    names = {i.key: i.name for i in r.rubric.items}
+    return Preview(
+        r.rubric,
+        r.ranking,
+        _settled(s, req.team_id, req.period) is not None,
+        month_counts_of(s, req.team_id, req.period),
+        [e.id for _, e in open_appeal_rows(s, req.team_id, req.period)],
+        preview_lines(s, req.team_id, req.period, names),
+    )
