@@ -13,10 +13,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from nonebot.adapters import Bot
-from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from models.tables import Post, Team
+from sqlalchemy import text
 
 from . import backup, db
 from .identity import QQ
@@ -46,30 +43,11 @@ def accounts(bots: dict[str, Bot]) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
-async def database_size(s: AsyncSession, url: str) -> int | None:
-    path = db.sqlite_path(url)
-    if path is not None:
-        files = [Path(f"{path}{suffix}") for suffix in ("", "-wal")]
-        sizes = await asyncio.to_thread(lambda: [f.stat().st_size for f in files if f.exists()])
-        return sum(sizes)
-    return (await s.execute(text("SELECT pg_database_size(current_database())"))).scalar()
-
-
-async def held_posts(s: AsyncSession) -> list[tuple[str, str, str, bool]]:
-    """(team, month, status, to a person) of every post held or failed."""
-    rows = await s.execute(
-        select(Team.name, Post.period, Post.status, Post.group_id)
-        .join(Team, Team.id == Post.team_id)
-        .where(Post.status.in_(list(HELD)))
-        .order_by(Post.period, Team.name)
-    )
-    return [(t, p, st, g.startswith("dm:")) for t, p, st, g in rows.all()]
-
-
-async def reminder_times(s: AsyncSession, default: str | None) -> set[str]:
-    """Every team's reminder time in force ("HH:MM"), the team's own or the default."""
-    values = {t or default for t in (await s.execute(select(Team.reminder_time))).scalars()}
-    return {v for v in values if v and v != "off"}
+async def file_size(path) -> int:
+    """A SQLite database's size on disk (the file and its WAL); PostgreSQL's is read by
+    the `/状态` use case (`models.usecases.reads.status`)."""
+    files = [Path(f"{path}{suffix}") for suffix in ("", "-wal")]
+    return sum(await asyncio.to_thread(lambda: [f.stat().st_size for f in files if f.exists()]))
 
 
 def next_daily(now: datetime, hhmm: tuple[int, int], days: set[int]) -> datetime | None:

@@ -29,6 +29,13 @@ APPEAL_STATE = {
 async def appeal_states(
     session: AsyncSession, team_id: int, period: str, member_id: int | None = None
 ) -> dict[int, str]:
+    """`appeal_states_of` on an async session."""
+    return await session.run_sync(appeal_states_of, team_id, period, member_id)
+
+
+def appeal_states_of(
+    session: Session, team_id: int, period: str, member_id: int | None = None
+) -> dict[int, str]:
     """Entry id → the state of its latest appeal, for a team's month (or one member's)."""
     where = [Appeal.team_id == team_id, Entry.period == period]
     if member_id is not None:
@@ -40,7 +47,7 @@ async def appeal_states(
         .group_by(Appeal.entry_id)
         .subquery()
     )
-    rows = await session.execute(select(Appeal).join(latest, Appeal.id == latest.c.id))
+    rows = session.execute(select(Appeal).join(latest, Appeal.id == latest.c.id))
     return {a.entry_id: a.status for a in rows.scalars().all()}
 
 

@@ -375,7 +375,13 @@ async def team_month_scores(
 
 
 async def month_counts(session: AsyncSession, team_id: int, period: str) -> dict[str, int]:
-    rows = await session.execute(
+    """`month_counts_of` on an async session."""
+    return await session.run_sync(month_counts_of, team_id, period)
+
+
+def month_counts_of(session: Session, team_id: int, period: str) -> dict[str, int]:
+    """Item key → the month's entries of it (revoked excluded)."""
+    rows = session.execute(
         select(Entry.item_key, func.count(Entry.id))
         .where(Entry.team_id == team_id, Entry.period == period, Entry.revoked_at.is_(None))
         .group_by(Entry.item_key)

@@ -55,7 +55,7 @@ async def _report(result: Recheck) -> str | Several:
 
 
 @kpi_command(COMMANDS["linkcheck"])
-async def linkcheck_cmd(ctx: Ctx, args: Args) -> Later:
+def linkcheck_cmd(ctx: Ctx, args: Args) -> Later:
     if not enabled():
         raise Refused(OFF)
     tz = get_config().tz

@@ -16,12 +16,13 @@ from bot import backup, botlock, db, door, status  # noqa: E402
 from bot.commands import COMMANDS, plugin_meta, usages  # noqa: E402
 from bot.config import get_config, parse_hhmm  # noqa: E402
 from bot.context import Ctx  # noqa: E402
-from bot.dispatch import kpi_command  # noqa: E402
+from bot.dispatch import Call, Later, kpi_command  # noqa: E402
 from bot.identity import superuser_ids  # noqa: E402
 from bot.parse import Args  # noqa: E402
 from bot.send import send_direct  # noqa: E402
 from models.ledger import Refused, claim_message  # noqa: E402
 from models.periods import local_now  # noqa: E402
+from models.usecases import reads  # noqa: E402
 
 __plugin_meta__ = plugin_meta("运维", "每日自动备份；/状态 查看机器人运行状态", usages("status"))
 
@@ -112,31 +113,41 @@ def _next_run(job_id: str, now: datetime) -> datetime | None:
 
 
 @kpi_command(COMMANDS["status"])
-async def status_cmd(ctx: Ctx, args: Args) -> str:
+def status_cmd(ctx: Ctx, args: Args) -> Call:
     """SPEC §5 Operations: superusers only, in private chat or a bound group (an unbound
     group hears nothing but /绑定 and /帮助, SPEC §2)."""
     if not ctx.is_superuser:
         raise Refused("仅超级管理员可用")
     cfg = get_config()
     now = local_now(cfg.tz)
-    s = ctx.s
-    reminders = [
-        status.next_daily(now, hhmm, cfg.reminder_days)
-        for v in await status.reminder_times(s, cfg.kpi_daily_reminder)
-        if (hhmm := parse_hhmm(v)) is not None
-    ]
-    st = status.Status(
-        engine=db.engine().dialect.name,
-        size=await status.database_size(s, _url()),
-        accounts=status.accounts(nonebot.get_bots()),
-        backup=status.last_backup(cfg.kpi_data_dir),
-        held=await status.held_posts(s),
-        settlement=_next_run(SETTLEMENT_JOB, now),
-        reminder=min((r for r in reminders if r is not None), default=None),
-        backup_next=_next_run(BACKUP_JOB, now),
-        tz=cfg.tz,
-    )
-    return status.lines(st)
+    url = _url()
+    file = db.sqlite_path(url)
+    request = reads.StatusRead(cfg.kpi_daily_reminder, file is not None, tuple(status.HELD))
+
+    def reply(facts: reads.StatusFacts) -> Later:
+        async def with_file_size() -> str:  # the disk is read after the session closed
+            size = facts.size if file is None else await status.file_size(file)
+            reminders = [
+                status.next_daily(now, hhmm, cfg.reminder_days)
+                for v in facts.reminders
+                if (hhmm := parse_hhmm(v)) is not None
+            ]
+            st = status.Status(
+                engine=db.engine().dialect.name,
+                size=size,
+                accounts=status.accounts(nonebot.get_bots()),
+                backup=status.last_backup(cfg.kpi_data_dir),
+                held=facts.held,
+                settlement=_next_run(SETTLEMENT_JOB, now),
+                reminder=min((r for r in reminders if r is not None), default=None),
+                backup_next=_next_run(BACKUP_JOB, now),
+                tz=cfg.tz,
+            )
+            return status.lines(st)
+
+        return Later(with_file_size)
+
+    return Call(reads.status, request, reply)
 
 
 async def healthz():

@@ -3,16 +3,15 @@
 from bot.commands import COMMANDS, plugin_meta, self_report_examples, usages
 from bot.config import get_config
 from bot.context import Ctx
-from bot.dispatch import kpi_command
+from bot.dispatch import Call, kpi_command
 from bot.format import chunk, entry_line, ranking_lines, rows_of, score_card
 from bot.parse import Args
-from bot.runtime import commission_base, month_rules, rubric
-from bot.targets import resolve_targets
-from models.appeals import APPEAL_STATE, appeal_states
-from models.ledger import Refused, member_entries
-from models.periods import current_period, looks_like_period, parse_period
-from models.settlement import member_score, month_scores
-from models.tables import Member
+from bot.runtime import commission_base, rubric
+from bot.targets import where_of
+from models.appeals import APPEAL_STATE
+from models.ledger import Refused
+from models.periods import looks_like_period
+from models.usecases import scores as uc
 
 __plugin_meta__ = plugin_meta(
     "绩效查询", "自己的绩效、团队排行、某人的绩效与明细", usages("me", "rank", "score", "detail")
@@ -21,13 +20,7 @@ __plugin_meta__ = plugin_meta(
 
 def month_arg(words: list[str]) -> str:
     """The month named in `words` (default: this month in KPI_TIMEZONE)."""
-    tz = get_config().tz
-    for w in words:
-        if (p := parse_period(w, tz)) is not None:
-            return p
-    if words:
-        raise Refused(f"月份 {words[0]} 无效，可写 2026-11、202611、十一月、本月、上月")
-    return current_period(tz)
+    return uc.month_of(words, get_config().tz)
 
 
 def sees_pay(ctx: Ctx, member_id: int | None = None) -> bool:
@@ -38,18 +31,17 @@ def sees_pay(ctx: Ctx, member_id: int | None = None) -> bool:
     return member_id is not None and ctx.member is not None and ctx.member.id == member_id
 
 
-async def card_for(ctx: Ctx, member: Member, period: str) -> str:
-    s = ctx.s
-    rub, score = await member_score(s, ctx.team_id, member.id, period, rubric(), commission_base())
-    entries = await member_entries(s, ctx.team_id, member.id, period)
-    card = score_card(rub, member, period, score, entries, pay=sees_pay(ctx, member.id))
+def card_text(ctx: Ctx, c: uc.Card) -> str:
+    card = score_card(
+        c.rubric, c.member, c.period, c.score, c.entries, pay=sees_pay(ctx, c.member.id)
+    )
     if ctx.extra.get("other_teams"):
         card += f"\n（你还在另外 {ctx.extra['other_teams']} 个团队，请在对应群里查看）"
     return card
 
 
 @kpi_command(COMMANDS["me"])
-async def me(ctx: Ctx, args: Args) -> str:
+def me(ctx: Ctx, args: Args) -> Call:
     period = month_arg(args.words)
     if ctx.member is None:
         if ctx.is_supervisor:
@@ -58,35 +50,36 @@ async def me(ctx: Ctx, args: Args) -> str:
         raise Refused(f"你还没有任何记录。报一次推广（如 {first}）就会自动登记")
     if ctx.member.role == "supervisor":
         raise Refused("你是主管，不参与考核；查看成员请用 /绩效 @某人")
-    return await card_for(ctx, ctx.member, period)
+    request = uc.CardRead(ctx.team_id, ctx.member.id, period, rubric(), commission_base())
+    return Call(uc.card, request, lambda c: card_text(ctx, c))
 
 
 @kpi_command(COMMANDS["rank"])
-async def rank(ctx: Ctx, args: Args) -> list[str] | str:
+def rank(ctx: Ctx, args: Args) -> Call:
     period = month_arg(args.words)
-    s = ctx.s
-    rub, ranking, _ = await month_scores(s, ctx.team_id, period, rubric(), commission_base())
-    if not ranking:
-        return f"「{ctx.team.name}」{period} 还没有人上榜"
-    pay = sees_pay(ctx)
-    lines = [f"🏆 「{ctx.team.name}」{period} 排行", *ranking_lines(rub, rows_of(ranking), pay=pay)]
-    paid = any(r.score.commission is not None for r in ranking)
-    me = ctx.member.id if ctx.member is not None else None
-    if not pay and paid and any(r.member.id == me for r in ranking):
-        lines.append(f"提成不公开，发 /我的绩效 {period} 查看自己的")
-    return chunk(lines)
+    team = ctx.team.name
+
+    def reply(r: uc.Ranking) -> list[str] | str:
+        ranking = r.ranking
+        if not ranking:
+            return f"「{team}」{period} 还没有人上榜"
+        pay = sees_pay(ctx)
+        lines = [f"🏆 「{team}」{period} 排行", *ranking_lines(r.rubric, rows_of(ranking), pay=pay)]
+        paid = any(x.score.commission is not None for x in ranking)
+        me = ctx.member.id if ctx.member is not None else None
+        if not pay and paid and any(x.member.id == me for x in ranking):
+            lines.append(f"提成不公开，发 /我的绩效 {period} 查看自己的")
+        return chunk(lines)
+
+    return Call(uc.ranking, uc.RankRead(ctx.team_id, period, rubric(), commission_base()), reply)
 
 
-async def _one_target(ctx: Ctx, args: Args) -> tuple[Member, list[str]]:
-    s = ctx.s
-    targets, used = await resolve_targets(ctx, s, args.tokens, register=False, allow_left=True)
-    if len(targets) != 1:
-        raise Refused("请 @ 一个人（或写 QQ 号、姓名）")
-    return targets[0], [t.text for t in args.tokens[used:] if t.mention is None]
+def _target(ctx: Ctx, args: Args) -> uc.TargetRead:
+    return uc.TargetRead(where_of(ctx), tuple(args.tokens), rubric(), commission_base())
 
 
 @kpi_command(COMMANDS["score"])
-async def score(ctx: Ctx, args: Args) -> str:
+def score(ctx: Ctx, args: Args) -> Call:
     """A supervisor's `/绩效 @某人`; anyone else's `/绩效 [月份]` is their own (SPEC §3
     "What people type": an agent's `/绩效` without a target is `/我的绩效`)."""
     if not ctx.is_supervisor:
@@ -94,25 +87,26 @@ async def score(ctx: Ctx, args: Args) -> str:
         quoted = ctx.quoted_user_id not in (None, ctx.user_id)
         if others or quoted or not all(looks_like_period(w) for w in args.words):
             raise Refused("只有本团队的主管可以这样做；看自己的绩效请发 /绩效 或 /我的绩效")
-        return await me(ctx, args)
-    member, rest = await _one_target(ctx, args)
-    return await card_for(ctx, member, month_arg(rest))
+        return me(ctx, args)
+    return Call(uc.card_of, _target(ctx, args), lambda c: card_text(ctx, c))
 
 
 @kpi_command(COMMANDS["detail"])
-async def detail(ctx: Ctx, args: Args) -> list[str] | str:
-    member, rest = await _one_target(ctx, args)
-    period = month_arg(rest)
-    s = ctx.s
-    rub, _ = await month_rules(s, ctx.team_id, period)
-    entries = await member_entries(s, ctx.team_id, member.id, period)
-    if not entries:
-        return f"{member.name} {period} 没有记录"
+def detail(ctx: Ctx, args: Args) -> Call:
     tz = get_config().tz
-    revoked = sum(1 for e in entries if e.revoked_at)
-    head = f"🗂 {member.name} {period} 明细 {len(entries)} 条" + (
-        f"（其中已撤销 {revoked} 条）" if revoked else ""
-    )
-    states = await appeal_states(s, ctx.team_id, period, member.id)
-    lines = (entry_line(rub, e, tz, appeal=APPEAL_STATE.get(states.get(e.id, ""))) for e in entries)
-    return chunk([head, *lines])
+
+    def reply(d: uc.NamedDetails) -> list[str] | str:
+        member, period, entries = d.member, d.period, d.details.entries
+        if not entries:
+            return f"{member.name} {period} 没有记录"
+        revoked = sum(1 for e in entries if e.revoked_at)
+        head = f"🗂 {member.name} {period} 明细 {len(entries)} 条" + (
+            f"（其中已撤销 {revoked} 条）" if revoked else ""
+        )
+        rub, states = d.details.rubric, d.details.appeals
+        lines = (
+            entry_line(rub, e, tz, appeal=APPEAL_STATE.get(states.get(e.id, ""))) for e in entries
+        )
+        return chunk([head, *lines])
+
+    return Call(uc.details_of, _target(ctx, args), reply)

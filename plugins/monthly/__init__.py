@@ -29,12 +29,10 @@ from bot.parse import Args  # noqa: E402
 from bot.replies import Part, Reply  # noqa: E402
 from bot.runtime import commission_base, rubric  # noqa: E402
 from bot.send import upload_group_file  # noqa: E402
-from models.appeals import open_appeals  # noqa: E402
 from models.export import export_month  # noqa: E402
 from models.ledger import Refused  # noqa: E402
-from models.linkcheck import preview_lines  # noqa: E402
 from models.periods import current_period, parse_period, shift_period  # noqa: E402
-from models.settlement import month_scores  # noqa: E402
+from models.usecases import scores  # noqa: E402
 from models.usecases.monthly import (  # noqa: E402
     ReopenRequest,
     Requeued,
@@ -47,7 +45,7 @@ from models.usecases.monthly import (  # noqa: E402
 )
 
 from .outbox import flush_posts, tell_superusers  # noqa: E402
-from .post import change_lines, expired_parts, report_messages, totals_line  # noqa: E402
+from .post import change_lines, expired_parts, report_messages, totals_text  # noqa: E402
 from .schedule import due_periods, monthly_trigger, scheduled_time  # noqa: E402
 from .settling import settle_due  # noqa: E402
 
@@ -136,22 +134,26 @@ def _month(args: Args, default: str) -> str:
 
 
 @kpi_command(COMMANDS["monthly"])
-async def preview(ctx: Ctx, args: Args) -> list[str]:
+def preview(ctx: Ctx, args: Args) -> Call:
     period = _month(args, current_period(get_config().tz))
-    s = ctx.s
-    rub, ranking, settled = await month_scores(s, ctx.team_id, period, rubric(), commission_base())
-    totals = await totals_line(s, ctx.team_id, period, rub)
-    appeals = await open_appeals(s, ctx.team_id, period)
-    state = "已结算" if settled and settled.status == "settled" else "预览，未结算"
-    lines = [f"📊 「{ctx.team.name}」{period} 月报（{state}）"]
-    lines += ranking_lines(rub, rows_of(ranking), pay=True) if ranking else ["还没有需要考核的成员"]
-    lines.append(totals)
-    if appeals:
-        lines.append(f"待处理申诉 {len(appeals)} 条：" + " ".join(f"#{e.id}" for _, e in appeals))
-    names = {i.key: i.name for i in rub.items}
-    team_id = ctx.team_id
-    lines += await s.run_sync(lambda t: preview_lines(t, team_id, period, names))
-    return chunk(lines)
+    team = ctx.team.name
+
+    def reply(p: scores.Preview) -> list[str]:
+        rub = p.rubric
+        state = "已结算" if p.settled else "预览，未结算"
+        lines = [f"📊 「{team}」{period} 月报（{state}）"]
+        lines += (
+            ranking_lines(rub, rows_of(p.ranking), pay=True)
+            if p.ranking
+            else ["还没有需要考核的成员"]
+        )
+        lines.append(totals_text(p.counts, rub))
+        if ids := p.appeal_entry_ids:
+            lines.append(f"待处理申诉 {len(ids)} 条：" + " ".join(f"#{i}" for i in ids))
+        return chunk([*lines, *p.link_lines])
+
+    request = scores.RankRead(ctx.team_id, period, rubric(), commission_base())
+    return Call(scores.preview, request, reply)
 
 
 @kpi_command(COMMANDS["settle"])

@@ -49,7 +49,11 @@ def _stored_rows(scores: list[SettledScore], rub) -> list[Row]:
 
 async def totals_line(s, team_id: int, period: str, rub) -> str:
     """`当月共 N 条记录，客户投诉 3 次`: the rubric's `count_as` labels say what is counted."""
-    counts = await month_counts(s, team_id, period)
+    return totals_text(await month_counts(s, team_id, period), rub)
+
+
+def totals_text(counts: dict[str, int], rub) -> str:
+    """`totals_line` of the month's counts (item key → entries)."""
     line = f"当月共 {sum(counts.values())} 条记录"
     tallies: dict[str, int] = {}
     for item in rub.items:
