@@ -271,10 +271,6 @@ def agents_scored(session: Session, team_id: int, period: str) -> list[Agent]:
     return [Agent(*row) for row in rows]
 
 
-async def active_agents(session: AsyncSession, team_id: int, on: date) -> list[Agent]:
-    return await session.run_sync(agents_on, team_id, on)
-
-
 def agents_on(session: Session, team_id: int, on: date) -> list[Agent]:
     """Agents on the team on day `on`, as plain values, by id."""
     rows = session.execute(
