@@ -98,8 +98,7 @@ async def test_the_reply_score_is_the_stored_months_score(app):
         report = _report(team_id, member_id, n, rng)
         try:
             logged = await db.write(
-                team_id,
-                lambda s, r=report: log_self_report(s, RUBRIC, r, BASE)
+                team_id, lambda s, r=report: log_self_report(s, RUBRIC, r, BASE)
             )
         except Refused:  # a daily cap
             continue
