@@ -440,6 +440,8 @@ def _open_unit(s: Session, ctx: Ctx) -> None:
 
 
 async def _read(route: _Route, ctx: Ctx, args: Args) -> Outcome:
+    """A reading command: keep the speaker's name current (a write of its own), parse, run
+    the use case in a read-only session; then word its result."""
     team_id = _team_of(ctx)
     if stale_name(ctx):
         try:
