@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from nonebot.adapters import Bot, Event
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from models.periods import local_now
@@ -48,17 +47,10 @@ class Ctx:
     team: Team | None = None
     member: Member | None = None
     extra: dict = field(default_factory=dict)
-    # Set by the dispatcher: the session of a handler not yet a use case (`bot.dispatch`),
-    # and display names of the people the message names, looked up before it opened.
-    session: AsyncSession | None = None
+    # Set by the dispatcher: display names of the people the message names, looked up
+    # before the command's transaction opened (`bot.targets.prefetch_names`).
     names: dict[str, str | None] = field(default_factory=dict)
     member_loaded: bool = False  # `member` was read (None then means: not on the team)
-
-    @property
-    def s(self) -> AsyncSession:
-        """The command's session (see `bot.dispatch`)."""
-        assert isinstance(self.session, AsyncSession), "no async session outside a command"
-        return self.session
 
     @property
     def actor(self) -> str:

@@ -4,16 +4,7 @@ commit: `bot.door`; migrations: `bot.migrate`. New code imports those."""
 
 from __future__ import annotations
 
-from .door import (
-    GROUP_MAX,
-    lock_team,
-    read,
-    serialise_team,
-    unit_of_work,
-    unit_of_work_sync,
-    write,
-    writing,
-)
+from .door import GROUP_MAX, read, write, writing
 from .engine import (
     MIGRATION_LOCK,
     TEAM_LOCK,
@@ -46,18 +37,14 @@ __all__ = [
     "engine",
     "init_engine",
     "initialised",
-    "lock_team",
     "make_engine",
     "migrate",
     "read",
     "read_only",
     "reading",
-    "serialise_team",
     "sqlite_path",
     "sync_engine",
     "sync_url",
-    "unit_of_work",
-    "unit_of_work_sync",
     "write",
     "write_engine",
     "writing",

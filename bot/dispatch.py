@@ -1,7 +1,10 @@
-"""One matcher for every KPI command, and the unit of work each command runs in.
+"""One matcher for every KPI command, and the one transaction each command runs in.
 
-`kpi_command` registers a handler under a command's names. For each message that starts
-with one, `_dispatch`:
+`kpi_command` registers a handler under a command's names. A handler is a plain
+`def handle(ctx, args) -> Call | Reply`: it parses the message into its use case's request
+and returns a `Call` of the use case (`models.usecases`) with the function that words its
+result, or (a command that reads nothing stored, like /帮助) the reply itself. It never
+sees a session. For each message that starts with a command, `_dispatch`:
 
 1. builds the `Ctx` (who, where, which team), keeps unbound groups and groups served by
    another bot account silent, and drops a message this process already handled;
@@ -12,35 +15,24 @@ with one, `_dispatch`:
    per team, and shared with the units of the team queued at the same moment, group
    commit), which claims the message id (a redelivered message writes nothing and gets no
    second answer), runs the use case, commits;
-   for a command that only reads: runs the handler in a read session, then claims the
-   message id in a short write of its own;
+   for a command that only reads: parses, runs the use case through `bot.door.read` (a
+   read-only session), then claims the message id in a short write of its own;
 4. replies once the transaction is committed: a ✅ is never sent for something that is
    not in the database. `Refused` becomes `❌ reason + usage`, and rolls back; a use case
    whose result is worded as a `Refused` keeps what it wrote (an audit row of the attempt)
    and is answered ❌ all the same. A `Later` runs after the session is closed (adapter calls
-   whose outcome the reply reports, like uploading a file).
+   and file work whose outcome the reply reports: building and uploading a workbook,
+   sending a login link privately).
 
 Every answer follows a committed claim of the message (SPEC §5 "Several processes"): a
 refused write claims it after its rollback, in a transaction of its own, and stays silent
 when another process claimed it first; so one message delivered to several processes is
 answered once, ✅, ❌ or information. A command that ends in 「出错了」 keeps no claim of
 its own and is forgotten by `_seen`: the same message sent again is handled again.
-
-A handler is a plain `def handle(ctx, args) -> Call | Reply`: it parses the message into
-a request and returns a `Call` of the command's use case (`models.usecases`) with the
-function that words its result; it never sees a session. The dispatcher runs the claim
-and the use case as one plain function through `bot.door.write` (one hop on the writer
-thread, one transaction, group commit), or a read through `bot.door.read`, and words
-the result once committed.
-
-Handlers written before the use cases (`async def handle(ctx, args)` reading and writing
-through `ctx.s`, an async session) still run as before; they go as their plugins move to
-use cases (the monthly and ops commands, `/后台`).
 """
 
 from __future__ import annotations
 
-import inspect
 import re
 import unicodedata
 from collections import OrderedDict
@@ -53,13 +45,12 @@ from nonebot.adapters import Bot, Event, Message
 from nonebot.matcher import Matcher
 from nonebot.rule import Rule
 from nonebot.typing import T_State
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from models.ledger import Refused, claim_message, release_message
 from models.usecases.base import Policy
 
-from . import db, door
+from . import door
 from .commands import SYNONYMS, Cmd
 from .context import Ctx, build_ctx, load_member, refresh_name, stale_name
 from .parse import Args, clip_echo
@@ -120,7 +111,7 @@ def forget_deliveries() -> None:
 # ---- routing -------------------------------------------------------------------------------
 
 Outcome = Reply | Later | Refused
-Handler = Callable[[Ctx, Args], Awaitable[Outcome]] | Callable[[Ctx, Args], "Call | Outcome"]
+Handler = Callable[[Ctx, Args], "Call | Outcome"]
 Prepare = Callable[[Ctx, Args], Awaitable[None]]
 
 
@@ -142,11 +133,6 @@ class _Route:
     handler: Handler
     anywhere: bool
     prepare: Prepare | None = None
-
-    @property
-    def sync(self) -> bool:
-        """The handler is a plain function that parses into a `Call` (module docstring)."""
-        return not inspect.iscoroutinefunction(self.handler)
 
 
 _routes: dict[str, _Route] = {}
@@ -293,7 +279,7 @@ def _suggestion(name: str) -> _Route:
         cmd = _routes[name.lower()].cmd
         text = f"❓ 是不是 /{cmd.name}？\n用法：{cmd.usage}"
 
-        async def answer(ctx: Ctx, args: Args) -> str:
+        def answer(ctx: Ctx, args: Args) -> str:
             return text
 
         route = _Route(replace(cmd, role="anyone", writes=False), answer, anywhere=False)
@@ -397,7 +383,11 @@ async def _claim_alone(ctx: Ctx) -> bool:
     """SPEC §5 "Several processes": claim the message in a short write of its own (a read
     command, or a refused write after its rollback) before answering; False when another
     process (or this one, before a restart) claimed it first and answered."""
-    return await db.unit_of_work_sync(lambda s: claim_message(s, ctx.message_key))
+    return await door.write(_team_of(ctx), lambda s: claim_message(s, ctx.message_key))
+
+
+def _team_of(ctx: Ctx) -> int | None:
+    return ctx.team.id if ctx.team is not None else None
 
 
 async def _failed(ctx: Ctx, turn: _Turn) -> str:
@@ -407,7 +397,7 @@ async def _failed(ctx: Ctx, turn: _Turn) -> str:
     _seen.pop(ctx.message_key, None)
     if turn.alone:
         try:
-            await db.unit_of_work_sync(lambda s: release_message(s, ctx.message_key))
+            await door.write(_team_of(ctx), lambda s: release_message(s, ctx.message_key))
         except Exception:
             logger.exception("withdrawing the claim of a failed command failed")
     return FAILED
@@ -421,34 +411,22 @@ async def _write(route: _Route, ctx: Ctx, args: Args) -> Outcome:
         await route.prepare(ctx, args)
     else:
         await prefetch_names(ctx, args, targets=cmd.role not in ("member", "anyone"))
-    team_id = ctx.team.id if ctx.team is not None else None
-    if route.sync:
-        planned = route.handler(ctx, args)  # parsing: before the transaction opens
-        settings = policy()
+    team_id = _team_of(ctx)
+    planned = route.handler(ctx, args)  # parsing: before the transaction opens
+    settings = policy()
 
-        def unit(s: Session):
-            if isinstance(planned, Call) and planned.keeps_member:
-                if not claim_message(s, ctx.message_key):
-                    raise _Handled
-                return planned.use_case(s, planned.request, in_force(s, team_id, settings))
-            _open_unit(s, ctx)
-            if isinstance(planned, Call):
-                return planned.use_case(s, planned.request, in_force(s, team_id, settings))
-            return planned
+    def unit(s: Session):
+        if isinstance(planned, Call) and planned.keeps_member:
+            if not claim_message(s, ctx.message_key):
+                raise _Handled
+            return planned.use_case(s, planned.request, in_force(s, team_id, settings))
+        _open_unit(s, ctx)
+        if isinstance(planned, Call):
+            return planned.use_case(s, planned.request, in_force(s, team_id, settings))
+        return planned
 
-        result = await door.write(team_id, unit)
-        return planned.reply(result) if isinstance(planned, Call) else result  # type: ignore[return-value]
-
-    async def work(s: AsyncSession) -> Outcome:  # handlers not yet use cases (see docstring)
-        await s.run_sync(_open_unit, ctx)
-        ctx.session = s
-        try:
-            return await route.handler(ctx, args)  # type: ignore[misc]
-        finally:
-            ctx.session = None
-
-    with db.serialise_team(team_id):
-        return await db.unit_of_work(work)
+    result = await door.write(team_id, unit)
+    return planned.reply(result) if isinstance(planned, Call) else result
 
 
 def _open_unit(s: Session, ctx: Ctx) -> None:
@@ -462,29 +440,23 @@ def _open_unit(s: Session, ctx: Ctx) -> None:
 
 
 async def _read(route: _Route, ctx: Ctx, args: Args) -> Outcome:
+    """A reading command: keep the speaker's name current (a write of its own), parse, run
+    the use case in a read-only session; then word its result."""
+    team_id = _team_of(ctx)
     if stale_name(ctx):
         try:
-            team_id = ctx.team.id if ctx.team is not None else None
             await door.write(team_id, lambda s: refresh_name(ctx, s))
         except Exception:  # a stale name must not cost the command its reply
             logger.exception("refreshing the member's name failed")
-    if route.sync:
-        planned = route.handler(ctx, args)
-        if not isinstance(planned, Call):
-            return planned  # type: ignore[return-value]
-        team = ctx.team.id if ctx.team is not None else None
-        return planned.reply(
-            await door.read(
-                lambda s: planned.use_case(s, planned.request, in_force(s, team, policy()))
-            )
+    planned = route.handler(ctx, args)
+    if not isinstance(planned, Call):
+        return planned
+    settings = policy()
+    return planned.reply(
+        await door.read(
+            lambda s: planned.use_case(s, planned.request, in_force(s, team_id, settings))
         )
-    async with db.reading() as s:
-        ctx.session = s
-        try:
-            with db.read_only():  # a command that writes must say so (`Cmd.writes`)
-                return await route.handler(ctx, args)  # type: ignore[misc]
-        finally:
-            ctx.session = None
+    )
 
 
 def kpi_command(

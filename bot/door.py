@@ -25,10 +25,8 @@ How a write runs:
   or check before they insert (a link once per team, daily caps, "is the month settled?")
   rely on it; uniqueness rules are also unique indexes.
 
-The async units (`unit_of_work`, `writing`) are the path of handlers not yet turned into
-plain functions: a group containing one runs on the async engine, the plain units of it
-through `AsyncSession.run_sync`, under the same lane and lock. They go once nothing uses
-them.
+`writing()` is an async transaction outside the lanes, for what is no team's data (the
+web's login sessions) and for tools and tests that set data up.
 
 Module state (it must be: the queues and committers are per process and per event loop):
 `_queues`, `_committers`, `_executors`.
@@ -38,10 +36,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager, contextmanager
-from contextvars import ContextVar
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -52,13 +49,12 @@ from sqlalchemy.orm import Session
 from . import engine as eng
 
 T = TypeVar("T")
-Work = Callable[[AsyncSession], Awaitable[T]]
 SyncWork = Callable[[Session], T]
 
 
 async def write(team_id: int | None, work: SyncWork[T]) -> T:
     """Run `work` as one write transaction of team `team_id` (None: no team yet, key 0)."""
-    return await _enqueue(_Unit(work, sync=True), team_id or 0)
+    return await _enqueue(_Unit(work), team_id or 0)
 
 
 async def read(work: Callable[[Session], T]) -> T:
@@ -68,43 +64,10 @@ async def read(work: Callable[[Session], T]) -> T:
             return await s.run_sync(work)
 
 
-# ---- the legacy async path -------------------------------------------------------------------
-
-_team: ContextVar[int | None] = ContextVar("kpi_serialised_team", default=None)
-
-
-@contextmanager
-def serialise_team(team_id: int | None) -> Iterator[None]:
-    """Units (`unit_of_work*`) and `writing()` transactions opened inside this block are
-    team `team_id`'s (None: key 0)."""
-    token = _team.set(team_id or 0)
-    try:
-        yield
-    finally:
-        _team.reset(token)
-
-
-async def unit_of_work(work: Work[T]) -> T:
-    """An async unit (a function of an `AsyncSession`) through the door, in the lane of the
-    enclosing `serialise_team` (key 0 outside one)."""
-    return await _enqueue(_Unit(work, sync=False), _team.get() or 0)
-
-
-async def unit_of_work_sync(work: SyncWork[T]) -> T:
-    """`write` in the lane of the enclosing `serialise_team`."""
-    return await _enqueue(_Unit(work, sync=True), _team.get() or 0)
-
-
 def lock_team_sync(session: Session, team_id: int) -> None:
     """Hold team `team_id`'s write lock until the transaction ends (no-op on SQLite)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(_LOCK, {"ns": eng.TEAM_LOCK, "id": team_id})
-
-
-async def lock_team(session: AsyncSession, team_id: int) -> None:
-    """`lock_team_sync` of an async session."""
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        await session.execute(_LOCK, {"ns": eng.TEAM_LOCK, "id": team_id})
 
 
 _LOCK = text("SELECT pg_advisory_xact_lock(:ns, :id)")
@@ -112,14 +75,11 @@ _LOCK = text("SELECT pg_advisory_xact_lock(:ns, :id)")
 
 @asynccontextmanager
 async def writing() -> AsyncIterator[AsyncSession]:
-    """An async write transaction outside the door's queue: BEGIN IMMEDIATE on SQLite,
-    committed on exit, rolled back on error; inside `serialise_team(T)` it first takes
-    team T's lock on PostgreSQL. For tests and tools that set data up."""
+    """An async write transaction outside the door's lanes, taking no team lock: BEGIN
+    IMMEDIATE on SQLite, committed on exit, rolled back on error. For what is no team's
+    data (the web's login sessions) and for tools and tests that set data up."""
     bind = eng.engine().execution_options(sqlite_begin="IMMEDIATE")
     async with AsyncSession(bind, expire_on_commit=False) as session, session.begin():
-        team = _team.get()
-        if team is not None:
-            await lock_team(session, team)
         yield session
 
 
@@ -128,8 +88,7 @@ async def writing() -> AsyncIterator[AsyncSession]:
 
 @dataclass(eq=False)
 class _Unit:
-    work: Callable
-    sync: bool
+    work: SyncWork
     done: asyncio.Future | None = None
 
 
@@ -187,12 +146,9 @@ async def _commit_groups(team: int, queue: deque[_Unit]) -> None:
     loop = asyncio.get_running_loop()
     while queue:
         group = [queue.popleft() for _ in range(min(len(queue), GROUP_MAX))]
-        if all(u.sync for u in group):
-            dialect = eng.sync_engine().dialect.name
-            works = [u.work for u in group]
-            results = await loop.run_in_executor(_executor(dialect), _run_group, works, team)
-        else:
-            results = await _run_group_async(group, team)
+        dialect = eng.sync_engine().dialect.name
+        works = [u.work for u in group]
+        results = await loop.run_in_executor(_executor(dialect), _run_group, works, team)
         for unit, (ok, value) in zip(group, results, strict=True):
             assert unit.done is not None
             if unit.done.cancelled():
@@ -233,34 +189,4 @@ def _run_group(works: list[SyncWork], team: int) -> list[Outcome]:
                         raise
     except Exception as e:
         results = _group_failed(results, len(works), e)
-    return results
-
-
-async def _run_group_async(group: list[_Unit], team: int) -> list[Outcome]:
-    """`_run_group` of a group with async units, on the async engine."""
-
-    async def run(s: AsyncSession, unit: _Unit) -> object:
-        return await (s.run_sync(unit.work) if unit.sync else unit.work(s))
-
-    results: list[Outcome] = []
-    token = _team.set(team)
-    try:
-        async with writing() as s:
-            for unit in group:
-                try:
-                    if len(group) == 1:
-                        results.append((True, await run(s, unit)))
-                    else:
-                        async with s.begin_nested():
-                            value = await run(s, unit)
-                            await s.flush()
-                        results.append((True, value))
-                except Exception as e:
-                    results.append((False, e))
-                    if len(group) == 1:
-                        raise
-    except Exception as e:
-        results = _group_failed(results, len(group), e)
-    finally:
-        _team.reset(token)
     return results

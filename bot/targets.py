@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from models.roster import user_ids_on_team
-from models.tables import Member
 from models.text import clean_name
 from models.usecases.base import CHAT, PRIVATE, Actor, EntryRef, Person
 from models.usecases.targets import (  # noqa: F401 (MAX_TARGETS, QQ_RE, too_many: for plugins)
@@ -20,14 +17,13 @@ from models.usecases.targets import (  # noqa: F401 (MAX_TARGETS, QQ_RE, too_man
     QQ_RE,
     Where,
     candidate_ids,
-    resolve,
     too_many,
 )
 
 from . import db
 from .context import Ctx
 from .identity import is_superuser
-from .parse import Args, Token, parse_entry_id
+from .parse import Args, parse_entry_id
 from .platforms import of_bot
 
 _CITED_ID = re.compile(r"[#＃](\d{1,18})")
@@ -138,15 +134,6 @@ def _typed_ids(ctx: Ctx) -> bool:
     """Whether a number typed on this platform names a user (QQ numbers; not openids)."""
     platform = of_bot(ctx.bot)
     return platform.caps.numeric_ids if platform is not None else True
-
-
-async def resolve_targets(
-    ctx: Ctx, session: AsyncSession, tokens: list[Token], **options
-) -> tuple[list[Member], int]:
-    """`models.usecases.targets.resolve` for a read command's async session: (members,
-    words used)."""
-    found = await session.run_sync(lambda s: resolve(s, where_of(ctx), tokens, **options))
-    return found.members, found.used
 
 
 def _quoted(ctx: Ctx) -> tuple[str | None, bool, str]:

@@ -26,13 +26,6 @@ APPEAL_STATE = {
 }
 
 
-async def appeal_states(
-    session: AsyncSession, team_id: int, period: str, member_id: int | None = None
-) -> dict[int, str]:
-    """`appeal_states_of` on an async session."""
-    return await session.run_sync(appeal_states_of, team_id, period, member_id)
-
-
 def appeal_states_of(
     session: Session, team_id: int, period: str, member_id: int | None = None
 ) -> dict[int, str]:

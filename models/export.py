@@ -18,22 +18,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.worksheet import Worksheet
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .appeals import APPEAL_STATE, appeal_states
-from .ledger import Ranked, all_entries
+from .appeals import APPEAL_STATE
+from .ledger import Ranked
 from .periods import to_local
 from .rubric import Rubric
 from .scoring import money, round_half_up
-from .settlement import month_scores
-from .tables import Entry, Member, Settlement, Team
+from .tables import Settlement, Team
+
+if TYPE_CHECKING:
+    from .usecases.scores import EntryRow
 
 POINTS = "0.0"
 MONEY = '"¥"#,##0.00'
@@ -100,14 +102,15 @@ def _finish(sheet: Worksheet, header_row: int, last_data_row: int, title_rows: s
 
 @dataclass
 class MonthBook:
-    """What the workbook says of a month, gathered by `export_month`."""
+    """What the workbook says of a month, in plain values (gathered in one read by
+    `models.usecases.exports.export`)."""
 
     team_name: str
     period: str
     state: str
     ranking: list[Ranked]
-    entries: list[Entry]
-    members: dict[int, Member]
+    entries: list[EntryRow]
+    members: dict[int, str]  # member id → name
     appeals: dict[int, str]  # entry id → the state of its latest appeal
     accepted: Counter  # member id → accepted appeals
 
@@ -200,17 +203,16 @@ def _number(quantity: int | Fraction) -> int | float:
     return int(q) if q.denominator == 1 else float(q)
 
 
-def _entry_cells(rubric: Rubric, book: MonthBook, e: Entry, tz: ZoneInfo) -> list:
+def _entry_cells(rubric: Rubric, book: MonthBook, e: EntryRow, tz: ZoneInfo) -> list:
     item = rubric.item(e.item_key)
     category = rubric.category(item.category).name if item else ""
     points = (
         _points(Fraction(item.points) * e.quantity) if item and item.points is not None else None
     )
-    member = book.members.get(e.member_id)
     return [
         e.id,
         to_local(e.created_at, tz).replace(tzinfo=None),
-        member.name if member else "",
+        book.members.get(e.member_id, ""),
         category,
         item.name if item else e.item_key,
         _number(e.quantity),
@@ -224,7 +226,8 @@ def _entry_cells(rubric: Rubric, book: MonthBook, e: Entry, tz: ZoneInfo) -> lis
     ]
 
 
-def _state(settlement: Settlement | None) -> str:
+def month_state(settlement: Settlement | None) -> str:
+    """How the workbook's title calls the month: 未结算, 已结算 (第 N 版), or reopened."""
     if settlement is None:
         return "未结算"
     if settlement.status != "settled":
@@ -241,17 +244,11 @@ async def export_month(
     tz: ZoneInfo,
 ) -> tuple[bytes, int, int]:
     """The workbook of a team's month (its stored scores once settled): (bytes, people,
-    entries the post counts, revoked ones apart)."""
-    rubric, ranking, settlement = await month_scores(session, team.id, period, rubric, base)
-    entries = await all_entries(session, team.id, period)
-    ids = {e.member_id for e in entries} | {r.member.id for r in ranking}
-    rows = await session.execute(select(Member).where(Member.id.in_(ids)))
-    members = {m.id: m for m in rows.scalars()}
-    appeals = await appeal_states(session, team.id, period)
-    by_entry = {e.id: e.member_id for e in entries}
-    accepted = Counter(by_entry[eid] for eid, st in appeals.items() if st == "accepted")
-    book = MonthBook(
-        team.name, period, _state(settlement), ranking, entries, members, appeals, accepted
-    )
-    data = build_workbook(rubric, book, tz)
-    return data, len(ranking), sum(1 for e in entries if e.revoked_at is None)
+    entries the post counts, revoked ones apart) — `models.usecases.exports.export` on an
+    async session, then `build_workbook`."""
+    from .usecases.base import Policy
+    from .usecases.exports import ExportRead, export
+
+    request = ExportRead(team.id, team.name, period, rubric, base)
+    done = await session.run_sync(lambda s: export(s, request, Policy(rubric, tz, base)))
+    return build_workbook(done.rubric, done.book, tz), done.people, done.count

@@ -39,11 +39,6 @@ def get_entry(session: Session, entry_id: int) -> Entry | None:
     return session.get(Entry, entry_id)
 
 
-async def entry_by_id(session: AsyncSession, entry_id: int) -> Entry | None:
-    """`get_entry` for an async session."""
-    return await session.run_sync(get_entry, entry_id)
-
-
 def claim_message(session: Session, key: str | None) -> bool:
     """Record that a chat message is handled; False if it already was (a redelivery, or
     another process got it first: SPEC §5 "Several processes").
@@ -374,11 +369,6 @@ async def team_month_scores(
     return await session.run_sync(month_ranking, rubric, team_id, period, base)
 
 
-async def month_counts(session: AsyncSession, team_id: int, period: str) -> dict[str, int]:
-    """`month_counts_of` on an async session."""
-    return await session.run_sync(month_counts_of, team_id, period)
-
-
 def month_counts_of(session: Session, team_id: int, period: str) -> dict[str, int]:
     """Item key → the month's entries of it (revoked excluded)."""
     rows = session.execute(
@@ -396,13 +386,6 @@ async def member_entries(
         select(Entry)
         .where(Entry.team_id == team_id, Entry.member_id == member_id, Entry.period == period)
         .order_by(Entry.id)
-    )
-    return list(rows.scalars().all())
-
-
-async def all_entries(session: AsyncSession, team_id: int, period: str) -> list[Entry]:
-    rows = await session.execute(
-        select(Entry).where(Entry.team_id == team_id, Entry.period == period).order_by(Entry.id)
     )
     return list(rows.scalars().all())
 

@@ -64,8 +64,14 @@ def team_bindings(session: Session, team_id: int) -> list[GroupBinding]:
     return list(session.execute(q).scalars().all())
 
 
+def teams(session: Session) -> list[Team]:
+    """Every team, oldest first."""
+    return list(session.execute(select(Team).order_by(Team.id)).scalars().all())
+
+
 async def all_teams(session: AsyncSession) -> list[Team]:
-    return list((await session.execute(select(Team).order_by(Team.id))).scalars().all())
+    """`teams` on an async session."""
+    return await session.run_sync(teams)
 
 
 def _member_where(team_id: int, platform: str, user_id: str):
@@ -122,16 +128,15 @@ def rename_member(session: Session, member_id: int, name: str) -> None:
     session.execute(update(Member).where(Member.id == member_id).values(name=clean_name(name)))
 
 
+def memberships_of(session: Session, platform: str, user_id: str) -> list[Member]:
+    """Every membership of one account, in any team and tenure."""
+    q = select(Member).where(Member.platform == platform, Member.user_id == user_id)
+    return list(session.execute(q).scalars().all())
+
+
 async def memberships(session: AsyncSession, platform: str, user_id: str) -> list[Member]:
-    return list(
-        (
-            await session.execute(
-                select(Member).where(Member.platform == platform, Member.user_id == user_id)
-            )
-        )
-        .scalars()
-        .all()
-    )
+    """`memberships_of` on an async session."""
+    return await session.run_sync(memberships_of, platform, user_id)
 
 
 def join_sync(
@@ -266,10 +271,6 @@ def agents_scored(session: Session, team_id: int, period: str) -> list[Agent]:
     return [Agent(*row) for row in rows]
 
 
-async def active_agents(session: AsyncSession, team_id: int, on: date) -> list[Agent]:
-    return await session.run_sync(agents_on, team_id, on)
-
-
 def agents_on(session: Session, team_id: int, on: date) -> list[Agent]:
     """Agents on the team on day `on`, as plain values, by id."""
     rows = session.execute(
@@ -373,8 +374,8 @@ def team_named(session: Session, name: str) -> Team | None:
     return session.execute(select(Team).where(Team.name == name)).scalar_one_or_none()
 
 
-async def audit_rows(
-    session: AsyncSession,
+def audit_rows_of(
+    session: Session,
     team_id: int,
     since: datetime | None = None,
     until: datetime | None = None,
@@ -386,8 +387,18 @@ async def audit_rows(
         q = q.where(AuditLog.at >= since)
     if until is not None:
         q = q.where(AuditLog.at < until)
-    rows = await session.execute(q.order_by(AuditLog.id.desc()).limit(limit))
-    return list(rows.scalars().all())
+    return list(session.execute(q.order_by(AuditLog.id.desc()).limit(limit)).scalars().all())
+
+
+async def audit_rows(
+    session: AsyncSession,
+    team_id: int,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 20,
+) -> list[AuditLog]:
+    """`audit_rows_of` on an async session."""
+    return await session.run_sync(audit_rows_of, team_id, since, until, limit)
 
 
 # ---- the audit log in plain words (SPEC §6: every deduction explainable) -----------------------
@@ -406,20 +417,20 @@ def _money(cents: object) -> str:
     return f"¥{int(cents) / 100:.2f}" if isinstance(cents, int) and cents else ""
 
 
-async def audit_sentences(
-    session: AsyncSession, team_id: int, rows: list[AuditLog], item_names: dict[str, str]
+def audit_sentences_of(
+    session: Session, team_id: int, rows: list[AuditLog], item_names: dict[str, str]
 ) -> list[str]:
     """Each audit row as a sentence with names, Chinese item and action names and yuan
     (SPEC §3 "/审计"): `张主管 给 赵龘 登记 人事考核·迟到 ×2（#158）`. `item_names`: item
     key → its Chinese name. Nobody's raw id or stored JSON is shown."""
     actors = {r.actor for r in rows}
     people = {r.target for r in rows if r.action in ("join", "leave", "role")}
-    named = await names_of(session, team_id, actors | people)
+    named = names_in(session, team_id, actors | people)
     ids = {i for r in rows if (i := _entry_id(r.target)) is not None}
     entries = {}
     if ids:
         q = select(Entry).where(Entry.team_id == team_id, Entry.id.in_(ids))
-        entries = {e.id: e for e in (await session.execute(q)).scalars()}
+        entries = {e.id: e for e in session.execute(q).scalars()}
     member_ids = {e.member_id for e in entries.values()}
     for r in rows:
         after = _json(r.after)
@@ -429,7 +440,7 @@ async def audit_sentences(
     members = {}
     if member_ids:
         q = select(Member.id, Member.name).where(Member.id.in_(member_ids))
-        members = dict((await session.execute(q)).all())
+        members = dict(session.execute(q).all())
     return [
         _sentence(r, named, entries, members, item_names)
         + ("（网页）" if r.channel == "网页" else "")
@@ -437,13 +448,13 @@ async def audit_sentences(
     ]
 
 
-async def names_of(session: AsyncSession, team_id: int, refs: set[str]) -> dict[str, str]:
+def names_in(session: Session, team_id: int, refs: set[str]) -> dict[str, str]:
     """`platform:user_id` → the person's roster name in the team, else the last name they
     logged or revoked entries with (the audit log, the web's appeals and audit pages)."""
     pairs = [ref.split(":", 1) for ref in refs if ":" in ref]
     if not pairs:
         return {}
-    rows = await session.execute(
+    rows = session.execute(
         select(Member.platform, Member.user_id, Member.name).where(
             Member.team_id == team_id,
             or_(*((Member.platform == p) & (Member.user_id == u) for p, u in pairs)),
@@ -460,8 +471,20 @@ async def names_of(session: AsyncSession, team_id: int, refs: set[str]) -> dict[
                 .where(Entry.team_id == team_id, col.in_(missing))
                 .group_by(col)
             )
-            out |= {a: n for a, n in (await session.execute(q)).all() if n}
+            out |= {a: n for a, n in session.execute(q).all() if n}
     return out
+
+
+async def audit_sentences(
+    session: AsyncSession, team_id: int, rows: list[AuditLog], item_names: dict[str, str]
+) -> list[str]:
+    """`audit_sentences_of` on an async session."""
+    return await session.run_sync(audit_sentences_of, team_id, rows, item_names)
+
+
+async def names_of(session: AsyncSession, team_id: int, refs: set[str]) -> dict[str, str]:
+    """`names_in` on an async session."""
+    return await session.run_sync(names_in, team_id, refs)
 
 
 def _entry_id(target: str) -> int | None:

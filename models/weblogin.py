@@ -17,6 +17,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from .periods import utcnow
 from .tables import WebLogin, WebSecret
@@ -30,8 +31,8 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def issue_link(
-    session: AsyncSession,
+def new_link(
+    session: Session,
     *,
     platform: str,
     adapter: str,
@@ -53,13 +54,18 @@ async def issue_link(
         expires_at=now + LINK_TTL,
     )
     session.add(row)
-    await session.flush()
+    session.flush()
     return token, row
 
 
-async def withdraw_link(session: AsyncSession, login_id: int) -> None:
+async def issue_link(session: AsyncSession, **person: object) -> tuple[str, WebLogin]:
+    """`new_link` on an async session."""
+    return await session.run_sync(lambda s: new_link(s, **person))  # type: ignore[arg-type]
+
+
+def drop_link(session: Session, login_id: int) -> None:
     """Forget a link that could not be delivered."""
-    await session.execute(delete(WebLogin).where(WebLogin.id == login_id))
+    session.execute(delete(WebLogin).where(WebLogin.id == login_id))
 
 
 async def consume_link(session: AsyncSession, token: str) -> WebLogin | None:

@@ -1,4 +1,6 @@
-"""/帮助 and /考核表: generated from the command table and the rubric, so they never drift."""
+"""/帮助 and /考核表: generated from the command table and the rubric, so they never drift.
+They read nothing stored: each handler returns its text, and the dispatcher answers it
+without opening a session (`bot.dispatch`)."""
 
 from fractions import Fraction
 
@@ -13,7 +15,7 @@ __plugin_meta__ = plugin_meta("帮助", "命令说明与考核表", usages("help
 
 
 @kpi_command(COMMANDS["help"], anywhere=True)
-async def help_cmd(ctx: Ctx, args: Args) -> str:
+def help_cmd(ctx: Ctx, args: Args) -> str:
     from_rubric = [c for _, c in rubric_commands(rubric())]
     if args.words:
         word = args.words[0].lstrip("/").lower()
@@ -44,7 +46,7 @@ async def help_cmd(ctx: Ctx, args: Args) -> str:
 
 
 @kpi_command(COMMANDS["rubric"])
-async def rubric_cmd(ctx: Ctx, args: Args) -> str:
+def rubric_cmd(ctx: Ctx, args: Args) -> str:
     rub = rubric()
     lines = [f"📑 {rub.name}（满分 100，版本 {rub.version[:8]}）"]
     for cat in rub.categories:

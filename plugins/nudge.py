@@ -9,7 +9,7 @@ from nonebot import get_driver, logger, require
 require("nonebot_plugin_apscheduler")
 from nonebot_plugin_apscheduler import scheduler  # noqa: E402
 
-from bot import db, door  # noqa: E402
+from bot import door  # noqa: E402
 from bot.commands import COMMANDS, plugin_meta, self_report_examples, usages  # noqa: E402
 from bot.config import get_config, parse_hhmm  # noqa: E402
 from bot.context import Ctx  # noqa: E402
@@ -21,7 +21,7 @@ from bot.send import send_group  # noqa: E402
 from bot.targets import actor_of  # noqa: E402
 from models.ledger import Refused  # noqa: E402
 from models.periods import local_now, parse_day  # noqa: E402
-from models.roster import all_teams  # noqa: E402
+from models.roster import teams as all_teams  # noqa: E402
 from models.tables import Team  # noqa: E402
 from models.usecases.reads import MissingRead, missing  # noqa: E402
 from models.usecases.roster import (  # noqa: E402
@@ -58,9 +58,7 @@ async def remind_due(now: datetime | None = None) -> int:
     if now.weekday() not in cfg.reminder_days:
         return 0
     sent = 0
-    async with db.reading() as s:
-        teams = await all_teams(s)
-    for team in teams:
+    for team in await door.read(all_teams):
         if reminder_time(team) != (now.hour, now.minute):
             continue
         today = now.date()

@@ -15,10 +15,10 @@ from bot.replies import Mention, Part
 from bot.runtime import rubric
 from bot.targets import actor_of, entry_ref, people_of
 from models.ledger import Refused
-from models.periods import month_start_utc, parse_period, shift_period
-from models.roster import audit_rows, audit_sentences
+from models.periods import parse_period
 from models.rubric import Item, Rubric
 from models.scoring import MemberScore, fmt_points, fmt_signed, fmt_total
+from models.usecases.audit import AuditLine, AuditRead, audit_log
 from models.usecases.marks import (
     Marked,
     MarkRequest,
@@ -129,24 +129,22 @@ def _revoked(done: Revoked) -> list[Part] | str:
 
 
 @kpi_command(COMMANDS["audit"])
-async def audit_cmd(ctx: Ctx, args: Args) -> str:
+def audit_cmd(ctx: Ctx, args: Args) -> Call:
     tz = get_config().tz
     period = parse_period(args.words[0], tz) if args.words else None
     if args.words and period is None:
         raise Refused(f"月份 {args.words[0]} 无效，可写 2026-11、202611、十一月、本月、上月")
-    since = until = None
-    if period:
-        since, until = month_start_utc(period, tz), month_start_utc(shift_period(period, 1), tz)
-    s = ctx.s
-    rows = await audit_rows(s, ctx.team_id, since, until)
-    if not rows:
-        return f"{period} 没有操作记录" if period else "还没有操作记录"
     rub = rubric()
     names = {i.key: item_name(rub, i.key) for i in rub.items}
-    lines = [f"🧾 {period + ' ' if period else ''}最近 {len(rows)} 条操作"]
-    for r, said in zip(rows, await audit_sentences(s, ctx.team_id, rows, names), strict=True):
-        lines.append(f"{local_time(r.at, tz)} {said}"[:160])
-    return "\n".join(lines)
+
+    def reply(found: list[AuditLine]) -> str:
+        if not found:
+            return f"{period} 没有操作记录" if period else "还没有操作记录"
+        lines = [f"🧾 {period + ' ' if period else ''}最近 {len(found)} 条操作"]
+        lines += [f"{local_time(one.at, tz)} {one.said}"[:160] for one in found]
+        return "\n".join(lines)
+
+    return Call(audit_log, AuditRead(ctx.team_id, period, names), reply)
 
 
 __plugin_meta__ = plugin_meta(

@@ -234,21 +234,12 @@ def test_nb_run_loads_the_same_plugins_as_python_m_bot():
     assert sorted(listed) == sorted([*LIBRARIES, *plugin_names()])
 
 
-async def _units(n: int, failing: int | None = None, kind: str = "async"):
-    """`n` units of work fired at once, each adding a team; unit `failing` refuses.
-
-    kind: "async" units (`unit_of_work`), "plain" ones (`unit_of_work_sync`, the hot
-    path's kind: on SQLite a group of them runs on the writer thread), or "mixed"."""
+async def _units(n: int, failing: int | None = None):
+    """`n` units of work fired at once through the door, each adding a team; unit `failing`
+    refuses."""
     from models.ledger import Refused
     from models.periods import utcnow
-    from models.roster import new_team
     from models.tables import Team
-
-    async def unit(i: int, s: AsyncSession) -> int:
-        team = await new_team(s, f"组{i}", "test")
-        if i == failing:
-            raise Refused("不行")
-        return team.id
 
     def plain(i: int, s: Session) -> int:
         team = Team(name=f"组{i}", created_at=utcnow())
@@ -260,9 +251,7 @@ async def _units(n: int, failing: int | None = None, kind: str = "async"):
         return team.id
 
     def fire(i: int):
-        if kind == "plain" or (kind == "mixed" and i % 2 == 0):
-            return db.unit_of_work_sync(lambda s: plain(i, s))
-        return db.unit_of_work(lambda s: unit(i, s))
+        return db.write(None, lambda s: plain(i, s))
 
     return await asyncio.gather(*(fire(i) for i in range(n)), return_exceptions=True)
 
@@ -282,8 +271,7 @@ def _on_commit(listener):
             event.remove(engine, "commit", listener)
 
 
-@pytest.mark.parametrize("kind", ["async", "plain", "mixed"])
-async def test_units_fired_together_commit_and_a_failing_one_is_undone_alone(app, kind):
+async def test_units_fired_together_commit_and_a_failing_one_is_undone_alone(app):
     from sqlalchemy import select
 
     from models.ledger import Refused
@@ -291,7 +279,7 @@ async def test_units_fired_together_commit_and_a_failing_one_is_undone_alone(app
 
     commits: list[bool] = []
     with _on_commit(lambda _conn: commits.append(True)):
-        results = await _units(10, failing=4, kind=kind)
+        results = await _units(10, failing=4)
     assert isinstance(results[4], Refused)
     assert all(isinstance(r, int) for i, r in enumerate(results) if i != 4)
     async with db.reading() as s:
@@ -311,8 +299,7 @@ async def test_on_postgresql_each_teams_units_share_a_transaction_other_teams_th
         s.add(Team(name=name, created_at=datetime(2026, 11, 1)))
 
     async def fire(team: int, name: str) -> None:
-        with db.serialise_team(team):
-            await db.unit_of_work_sync(lambda s: add(name, s))
+        await db.write(team, lambda s: add(name, s))
 
     commits: list[bool] = []
     with _on_commit(lambda _conn: commits.append(True)):
@@ -322,8 +309,7 @@ async def test_on_postgresql_each_teams_units_share_a_transaction_other_teams_th
     assert len(commits) == (1 if db.engine().dialect.name == "sqlite" else 2)
 
 
-@pytest.mark.parametrize("kind", ["async", "plain", "mixed"])
-async def test_a_group_whose_commit_fails_acknowledges_none_of_its_units(app, kind):
+async def test_a_group_whose_commit_fails_acknowledges_none_of_its_units(app):
     from sqlalchemy import select
 
     from models.tables import Team
@@ -332,7 +318,7 @@ async def test_a_group_whose_commit_fails_acknowledges_none_of_its_units(app, ki
         raise OSError("disk full")
 
     with _on_commit(fail):
-        results = await _units(5, kind=kind)
+        results = await _units(5)
     assert all(isinstance(r, OSError) for r in results), results
     async with db.reading() as s:
         assert (await s.execute(select(Team.name))).scalars().all() == []

@@ -9,9 +9,9 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 
 from bot import db
-from models.ledger import Refused, entry_by_id, member_month_score, revoke
+from models.ledger import Refused, get_entry, member_month_score, revoke
 from models.reports import SelfReport, log_self_report
-from models.roster import join_sync, new_team
+from models.roster import create_team, join_sync
 from models.rubric import load_rubric
 from models.tables import Entry
 
@@ -22,17 +22,17 @@ BASE = Decimal("3000")
 
 
 async def _setup() -> tuple[int, int]:
-    async def team(s) -> int:
-        return (await new_team(s, "客服一组", "test")).id
+    def team(s: Session) -> int:
+        return create_team(s, "客服一组", "test").id
 
-    team_id = await db.unit_of_work(team)
+    team_id = await db.write(None, team)
 
     def agent(s: Session) -> int:
         member, _ = join_sync(s, team_id, "qq", "1", "张三", START.date(), "qq:1")
         assert member.id is not None
         return member.id
 
-    return team_id, await db.unit_of_work_sync(agent)
+    return team_id, await db.write(team_id, agent)
 
 
 def _report(team_id: int, member_id: int, n: int, rng: random.Random) -> SelfReport:
@@ -67,18 +67,18 @@ async def test_the_reply_score_is_the_stored_months_score(app):
         if roll < 0.15 and logged_ids:  # a revoke (ORM, another unit)
             victim = rng.choice(logged_ids)
 
-            async def undo(s, victim=victim) -> None:
-                entry = await entry_by_id(s, victim)
+            def undo(s: Session, victim=victim) -> None:
+                entry = get_entry(s, victim)
                 assert entry is not None
-                await s.run_sync(revoke, entry, "qq:9", "主管", "test")
+                revoke(s, entry, "qq:9", "主管", "test")
 
             logged_ids.remove(victim)
-            await db.unit_of_work(undo)
+            await db.write(team_id, undo)
             continue
         if roll < 0.25:  # a deduction with a fine (written by another path)
             key = rng.choice([i.key for i in RUBRIC.items if i.points and i.points < 0])
 
-            async def fine(s, key=key, n=n) -> None:
+            def fine(s: Session, key=key, n=n) -> None:
                 s.add(
                     Entry(
                         team_id=team_id,
@@ -93,12 +93,12 @@ async def test_the_reply_score_is_the_stored_months_score(app):
                     )
                 )
 
-            await db.unit_of_work(fine)
+            await db.write(team_id, fine)
             continue
         report = _report(team_id, member_id, n, rng)
         try:
-            logged = await db.unit_of_work_sync(
-                lambda s, r=report: log_self_report(s, RUBRIC, r, BASE)
+            logged = await db.write(
+                team_id, lambda s, r=report: log_self_report(s, RUBRIC, r, BASE)
             )
         except Refused:  # a daily cap
             continue

@@ -178,14 +178,14 @@ async def test_prune_deletes_old_logins_and_claims_and_keeps_live_ones():
     ]
     async with db.writing() as s:
         s.add_all(rows + claims)
-    pruned = await db.unit_of_work_sync(lambda s: prune(s, now))
+    pruned = await db.write(None, lambda s: prune(s, now))
     assert (pruned.logins, pruned.messages) == (3, 1)
     async with db.reading() as s:
         left = sorted((await s.execute(select(WebLogin.name))).scalars())
         keys = list((await s.execute(select(ProcessedMessage.key))).scalars())
     assert left == ["fresh-link", "live-session", "logged-out-today", "ran-out-recently"]
     assert keys == ["recent"]
-    again = await db.unit_of_work_sync(lambda s: prune(s, now))
+    again = await db.write(None, lambda s: prune(s, now))
     assert (again.logins, again.messages) == (0, 0)
 
 

@@ -51,9 +51,10 @@ class EntryRow:
     revoked_at: datetime | None
     revoked_by_name: str | None
     revoke_reason: str | None
+    member_id: int = 0
 
 
-def _row(e: Entry) -> EntryRow:
+def entry_row(e: Entry) -> EntryRow:
     return EntryRow(
         e.id,
         e.created_at,
@@ -66,6 +67,7 @@ def _row(e: Entry) -> EntryRow:
         e.revoked_at,
         e.revoked_by_name,
         e.revoke_reason,
+        e.member_id,
     )
 
 
@@ -75,7 +77,7 @@ def _entries(s: Session, team_id: int, member_id: int, period: str) -> list[Entr
         .where(Entry.team_id == team_id, Entry.member_id == member_id, Entry.period == period)
         .order_by(Entry.id)
     ).scalars()
-    return [_row(e) for e in rows]
+    return [entry_row(e) for e in rows]
 
 
 @dataclass(frozen=True)

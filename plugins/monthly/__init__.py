@@ -29,10 +29,11 @@ from bot.parse import Args  # noqa: E402
 from bot.replies import Part, Reply  # noqa: E402
 from bot.runtime import commission_base, rubric  # noqa: E402
 from bot.send import upload_group_file  # noqa: E402
-from models.export import export_month  # noqa: E402
+from models.export import build_workbook  # noqa: E402
 from models.ledger import Refused  # noqa: E402
 from models.periods import current_period, parse_period, shift_period  # noqa: E402
 from models.usecases import scores  # noqa: E402
+from models.usecases.exports import Export, ExportRead, export  # noqa: E402
 from models.usecases.monthly import (  # noqa: E402
     ReopenRequest,
     Requeued,
@@ -222,28 +223,32 @@ def _requeued(done: Requeued) -> Later:
 
 
 @kpi_command(COMMANDS["export"])
-async def export_cmd(ctx: Ctx, args: Args) -> Later:
+def export_cmd(ctx: Ctx, args: Args) -> Call:
     cfg = get_config()
     period = _month(args, current_period(cfg.tz))
-    data, people, count = await export_month(
-        ctx.s, rubric(), commission_base(), ctx.team, period, cfg.tz
-    )
-    name = f"{ctx.team.name}-{period}-绩效.xlsx"
+    request = ExportRead(ctx.team_id, ctx.team.name, period, rubric(), commission_base())
+    binding, superuser = ctx.binding, ctx.is_superuser
 
-    async def save_and_upload() -> str:  # file and network work, after the session closed
-        path = await asyncio.to_thread(save_export, name, data)
-        try:
-            uploaded = await upload_group_file(ctx.binding, name, data)
-        except Exception as e:
-            logger.warning(f"upload_group_file failed: {e!r}")
-            uploaded = False
-        done = f"✅ 已导出 {period} 绩效表（{people} 人，{count} 条记录）"
-        if uploaded:
-            return f"{done}，文件已上传到群文件"
-        where = f"：{path.resolve()}" if ctx.is_superuser else "，请找超级管理员取"
-        return f"{done}，无法上传群文件，已保存在服务器{where}"
+    def reply(done: Export) -> Later:
+        name = f"{done.book.team_name}-{period}-绩效.xlsx"
 
-    return Later(save_and_upload)
+        async def build_and_upload() -> str:  # file and network work, after the session closed
+            data = await asyncio.to_thread(build_workbook, done.rubric, done.book, cfg.tz)
+            path = await asyncio.to_thread(save_export, name, data)
+            try:
+                uploaded = await upload_group_file(binding, name, data)
+            except Exception as e:
+                logger.warning(f"upload_group_file failed: {e!r}")
+                uploaded = False
+            said = f"✅ 已导出 {period} 绩效表（{done.people} 人，{done.count} 条记录）"
+            if uploaded:
+                return f"{said}，文件已上传到群文件"
+            where = f"：{path.resolve()}" if superuser else "，请找超级管理员取"
+            return f"{said}，无法上传群文件，已保存在服务器{where}"
+
+        return Later(build_and_upload)
+
+    return Call(export, request, reply)
 
 
 def save_export(name: str, data: bytes) -> Path:

@@ -14,12 +14,10 @@ from nonebot import logger
 from nonebot.exception import ActionFailed
 
 from bot import door
-from bot.engine import reading
 from bot.identity import superuser_ids
 from bot.replies import Part
+from bot.runtime import commission_base, policy, rubric
 from bot.send import CannotSend, NoBotOnline, send_group, send_private
-from models.ledger import settlement_of
-from models.roster import binding_of, bindings_of, member_of
 from models.settlement import (
     claim_post,
     due_posts,
@@ -28,7 +26,8 @@ from models.settlement import (
     hold_stuck_posts,
     release_post,
 )
-from models.tables import GroupBinding, Post, Team
+from models.tables import GroupBinding, Post
+from models.usecases.posts import AlertRead, DirectPost, PostRead, alert_of, post_of
 
 from .post import dm_message, report_messages
 
@@ -37,19 +36,19 @@ _flush_lock = asyncio.Lock()
 
 async def _prepare(post: Post) -> tuple[GroupBinding, str | None, list[list[Part]]]:
     """Where a post goes (the binding whose bot sends it, a user id for a DM) and its messages."""
-    async with reading() as s:
-        team = await s.get(Team, post.team_id)
-        settlement = await settlement_of(s, post.team_id, post.period)
-        if post.group_id.startswith("dm:"):
-            uid = post.group_id[3:]
-            same = [b for b in await bindings_of(s, post.team_id) if b.platform == post.platform]
-            if not same:
-                raise NoBotOnline(f"团队没有 {post.platform} 的群")
-            return same[0], uid, [await dm_message(s, team, settlement, post.platform, uid)]
-        binding = await binding_of(s, post.platform, post.group_id)
-        if binding is None or binding.team_id != post.team_id:
-            raise RuntimeError("群已解绑")
-        return binding, None, await report_messages(s, team, settlement)
+    request = PostRead(
+        post.team_id, post.period, post.platform, post.group_id, rubric(), commission_base()
+    )
+    found = await door.read(lambda s: post_of(s, request, policy()))
+    if isinstance(found, DirectPost):
+        if found.binding is None:
+            raise NoBotOnline(f"团队没有 {post.platform} 的群")
+        if found.card is None:
+            raise RuntimeError(f"{post.platform}:{found.user_id} 不是团队成员")
+        return found.binding, found.user_id, [dm_message(found)]
+    if found.binding is None:
+        raise RuntimeError("群已解绑")
+    return found.binding, None, report_messages(found)
 
 
 async def flush_posts() -> int:
@@ -59,8 +58,7 @@ async def flush_posts() -> int:
         held = await door.write(None, hold_stuck_posts)
         for post in held:
             await tell_superusers(post)
-        async with reading() as s:
-            posts = await s.run_sync(due_posts)
+        posts = await door.read(due_posts)
         for post in posts:
             if not await door.write(post.team_id, lambda s, p=post: claim_post(s, p)):
                 continue
@@ -115,29 +113,25 @@ async def _send(post: Post) -> bool:
 async def tell_superusers(post: Post, refused: str | None = None) -> None:
     """A held post: every superuser gets a private message saying what to check and how to
     re-send it (through a bot of the post's platform; logged when none can)."""
-    async with reading() as s:
-        team = await s.get(Team, post.team_id)
-        same = [b for b in await bindings_of(s, post.team_id) if b.platform == post.platform]
-        dm = post.group_id.startswith("dm:")
-        member = await member_of(s, post.team_id, post.platform, post.group_id[3:]) if dm else None
-    where = (
-        f"私信给 {member.name if member else post.group_id[3:]}"
-        if dm
-        else f"发往群 {post.group_id}"
-    )
+    request = AlertRead(post.team_id, post.platform, post.group_id)
+    found = await door.read(lambda s: alert_of(s, request, policy()))
+    team_name = found.team_name
+    dm = post.group_id.startswith("dm:")
+    name = found.member_name if found.member_name is not None else post.group_id[3:]
+    where = f"私信给 {name}" if dm else f"发往群 {post.group_id}"
     text = (
-        f"⚠️ 「{team.name}」{post.period} 月报{where} 被平台拒绝（{refused}），没有发出。"
-        f"在「{team.name}」的群里发 /重发 {post.period} 即可发出"
+        f"⚠️ 「{team_name}」{post.period} 月报{where} 被平台拒绝（{refused}），没有发出。"
+        f"在「{team_name}」的群里发 /重发 {post.period} 即可发出"
         if refused is not None
-        else f"⚠️ 「{team.name}」{post.period} 月报{where} 时中断，不确定是否已经发出。"
+        else f"⚠️ 「{team_name}」{post.period} 月报{where} 时中断，不确定是否已经发出。"
         f"为免重复，机器人不会自动重发。请到{'对方' if dm else '群里'}确认：没收到就在"
-        f"「{team.name}」的群里发 /重发 {post.period}"
+        f"「{team_name}」的群里发 /重发 {post.period}"
     )
     logger.warning(text)
-    if not same:
+    if found.binding is None:
         return
     for uid in superuser_ids(post.platform):
         try:
-            await send_private(same[0], uid, [text])
+            await send_private(found.binding, uid, [text])
         except Exception as e:
             logger.warning(f"telling superuser {uid} about post #{post.id} failed: {e!r}")

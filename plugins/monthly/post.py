@@ -1,9 +1,9 @@
 """What the monthly post says: title, a correction's changes, the ranking, the month's
-totals, the appeals that expired with it, an image; and an agent's own breakdown (DM)."""
+totals, the appeals that expired with it, an image; and an agent's own breakdown (DM).
+Words only: what they say is read by `models.usecases.posts.post_of`."""
 
 from __future__ import annotations
 
-import json
 from fractions import Fraction
 
 from nonebot import logger
@@ -11,49 +11,31 @@ from nonebot import logger
 from bot.config import get_config
 from bot.format import Row, chunk, ranking_lines, ranking_table, score_card
 from bot.replies import Mention, Part, Picture
-from bot.runtime import commission_base, rubric
-from models.ledger import member_entries, month_counts
-from models.linkcheck import month_summary
-from models.roster import member_of
-from models.settlement import (
-    Change,
-    changes_of,
-    expired_with,
-    member_score,
-    rubric_of,
-    settled_scores_of,
-)
-from models.tables import Appeal, Member, SettledScore, Settlement, Team
+from models.settlement import Change
+from models.usecases.posts import DirectPost, GroupPost, StoredRow
 
 POST_ROWS = 100  # a group post lists the top 100; the workbook has everyone
 IMAGE_ROWS = 50  # the image shows the top 50
 
 
-def _stored_rows(scores: list[SettledScore], rub) -> list[Row]:
-    rows = []
-    for sc in sorted(scores, key=lambda x: (x.rank, x.name)):
-        cats = json.loads(sc.categories)
-        rows.append(
-            Row(
-                sc.rank,
-                sc.name,
-                [Fraction(cats.get(c.key, "0")) for c in rub.categories],
-                Fraction(sc.total),
-                sc.grade,
-                None if sc.commission_cents is None else Fraction(sc.commission_cents, 100),
-                Fraction(sc.fine_cents, 100),
-            )
+def _stored_rows(scores: list[StoredRow], rub) -> list[Row]:
+    return [
+        Row(
+            sc.rank,
+            sc.name,
+            [Fraction(sc.categories.get(c.key, "0")) for c in rub.categories],
+            Fraction(sc.total),
+            sc.grade,
+            None if sc.commission_cents is None else Fraction(sc.commission_cents, 100),
+            Fraction(sc.fine_cents, 100),
         )
-    return rows
-
-
-async def totals_line(s, team_id: int, period: str, rub) -> str:
-    """`当月共 N 条记录，客户投诉 3 次`: the rubric's `count_as` labels say what is counted."""
-    return totals_text(await month_counts(s, team_id, period), rub)
+        for sc in scores
+    ]
 
 
 def totals_text(counts: dict[str, int], rub) -> str:
-    """`totals_line` of the month's counts (item key → entries)."""
+    """`当月共 N 条记录，客户投诉 3 次` of the month's counts (item key → entries): the
+    rubric's `count_as` labels say what is counted."""
     line = f"当月共 {sum(counts.values())} 条记录"
     tallies: dict[str, int] = {}
     for item in rub.items:
@@ -108,35 +90,29 @@ def expired_parts(expired: list[tuple[int, str]]) -> list[Part]:
     return parts
 
 
-def _expired_of(rows: list[tuple[Appeal, Member]]) -> list[tuple[int, str]]:
-    return [(appeal.entry_id, member.user_id) for appeal, member in rows]
-
-
-async def report_messages(s, team: Team, settlement: Settlement) -> list[list[Part]]:
+def report_messages(p: GroupPost) -> list[list[Part]]:
     """The monthly post: title, what a correction changed, the ranking, the month's totals,
     the appeals that expired with it, how to see details, an image."""
-    rub = rubric_of(settlement, rubric())
-    scores = await s.run_sync(settled_scores_of, settlement.id)
-    rows = _stored_rows(scores, rub)
-    period = settlement.period
-    title = f"📊 「{team.name}」{period} 月度绩效" + ("【更正】" if settlement.revision > 1 else "")
-    totals = await totals_line(s, team.id, period, rub)
-    if settlement.appeals_accepted:
-        totals += f"，申诉受理 {settlement.appeals_accepted} 条"
+    rub = p.rubric
+    rows = _stored_rows(p.rows, rub)
+    period = p.period
+    title = f"📊 「{p.team_name}」{period} 月度绩效" + ("【更正】" if p.revision > 1 else "")
+    totals = totals_text(p.counts, rub)
+    if p.appeals_accepted:
+        totals += f"，申诉受理 {p.appeals_accepted} 条"
     shown = rows[:POST_ROWS]
     pay = get_config().kpi_pay_public  # everyone reads the group (SPEC §4 "pay is private")
     lines = [title]
-    if settlement.revision > 1:
-        lines += change_lines(await changes_of(s, settlement), period, pay)
+    if p.revision > 1:
+        lines += change_lines(p.changes, period, pay)
     lines += ranking_lines(rub, shown, pay=pay)
     if len(rows) > len(shown):
         lines.append(f"……其余 {len(rows) - len(shown)} 人的名次请用 /导出 查看完整表格")
-    checked = await s.run_sync(month_summary, team.id, period)
-    if checked is not None:  # SPEC §4: the post counts what was checked and revoked
-        lines.append(f"🔎 {checked.text}")
+    if p.checked is not None:  # SPEC §4: the post counts what was checked and revoked
+        lines.append(f"🔎 {p.checked}")
     lines += [totals, f"发 /我的绩效 {period} 查看自己的明细"]
     messages: list[list[Part]] = [[m] for m in chunk(lines)]
-    expired = expired_parts(_expired_of(await expired_with(s, settlement)))
+    expired = expired_parts(p.expired)
     if expired:
         messages[-1] += ["\n", *expired]
     pic = None
@@ -147,15 +123,8 @@ async def report_messages(s, team: Team, settlement: Settlement) -> list[list[Pa
     return messages
 
 
-async def dm_message(
-    s, team: Team, settlement: Settlement, platform: str, user_id: str
-) -> list[Part]:
+def dm_message(p: DirectPost) -> list[Part]:
     """An agent's own breakdown of a settled month (KPI_MONTHLY_DM)."""
-    member = await member_of(s, team.id, platform, user_id)
-    if member is None:
-        raise RuntimeError(f"{platform}:{user_id} 不是团队成员")
-    rub, score = await member_score(
-        s, team.id, member.id, settlement.period, rubric(), commission_base()
-    )
-    entries = await member_entries(s, team.id, member.id, settlement.period)
-    return [score_card(rub, member, settlement.period, score, entries)]
+    c = p.card
+    assert c is not None
+    return [score_card(c.rubric, c.member, c.period, c.score, c.entries)]

@@ -8,11 +8,10 @@ from nonebot import logger
 
 from bot import door
 from bot.config import get_config
-from bot.engine import reading
 from bot.runtime import rubric
-from models.ledger import settlement_of
 from models.periods import UTC, utcnow
-from models.roster import all_teams
+from models.roster import teams as all_teams
+from models.settlement import settlement_row
 from models.tables import Team
 from models.usecases.monthly import DueRequest, settle_due_month
 
@@ -24,13 +23,11 @@ async def settle_due() -> list[tuple[Team, str]]:
     now = utcnow().replace(tzinfo=UTC)
     cfg = get_config()
     done = []
-    async with reading() as s:
-        teams = await all_teams(s)
-    for team in teams:
+    for team in await door.read(all_teams):
         for period in due_periods(team, now):
-            async with reading() as s:
-                if await settlement_of(s, team.id, period) is not None:
-                    continue
+            found = await door.read(lambda s, t=team.id, p=period: settlement_row(s, t, p))
+            if found is not None:
+                continue
             request = DueRequest(
                 team.id, period, rubric(), cfg.kpi_commission_base, cfg.kpi_monthly_dm
             )

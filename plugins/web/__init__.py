@@ -8,16 +8,17 @@ import re
 
 from nonebot import get_app, get_driver, logger
 
-from bot import db
+from bot import door
 from bot.commands import COMMANDS, plugin_meta, usages
 from bot.config import get_config
 from bot.context import Ctx
-from bot.dispatch import Later, kpi_command
+from bot.dispatch import Call, Later, kpi_command
 from bot.parse import Args
+from bot.runtime import policy
 from bot.send import send_direct
-from models.dashboard import viewer_of
 from models.ledger import Refused
-from models.weblogin import issue_link, withdraw_link
+from models.usecases.base import Actor
+from models.usecases.weblink import Link, LinkRequest, Withdraw, dashboard_link, withdraw
 
 __plugin_meta__ = plugin_meta("网页后台", "一次性登录链接，网页查看团队绩效", usages("dashboard"))
 
@@ -74,43 +75,36 @@ def hide_tokens_in_access_log() -> None:
 
 
 @kpi_command(COMMANDS["dashboard"])
-async def dashboard(ctx: Ctx, args: Args) -> str | Later:
+def dashboard(ctx: Ctx, args: Args) -> Call:
     if not get_config().kpi_web_enabled:
         raise Refused("网页后台没有开启（KPI_WEB_ENABLED=false）")
     # Asked in a group as its owner or admin: that team, for as long as the platform keeps
     # saying so (re-checked at every page, SPEC §5a).
     group_team = ctx.team_id if ctx.team is not None and ctx.manages_group else None
-    token, login = await issue_link(
-        ctx.s,
-        platform=ctx.platform,
-        adapter=ctx.adapter.replace(" ", ""),
-        user_id=ctx.user_id,
-        name=ctx.member.name if ctx.member else ctx.sender_name,
-        group_team_id=group_team,
-    )
-    viewer = await viewer_of(
-        ctx.s, login, ctx.is_superuser, ctx.today, group_admin=group_team is not None
-    )
-    if not viewer.superuser and not viewer.supervises and not viewer.agent_in:
-        if ctx.member is not None and ctx.member.left_on is not None:
-            raise Refused(f"你已于 {ctx.member.left_on} 离职，网页后台不再对你开放")
-        raise Refused("你还不在任何团队里，请先在团队群里报一次或让主管 /入职")
-    link = f"{base_url()}{LOGIN_PATH}{token}"
-    text = f"🔑 网页后台登录链接（10 分钟内有效，只能用一次，请勿转发）：\n{link}"
-    if ctx.group_id is None:
-        return f"✅ {text}"
+    team = ctx.team.id if ctx.team is not None else None
+    actor = Actor(ctx.platform, ctx.user_id, ctx.sender_name, ctx.is_superuser)
+    request = LinkRequest(actor, ctx.adapter.replace(" ", ""), team, group_team)
+    bot, user_id, group_id = ctx.bot, ctx.user_id, ctx.group_id
 
-    async def send_privately() -> str:  # the link is committed; the group never sees it
-        try:
-            await send_direct(ctx.bot, ctx.user_id, [text], via_group=ctx.group_id)
-        except Exception as e:
-            logger.info(f"dashboard link not delivered privately: {type(e).__name__}")
-            async with db.writing() as s:
-                await withdraw_link(s, login.id)
-            raise Refused("私聊发送失败：请先加机器人为好友，再私聊机器人发 /后台") from None
-        return "✅ 登录链接已私聊发给你（10 分钟内有效，只能用一次）"
+    def reply(link: Link) -> str | Later:
+        url = f"{base_url()}{LOGIN_PATH}{link.token}"
+        text = f"🔑 网页后台登录链接（10 分钟内有效，只能用一次，请勿转发）：\n{url}"
+        if group_id is None:
+            return f"✅ {text}"
 
-    return Later(send_privately)
+        async def send_privately() -> str:  # the link is committed; the group never sees it
+            try:
+                await send_direct(bot, user_id, [text], via_group=group_id)
+            except Exception as e:
+                logger.info(f"dashboard link not delivered privately: {type(e).__name__}")
+                gone = Withdraw(link.login_id)
+                await door.write(team, lambda s: withdraw(s, gone, policy()))
+                raise Refused("私聊发送失败：请先加机器人为好友，再私聊机器人发 /后台") from None
+            return "✅ 登录链接已私聊发给你（10 分钟内有效，只能用一次）"
+
+        return Later(send_privately)
+
+    return Call(dashboard_link, request, reply)
 
 
 def _mount() -> None:
