@@ -76,7 +76,7 @@ def _code_sent(ctx: Ctx, done: CodeIssued) -> Later:
 def _linked(done: Linked) -> str:
     merged = f"\n该账号原有的 {done.merged} 条记录已并入 {done.name}" if done.merged else ""
     return (
-        f"✅ {done.account} 已关联到 {done.name}：从现在起在这个账号上报数、被扣分、查绩效，"
+        f"✅ {done.account}已关联到 {done.name}：从现在起在这个账号上报数、被扣分、查绩效，"
         f"都算 {done.name} 的{merged}"
     )
 
