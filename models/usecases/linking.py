@@ -123,6 +123,19 @@ def _live_code(s: Session, code: str) -> LinkCode | None:
     return s.execute(q).scalars().first()
 
 
+def _consume(s: Session, code: LinkCode) -> bool:
+    """Use the code up: one conditional UPDATE, so two superusers typing it at once (in two
+    teams, whose writes do not wait for each other) link one account, not two (undone with
+    the rest if the link is refused)."""
+    done = s.execute(
+        update(LinkCode)
+        .where(LinkCode.id == code.id, LinkCode.used_at.is_(None))
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return done.rowcount == 1
+
+
 @dataclass(frozen=True)
 class LinkRequest:
     team_id: int
@@ -164,7 +177,7 @@ def link(s: Session, req: LinkRequest, policy: Policy) -> Linked:
     if not a.is_superuser:
         raise Refused("只有超级管理员可以关联账号")
     code = _live_code(s, req.code)
-    if code is None:
+    if code is None or not _consume(s, code):
         raise Refused(
             f"关联码 {req.code} 不对、已过期或已用过（{CODE_MINUTES} 分钟内有效，只能用一次），"
             "请本人在要关联的账号上重新发 /关联"
@@ -208,7 +221,6 @@ def link(s: Session, req: LinkRequest, policy: Policy) -> Linked:
             linked_by=a.key,
         )
     )
-    code.used_at = now
     after = {"name": m.name, "account": account, "merged": merged}
     audit(s, req.team_id, a.key, "link", f"{m.platform}:{m.user_id}", None, after, a.channel)
     return Linked(m.name, account, merged)
