@@ -107,6 +107,17 @@ _ALL = [
         "管理",
     ),
     Cmd("解绑", "unbind", "/解绑", "解除本群绑定", "owner", "管理"),
+    Cmd(
+        "关联",
+        "link",
+        "/关联 [关联码 @某人或姓名]",
+        "同一个人的另一个平台账号算作一人：本人在新账号发 /关联 取码，超级管理员发 /关联 码 姓名",
+        "member",
+        "管理",
+    ),
+    Cmd(
+        "取消关联", "unlink", "/取消关联 @某人或姓名", "取消某人关联的其他账号", "superuser", "管理"
+    ),
     Cmd("重开", "reopen", "/重开 <月份>", "重开已结算的月份", "superuser", "管理"),
     Cmd(
         "重发",
@@ -123,6 +134,7 @@ WRITES = {
     *("report", "undo", "appeal", "deduct", "bonus", "revoke", "settle", "join", "leave"),
     *("reject", "remind", "promote", "demote", "bind", "unbind", "reopen", "resend"),
     *("dashboard", "base", "keep"),
+    *("link", "unlink"),
 }
 _ALL = [replace(c, writes=c.alias in WRITES) for c in _ALL]
 COMMANDS: dict[str, Cmd] = {c.alias: c for c in _ALL}

@@ -40,3 +40,29 @@ async def claimed_platforms(session: AsyncSession, user_ids: Iterable[str]) -> d
         select(WebSecret.name, WebSecret.value).where(WebSecret.name.in_(names))
     )
     return {name[len(PREFIX) :]: value for name, value in rows.all()}
+
+
+def platform_label(platform: str) -> str:
+    """A platform string (SPEC §2: `qq`, `v12.<declared>`, `qqbot.<AppID>`, `feishu.<app>`,
+    `wecom[.<corp>]`) in words for a reply."""
+    if platform == "qq":
+        return "QQ"
+    head, _, rest = platform.partition(".")
+    if head == "qqbot":
+        return "QQ 官方机器人"
+    if head == "feishu":
+        return "飞书"
+    if head == "wecom":
+        return "企业微信"
+    if head == "v12":
+        return {"wechat": "微信", "qq": "QQ（OneBot v12）"}.get(rest, f"OneBot v12（{rest}）")
+    return platform
+
+
+def account_words(platform: str, user_id: str, name: str = "") -> str:
+    """An account as a reply names it: `QQ 30001（张三）`, `企业微信账号「zhangsan」`. A QQ
+    number is how people know a QQ account; elsewhere ids mean nothing to them, so the name
+    the platform gave comes first (the id only when it gave none)."""
+    if platform == "qq":
+        return f"QQ {user_id}（{name}）" if name and name != user_id else f"QQ {user_id}"
+    return f"{platform_label(platform)}账号「{name or user_id}」"

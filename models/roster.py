@@ -6,12 +6,12 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import bindparam, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from .periods import period_bounds, utcnow
-from .tables import AuditLog, Entry, GroupBinding, Member, Team, Tenure
+from .tables import AuditLog, Entry, GroupBinding, Member, MemberAccount, Team, Tenure
 from .text import clean_name
 
 
@@ -74,13 +74,29 @@ async def all_teams(session: AsyncSession) -> list[Team]:
     return await session.run_sync(teams)
 
 
-def _member_where(team_id: int, platform: str, user_id: str):
-    return (Member.team_id == team_id, Member.platform == platform, Member.user_id == user_id)
+def _member_where(team_id, platform, user_id) -> tuple:
+    """The one rule of who an account is in a team (SPEC §2 "The same person on two
+    platforms"): the member whose own (platform, user id) it is, or the member it was
+    linked to (`MemberAccount`). Every lookup of a member by account reads this."""
+    linked = (
+        select(MemberAccount.member_id)
+        .where(
+            MemberAccount.team_id == team_id,
+            MemberAccount.platform == platform,
+            MemberAccount.user_id == user_id,
+        )
+        .scalar_subquery()
+    )
+    return (
+        Member.team_id == team_id,
+        or_(and_(Member.platform == platform, Member.user_id == user_id), Member.id == linked),
+    )
 
 
 def member_in(session: Session, team_id: int, platform: str, user_id: str) -> Member | None:
-    """The person's membership of the team (any tenure), loaded into the session (to change
-    it); `member_row` reads the same row as a plain value."""
+    """The person's membership of the team (any tenure), through their own account or one
+    linked to it, loaded into the session (to change it); `member_row` reads the same row
+    as a plain value."""
     return session.execute(
         select(Member).where(*_member_where(team_id, platform, user_id))
     ).scalar_one_or_none()
@@ -106,15 +122,23 @@ _MEMBER_ROW = select(*Member.__table__.c).where(
 
 
 def users_on_team(session: Session, team_id: int, platform: str, user_ids: set[str]) -> set[str]:
-    """Which of these users are members of the team (any tenure)."""
+    """Which of these users are members of the team (any tenure), by their own account or
+    a linked one."""
     if not user_ids:
         return set()
-    rows = session.execute(
+    own = session.execute(
         select(Member.user_id).where(
             Member.team_id == team_id, Member.platform == platform, Member.user_id.in_(user_ids)
         )
     )
-    return set(rows.scalars())
+    linked = session.execute(
+        select(MemberAccount.user_id).where(
+            MemberAccount.team_id == team_id,
+            MemberAccount.platform == platform,
+            MemberAccount.user_id.in_(user_ids),
+        )
+    )
+    return set(own.scalars()) | set(linked.scalars())
 
 
 async def user_ids_on_team(
@@ -129,14 +153,26 @@ def rename_member(session: Session, member_id: int, name: str) -> None:
 
 
 def memberships_of(session: Session, platform: str, user_id: str) -> list[Member]:
-    """Every membership of one account, in any team and tenure."""
-    q = select(Member).where(Member.platform == platform, Member.user_id == user_id)
+    """Every membership of one account, in any team and tenure: its own and those it is
+    linked to."""
+    linked = select(MemberAccount.member_id).where(
+        MemberAccount.platform == platform, MemberAccount.user_id == user_id
+    )
+    q = select(Member).where(
+        or_(and_(Member.platform == platform, Member.user_id == user_id), Member.id.in_(linked))
+    )
     return list(session.execute(q).scalars().all())
 
 
 async def memberships(session: AsyncSession, platform: str, user_id: str) -> list[Member]:
     """`memberships_of` on an async session."""
     return await session.run_sync(memberships_of, platform, user_id)
+
+
+def accounts_of(session: Session, member_id: int) -> list[MemberAccount]:
+    """The accounts linked to a member besides their own, oldest first."""
+    q = select(MemberAccount).where(MemberAccount.member_id == member_id)
+    return list(session.execute(q.order_by(MemberAccount.id)).scalars().all())
 
 
 def join_sync(
@@ -424,7 +460,7 @@ def audit_sentences_of(
     (SPEC §3 "/审计"): `张主管 给 赵龘 登记 人事考核·迟到 ×2（#158）`. `item_names`: item
     key → its Chinese name. Nobody's raw id or stored JSON is shown."""
     actors = {r.actor for r in rows}
-    people = {r.target for r in rows if r.action in ("join", "leave", "role")}
+    people = {r.target for r in rows if r.action in ("join", "leave", "role", "link", "unlink")}
     named = names_in(session, team_id, actors | people)
     ids = {i for r in rows if (i := _entry_id(r.target)) is not None}
     entries = {}
@@ -461,6 +497,21 @@ def names_in(session: Session, team_id: int, refs: set[str]) -> dict[str, str]:
         )
     )
     out = {f"{p}:{u}": n for p, u, n in rows.all()}
+    if missing := [(p, u) for p, u in pairs if f"{p}:{u}" not in out]:
+        linked = session.execute(
+            select(MemberAccount.platform, MemberAccount.user_id, Member.name)
+            .join(Member, Member.id == MemberAccount.member_id)
+            .where(
+                MemberAccount.team_id == team_id,
+                or_(
+                    *(
+                        (MemberAccount.platform == p) & (MemberAccount.user_id == u)
+                        for p, u in missing
+                    )
+                ),
+            )
+        )
+        out |= {f"{p}:{u}": n for p, u, n in linked.all()}
     for col, name in (
         (Entry.created_by, Entry.created_by_name),
         (Entry.revoked_by, Entry.revoked_by_name),
@@ -512,7 +563,11 @@ def _sentence(
     else:
         thing = r.target
     if r.action == "entry.create":
-        member = members.get(data.get("member_id"), "某人")  # type: ignore[arg-type]
+        # the entry's member now: one merged into another by `/关联` is named as that one
+        member = members.get(
+            entry.member_id if entry is not None else data.get("member_id"),  # type: ignore[arg-type]
+            "某人",
+        )
         item = item_names.get(str(data.get("item")), "记录")
         times = f" ×{data['quantity']}" if data.get("quantity") not in (None, 1) else ""
         fine = f"，罚款 {_money(data.get('fine_cents'))}" if _money(data.get("fine_cents")) else ""
@@ -544,6 +599,13 @@ def _sentence(
         to = {"supervisor": "主管", "agent": "客服"}.get(str(after), str(after))
         was = {"supervisor": "主管", "agent": "客服"}.get(str(before), "")
         return f"{who} 把 {person} 从{was}改为{to}" if was else f"{who} 把 {person} 设为{to}"
+    if r.action in ("link", "unlink"):
+        account = str(data.get("account") or "另一个账号")
+        name = data.get("name") or person
+        if r.action == "link":
+            merged = f"，并入其原有 {data['merged']} 条记录" if data.get("merged") else ""
+            return f"{who} 把{account}关联到 {name}{merged}"
+        return f"{who} 取消了 {name} 的{account}关联"
     if r.action == "settle":
         return f"{who} 结算了 {r.target}（第 {data.get('revision', 1)} 版，{data.get('members', 0)} 人）"
     if r.action == "reopen":

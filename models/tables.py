@@ -342,3 +342,37 @@ class ImportBatch(SQLModel, table=True):
     created_at: datetime = Field(sa_type=DateTime)
     created_by: str
     created_by_name: str
+
+
+class MemberAccount(SQLModel, table=True):
+    """Another account of a team member (SPEC §2 "The same person on two platforms"): a
+    superuser linked it with a one-time code (`models.usecases.linking`). Every lookup of a
+    member by (team, platform, user id) honours it (`models.roster.member_in`), so this
+    account IS that member in the team: its reports, the deductions naming it, its rights."""
+
+    __tablename__ = "member_account"
+    __table_args__ = (UniqueConstraint("team_id", "platform", "user_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    team_id: int = Field(foreign_key="team.id")
+    platform: str
+    user_id: str
+    name: str = ""  # the account's name on its platform when it was linked
+    linked_at: datetime = Field(sa_type=DateTime)
+    linked_by: str
+
+
+class LinkCode(SQLModel, table=True):
+    """A one-time code a person asked for with `/关联` on an account to be linked (SPEC §2):
+    only its SHA-256 is kept; valid `models.usecases.linking.CODE_MINUTES`, used once, and a
+    new request voids the account's earlier codes."""
+
+    __tablename__ = "link_code"
+    id: int | None = Field(default=None, primary_key=True)
+    code_hash: str = Field(index=True)
+    platform: str
+    user_id: str
+    name: str
+    created_at: datetime = Field(sa_type=DateTime)
+    expires_at: datetime = Field(sa_type=DateTime)
+    used_at: datetime | None = Field(default=None, sa_type=DateTime)

@@ -21,7 +21,7 @@ from ..nudges import claim_reminder, missing_on
 from ..roster import audit, end_membership, join_sync, member_in, team_bindings
 from ..tables import Team
 from .base import Actor, Person, Policy, Word, require_supervisor
-from .targets import MAX_TARGETS, resolve, too_many, where_for
+from .targets import MAX_TARGETS, account_named, resolve, too_many, where_for
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def join(s: Session, req: JoinRequest, policy: Policy) -> Joined:
     if outsiders and outsiders == [req.quoted] and len(uids) == 1:
         raise Refused("请 @ 要入职的人（或写 QQ 号）")  # the quoted sender is not in this group
     if outsiders:
-        who = "、".join(f"QQ {uid}" for uid in outsiders)
+        who = "、".join(account_named(uid, req.actor.typed_ids) for uid in outsiders)
         raise Refused(f"{who} 不在本群，不能入职。本次没有记录任何内容")
     today = p.today
     lines = []

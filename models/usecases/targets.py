@@ -116,7 +116,8 @@ def resolve(
             current = [x for x in same if x.left_on is None] or same
             if len(current) > 1:
                 who = "、".join(f"{x.name}（{x.user_id}）" for x in current)
-                errors.append(f"“{w.norm}”有重名：{who}，请用 @ 或 QQ 号指定")
+                how = "@ 或 QQ 号" if where.typed_ids else "@"
+                errors.append(f"“{w.norm}”有重名：{who}，请用 {how}指定")
                 used += 1
                 continue
             m = current[0]
@@ -184,13 +185,22 @@ def _by_id(
         return m
     name = _name(where, uid)
     if name is None and (register or not mentioned):
-        errors.append(f"QQ {uid} 不在本群或本团队")
+        errors.append(f"{account_named(uid, where.typed_ids)} 不在本群或本团队")
     elif not register:
         errors.append(f"{name or uid} 还不是本团队成员")
     else:
         m, _ = join_sync(s, where.team_id, where.platform, uid, name, where.today, where.actor_key)
         out.new.add(m.id)
     return m
+
+
+def account_named(uid: str, typed_ids: bool, name: str | None = None) -> str:
+    """Someone a refusal names who is not on the roster: their name where the platform gave
+    one; else `QQ 30001` where user ids are QQ numbers, `账号 ou_x` where they are not (an
+    openid or a userid is no QQ number)."""
+    if name and name != uid:
+        return name
+    return f"QQ {uid}" if typed_ids else f"账号 {uid}"
 
 
 def not_an_agent(
