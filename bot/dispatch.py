@@ -65,7 +65,7 @@ Res = TypeVar("Res")
 if TYPE_CHECKING:
     from nonebot_plugin_alconna.uniseg import UniMessage
 
-PRIVATE_OK = {"me", "rank", "rubric", "help", "dashboard", "status"}
+PRIVATE_OK = {"me", "rank", "score", "monthly", "rubric", "help", "dashboard", "status"}
 NO_TEAM_OK = {"help", "rubric", "dashboard", "status"}  # a superuser may be on no team
 FAILED = "❌ 出错了，这次操作没有生效，请稍后再试"
 

@@ -6,6 +6,7 @@ from bot.context import Ctx
 from bot.dispatch import Call, kpi_command
 from bot.format import chunk, entry_line, ranking_lines, rows_of, score_card
 from bot.parse import Args
+from bot.privacy import pay_hint, sees_pay
 from bot.runtime import commission_base, rubric
 from bot.targets import where_of
 from models.appeals import APPEAL_STATE
@@ -23,18 +24,12 @@ def month_arg(words: list[str]) -> str:
     return uc.month_of(words, get_config().tz)
 
 
-def sees_pay(ctx: Ctx, member_id: int | None = None) -> bool:
-    """Pay is private (SPEC §4): everyone's with KPI_PAY_PUBLIC, else a supervisor's view,
-    or an agent's own."""
-    if get_config().kpi_pay_public or ctx.is_supervisor:
-        return True
-    return member_id is not None and ctx.member is not None and ctx.member.id == member_id
-
-
 def card_text(ctx: Ctx, c: uc.Card) -> str:
-    card = score_card(
-        c.rubric, c.member, c.period, c.score, c.entries, pay=sees_pay(ctx, c.member.id)
-    )
+    pay = sees_pay(ctx, c.member.id)
+    card = score_card(c.rubric, c.member, c.period, c.score, c.entries, pay=pay)
+    if not pay and (c.score.fines or c.score.commission is not None):
+        if hint := pay_hint(ctx, f"/绩效 {c.member.name} {c.period}"):
+            card += "\n" + hint
     if ctx.extra.get("other_teams"):
         card += f"\n（你还在另外 {ctx.extra['other_teams']} 个团队，请在对应群里查看）"
     return card
@@ -65,9 +60,11 @@ def rank(ctx: Ctx, args: Args) -> Call:
             return f"「{team}」{period} 还没有人上榜"
         pay = sees_pay(ctx)
         lines = [f"🏆 「{team}」{period} 排行", *ranking_lines(r.rubric, rows_of(ranking), pay=pay)]
-        paid = any(x.score.commission is not None for x in ranking)
+        paid = any(x.score.fines or x.score.commission is not None for x in ranking)
         me = ctx.member.id if ctx.member is not None else None
-        if not pay and paid and any(x.member.id == me for x in ranking):
+        if not pay and paid and (hint := pay_hint(ctx, f"/排行 {period}")):
+            lines.append(hint)
+        elif not pay and paid and any(x.member.id == me for x in ranking):
             lines.append(f"提成不公开，发 /我的绩效 {period} 查看自己的")
         return chunk(lines)
 

@@ -82,11 +82,15 @@ async def test_what_people_type_gets_the_answer_a_person_expects(qq: OneBotV11Si
     assert r.startswith("❓ 是不是 /排行？"), r
     r = one(await qq.say(G, LI, "/加好有 10"))
     assert r.startswith("❓ 是不是 /加好友？"), r
-    # pay is private: an agent's /排行 has no money, a supervisor's has it
+    # pay is private: an agent's /排行 has no money
     ranking = one(await qq.say(G, ZHAO, "/排行"))
     assert "¥" not in ranking, ranking
     assert "提成不公开" in ranking, ranking
-    assert "¥" in one(await qq.say(G, SUP, "/排行"))
+    # ... and a supervisor's reply in the group neither (the group reads it): privately it has
+    ranking = one(await qq.say(G, SUP, "/排行"))
+    assert "¥" not in ranking, ranking
+    assert "私聊我发 /排行" in ranking, ranking
+    assert "¥" in one(await qq.say_private(SUP, "/排行"))
     # a note over the limit is refused, not cut; nothing is logged
     r = one(await qq.say(G, SUP, "/投诉 ", at(ZHAO), " " + "慢" * 600))
     assert r.startswith("❌"), r

@@ -21,7 +21,19 @@ from bot import db
 from bot.config import get_config
 from models.periods import set_clock
 from models.tables import Entry
-from tests.utils import BOT_ID, GROUP, OWNER, SUPER, Capture, at, bind, group_event, said
+from tests.utils import (
+    BOT_ID,
+    GROUP,
+    OWNER,
+    SUPER,
+    Capture,
+    at,
+    bind,
+    group_event,
+    private_event,
+    said,
+    say,
+)
 
 SHANGHAI = timezone(timedelta(hours=8))
 ZHANG, LI = 30001, 30002
@@ -47,6 +59,12 @@ def monthly():
 def paid(monkeypatch) -> None:
     """A commission base of ¥8000, pay private (the default)."""
     monkeypatch.setattr(get_config(), "kpi_commission_base", Decimal("8000"))
+
+
+def boss_info() -> tuple[str, dict, dict]:
+    """The group's answer for OWNER, whom `/主管 @OWNER` registers."""
+    info = {"group_id": GROUP, "user_id": OWNER}
+    return ("get_group_member_info", info, {"card": "老板", "nickname": "boss"})
 
 
 async def october(app: App) -> None:
@@ -209,8 +227,36 @@ async def test_pay_is_shown_to_supervisors_and_to_each_agent_for_themselves_only
     assert "提成" in theirs.splitlines()[-1], theirs
     assert "发 /我的绩效 2026-10 查看自己的" in theirs
     boss = await said(app, "/排行", OWNER, role="owner")
+    assert "¥" not in boss, boss
+    assert boss.splitlines()[-1] == (
+        "提成和罚款不在群里显示：私聊我发 /排行 2026-10 查看，或发 /后台 在网页看"
+    ), boss
+    assert (await said(app, ["/主管 ", at(OWNER)], SUPER, api=[boss_info()]))[0] == "✅"
+    boss = (await say(app, private_event("/排行", OWNER)))[0]
     assert "罚款 提成" in boss.splitlines()[1], boss
     assert "¥200" in boss, boss
+
+
+async def test_a_supervisors_group_reply_shows_no_colleagues_pay(app: App, paid):
+    """The group reads a supervisor's reply too (SPEC §6): /绩效 @某人 and /月报 keep pay for
+    private chat, where they show it."""
+    await october(app)
+    card = await said(app, ["/绩效 ", at(LI)], OWNER, role="owner")
+    assert "提成" not in card.splitlines()[-2], card
+    assert "提成 ¥" not in card, card
+    assert card.splitlines()[-1].startswith(
+        "提成和罚款不在群里显示：私聊我发 /绩效 李四 2026-10"
+    ), card
+    preview = await said(app, "/月报", OWNER, role="owner")
+    assert "¥" not in preview, preview
+    assert "私聊我发 /月报 2026-10 查看" in preview, preview
+    assert (await said(app, ["/主管 ", at(OWNER)], SUPER, api=[boss_info()]))[0] == "✅"
+    card = (await say(app, private_event("/绩效 李四", OWNER)))[0]
+    assert "罚款 ¥200" in card, card
+    assert "提成 ¥" in card, card
+    assert "提成和罚款不在群里显示" not in card, card
+    preview = "\n".join(await say(app, private_event("/月报", OWNER)))
+    assert "¥200" in preview, preview
 
 
 async def test_the_group_post_and_its_image_show_no_pay_unless_pay_is_public(

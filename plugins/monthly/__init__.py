@@ -26,6 +26,7 @@ from bot.context import Ctx  # noqa: E402
 from bot.dispatch import Call, Later, kpi_command  # noqa: E402
 from bot.format import chunk, ranking_lines, rows_of  # noqa: E402
 from bot.parse import Args  # noqa: E402
+from bot.privacy import pay_hint, sees_pay  # noqa: E402
 from bot.replies import Part, Reply  # noqa: E402
 from bot.runtime import commission_base, rubric  # noqa: E402
 from bot.send import upload_group_file  # noqa: E402
@@ -143,11 +144,15 @@ def preview(ctx: Ctx, args: Args) -> Call:
         rub = p.rubric
         state = "已结算" if p.settled else "预览，未结算"
         lines = [f"📊 「{team}」{period} 月报（{state}）"]
+        pay = sees_pay(ctx)
         lines += (
-            ranking_lines(rub, rows_of(p.ranking), pay=True)
+            ranking_lines(rub, rows_of(p.ranking), pay=pay)
             if p.ranking
             else ["还没有需要考核的成员"]
         )
+        paid = any(x.score.fines or x.score.commission is not None for x in p.ranking)
+        if not pay and paid and (hint := pay_hint(ctx, f"/月报 {period}")):
+            lines.append(hint)
         lines.append(totals_text(p.counts, rub))
         if ids := p.appeal_entry_ids:
             lines.append(f"待处理申诉 {len(ids)} 条：" + " ".join(f"#{i}" for i in ids))
