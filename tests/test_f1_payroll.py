@@ -399,3 +399,28 @@ async def test_the_monthly_dm_is_the_stored_month_with_the_agents_own_pay(
     assert numbers(private[0]) == mine
     assert "罚款 ¥200.00 提成 ¥" in mine[-1], mine
     assert "李四" not in private[1]
+
+
+async def test_a_workbook_with_pay_is_not_put_in_group_files_unless_pay_is_public(
+    app: App, paid, monkeypatch
+):
+    """Every group member can open group files: with private pay `/导出` keeps the workbook
+    for the dashboard (SPEC §6); with `KPI_PAY_PUBLIC=true` it is uploaded as before."""
+    await october(app)
+    set_clock(datetime(2026, 11, 2, 9, 0, tzinfo=SHANGHAI))
+    reply = await said(app, "/导出 2026-10", OWNER, role="owner")  # no upload_group_file call
+    assert reply == (
+        "✅ 已导出 2026-10 绩效表（2 人，11 条记录）。表里有提成和罚款，不公开，"
+        "所以没有上传群文件：发 /后台 在网页下载"
+    ), reply
+    monkeypatch.setattr(get_config(), "kpi_pay_public", True)
+    files: list[str] = []
+    upload = (
+        "upload_group_file",
+        {"group_id": GROUP, "file": Capture(files), "name": "客服一组-2026-10-绩效.xlsx"},
+        None,
+    )
+    reply = await said(app, "/导出 2026-10", OWNER, role="owner", api=[upload])
+    assert reply.endswith("，文件已上传到群文件"), reply
+    book = load_workbook(io.BytesIO(base64.b64decode(files[0].removeprefix("base64://"))))
+    assert "提成(元)" in [c.value for c in next(book["汇总"].iter_rows(min_row=2, max_row=2))]

@@ -43,6 +43,11 @@ class Export:
         return len(self.book.ranking)
 
     @property
+    def shows_pay(self) -> bool:
+        """Whether the workbook holds anyone's money: a commission or a fine."""
+        return any(r.score.fines or r.score.commission is not None for r in self.book.ranking)
+
+    @property
     def count(self) -> int:
         """The entries the post counts (revoked ones apart)."""
         return sum(1 for e in self.book.entries if e.revoked_at is None)

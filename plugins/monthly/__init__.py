@@ -240,16 +240,21 @@ def export_cmd(ctx: Ctx, args: Args) -> Call:
         async def build_and_upload() -> str:  # file and network work, after the session closed
             data = await asyncio.to_thread(build_workbook, done.rubric, done.book, cfg.tz)
             path = await asyncio.to_thread(save_export, name, data)
+            said = f"✅ 已导出 {period} 绩效表（{done.people} 人，{done.count} 条记录）"
+            where = f"：{path.resolve()}" if superuser else ""
+            if done.shows_pay and not cfg.kpi_pay_public:  # every member can open group files
+                return (
+                    f"{said}。表里有提成和罚款，不公开，所以没有上传群文件："
+                    f"发 /后台 在网页下载{where and '；也已保存在服务器' + where}"
+                )
             try:
                 uploaded = await upload_group_file(binding, name, data)
             except Exception as e:
                 logger.warning(f"upload_group_file failed: {e!r}")
                 uploaded = False
-            said = f"✅ 已导出 {period} 绩效表（{done.people} 人，{done.count} 条记录）"
             if uploaded:
                 return f"{said}，文件已上传到群文件"
-            where = f"：{path.resolve()}" if superuser else "，请找超级管理员取"
-            return f"{said}，无法上传群文件，已保存在服务器{where}"
+            return f"{said}，无法上传群文件，已保存在服务器{where or '，请找超级管理员取'}"
 
         return Later(build_and_upload)
 
