@@ -100,16 +100,25 @@ async def flush(app: App, n_messages: int = 1) -> list[str]:
 
 
 async def export(app: App, month: str = "2026-10") -> tuple[str, bytes]:
+    """`/导出` in the group with pay public (else a workbook with pay stays out of group
+    files, see the last test); returns the reply and the uploaded workbook."""
     files: list[str] = []
     out: list[str] = []
-    async with app.test_matcher() as ctx:
-        bot = ctx.create_bot(base=Bot, adapter=ctx.create_adapter(base=Adapter), self_id=BOT_ID)
-        event = group_event(f"/导出 {month}", OWNER, role="owner")
-        ctx.receive_event(bot, event)
-        ctx.should_call_api(
-            "upload_group_file", {"group_id": GROUP, "file": Capture(files), "name": Any()}, None
-        )
-        ctx.should_call_send(event, Capture(out), {"message_id": 1})
+    cfg = get_config()
+    public, cfg.kpi_pay_public = cfg.kpi_pay_public, True
+    try:
+        async with app.test_matcher() as ctx:
+            bot = ctx.create_bot(base=Bot, adapter=ctx.create_adapter(base=Adapter), self_id=BOT_ID)
+            event = group_event(f"/导出 {month}", OWNER, role="owner")
+            ctx.receive_event(bot, event)
+            ctx.should_call_api(
+                "upload_group_file",
+                {"group_id": GROUP, "file": Capture(files), "name": Any()},
+                None,
+            )
+            ctx.should_call_send(event, Capture(out), {"message_id": 1})
+    finally:
+        cfg.kpi_pay_public = public
     return out[0], base64.b64decode(files[0].removeprefix("base64://"))
 
 
