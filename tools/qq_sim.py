@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hashlib
 import itertools
 import json
@@ -53,13 +52,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from tools.sim_server import SimServer
+from tools.sim_server import PlatformSim
 
 GROUP_AND_C2C_INTENT = 1 << 25
 PROACTIVE_REFUSED = {"code": 40034102, "err_code": 40034102, "message": "主动消息失败, 无权限"}
@@ -143,7 +141,7 @@ class _Inbound:
     seqs: set[int] = field(default_factory=set)
 
 
-class QQOfficialSim:
+class QQOfficialSim(PlatformSim):
     """The platform side of the official QQ bot API, for one bot app."""
 
     def __init__(
@@ -171,12 +169,10 @@ class QQOfficialSim:
         self.author_names = author_names  # group events name their author (`username`)
         self.groups: dict[str, Group] = {}
         self.people: dict[str, Person] = {}  # by any of their openids
-        self.sent: list[Sent] = []
         self.identifies: list[dict[str, Any]] = []
         self.resumes: list[dict[str, Any]] = []
         self.heartbeats = 0
         self.token_requests = 0
-        self.peers: list[tuple[str, int]] = []  # the client address of each API call
         self.files: dict[str, bytes] = {}  # file_info → bytes
         self.pictures: dict[str, Picture] = {}
         self.elements: dict[str, dict[str, Any]] = {}
@@ -187,47 +183,26 @@ class QQOfficialSim:
         self._inbound: dict[str, _Inbound] = {}  # msg_id / event_id → reply accounting
         self._proactive_used: dict[str, int] = {}
         self._sessions: dict[str, dict[str, Any]] = {}  # session_id → {intents, seq}
-        self._ws: WebSocket | None = None
         self._session_id: str | None = None
         self._seq = 0
         self._ready = asyncio.Event()
-        self._changed = asyncio.Condition()
-        self.server = SimServer(
-            Starlette(
-                routes=[
-                    Route("/app/getAppAccessToken", self._token, methods=["POST"]),
-                    Route("/gateway/bot", self._gateway_bot, methods=["GET"]),
-                    Route("/gateway", self._gateway, methods=["GET"]),
-                    Route("/users/@me", self._me, methods=["GET"]),
-                    Route("/v2/groups/{openid}/messages", self._group_message, methods=["POST"]),
-                    Route("/v2/users/{openid}/messages", self._c2c_message, methods=["POST"]),
-                    Route("/v2/groups/{openid}/files", self._group_file, methods=["POST"]),
-                    Route("/v2/users/{openid}/files", self._c2c_file, methods=["POST"]),
-                    Route("/download/{name}", self._download, methods=["GET"]),
-                    WebSocketRoute("/websocket", self._gateway_ws),
-                ]
-            ),
+        super().__init__(
+            [
+                Route("/app/getAppAccessToken", self._token, methods=["POST"]),
+                Route("/gateway/bot", self._gateway_bot, methods=["GET"]),
+                Route("/gateway", self._gateway, methods=["GET"]),
+                Route("/users/@me", self._me, methods=["GET"]),
+                Route("/v2/groups/{openid}/messages", self._group_message, methods=["POST"]),
+                Route("/v2/users/{openid}/messages", self._c2c_message, methods=["POST"]),
+                Route("/v2/groups/{openid}/files", self._group_file, methods=["POST"]),
+                Route("/v2/users/{openid}/files", self._c2c_file, methods=["POST"]),
+                Route("/download/{name}", self._download, methods=["GET"]),
+                WebSocketRoute("/websocket", self._gateway_ws),
+            ],
             host,
             port,
         )
-
-    # ---- life ------------------------------------------------------------------------------
-
-    async def start(self) -> None:
-        await self.server.start()
-
-    async def stop(self) -> None:
-        if self._ws is not None:
-            with contextlib.suppress(Exception):
-                await self._ws.close()
-        await self.server.stop()
-
-    async def __aenter__(self) -> QQOfficialSim:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+        self.sent: list[Sent] = []
 
     @property
     def api_base(self) -> str:
@@ -448,18 +423,7 @@ class QQOfficialSim:
         def got() -> list[Sent]:
             return [s for s in self.sent if s.reply_to == msg_id and s.ok]
 
-        async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(lambda: len(got()) >= expect), timeout)
-        await asyncio.sleep(linger if (linger or expect) else 0.5)
-        return got()
-
-    async def wait_sent(self, predicate, timeout: float = 10.0) -> Sent:
-        """The first message (accepted or refused) the bot sent that satisfies `predicate`."""
-        async with self._changed:
-            await asyncio.wait_for(
-                self._changed.wait_for(lambda: any(predicate(s) for s in self.sent)), timeout
-            )
-        return next(s for s in self.sent if predicate(s))
+        return await self._collect(got, expect, linger, timeout)
 
     def proactive(self, target: str | None = None) -> list[Sent]:
         """Messages sent without a msg_id (accepted or refused), to `target` or anywhere."""
@@ -485,8 +449,7 @@ class QQOfficialSim:
         return JSONResponse({"access_token": token, "expires_in": "7200"})
 
     def _authorized(self, request: Request) -> bool:
-        if request.client is not None:
-            self.peers.append((request.client.host, request.client.port))
+        self._peer(request)
         auth = request.headers.get("authorization", "")
         token = auth.removeprefix("QQBot ")
         return (
@@ -726,11 +689,7 @@ class QQOfficialSim:
         self.sent.append(
             Sent(scope, target, body, self.readable(body), images, reply_to, status, error, ref_idx)
         )
-        asyncio.get_running_loop().create_task(self._notify())
-
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
+        self._notify_soon()
 
     def readable(self, body: dict[str, Any]) -> str:
         """What a person reads: `<@openid>` as @name, a media message as [图片] after its text."""
