@@ -12,6 +12,13 @@ and the platform's documentation (bot.q.qq.com/wiki, api-v2):
   Resume (op 6) → `RESUMED`; dispatches (op 0, `s` counting up) `GROUP_AT_MESSAGE_CREATE`
   and `C2C_MESSAGE_CREATE`. Group and C2C events go only to a session that identified with
   the group/C2C intent (`1 << 25`), as the platform does.
+- Webhook mode instead of the gateway (`protocol="webhook"`; `"use_websocket": false` in
+  `QQ_BOTS`): the platform POSTs each payload to the bot's callback URL (`/qq/webhook`)
+  with `X-Bot-Appid`, `X-Signature-Timestamp` and `X-Signature-Ed25519`: an Ed25519
+  signature of timestamp + body by the key whose 32-byte seed is the AppSecret repeated.
+  The URL is first checked (op 13 {plain_token, event_ts}): the bot answers
+  {plain_token, signature of event_ts + plain_token}, and must answer every callback with
+  200 or 204 within 3 s. Events go to a webhook as subscribed in the console (no intents).
 - Users are openids: in a group a person is `member_openid` (with `member_role`), in C2C the
   same person is another id, `user_openid`; `union_openid` is the same in both. No QQ numbers.
   A name comes with each mention (`username`); the author of a group message carries one
@@ -52,6 +59,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -157,7 +166,12 @@ class QQOfficialSim(PlatformSim):
         group_reply_window: float = 300.0,
         c2c_reply_window: float = 3600.0,
         author_names: bool = False,
+        protocol: str = "ws",
     ) -> None:
+        assert protocol in ("ws", "webhook"), protocol
+        self.protocol = protocol
+        self.webhook_url: str | None = None  # the bot's callback URL (webhook mode)
+        self.webhook_answers: list[int] = []  # the HTTP status of each callback
         self.appid = appid
         self.secret = secret
         self.bot_name = bot_name
@@ -215,20 +229,78 @@ class QQOfficialSim(PlatformSim):
     def env(self, *, intents: dict[str, bool] | None = None) -> dict[str, str]:
         """The `.env` keys that point `nonebot-adapter-qq` at this simulator."""
         intent = {"c2c_group_at_messages": True} if intents is None else intents
-        bots = [{"id": self.appid, "secret": self.secret, "intent": intent}]
+        bot: dict[str, Any] = {"id": self.appid, "secret": self.secret, "intent": intent}
+        if self.protocol == "webhook":
+            bot["use_websocket"] = False
+        bots = [bot]
         return {
             "QQ_BOTS": json.dumps(bots),
             "QQ_API_BASE": self.api_base,
             "QQ_AUTH_BASE": self.auth_base,
         }
 
+    def use_webhook(self, bot_base: str) -> None:
+        """Webhook mode: payloads go to the bot's `/qq/webhook` on `bot_base`."""
+        self.webhook_url = f"{bot_base.rstrip('/')}/qq/webhook"
+
     async def wait_ready(self, timeout: float = 20.0) -> None:
-        """Until the bot has identified (or resumed) on the gateway."""
-        await asyncio.wait_for(self._ready.wait(), timeout)
+        """Until the bot has identified (or resumed) on the gateway; in webhook mode, until
+        its callback URL answers the platform's check (op 13) with the right signature."""
+        if self.protocol == "ws":
+            await asyncio.wait_for(self._ready.wait(), timeout)
+            return
+        assert self.webhook_url, "use_webhook(bot_base) first"
+        deadline = time.monotonic() + timeout
+        while not await self._verify_webhook():
+            if time.monotonic() > deadline:
+                raise TimeoutError("the bot's callback URL did not pass the check")
+            await asyncio.sleep(0.2)
+        self._ready.set()
 
     @property
     def connected(self) -> bool:
+        if self.protocol == "webhook":
+            return self._ready.is_set()
         return self._ws is not None and self._ready.is_set()
+
+    # ---- webhook mode ----------------------------------------------------------------------
+
+    def _key(self) -> Ed25519PrivateKey:
+        seed = self.secret.encode()
+        while len(seed) < 32:
+            seed += seed
+        return Ed25519PrivateKey.from_private_bytes(seed[:32])
+
+    async def _callback(self, payload: dict[str, Any], *, forged: bool = False) -> httpx.Response:
+        """POST a payload to the callback URL, signed as the platform signs it (`forged`:
+        by another key, as someone who does not know the AppSecret)."""
+        assert self.webhook_url, "use_webhook(bot_base) first"
+        key = Ed25519PrivateKey.generate() if forged else self._key()
+        body = json.dumps(payload, ensure_ascii=False).encode()
+        ts = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "QQBot-Callback",
+            "X-Bot-Appid": self.appid,
+            "X-Signature-Method": "Ed25519",
+            "X-Signature-Timestamp": ts,
+            "X-Signature-Ed25519": key.sign(ts.encode() + body).hex(),
+        }
+        async with httpx.AsyncClient(timeout=3) as client:
+            r = await client.post(self.webhook_url, content=body, headers=headers)
+        self.webhook_answers.append(r.status_code)
+        return r
+
+    async def _verify_webhook(self) -> bool:
+        token, ts = secrets.token_urlsafe(16), str(int(time.time()))
+        try:
+            r = await self._callback({"op": 13, "d": {"plain_token": token, "event_ts": ts}})
+            answer = r.json()
+            signature = bytes.fromhex(str(answer.get("signature", "")))
+            self._key().public_key().verify(signature, (ts + token).encode())
+        except Exception:
+            return False
+        return answer.get("plain_token") == token
 
     # ---- people and groups -----------------------------------------------------------------
 
@@ -269,7 +341,14 @@ class QQOfficialSim(PlatformSim):
 
     async def dispatch(self, event_type: str, data: dict[str, Any]) -> str | None:
         """Send a dispatch (op 0) to the bot's session; None when the session does not take it
-        (no connection, or an intent it did not ask for)."""
+        (no connection, or an intent it did not ask for). In webhook mode: POSTed, signed, to
+        the callback URL; None unless it answers 200 or 204."""
+        if self.protocol == "webhook":
+            self._seq += 1
+            event_id = f"{event_type}:{uuid.uuid4().hex}"
+            payload = {"op": 0, "s": self._seq, "t": event_type, "id": event_id, "d": data}
+            r = await self._callback(payload)
+            return event_id if r.status_code in (200, 204) else None
         if self._ws is None or self._session_id is None:
             return None
         intents = self._sessions[self._session_id]["intents"]
@@ -379,6 +458,13 @@ class QQOfficialSim(PlatformSim):
         if attachments := [p for p in parts if isinstance(p, dict)]:
             data["attachments"] = attachments
         return data
+
+    async def forge(self, group: Group, person: Person, *parts: str | Person) -> int:
+        """Webhook mode: a group message POSTed with a signature not made by the platform's
+        key; the bot's HTTP status."""
+        data = self.group_message(group, person, *parts)
+        payload = {"op": 0, "s": 1, "t": "GROUP_AT_MESSAGE_CREATE", "id": "x", "d": data}
+        return (await self._callback(payload, forged=True)).status_code
 
     async def post(self, group: Group, person: Person, *parts, at_bot: bool = True) -> str:
         """Send a group message; its msg_id (raises if the bot's session does not take it)."""

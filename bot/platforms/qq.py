@@ -60,6 +60,7 @@ GROUP_REPLY_WINDOW = 280.0  # seconds: the platform answers a group message for 
 C2C_REPLY_WINDOW = 3500.0  # …a private one for 60
 REPLIES_PER_MESSAGE = 5
 PROACTIVE_REFUSED = {40034102, 40034105, 22009, 304022}
+OFF = {"false", "0", "no", "off"}
 LINKS_FILE = "qqbot-members.json"  # in KPI_DATA_DIR: who a private (C2C) writer is
 
 
@@ -253,7 +254,21 @@ def _why(e: ActionFailed) -> str:
 
 
 def _factory(config: Any) -> type[Adapter] | None:
-    return Adapter if getattr(config, "qq_bots", None) else None
+    """Registered for `QQ_BOTS`, over the gateway or, for a bot with `"use_websocket":
+    false`, as a webhook (`/qq/webhook`, which the adapter serves either way). Refused with
+    `QQ_VERIFY_WEBHOOK=false`: without the signature check anyone who reaches the port
+    could post events as anyone."""
+    if not getattr(config, "qq_bots", None):
+        return None
+    if str(getattr(config, "qq_verify_webhook", True)).strip().lower() in OFF:
+        from ..doors import ExposureError
+
+        raise ExposureError(
+            "QQ_VERIFY_WEBHOOK",
+            "关闭 QQ 回调签名校验后，谁都能向 /qq/webhook 冒充平台发消息",
+            "without the webhook signature check anyone can post events to /qq/webhook",
+        )
+    return Adapter
 
 
 register(QQOfficial(), _factory)
