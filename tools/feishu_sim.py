@@ -798,7 +798,9 @@ class FeishuSim(PlatformSim):
         key = request.path_params["key"]
         if m is None or key not in m.images or request.query_params.get("type") != "image":
             return self._error(234003, "File not in msg.")
-        return Response(m.images[key], media_type="image/png")
+        data = m.images[key]  # the file's own type, as the platform says it
+        kind = "image/jpeg" if data.startswith(b"\xff\xd8") else "image/png"
+        return Response(data, media_type=kind)
 
     async def _upload_image(self, request: Request) -> Response:
         if not self._authorized(request):
