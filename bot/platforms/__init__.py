@@ -297,10 +297,10 @@ def _message_id(event: Event) -> str:
 
 def to_uniseg(bot: Bot, segments: Iterable[MessageSegment]) -> list[Any]:
     """The segments as uniseg segments (`Text`, `At`, `Image`, `Reply`, `Emoji`, `Other`…),
-    by the platform's `convert` or else the adapter's own uniseg builder, one at a time: a segment the builder cannot read
-    (a field missing, of the wrong type: anything a client may send) is read again with
-    its text fields only, else becomes an empty `Image` when it was a picture, `Text` when
-    text, `Other` otherwise; never an error."""
+    by the platform's `convert`, else the adapter's own uniseg builder, one at a time: a
+    segment the builder cannot read (a field missing, of the wrong type: anything a client
+    may send) is read again with its text fields only, else becomes an empty `Image` when
+    it was a picture, `Text` when text, `Other` otherwise; never an error."""
     from nonebot_plugin_alconna.uniseg import Image, Other, Text
 
     builder = _builder(adapter_name(bot))

@@ -18,7 +18,7 @@ documentation; `tools/feishu_sim.py` plays it in the tests):
   admin role in a message). Both cached briefly (`NAME_TTL`, `OWNER_TTL`).
 - A pasted picture comes as its `image_key` only: the bytes are the message resource API's
   (`GET im/v1/messages/{message_id}/resources/{image_key}?type=image`, with the tenant
-  token; the bot must be in the chat of the message). `_note_pictures` remembers, for each
+  token; the bot must be in the chat of the message). `note_pictures` remembers, for each
   picture of a message as it arrives, that address; a command's uniseg `Image` carries it
   as its `url` (`convert`), so the entry keeps it as `image_url`, and `bot.evidence` has
   the bytes fetched here (`picture`, only for an address noted here: no one can make the
