@@ -7,6 +7,9 @@
   content hash with the suffix of the format found; anything else is deleted.
 - The folder is kept under `KPI_EVIDENCE_QUOTA_MB`: it is measured once per process, then
   every download reserves its byte cap while it runs; one that would not fit is skipped.
+- An address only a platform can fetch (Feishu's message resource API, with its token) is
+  fetched by that platform (`bot.platforms.platform_picture`) and its bytes kept as given
+  bytes are (`store`).
 - A skipped, refused or failed download is logged and never blocks or undoes the report:
   the entry keeps its image URL and file id, only `image_path` stays empty.
 - A kept picture gets its print (`image_print`: perceptual and difference hashes, which
@@ -34,6 +37,7 @@ from models.linkcheck import entry_team, record_image
 from . import door
 from .config import get_config
 from .fetch import FetchError, FetchFailed, fetch
+from .platforms import platform_picture
 
 MAX_BYTES = 10 * 1024 * 1024
 TIMEOUT = 10.0
@@ -180,8 +184,8 @@ def _mkstemp(folder: Path) -> tuple[int, str]:
 
 
 async def store(data: bytes, folder: Path, *, quota_bytes: int | None = None) -> Path:
-    """Keep picture bytes the platform handed over (WeCom: decrypted by its adapter; no
-    address to fetch) as `download` keeps a fetched one: within the quota and MAX_BYTES,
+    """Keep picture bytes the platform handed over (WeCom: decrypted by its adapter; Feishu:
+    from its message resource API) as `download` keeps a fetched one: within the quota and MAX_BYTES,
     only a picture Pillow identifies, named by its hash."""
     if quota_bytes is None:
         quota_bytes = get_config().kpi_evidence_quota_mb * 1024 * 1024
@@ -213,9 +217,12 @@ async def store(data: bytes, folder: Path, *, quota_bytes: int | None = None) ->
 
 
 async def fetch_into_entry(entry_id: int, picture: str | bytes, data_dir: Path) -> Path | None:
-    """Keep the entry's evidence picture — at an address (`str`) or given as bytes — then
-    record its path and print, and flag a screenshot the team used before (SPEC §4)."""
+    """Keep the entry's evidence picture — at an address (`str`; a platform's own fetched by
+    the platform) or given as bytes — then record its path and print, and flag a screenshot
+    the team used before (SPEC §4)."""
     try:
+        if isinstance(picture, str):
+            picture = await platform_picture(picture) or picture
         if isinstance(picture, bytes):
             path = await store(picture, data_dir / "evidence")
         else:

@@ -198,6 +198,7 @@ def _flag(
             created_at=utcnow(),
         )
         .on_conflict_do_nothing(index_elements=["entry_id", "kind"])
+        .execution_options(preserve_rowcount=True)  # psycopg answers -1 otherwise
     )
     if session.execute(stmt).rowcount != 1:
         return None

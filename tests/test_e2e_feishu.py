@@ -5,7 +5,8 @@ nonebot-adapter-feishu does, and calling its open API.
 
 Users are open_ids of this app, stored as platform `feishu.<app_id>`; events carry ids
 only (names from the contact API, the owner from chat info); text with a picture is one
-`post`, read as the command it starts with; pictures go up by `im/v1/images`.
+`post`, read as the command it starts with; a pasted picture is fetched by the message
+resource API and kept as evidence; pictures go up by `im/v1/images`.
 """
 
 from __future__ import annotations
@@ -107,6 +108,44 @@ async def test_a_team_works_over_feishu(bot: BotProcess, fs: FeishuSim):
     rows = await bot.rows("SELECT image_file FROM entry WHERE image_file IS NOT NULL")
     assert rows == [(key,)], rows  # the picture of the post is the entry's evidence
     assert ("GET", f"/open-apis/contact/v3/users/{zhang.open_id}") in fs.api_calls
+
+
+async def test_a_pasted_picture_is_kept_as_evidence_and_the_same_one_again_is_flagged(
+    bot: BotProcess, fs: FeishuSim
+):
+    owner = fs.add_user("老板")
+    chat = fs.add_chat("截图群", owner=owner)
+    zhou, wu = fs.add_user("周九"), fs.add_user("吴十")
+    assert one(await fs.say(chat, owner, "/绑定 飞书截图组")).startswith("✅")
+    picture = png("purple", (80, 60))
+    since = len(fs.api_calls)
+    first = one(await fs.say(chat, zhou, "/朋友圈 今日更新", fs.picture(picture)))
+    first_id = int(re.match(r"✅ #(\d+)", first).group(1))
+    again = one(await fs.say(chat, wu, "/朋友圈 ", fs.picture(picture)))  # an image message
+    again_id = int(re.match(r"✅ #(\d+)", again).group(1))
+
+    told = await fs.wait_sent(lambda s: s.ok and s.receive_id == wu.open_id, timeout=15)
+    assert f"#{again_id}" in told.text, told.text
+    assert f"重复截图（与 #{first_id} 周九 同一张）" in told.text, told.text
+    flags = await bot.rows(
+        "SELECT entry_id, kind, earlier_entry_id FROM evidence_flag WHERE entry_id = :id",
+        id=again_id,
+    )
+    assert flags == [(again_id, "same_image", first_id)], flags
+
+    rows = await bot.rows(
+        "SELECT image_url, image_path FROM entry WHERE id IN (:a, :b) ORDER BY id",
+        a=first_id,
+        b=again_id,
+    )
+    for url, path in rows:
+        assert url.startswith(f"{fs.api_base}/open-apis/im/v1/messages/om_"), url
+        assert "/resources/img_v3_" in url, url
+        assert path, rows
+    stored = bot.folder / "data" / "evidence" / rows[0][1].rsplit("/", 1)[-1]
+    assert stored.read_bytes() == picture  # fetched by the message resource API
+    fetched = [p for m, p in fs.api_calls[since:] if m == "GET" and "/resources/" in p]
+    assert len(fetched) == 2, fetched
 
 
 async def test_monthly_post_carries_its_image_uploaded_by_image_key(bot: BotProcess, fs: FeishuSim):

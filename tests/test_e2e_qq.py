@@ -262,3 +262,32 @@ async def test_api_calls_share_one_kept_alive_connection(bot: BotProcess, qq: QQ
     peers = qq.peers[since:]
     assert len(peers) >= 6, peers
     assert len(set(peers)) == 1, peers
+
+
+async def test_over_the_webhook_a_report_with_a_picture_is_taken_and_forgeries_are_not(tmp_path):
+    """Webhook mode (`"use_websocket": false`): the platform checks the callback URL, then
+    POSTs signed payloads to `/qq/webhook`; one signed by another key is refused."""
+    async with QQOfficialSim(appid="102000888", protocol="webhook") as sim:
+        proc = BotProcess(tmp_path, env={**sim.env(), "KPI_FETCH_ALLOW_HOSTS": "127.0.0.1"})
+        await proc.start()
+        try:
+            sim.use_webhook(f"http://{proc.host}:{proc.port}")
+            await sim.wait_ready(30)
+            assert sim.identifies == []  # no gateway
+            g = sim.add_group("回调群")
+            owner = sim.add_member(g, "老板", role="owner")
+            assert one(await sim.say(g, owner, "/绑定 QQ回调组")).startswith("✅")
+            agent = sim.add_member(g, "钱七")
+            picture = png("orange")
+            shot = one(await sim.say(g, agent, "/朋友圈 ", sim.picture(picture)))
+            assert re.fullmatch(r"✅ #\d+ 朋友圈/空间维护 已记录（.*）", shot), shot
+            assert set(sim.webhook_answers) <= {200, 204}, sim.webhook_answers
+
+            sent = len(sim.sent)
+            assert await sim.forge(g, agent, "/朋友圈") == 403
+            await asyncio.sleep(1.0)
+            assert len(sim.sent) == sent  # nothing answered, nothing recorded
+            rows = await proc.rows("SELECT count(*) FROM entry")
+            assert rows == [(1,)], rows
+        finally:
+            await proc.stop()

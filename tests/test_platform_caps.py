@@ -252,3 +252,20 @@ def test_milky_is_registered_for_its_clients_and_refuses_a_webhook_without_a_tok
     assert _factory(SimpleNamespace(milky_webhook=hook)) is Adapter
     with pytest.raises(ExposureError, match="MILKY_WEBHOOK"):
         _factory(SimpleNamespace(milky_webhook={"host": "127.0.0.1", "port": 3000}))
+
+
+def test_official_qq_is_registered_for_its_bots_and_refuses_unsigned_webhooks():
+    """The adapter serves `/qq/webhook` even for gateway bots: with the signature check off
+    anyone could post events there as anyone."""
+    from nonebot.adapters.qq import Adapter
+
+    from bot.doors import ExposureError
+    from bot.platforms.qq import _factory
+
+    bots = [{"id": "102000001", "secret": "s", "use_websocket": False}]
+    assert _factory(SimpleNamespace()) is None
+    assert _factory(SimpleNamespace(qq_bots=bots)) is Adapter
+    assert _factory(SimpleNamespace(qq_bots=bots, qq_verify_webhook=True)) is Adapter
+    for off in (False, "false", "0"):
+        with pytest.raises(ExposureError, match="QQ_VERIFY_WEBHOOK"):
+            _factory(SimpleNamespace(qq_bots=bots, qq_verify_webhook=off))

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hashlib
 import itertools
 import json
@@ -57,13 +56,12 @@ from typing import Any
 
 import httpx
 from Crypto.Cipher import AES
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from tools.sim_server import SimServer, multipart_fields
+from tools.sim_server import PlatformSim, multipart_fields
 
 TENANT = "736588c9260f175d"
 _seq = itertools.count(1)
@@ -230,7 +228,7 @@ class _Message:
     parent_id: str | None = None
 
 
-class FeishuSim:
+class FeishuSim(PlatformSim):
     """The platform side of one Feishu self-built app (its bot)."""
 
     def __init__(
@@ -262,64 +260,39 @@ class FeishuSim:
         self.messages: dict[str, _Message] = {}
         self.images: dict[str, bytes] = {}  # image_key → bytes (uploads and pasted pictures)
         self.files: dict[str, tuple[str, bytes]] = {}  # file_key → (file name, bytes)
-        self.sent: list[Sent] = []
         self.api_calls: list[tuple[str, str]] = []  # (method, path) of every API call
-        self.peers: list[tuple[str, int]] = []  # the client address of each API call
         self.pings = 0
         self.acks: list[dict[str, Any]] = []
         self.webhook_url: str | None = None  # the bot's event URL (webhook mode)
         self._tokens: set[str] = set()
-        self._ws: WebSocket | None = None
         self._ws_ready = asyncio.Event()
         self._service_id = 1000 + next(_seq)
-        self._changed = asyncio.Condition()
         oa = "/open-apis"
-        self.server = SimServer(
-            Starlette(
-                routes=[
-                    Route(
-                        f"{oa}/auth/v3/tenant_access_token/internal", self._token, methods=["POST"]
-                    ),
-                    Route(f"{oa}/bot/v3/info", self._bot_info, methods=["GET"]),
-                    Route(f"{oa}/im/v1/messages", self._send, methods=["POST"]),
-                    Route(f"{oa}/im/v1/messages/{{mid}}/reply", self._reply, methods=["POST"]),
-                    Route(f"{oa}/im/v1/messages/{{mid}}", self._get_message, methods=["GET"]),
-                    Route(
-                        f"{oa}/im/v1/messages/{{mid}}/resources/{{key}}",
-                        self._resource,
-                        methods=["GET"],
-                    ),
-                    Route(f"{oa}/im/v1/images", self._upload_image, methods=["POST"]),
-                    Route(f"{oa}/im/v1/files", self._upload_file, methods=["POST"]),
-                    Route(f"{oa}/contact/v3/users/batch", self._users_batch, methods=["GET"]),
-                    Route(f"{oa}/contact/v3/users/{{uid}}", self._user, methods=["GET"]),
-                    Route(f"{oa}/im/v1/chats/{{cid}}/members", self._members, methods=["GET"]),
-                    Route(f"{oa}/im/v1/chats/{{cid}}", self._chat, methods=["GET"]),
-                    Route("/callback/ws/endpoint", self._ws_endpoint, methods=["POST"]),
-                    WebSocketRoute("/ws", self._ws_conn),
-                ]
-            ),
+        super().__init__(
+            [
+                Route(f"{oa}/auth/v3/tenant_access_token/internal", self._token, methods=["POST"]),
+                Route(f"{oa}/bot/v3/info", self._bot_info, methods=["GET"]),
+                Route(f"{oa}/im/v1/messages", self._send, methods=["POST"]),
+                Route(f"{oa}/im/v1/messages/{{mid}}/reply", self._reply, methods=["POST"]),
+                Route(f"{oa}/im/v1/messages/{{mid}}", self._get_message, methods=["GET"]),
+                Route(
+                    f"{oa}/im/v1/messages/{{mid}}/resources/{{key}}",
+                    self._resource,
+                    methods=["GET"],
+                ),
+                Route(f"{oa}/im/v1/images", self._upload_image, methods=["POST"]),
+                Route(f"{oa}/im/v1/files", self._upload_file, methods=["POST"]),
+                Route(f"{oa}/contact/v3/users/batch", self._users_batch, methods=["GET"]),
+                Route(f"{oa}/contact/v3/users/{{uid}}", self._user, methods=["GET"]),
+                Route(f"{oa}/im/v1/chats/{{cid}}/members", self._members, methods=["GET"]),
+                Route(f"{oa}/im/v1/chats/{{cid}}", self._chat, methods=["GET"]),
+                Route("/callback/ws/endpoint", self._ws_endpoint, methods=["POST"]),
+                WebSocketRoute("/ws", self._ws_conn),
+            ],
             host,
             port,
         )
-
-    # ---- life ------------------------------------------------------------------------------
-
-    async def start(self) -> None:
-        await self.server.start()
-
-    async def stop(self) -> None:
-        if self._ws is not None:
-            with contextlib.suppress(Exception):
-                await self._ws.close()
-        await self.server.stop()
-
-    async def __aenter__(self) -> FeishuSim:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+        self.sent: list[Sent] = []
 
     @property
     def api_base(self) -> str:
@@ -531,17 +504,7 @@ class FeishuSim:
             return [s for s in self.sent[start:] if s.ok and where in (s.chat_id, s.receive_id)]
 
         await self.post(chat, sender, *parts)
-        async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(lambda: len(got()) >= expect), timeout)
-        await asyncio.sleep(linger if (linger or expect) else 0.5)
-        return [s.text for s in got()]
-
-    async def wait_sent(self, predicate, timeout: float = 10.0) -> Sent:
-        async with self._changed:
-            await asyncio.wait_for(
-                self._changed.wait_for(lambda: any(predicate(s) for s in self.sent)), timeout
-            )
-        return next(s for s in self.sent if predicate(s))
+        return [s.text for s in await self._collect(got, expect, linger, timeout)]
 
     # ---- webhook delivery ------------------------------------------------------------------
 
@@ -657,8 +620,7 @@ class FeishuSim:
 
     def _authorized(self, request: Request) -> bool:
         self.api_calls.append((request.method, request.url.path))
-        if request.client is not None:
-            self.peers.append((request.client.host, request.client.port))
+        self._peer(request)
         auth = request.headers.get("authorization", "")
         return auth.startswith("Bearer ") and auth.removeprefix("Bearer ") in self._tokens
 
@@ -780,16 +742,12 @@ class FeishuSim:
         await self._notify()
         return self._ok(self._message_body(m))
 
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
-
     def _refused(self, *args: Any, code: int) -> None:
         rtype, rid, chat_id, body, reply_to = args
         self.sent.append(
             Sent(rtype, rid, chat_id, str(body.get("msg_type")), {}, "", [], reply_to, code)
         )
-        asyncio.get_running_loop().create_task(self._notify())
+        self._notify_soon()
 
     async def _send(self, request: Request) -> Response:
         if not self._authorized(request):
@@ -840,7 +798,9 @@ class FeishuSim:
         key = request.path_params["key"]
         if m is None or key not in m.images or request.query_params.get("type") != "image":
             return self._error(234003, "File not in msg.")
-        return Response(m.images[key], media_type="image/png")
+        data = m.images[key]  # the file's own type, as the platform says it
+        kind = "image/jpeg" if data.startswith(b"\xff\xd8") else "image/png"
+        return Response(data, media_type=kind)
 
     async def _upload_image(self, request: Request) -> Response:
         if not self._authorized(request):

@@ -12,6 +12,13 @@ and the platform's documentation (bot.q.qq.com/wiki, api-v2):
   Resume (op 6) → `RESUMED`; dispatches (op 0, `s` counting up) `GROUP_AT_MESSAGE_CREATE`
   and `C2C_MESSAGE_CREATE`. Group and C2C events go only to a session that identified with
   the group/C2C intent (`1 << 25`), as the platform does.
+- Webhook mode instead of the gateway (`protocol="webhook"`; `"use_websocket": false` in
+  `QQ_BOTS`): the platform POSTs each payload to the bot's callback URL (`/qq/webhook`)
+  with `X-Bot-Appid`, `X-Signature-Timestamp` and `X-Signature-Ed25519`: an Ed25519
+  signature of timestamp + body by the key whose 32-byte seed is the AppSecret repeated.
+  The URL is first checked (op 13 {plain_token, event_ts}): the bot answers
+  {plain_token, signature of event_ts + plain_token}, and must answer every callback with
+  200 or 204 within 3 s. Events go to a webhook as subscribed in the console (no intents).
 - Users are openids: in a group a person is `member_openid` (with `member_role`), in C2C the
   same person is another id, `user_openid`; `union_openid` is the same in both. No QQ numbers.
   A name comes with each mention (`username`); the author of a group message carries one
@@ -41,7 +48,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hashlib
 import itertools
 import json
@@ -53,13 +59,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from starlette.applications import Starlette
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from tools.sim_server import SimServer
+from tools.sim_server import PlatformSim
 
 GROUP_AND_C2C_INTENT = 1 << 25
 PROACTIVE_REFUSED = {"code": 40034102, "err_code": 40034102, "message": "主动消息失败, 无权限"}
@@ -143,7 +150,7 @@ class _Inbound:
     seqs: set[int] = field(default_factory=set)
 
 
-class QQOfficialSim:
+class QQOfficialSim(PlatformSim):
     """The platform side of the official QQ bot API, for one bot app."""
 
     def __init__(
@@ -159,7 +166,12 @@ class QQOfficialSim:
         group_reply_window: float = 300.0,
         c2c_reply_window: float = 3600.0,
         author_names: bool = False,
+        protocol: str = "ws",
     ) -> None:
+        assert protocol in ("ws", "webhook"), protocol
+        self.protocol = protocol
+        self.webhook_url: str | None = None  # the bot's callback URL (webhook mode)
+        self.webhook_answers: list[int] = []  # the HTTP status of each callback
         self.appid = appid
         self.secret = secret
         self.bot_name = bot_name
@@ -171,12 +183,10 @@ class QQOfficialSim:
         self.author_names = author_names  # group events name their author (`username`)
         self.groups: dict[str, Group] = {}
         self.people: dict[str, Person] = {}  # by any of their openids
-        self.sent: list[Sent] = []
         self.identifies: list[dict[str, Any]] = []
         self.resumes: list[dict[str, Any]] = []
         self.heartbeats = 0
         self.token_requests = 0
-        self.peers: list[tuple[str, int]] = []  # the client address of each API call
         self.files: dict[str, bytes] = {}  # file_info → bytes
         self.pictures: dict[str, Picture] = {}
         self.elements: dict[str, dict[str, Any]] = {}
@@ -187,47 +197,26 @@ class QQOfficialSim:
         self._inbound: dict[str, _Inbound] = {}  # msg_id / event_id → reply accounting
         self._proactive_used: dict[str, int] = {}
         self._sessions: dict[str, dict[str, Any]] = {}  # session_id → {intents, seq}
-        self._ws: WebSocket | None = None
         self._session_id: str | None = None
         self._seq = 0
         self._ready = asyncio.Event()
-        self._changed = asyncio.Condition()
-        self.server = SimServer(
-            Starlette(
-                routes=[
-                    Route("/app/getAppAccessToken", self._token, methods=["POST"]),
-                    Route("/gateway/bot", self._gateway_bot, methods=["GET"]),
-                    Route("/gateway", self._gateway, methods=["GET"]),
-                    Route("/users/@me", self._me, methods=["GET"]),
-                    Route("/v2/groups/{openid}/messages", self._group_message, methods=["POST"]),
-                    Route("/v2/users/{openid}/messages", self._c2c_message, methods=["POST"]),
-                    Route("/v2/groups/{openid}/files", self._group_file, methods=["POST"]),
-                    Route("/v2/users/{openid}/files", self._c2c_file, methods=["POST"]),
-                    Route("/download/{name}", self._download, methods=["GET"]),
-                    WebSocketRoute("/websocket", self._gateway_ws),
-                ]
-            ),
+        super().__init__(
+            [
+                Route("/app/getAppAccessToken", self._token, methods=["POST"]),
+                Route("/gateway/bot", self._gateway_bot, methods=["GET"]),
+                Route("/gateway", self._gateway, methods=["GET"]),
+                Route("/users/@me", self._me, methods=["GET"]),
+                Route("/v2/groups/{openid}/messages", self._group_message, methods=["POST"]),
+                Route("/v2/users/{openid}/messages", self._c2c_message, methods=["POST"]),
+                Route("/v2/groups/{openid}/files", self._group_file, methods=["POST"]),
+                Route("/v2/users/{openid}/files", self._c2c_file, methods=["POST"]),
+                Route("/download/{name}", self._download, methods=["GET"]),
+                WebSocketRoute("/websocket", self._gateway_ws),
+            ],
             host,
             port,
         )
-
-    # ---- life ------------------------------------------------------------------------------
-
-    async def start(self) -> None:
-        await self.server.start()
-
-    async def stop(self) -> None:
-        if self._ws is not None:
-            with contextlib.suppress(Exception):
-                await self._ws.close()
-        await self.server.stop()
-
-    async def __aenter__(self) -> QQOfficialSim:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+        self.sent: list[Sent] = []
 
     @property
     def api_base(self) -> str:
@@ -240,20 +229,78 @@ class QQOfficialSim:
     def env(self, *, intents: dict[str, bool] | None = None) -> dict[str, str]:
         """The `.env` keys that point `nonebot-adapter-qq` at this simulator."""
         intent = {"c2c_group_at_messages": True} if intents is None else intents
-        bots = [{"id": self.appid, "secret": self.secret, "intent": intent}]
+        bot: dict[str, Any] = {"id": self.appid, "secret": self.secret, "intent": intent}
+        if self.protocol == "webhook":
+            bot["use_websocket"] = False
+        bots = [bot]
         return {
             "QQ_BOTS": json.dumps(bots),
             "QQ_API_BASE": self.api_base,
             "QQ_AUTH_BASE": self.auth_base,
         }
 
+    def use_webhook(self, bot_base: str) -> None:
+        """Webhook mode: payloads go to the bot's `/qq/webhook` on `bot_base`."""
+        self.webhook_url = f"{bot_base.rstrip('/')}/qq/webhook"
+
     async def wait_ready(self, timeout: float = 20.0) -> None:
-        """Until the bot has identified (or resumed) on the gateway."""
-        await asyncio.wait_for(self._ready.wait(), timeout)
+        """Until the bot has identified (or resumed) on the gateway; in webhook mode, until
+        its callback URL answers the platform's check (op 13) with the right signature."""
+        if self.protocol == "ws":
+            await asyncio.wait_for(self._ready.wait(), timeout)
+            return
+        assert self.webhook_url, "use_webhook(bot_base) first"
+        deadline = time.monotonic() + timeout
+        while not await self._verify_webhook():
+            if time.monotonic() > deadline:
+                raise TimeoutError("the bot's callback URL did not pass the check")
+            await asyncio.sleep(0.2)
+        self._ready.set()
 
     @property
     def connected(self) -> bool:
+        if self.protocol == "webhook":
+            return self._ready.is_set()
         return self._ws is not None and self._ready.is_set()
+
+    # ---- webhook mode ----------------------------------------------------------------------
+
+    def _key(self) -> Ed25519PrivateKey:
+        seed = self.secret.encode()
+        while len(seed) < 32:
+            seed += seed
+        return Ed25519PrivateKey.from_private_bytes(seed[:32])
+
+    async def _callback(self, payload: dict[str, Any], *, forged: bool = False) -> httpx.Response:
+        """POST a payload to the callback URL, signed as the platform signs it (`forged`:
+        by another key, as someone who does not know the AppSecret)."""
+        assert self.webhook_url, "use_webhook(bot_base) first"
+        key = Ed25519PrivateKey.generate() if forged else self._key()
+        body = json.dumps(payload, ensure_ascii=False).encode()
+        ts = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "QQBot-Callback",
+            "X-Bot-Appid": self.appid,
+            "X-Signature-Method": "Ed25519",
+            "X-Signature-Timestamp": ts,
+            "X-Signature-Ed25519": key.sign(ts.encode() + body).hex(),
+        }
+        async with httpx.AsyncClient(timeout=3) as client:
+            r = await client.post(self.webhook_url, content=body, headers=headers)
+        self.webhook_answers.append(r.status_code)
+        return r
+
+    async def _verify_webhook(self) -> bool:
+        token, ts = secrets.token_urlsafe(16), str(int(time.time()))
+        try:
+            r = await self._callback({"op": 13, "d": {"plain_token": token, "event_ts": ts}})
+            answer = r.json()
+            signature = bytes.fromhex(str(answer.get("signature", "")))
+            self._key().public_key().verify(signature, (ts + token).encode())
+        except Exception:
+            return False
+        return answer.get("plain_token") == token
 
     # ---- people and groups -----------------------------------------------------------------
 
@@ -294,7 +341,14 @@ class QQOfficialSim:
 
     async def dispatch(self, event_type: str, data: dict[str, Any]) -> str | None:
         """Send a dispatch (op 0) to the bot's session; None when the session does not take it
-        (no connection, or an intent it did not ask for)."""
+        (no connection, or an intent it did not ask for). In webhook mode: POSTed, signed, to
+        the callback URL; None unless it answers 200 or 204."""
+        if self.protocol == "webhook":
+            self._seq += 1
+            event_id = f"{event_type}:{uuid.uuid4().hex}"
+            payload = {"op": 0, "s": self._seq, "t": event_type, "id": event_id, "d": data}
+            r = await self._callback(payload)
+            return event_id if r.status_code in (200, 204) else None
         if self._ws is None or self._session_id is None:
             return None
         intents = self._sessions[self._session_id]["intents"]
@@ -405,6 +459,13 @@ class QQOfficialSim:
             data["attachments"] = attachments
         return data
 
+    async def forge(self, group: Group, person: Person, *parts: str | Person) -> int:
+        """Webhook mode: a group message POSTed with a signature not made by the platform's
+        key; the bot's HTTP status."""
+        data = self.group_message(group, person, *parts)
+        payload = {"op": 0, "s": 1, "t": "GROUP_AT_MESSAGE_CREATE", "id": "x", "d": data}
+        return (await self._callback(payload, forged=True)).status_code
+
     async def post(self, group: Group, person: Person, *parts, at_bot: bool = True) -> str:
         """Send a group message; its msg_id (raises if the bot's session does not take it)."""
         data = self.group_message(group, person, *parts, at_bot=at_bot)
@@ -448,18 +509,7 @@ class QQOfficialSim:
         def got() -> list[Sent]:
             return [s for s in self.sent if s.reply_to == msg_id and s.ok]
 
-        async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(lambda: len(got()) >= expect), timeout)
-        await asyncio.sleep(linger if (linger or expect) else 0.5)
-        return got()
-
-    async def wait_sent(self, predicate, timeout: float = 10.0) -> Sent:
-        """The first message (accepted or refused) the bot sent that satisfies `predicate`."""
-        async with self._changed:
-            await asyncio.wait_for(
-                self._changed.wait_for(lambda: any(predicate(s) for s in self.sent)), timeout
-            )
-        return next(s for s in self.sent if predicate(s))
+        return await self._collect(got, expect, linger, timeout)
 
     def proactive(self, target: str | None = None) -> list[Sent]:
         """Messages sent without a msg_id (accepted or refused), to `target` or anywhere."""
@@ -485,8 +535,7 @@ class QQOfficialSim:
         return JSONResponse({"access_token": token, "expires_in": "7200"})
 
     def _authorized(self, request: Request) -> bool:
-        if request.client is not None:
-            self.peers.append((request.client.host, request.client.port))
+        self._peer(request)
         auth = request.headers.get("authorization", "")
         token = auth.removeprefix("QQBot ")
         return (
@@ -726,11 +775,7 @@ class QQOfficialSim:
         self.sent.append(
             Sent(scope, target, body, self.readable(body), images, reply_to, status, error, ref_idx)
         )
-        asyncio.get_running_loop().create_task(self._notify())
-
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
+        self._notify_soon()
 
     def readable(self, body: dict[str, Any]) -> str:
         """What a person reads: `<@openid>` as @name, a media message as [图片] after its text."""

@@ -47,8 +47,15 @@ calls each one's `setup(driver)`. A module provides:
   send refused). The defaults send through uniseg's exporter to a `Target`.
 - `upload_group_file(bot, group_id, name, data)`: False where the platform has no group
   files.
-- `setup(driver)`: start-up and shutdown hooks once the adapter is registered (Milky: one
-  kept-alive HTTP session).
+- `setup(driver)`: start-up and shutdown hooks once the adapter is registered (Milky,
+  official QQ and Feishu: one kept-alive HTTP session, `keep_alive`).
+- `convert(bot, seg)`: a segment this platform reads itself before uniseg's builder does
+  (Feishu: a picture with the address it is fetched from); None: the builder's.
+- `async picture(url)`: the bytes of an evidence picture at an address only this platform
+  can fetch (with its credentials: Feishu's message resource API), None for an address
+  that is not its own; `bot.evidence` asks `platform_picture` before fetching a URL.
+- `caps.private_hint`: what a person does so the bot can write to them privately, for a
+  refused private message (`/后台`): `private_hint(bot)`.
 
 Messages in: `bot.dispatch.match_command` finds the command in the adapter's own message
 (the first segment whose `is_text()` and `data["text"]`), then turns what follows it into
@@ -60,6 +67,7 @@ differs.
 from __future__ import annotations
 
 import importlib
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass, replace
@@ -70,7 +78,9 @@ from nonebot import logger
 
 if TYPE_CHECKING:
     from nonebot.adapters import Adapter, Bot, Event, Message, MessageSegment
-    from nonebot.drivers import Driver
+    from nonebot.drivers import Driver, HTTPClientSession
+
+FRIEND_HINT = "请先加机器人为好友，再私聊机器人发 /后台"
 
 
 @dataclass(frozen=True)
@@ -85,6 +95,7 @@ class Caps:
     proactive: bool = True  # the bot may send to a group without replying (monthly post)
     group_files: bool = False  # a file can be put in the group (the workbook)
     member_lookup: bool = True  # `member` answers whether someone is in the group
+    private_hint: str = FRIEND_HINT  # how a person lets the bot write to them privately
 
 
 @dataclass
@@ -115,6 +126,20 @@ class Quoted:
 class MemberInfo:
     name: str  # display name (group card, nickname), or "" when the platform gives none
     role: str | None  # "owner", "admin", "member"
+
+
+class Bounded(OrderedDict):
+    """A small LRU map: the newest `limit` keys (what a platform remembers of its chats)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def put(self, key: Any, value: Any) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self.limit:
+            self.popitem(last=False)
 
 
 class Platform:
@@ -179,6 +204,69 @@ class Platform:
     def setup(self, driver: Driver) -> None:
         """Once its adapter is registered (`bot.app`): start-up and shutdown hooks."""
 
+    def convert(self, bot: Bot, seg: MessageSegment) -> Any | None:
+        """The uniseg segment of `seg` where this platform reads it itself, else None."""
+        return None
+
+    async def picture(self, url: str) -> bytes | None:
+        """The picture at `url` when the address is this platform's own (fetched with its
+        credentials; raises when that fails), None when it is not."""
+        return None
+
+
+def private_hint(bot: Bot) -> str:
+    """What to do so the bot can write to you privately on `bot`'s platform (the reply to a
+    refused private message: `/后台` asked in a group)."""
+    platform = of_bot(bot)
+    return platform.caps.private_hint if platform is not None else FRIEND_HINT
+
+
+async def platform_picture(url: str) -> bytes | None:
+    """The evidence picture at `url` if a platform owns the address (see `Platform.picture`),
+    None when none does (the address is fetched as any other)."""
+    for platform in _registry.values():
+        found = await platform.picture(url)
+        if found is not None:
+            return found
+    return None
+
+
+def keep_alive(
+    driver: Driver,
+    adapter_type: type[Adapter],
+    install: Callable[[Adapter, HTTPClientSession], None] | None = None,
+) -> None:
+    """One kept-alive HTTP session for an adapter's API calls, opened at the driver's
+    start-up and closed at its shutdown. nonebot's `Adapter.request` (and Feishu's
+    `send_request`) go through `driver.request`, which opens a new httpx client (an SSL
+    context, a TCP connection) for every call: ~60 ms of a reply's round trip, measured
+    over tools/milky_sim.py. `install(adapter, session)` points the adapter's calls at the
+    session; the default replaces `adapter.request`. Nothing happens on a driver without an
+    HTTP client (the adapter then refuses to call out anyway)."""
+    import nonebot
+    from nonebot.drivers import HTTPClientMixin
+
+    session: HTTPClientSession | None = None
+
+    def _request(adapter: Adapter, opened: HTTPClientSession) -> None:
+        adapter.request = opened.request  # type: ignore[method-assign]
+
+    @driver.on_startup
+    async def _open() -> None:
+        nonlocal session
+        if not isinstance(driver, HTTPClientMixin):
+            return
+        session = driver.get_session()
+        await session.setup()
+        (install or _request)(nonebot.get_adapter(adapter_type), session)
+
+    @driver.on_shutdown
+    async def _close() -> None:
+        nonlocal session
+        if session is not None:
+            await session.close()
+            session = None
+
 
 def target_of(chat_id: str, private: bool, bot: Bot, adapter: str):
     """uniseg's `Target` of a group or a person, reached through `bot`."""
@@ -209,16 +297,19 @@ def _message_id(event: Event) -> str:
 
 def to_uniseg(bot: Bot, segments: Iterable[MessageSegment]) -> list[Any]:
     """The segments as uniseg segments (`Text`, `At`, `Image`, `Reply`, `Emoji`, `Other`…),
-    by the adapter's own uniseg builder, one at a time: a segment the builder cannot read
-    (a field missing, of the wrong type: anything a client may send) is read again with
-    its text fields only, else becomes an empty `Image` when it was a picture, `Text` when
-    text, `Other` otherwise; never an error."""
+    by the platform's `convert`, else the adapter's own uniseg builder, one at a time: a
+    segment the builder cannot read (a field missing, of the wrong type: anything a client
+    may send) is read again with its text fields only, else becomes an empty `Image` when
+    it was a picture, `Text` when text, `Other` otherwise; never an error."""
     from nonebot_plugin_alconna.uniseg import Image, Other, Text
 
     builder = _builder(adapter_name(bot))
+    platform = of_bot(bot)
     found: list[Any] = []
     for seg in segments:
-        built = _convert(builder, seg)
+        built = platform.convert(bot, seg) if platform is not None else None
+        if built is None:
+            built = _convert(builder, seg)
         if built is None and isinstance(seg.data, dict):  # again with its text fields only
             texts = {k: v for k, v in seg.data.items() if isinstance(v, str)}
             with suppress(Exception):

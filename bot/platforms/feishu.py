@@ -16,12 +16,23 @@ documentation; `tools/feishu_sim.py` plays it in the tests):
   else the chat's member list, else a mention's name; the chat owner from chat info
   (`im/v1/chats/{chat_id}`): the owner is "owner", everyone else "member" (Feishu has no
   admin role in a message). Both cached briefly (`NAME_TTL`, `OWNER_TTL`).
+- A pasted picture comes as its `image_key` only: the bytes are the message resource API's
+  (`GET im/v1/messages/{message_id}/resources/{image_key}?type=image`, with the tenant
+  token; the bot must be in the chat of the message). `note_pictures` remembers, for each
+  picture of a message as it arrives, that address; a command's uniseg `Image` carries it
+  as its `url` (`convert`), so the entry keeps it as `image_url`, and `bot.evidence` has
+  the bytes fetched here (`picture`, only for an address noted here: no one can make the
+  bot fetch another chat's resource) and kept like any evidence picture (the reused
+  screenshot check included).
 - Pictures go up with `im/v1/images` and out by `image_key` (uniseg's exporter does it);
   files with `im/v1/files` (the workbook in the chat). The bot may write to a group it is
   in, and privately to anyone in the app's availability, without a message to answer.
 - A refused call answers HTTP 400 with a code (230002: the bot is not in the chat, 230013:
   the user is outside the app's availability); the adapter raises it as a NetworkError,
-  which `send_*` turn into `ActionFailed` (refused, not "maybe sent").
+  which `send_*` turn into `ActionFailed` (refused, not "maybe sent"). Someone the bot
+  cannot reach privately is told to open a single chat with it (`Caps.private_hint`).
+- The adapter's calls go over one kept-alive HTTP session (`keep_alive`; the adapter's
+  `send_request` otherwise opens a client and a connection per call).
 """
 
 from __future__ import annotations
@@ -38,15 +49,15 @@ from nonebot.adapters.feishu import Adapter
 from nonebot.adapters.feishu.event import GroupMessageEvent, MessageEvent, PrivateMessageEvent
 from nonebot.adapters.feishu.exception import ActionFailed, NetworkError
 from nonebot.adapters.feishu.message import Message, MessageSegment
-from nonebot.drivers import HTTPClientMixin
 from nonebot.message import event_preprocessor
 
-from . import Caps, Facts, MemberInfo, Platform, Quoted, register
+from . import Bounded, Caps, Facts, MemberInfo, Platform, Quoted, keep_alive, register
 
 PLATFORM = "feishu"
 NAME_TTL = 600.0
 OWNER_TTL = 30.0
 MEMBER_PAGES = 50  # chat members are listed 100 a page: up to 5,000 looked through
+PICTURES_KEPT = 5_000  # pictures of recent messages whose address the bot remembers
 
 
 def flatten(bot: Any, event: MessageEvent) -> Message:
@@ -101,16 +112,73 @@ def flatten(bot: Any, event: MessageEvent) -> Message:
 async def _flatten_posts(bot: Bot, event: Event) -> None:
     if isinstance(event, MessageEvent):
         event._message = flatten(bot, event)  # type: ignore[attr-defined]
+        FEISHU.note_pictures(bot, event)
+
+
+def resource_api(message_id: str, image_key: str) -> str:
+    """The message resource API's path of a picture in a message."""
+    return f"im/v1/messages/{message_id}/resources/{image_key}"
 
 
 class Feishu(Platform):
     adapter = "Feishu"
     adapter_type = Adapter
-    caps = Caps(numeric_ids=False, names_in_events=False, group_files=True)
+    caps = Caps(
+        numeric_ids=False,
+        names_in_events=False,
+        group_files=True,
+        private_hint="请在飞书里打开与机器人的单聊，在单聊里发 /后台"
+        "（搜不到机器人时，请管理员把你加进应用的可用范围）",
+    )
 
     def __init__(self) -> None:
         self._names: dict[tuple[str, str], tuple[float, str]] = {}
         self._owners: dict[tuple[str, str], tuple[float, str | None]] = {}
+        self._urls = Bounded(PICTURES_KEPT)  # (app, image_key) → its address
+        self._pictures = Bounded(PICTURES_KEPT)  # address → (app, message_id, image_key)
+
+    def note_pictures(self, bot: Bot, event: MessageEvent) -> None:
+        """Remember where each picture of the message is fetched (see the module docstring)."""
+        app, message_id = str(bot.self_id), event.event.message.message_id
+        for seg in event.get_message():
+            key = seg.data.get("image_key") if seg.type == "image" else None
+            if not key:
+                continue
+            api = resource_api(message_id, str(key))
+            config = getattr(bot, "bot_config", None)
+            base = bot.adapter.get_api_url(config, api) if config is not None else api
+            url = f"{base}?type=image"
+            self._urls.put((app, str(key)), url)
+            self._pictures.put(url, (app, message_id, str(key)))
+
+    def convert(self, bot: Bot, seg: Any) -> Any | None:
+        """A picture as uniseg's `Image` with its address (`url`), when it was noted."""
+        if seg.type != "image":
+            return None
+        key = str(seg.data.get("image_key") or "")
+        url = self._urls.get((str(bot.self_id), key))
+        if url is None:
+            return None
+        from nonebot_plugin_alconna.uniseg import Image
+
+        return Image(id=key, url=url)
+
+    async def picture(self, url: str) -> bytes | None:
+        """The bytes of a picture noted here, from the message resource API; None for any
+        other address. Raises when the platform refuses or the bot is gone."""
+        source = self._pictures.get(url)
+        if source is None:
+            return None
+        app, message_id, key = source
+        bot = nonebot.get_bots().get(app)
+        if bot is None:
+            raise RuntimeError(f"飞书机器人 {app} 不在线，图片取不到")
+        found = await self._call(
+            bot, resource_api(message_id, key), method="GET", params={"type": "image"}
+        )
+        if not isinstance(found, bytes):  # a JSON answer: no picture
+            raise RuntimeError(f"飞书没有给出图片：{str(found)[:200]}")
+        return found
 
     def identity(self, bot: Bot, event: Event | None = None) -> str:
         return f"{PLATFORM}.{bot.self_id}"
@@ -237,7 +305,7 @@ class Feishu(Platform):
             raise _refusal(e) from e
 
     def setup(self, driver: Any) -> None:
-        _keep_alive(driver)
+        keep_alive(driver, Adapter, _send_requests_over)
 
     async def upload_group_file(self, bot: Bot, group_id: str, name: str, data: bytes) -> bool:
         up = await self._call(
@@ -262,47 +330,31 @@ class Feishu(Platform):
         return True
 
 
-def _keep_alive(driver: Any) -> None:
-    """One kept-alive HTTP session for the adapter's API calls. The adapter's
-    `send_request` goes through `driver.request`: a new httpx client and connection per
-    call. This is the same method over one session (the adapter's own logic: status,
-    empty body, JSON by content type, errors as NetworkError)."""
-    session: Any = None
+def _send_requests_over(adapter: Any, session: Any) -> None:
+    """The adapter's `send_request` over `session` (it calls `driver.request` itself, not
+    `adapter.request`): the adapter's own logic (status, empty body, JSON by content type,
+    errors as NetworkError)."""
 
-    @driver.on_startup
-    async def _open() -> None:
-        nonlocal session
-        if not isinstance(driver, HTTPClientMixin):
-            return
-        session = driver.get_session()
-        await session.setup()
-        adapter = nonebot.get_adapter(Adapter)
+    async def send_request(request: Any, **data: Any) -> Any:
+        request.timeout = data.get("_timeout", adapter.config.api_timeout)
+        try:
+            response = await session.request(request)
+        except Exception as e:
+            raise NetworkError("HTTP request failed") from e
+        if not 200 <= response.status_code < 300:
+            raise NetworkError(
+                f"HTTP request received unexpected status code: {response.status_code}, "
+                f"response content: {response.content}"
+            )
+        if not response.content:
+            raise NetworkError("HTTP request failed: Empty response")
+        if data.get("_return_response", False):
+            return response
+        if "application/json" in response.headers.get("Content-Type", ""):
+            return json.loads(response.content)
+        return response.content
 
-        async def send_request(request: Any, **data: Any) -> Any:
-            request.timeout = data.get("_timeout", adapter.config.api_timeout)
-            try:
-                response = await session.request(request)
-            except Exception as e:
-                raise NetworkError("HTTP request failed") from e
-            if not 200 <= response.status_code < 300:
-                raise NetworkError(
-                    f"HTTP request received unexpected status code: {response.status_code}, "
-                    f"response content: {response.content}"
-                )
-            if not response.content:
-                raise NetworkError("HTTP request failed: Empty response")
-            if data.get("_return_response", False):
-                return response
-            if "application/json" in response.headers.get("Content-Type", ""):
-                return json.loads(response.content)
-            return response.content
-
-        adapter.send_request = send_request  # type: ignore[method-assign]
-
-    @driver.on_shutdown
-    async def _close() -> None:
-        if session is not None:
-            await session.close()
+    adapter.send_request = send_request
 
 
 def _refusal(e: NetworkError) -> Exception:
@@ -324,4 +376,5 @@ def _factory(config: Any) -> type[Adapter] | None:
     return Adapter if getattr(config, "feishu_bots", None) else None
 
 
-register(Feishu(), _factory)
+FEISHU = Feishu()
+register(FEISHU, _factory)

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import nonebot
 from nonebot import logger
 from nonebot.adapters import Bot, Event
 from nonebot.adapters.milky import Adapter
 from nonebot.adapters.milky import event as mevent
-from nonebot.drivers import Driver, HTTPClientMixin, HTTPClientSession
+from nonebot.drivers import Driver
 
-from . import Caps, Facts, MemberInfo, Platform, Quoted, register
+from . import Caps, Facts, MemberInfo, Platform, Quoted, keep_alive, register
 
 QQ = "qq"
 
@@ -98,25 +97,7 @@ class Milky(Platform):
         return True
 
     def setup(self, driver: Driver) -> None:
-        """One kept-alive HTTP session for the API calls. The adapter sends each call through
-        `driver.request`, which opens a new httpx client (an SSL context, a TCP connection)
-        every time: ~60 ms of a reply's round trip, measured over tools/milky_sim.py."""
-        session: HTTPClientSession | None = None
-
-        @driver.on_startup
-        async def _open() -> None:
-            nonlocal session
-            if not isinstance(driver, HTTPClientMixin):
-                return
-            session = driver.get_session()
-            await session.setup()
-            adapter = nonebot.get_adapter(Adapter)
-            adapter.request = session.request  # type: ignore[method-assign]
-
-        @driver.on_shutdown
-        async def _close() -> None:
-            if session is not None:
-                await session.close()
+        keep_alive(driver, Adapter)  # the API calls over one kept-alive HTTP session
 
 
 def _factory(config: Any) -> type[Adapter] | None:

@@ -40,11 +40,9 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-import nonebot
 from nonebot import logger
 from nonebot.adapters import Bot, Event
 from nonebot.adapters.qq import Adapter
@@ -54,30 +52,16 @@ from nonebot.adapters.qq.event import (
     QQMessageEvent,
 )
 from nonebot.adapters.qq.exception import ActionFailed
-from nonebot.drivers import HTTPClientMixin
 
-from . import Caps, Facts, MemberInfo, Platform, Quoted, register
+from . import Bounded, Caps, Facts, MemberInfo, Platform, Quoted, keep_alive, register
 
 PLATFORM = "qqbot"
 GROUP_REPLY_WINDOW = 280.0  # seconds: the platform answers a group message for 5 minutes
 C2C_REPLY_WINDOW = 3500.0  # …a private one for 60
 REPLIES_PER_MESSAGE = 5
 PROACTIVE_REFUSED = {40034102, 40034105, 22009, 304022}
+OFF = {"false", "0", "no", "off"}
 LINKS_FILE = "qqbot-members.json"  # in KPI_DATA_DIR: who a private (C2C) writer is
-
-
-class _Bounded(OrderedDict):
-    """A small LRU map: the newest `limit` keys."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__()
-        self.limit = limit
-
-    def put(self, key: Any, value: Any) -> None:
-        self[key] = value
-        self.move_to_end(key)
-        while len(self) > self.limit:
-            self.popitem(last=False)
 
 
 class QQOfficial(Platform):
@@ -92,15 +76,17 @@ class QQOfficial(Platform):
         proactive=True,
         group_files=False,
         member_lookup=False,
+        private_hint="QQ 官方机器人不能主动私聊：请在 QQ 里打开机器人的资料页点「发消息」，"
+        "私聊它发 /后台",
     )
 
     def __init__(self) -> None:
-        self._names: _Bounded = _Bounded(50_000)  # (app, member_openid) → name
-        self._roles: _Bounded = _Bounded(50_000)  # (app, group, member_openid) → role
-        self._members: _Bounded = _Bounded(50_000)  # (app, union_openid) → member_openid
+        self._names: Bounded = Bounded(50_000)  # (app, member_openid) → name
+        self._roles: Bounded = Bounded(50_000)  # (app, group, member_openid) → role
+        self._members: Bounded = Bounded(50_000)  # (app, union_openid) → member_openid
         self._links_loaded = False
-        self._recent: _Bounded = _Bounded(5_000)  # (app, group or "c2c:"+openid) → (t, event)
-        self._groups: _Bounded = _Bounded(5_000)  # (app, group_openid) → last seen
+        self._recent: Bounded = Bounded(5_000)  # (app, group or "c2c:"+openid) → (t, event)
+        self._groups: Bounded = Bounded(5_000)  # (app, group_openid) → last seen
 
     def identity(self, bot: Bot, event: Event | None = None) -> str:
         return f"{PLATFORM}.{bot.self_id}"
@@ -249,7 +235,7 @@ class QQOfficial(Platform):
             raise
 
     def setup(self, driver: Any) -> None:
-        _keep_alive(driver)
+        keep_alive(driver, Adapter)  # the API calls over one kept-alive HTTP session
 
     async def send_private(
         self, bot: Bot, user_id: str, message: Any, via_group: str | None = None
@@ -263,34 +249,26 @@ class QQOfficial(Platform):
         await bot.send(event, message)
 
 
-def _keep_alive(driver: Any) -> None:
-    """One kept-alive HTTP session for the adapter's API calls (as `bot.platforms.milky`
-    does): `adapter.request` goes through `driver.request`, a new httpx client and
-    connection per call."""
-    session: Any = None
-
-    @driver.on_startup
-    async def _open() -> None:
-        nonlocal session
-        if not isinstance(driver, HTTPClientMixin):
-            return
-        session = driver.get_session()
-        await session.setup()
-        adapter = nonebot.get_adapter(Adapter)
-        adapter.request = session.request  # type: ignore[method-assign]
-
-    @driver.on_shutdown
-    async def _close() -> None:
-        if session is not None:
-            await session.close()
-
-
 def _why(e: ActionFailed) -> str:
     return f"{e.code} {e.message}" if e.message else repr(e)
 
 
 def _factory(config: Any) -> type[Adapter] | None:
-    return Adapter if getattr(config, "qq_bots", None) else None
+    """Registered for `QQ_BOTS`, over the gateway or, for a bot with `"use_websocket":
+    false`, as a webhook (`/qq/webhook`, which the adapter serves either way). Refused with
+    `QQ_VERIFY_WEBHOOK=false`: without the signature check anyone who reaches the port
+    could post events as anyone."""
+    if not getattr(config, "qq_bots", None):
+        return None
+    if str(getattr(config, "qq_verify_webhook", True)).strip().lower() in OFF:
+        from ..doors import ExposureError
+
+        raise ExposureError(
+            "QQ_VERIFY_WEBHOOK",
+            "关闭 QQ 回调签名校验后，谁都能向 /qq/webhook 冒充平台发消息",
+            "without the webhook signature check anyone can post events to /qq/webhook",
+        )
+    return Adapter
 
 
 register(QQOfficial(), _factory)

@@ -57,6 +57,7 @@ class WeCom(Platform):
         proactive=True,
         group_files=True,
         member_lookup=False,
+        private_hint="请在企业微信里打开与机器人的单聊，在单聊里发 /后台",
     )
 
     def identity(self, bot: Bot, event: Event | None = None) -> str:

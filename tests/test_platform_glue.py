@@ -1,0 +1,144 @@
+"""What the platform glue shares (`bot.platforms`): one kept-alive HTTP session per adapter,
+closed at shutdown; the hint a person gets when the bot cannot write to them privately,
+right for each platform; pictures only a platform can fetch."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from nonebot.drivers import HTTPClientMixin
+
+from bot.platforms import FRIEND_HINT, of_adapter, platform_picture, private_hint
+
+
+class FakeSession:
+    def __init__(self) -> None:
+        self.opened = self.closed = False
+
+    async def setup(self) -> None:
+        self.opened = True
+
+    async def close(self) -> None:
+        self.closed = True
+
+    async def request(self, setup):
+        return ("over the session", setup)
+
+
+class FakeDriver:
+    """A driver's hooks and sessions, nothing else."""
+
+    def __init__(self) -> None:
+        self.startup: list = []
+        self.shutdown: list = []
+        self.sessions: list[FakeSession] = []
+
+    def on_startup(self, f):
+        self.startup.append(f)
+        return f
+
+    def on_shutdown(self, f):
+        self.shutdown.append(f)
+        return f
+
+    def get_session(self) -> FakeSession:
+        self.sessions.append(FakeSession())
+        return self.sessions[-1]
+
+
+HTTPClientMixin.register(FakeDriver)
+
+
+async def run(hooks: list) -> None:
+    for hook in hooks:
+        await hook()
+
+
+@pytest.mark.parametrize("platform", ["Milky", "QQ"])
+async def test_an_adapters_calls_go_over_one_session_closed_at_shutdown(platform, monkeypatch):
+    import nonebot
+
+    adapter_type = of_adapter(platform).adapter_type
+    adapter = SimpleNamespace(request=None)
+    monkeypatch.setattr(nonebot, "get_adapter", lambda t: adapter if t is adapter_type else None)
+    driver = FakeDriver()
+    of_adapter(platform).setup(driver)
+    assert driver.sessions == []  # nothing opened before start-up
+
+    await run(driver.startup)
+    (session,) = driver.sessions
+    assert session.opened
+    assert await adapter.request("call") == ("over the session", "call")
+    assert await adapter.request("again") == ("over the session", "again")
+    assert len(driver.sessions) == 1  # one session for every call
+    await run(driver.shutdown)
+    assert session.closed
+    await run(driver.shutdown)  # closed once
+
+
+async def test_feishus_send_request_goes_over_the_session_with_the_adapters_rules(monkeypatch):
+    import nonebot
+    from nonebot.adapters.feishu import Adapter
+    from nonebot.adapters.feishu.exception import NetworkError
+
+    answers = {
+        "json": SimpleNamespace(
+            status_code=200, content=b'{"code": 0}', headers={"Content-Type": "application/json"}
+        ),
+        "bytes": SimpleNamespace(
+            status_code=200, content=b"\x89PNG", headers={"Content-Type": "image/png"}
+        ),
+        "refused": SimpleNamespace(status_code=400, content=b'{"code": 230002}', headers={}),
+    }
+
+    class Answering(FakeSession):
+        async def request(self, setup):
+            return answers[setup.url]
+
+    adapter = SimpleNamespace(send_request=None, config=SimpleNamespace(api_timeout=5.0))
+    monkeypatch.setattr(nonebot, "get_adapter", lambda t: adapter if t is Adapter else None)
+    driver = FakeDriver()
+    driver.get_session = lambda: driver.sessions.append(Answering()) or driver.sessions[-1]
+    of_adapter("Feishu").setup(driver)
+    await run(driver.startup)
+    assert await adapter.send_request(SimpleNamespace(url="json")) == {"code": 0}
+    assert await adapter.send_request(SimpleNamespace(url="bytes")) == b"\x89PNG"
+    with pytest.raises(NetworkError, match="status code: 400"):
+        await adapter.send_request(SimpleNamespace(url="refused"))
+    await run(driver.shutdown)
+    assert driver.sessions[0].closed
+
+
+def fake_bot(adapter: str):
+    return SimpleNamespace(self_id="1", adapter=SimpleNamespace(get_name=lambda: adapter))
+
+
+@pytest.mark.parametrize(
+    ("adapter", "says"),
+    [
+        ("OneBot V11", "加机器人为好友"),
+        ("Milky", "加机器人为好友"),
+        ("QQ", "资料页点「发消息」"),
+        ("WeCom", "企业微信里打开与机器人的单聊"),
+        ("Feishu", "飞书里打开与机器人的单聊"),
+    ],
+)
+def test_the_hint_for_a_refused_private_message_fits_the_platform(adapter, says):
+    hint = private_hint(fake_bot(adapter))
+    assert says in hint, hint
+    assert "/后台" in hint, hint
+    assert of_adapter(adapter).caps.private_hint == hint
+
+
+def test_an_unknown_platform_gets_the_friend_hint():
+    assert private_hint(fake_bot("Somewhere")) == FRIEND_HINT
+
+
+async def test_a_platform_fetches_only_the_picture_addresses_it_noted():
+    """Feishu fetches a resource with its token only for a picture of a message it saw: an
+    address typed or sent from elsewhere is fetched as any other URL (here: not at all)."""
+    forged = "https://open.feishu.cn/open-apis/im/v1/messages/om_x/resources/img_v3_x?type=image"
+    assert await of_adapter("Feishu").picture(forged) is None
+    assert await platform_picture(forged) is None
+    assert await platform_picture("https://example.com/a.png") is None
