@@ -181,7 +181,9 @@ async def test_dashboard_link_privately_when_written_privately_never_in_the_grou
     assert one(await qq.say(g, owner, "/入职 ", sun)).startswith("✅ 孙八 已入职")
     assert one(await qq.say(g, sun, "/朋友圈")).startswith("✅ #")
     asked = one(await qq.say(g, sun, "/后台"))
-    assert asked.startswith("❌ 私聊发送失败：请先加机器人为好友，再私聊机器人发 /后台"), asked
+    assert asked.startswith(
+        "❌ 私聊发送失败：QQ 官方机器人不能主动私聊：请在 QQ 里打开机器人的资料页"
+    ), asked
     assert all("/kpi/login/" not in s.text for s in qq.sent)
 
     # 孙八 writes to the bot privately: another openid, the same union_openid

@@ -14,6 +14,7 @@ from bot.config import get_config
 from bot.context import Ctx
 from bot.dispatch import Call, Later, kpi_command
 from bot.parse import Args
+from bot.platforms import private_hint
 from bot.runtime import policy
 from bot.send import send_direct
 from models.ledger import Refused
@@ -99,7 +100,7 @@ def dashboard(ctx: Ctx, args: Args) -> Call:
                 logger.info(f"dashboard link not delivered privately: {type(e).__name__}")
                 gone = Withdraw(link.login_id)
                 await door.write(team, lambda s: withdraw(s, gone, policy()))
-                raise Refused("私聊发送失败：请先加机器人为好友，再私聊机器人发 /后台") from None
+                raise Refused(f"私聊发送失败：{private_hint(bot)}") from None
             return "✅ 登录链接已私聊发给你（10 分钟内有效，只能用一次）"
 
         return Later(send_privately)
