@@ -452,13 +452,14 @@ async def month_action(request: Request, act: ActingDep, team_id: int, action: s
                 rubricstore.rubric_for(s, period, file_rubric),
                 commission_base_for(s, team_id, period, default),
                 cfg.kpi_monthly_dm,
+                channel=WEB,
             )
             done = settle_month(s, req)
             return f"✅ {period} 已{'更正' if done.correction else '结算'}，{done.members} 人，月报马上发到群里"
         if action == "reopen":
-            reopen_month(s, ReopenRequest(team_id, v.key, period))
+            reopen_month(s, ReopenRequest(team_id, v.key, period, channel=WEB))
             return f"✅ {period} 已重开，可以补录或撤销；改完再结算会播报更正"
-        done = resend_posts(s, ResendRequest(team_id, team.name, v.key, period))
+        done = resend_posts(s, ResendRequest(team_id, team.name, v.key, period, channel=WEB))
         return f"✅ {'、'.join(done.periods)} 的月报已重新排队（{done.posts} 条），马上发出"
 
     try:
