@@ -13,8 +13,7 @@ from sqlalchemy import select
 
 from bot import db
 from models.periods import set_clock
-from models.tables import Appeal, Entry, Member, Settlement
-from models.tables import AuditLog, Post
+from models.tables import Appeal, AuditLog, Entry, Member, Post, Settlement
 from tests.test_dashboard import (  # noqa: F401  (frozen_clock: the suite's November)
     BOSS,
     LI,
