@@ -89,6 +89,7 @@ class FlagView:
     created_at: datetime
     checked_at: datetime | None = None  # the entry's latest fetch, else when it was flagged
     image_path: str | None = None  # the stored screenshot (served by the dashboard)
+    reported_url: str | None = None  # the link as reported (its first check's), else `link`
 
     @property
     def kind_name(self) -> str:
@@ -390,13 +391,19 @@ def flags_of(
         earlier_names = dict(session.execute(names.where(Entry.id.in_(earlier_ids))).all())
     entry_ids = {e.id for _, e, _ in rows}
     checked: dict[int, datetime] = {}
+    reported: dict[int, str] = {}
     if entry_ids:
         last = (
-            select(LinkCheck.entry_id, func.max(LinkCheck.checked_at))
+            select(LinkCheck.entry_id, func.max(LinkCheck.checked_at), func.min(LinkCheck.id))
             .where(LinkCheck.entry_id.in_(entry_ids))
             .group_by(LinkCheck.entry_id)
         )
-        checked = dict(session.execute(last).all())
+        firsts = []
+        for entry_id, at, first in session.execute(last).all():
+            checked[entry_id] = at
+            firsts.append(first)
+        urls = select(LinkCheck.entry_id, LinkCheck.url).where(LinkCheck.id.in_(firsts))
+        reported = dict(session.execute(urls).all())
     return [
         FlagView(
             flag_id=f.id,
@@ -420,6 +427,7 @@ def flags_of(
             created_at=f.created_at,
             checked_at=checked.get(e.id, f.created_at),
             image_path=e.image_path,
+            reported_url=reported.get(e.id, e.link),
         )
         for f, e, m in rows
     ]
