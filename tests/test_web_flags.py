@@ -143,6 +143,8 @@ async def test_keep_and_revoke_on_the_page_are_the_chat_commands_and_chat_agrees
         ("entry.revoke", f"qq:{BOSS}", "网页"),
         ("flag.keep", f"qq:{BOSS}", "网页"),
     ]
+    audit = plain(await said(app, "/审计", BOSS, card="王主管"))
+    assert f"王主管 核实后保留了 张三的推广绩效·自建渠道软文（#{gone.id}）（网页）" in audit, audit
     monthly = plain(await said(app, "/月报", BOSS, card="王主管"))
     assert "🔎 核查 4 条链接，已删除 2 条，撤销 1 条" in monthly
     assert "待核实 1 条：" in monthly
