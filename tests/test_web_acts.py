@@ -322,3 +322,29 @@ async def test_settle_in_chat_is_still_audited_as_chat(app: App):
             await s.execute(select(AuditLog.channel).where(AuditLog.action == "settle"))
         ).one()
     assert channel == "群聊"
+
+
+async def test_a_refused_appeal_leaves_the_writer_ready_for_the_next_write(app: App):
+    """A refusal raised while a query's cursor was still open kept SQLite's writer connection
+    on its old snapshot: after another connection wrote, the next write failed at once with
+    "database is locked" (the web's reject after an agent's refused appeal and a login)."""
+    from bot import door
+    from models.ledger import Refused
+    from models.usecases.appeals import AppealRequest, file
+    from models.usecases.base import Actor
+    from plugins.web.acts import team_policy
+
+    await team_a(app)
+    a = (await ids())["客服一组"]
+    complaint = await entry_of("张三", "complaint")
+    p = await team_policy(a)
+    li = Actor("qq", str(LI), "李四")
+    req = AppealRequest(a, li, complaint.id, "不是我")
+    try:
+        await door.write(a, lambda s: file(s, req, p))
+    except Refused as e:
+        kept = e  # the refusal (and its frames) outlive the transaction, as in the web's page
+    assert "不是你的记录" in str(kept)
+    async with db.writing() as s:  # another connection writes (the web's login does)
+        (await s.get(Member, complaint.member_id)).name = "张三丰"
+    assert await door.write(a, lambda s: s.get(Entry, complaint.id).id) == complaint.id
