@@ -26,7 +26,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from .ledger import Refused
+from .ledger import Refused, ensure_open
 from .linkpage import ALIVE, REMOVED, same_article
 from .links import normalize_url
 from .periods import utcnow
@@ -87,6 +87,9 @@ class FlagView:
     revoked: bool
     appeal_reason: str | None
     created_at: datetime
+    checked_at: datetime | None = None  # the entry's latest fetch, else when it was flagged
+    image_path: str | None = None  # the stored screenshot (served by the dashboard)
+    reported_url: str | None = None  # the link as reported (its first check's), else `link`
 
     @property
     def kind_name(self) -> str:
@@ -107,6 +110,14 @@ class FlagView:
         same = "同一张" if self.kind == "same_image" else "同一篇"
         who = f" {self.earlier_member_name}" if self.earlier_member_name else ""
         return f"{self.kind_name}（与 #{self.earlier_entry_id}{who} {same}）"
+
+    @property
+    def revoke_reason(self) -> str:
+        """The reason a revoke of the flagged entry starts with (the person may edit it):
+        `链接已删除`, `重复截图（与 #12 相同）`."""
+        if self.kind == "removed" or self.earlier_entry_id is None:
+            return self.kind_name
+        return f"{self.kind_name}（与 #{self.earlier_entry_id} 相同）"
 
 
 @dataclass(frozen=True)
@@ -198,13 +209,11 @@ def _flag(
             created_at=utcnow(),
         )
         .on_conflict_do_nothing(index_elements=["entry_id", "kind"])
-        .execution_options(preserve_rowcount=True)  # psycopg answers -1 otherwise
+        .returning(EvidenceFlag.__table__.c.id)
     )
-    if session.execute(stmt).rowcount != 1:
+    flag_id = session.execute(stmt).scalar()  # None: the entry had a flag of this kind
+    if flag_id is None:
         return None
-    flag_id = session.execute(
-        select(EvidenceFlag.id).where(EvidenceFlag.entry_id == entry.id, EvidenceFlag.kind == kind)
-    ).scalar_one()
     after = {"kind": kind, "detail": detail, "earlier": earlier}
     audit(session, entry.team_id, CHECKER, "flag.raise", f"#{entry.id}", None, after)
     return flag_id
@@ -380,6 +389,21 @@ def flags_of(
     if earlier_ids:
         names = select(Entry.id, Member.name).join(Member, Member.id == Entry.member_id)
         earlier_names = dict(session.execute(names.where(Entry.id.in_(earlier_ids))).all())
+    entry_ids = {e.id for _, e, _ in rows}
+    checked: dict[int, datetime] = {}
+    reported: dict[int, str] = {}
+    if entry_ids:
+        last = (
+            select(LinkCheck.entry_id, func.max(LinkCheck.checked_at), func.min(LinkCheck.id))
+            .where(LinkCheck.entry_id.in_(entry_ids))
+            .group_by(LinkCheck.entry_id)
+        )
+        firsts = []
+        for entry_id, at, first in session.execute(last).all():
+            checked[entry_id] = at
+            firsts.append(first)
+        urls = select(LinkCheck.entry_id, LinkCheck.url).where(LinkCheck.id.in_(firsts))
+        reported = dict(session.execute(urls).all())
     return [
         FlagView(
             flag_id=f.id,
@@ -401,6 +425,9 @@ def flags_of(
             revoked=e.revoked_at is not None,
             appeal_reason=f.appeal_reason,
             created_at=f.created_at,
+            checked_at=checked.get(e.id, f.created_at),
+            image_path=e.image_path,
+            reported_url=reported.get(e.id, e.link),
         )
         for f, e, m in rows
     ]
@@ -489,13 +516,16 @@ def keep(
     actor_name: str,
     speaker_member_id: int | None,
     note: str | None = None,
+    channel: str = "群聊",
 ) -> Kept:
     """A supervisor keeps a flagged entry: its open flags are closed as kept; the entry
     counts as it did. Refused for an entry of another team, one with no open flag, a
-    revoked one, or the speaker's own."""
+    revoked one, the speaker's own, or one of a settled month (like a revoke, a decision
+    on a settled month waits for `/重开`). `channel`: where the person acted (the audit)."""
     entry = _team_entry(session, team_id, entry_id)
     if entry.revoked_at is not None:
         raise Refused(f"#{entry_id} 已被撤销，无需保留")
+    ensure_open(session, team_id, entry.period)
     flags = _open_flags(session, entry_id)
     if not flags:
         raise Refused(f"#{entry_id} 没有待核实的标记")
@@ -506,9 +536,8 @@ def keep(
         f.decision, f.decided_at = "kept", now
         f.decided_by, f.decided_by_name, f.decision_note = actor, actor_name, note
     kinds = tuple(f.kind for f in flags)
-    audit(
-        session, team_id, actor, "flag.keep", f"#{entry_id}", None, {"kinds": kinds, "note": note}
-    )
+    after = {"kinds": kinds, "note": note}
+    audit(session, team_id, actor, "flag.keep", f"#{entry_id}", None, after, channel)
     return Kept(entry_id, member.name, kinds)
 
 

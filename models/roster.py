@@ -623,5 +623,8 @@ def _sentence(
         "reminder": f"{who} 把每日提醒改为 {'关闭' if after in (None, 'off') else after}",
         "bind.account": f"{who} 让本群改由当前机器人账号回复",
         "post.resend": f"{who} 重发了月报",
+        "flag.raise": f"链接核查标记了 {thing}，待主管核实",
+        "flag.keep": f"{who} 核实后保留了 {thing}",
+        "flag.appeal": f"{who} 对 {thing} 的核查结果提出申诉",
     }
     return simple.get(r.action, f"{who} 做了一次操作：{r.action}")

@@ -265,10 +265,11 @@ def settle(
     period: str,
     actor: str,
     base: Decimal | None,
+    channel: str = "群聊",
 ) -> SettleResult:
     """Settle (team, month) in the caller's write transaction (`bot.door.write`, which
     holds the team's lock: no entry of the month can commit between the scores read here
-    and the commit); idempotent."""
+    and the commit); idempotent. `channel`: where the actor acted, for the audit row."""
     s = settlement_row(session, team_id, period)
     if s is not None and s.status == "settled":
         return SettleResult(s, False, False, [])
@@ -346,6 +347,7 @@ def settle(
             "members": len(ranking),
             **({"changes": [asdict(c) for c in changes]} if correction else {}),
         },
+        channel,
     )
     session.flush()
     return SettleResult(s, True, correction, ranking, expired, changes)
@@ -410,12 +412,15 @@ async def changes_of(session: AsyncSession, settlement: Settlement) -> list[Chan
     return []
 
 
-def reopen(session: Session, team_id: int, period: str, actor: str) -> Settlement:
+def reopen(
+    session: Session, team_id: int, period: str, actor: str, channel: str = "群聊"
+) -> Settlement:
     s = settlement_row(session, team_id, period)
     if s is None or s.status != "settled":
         raise Refused(f"{period} 还没有结算，无需重开")
     s.status = "reopened"
-    audit(session, team_id, actor, "reopen", period, {"status": "settled"}, {"status": "reopened"})
+    before, after = {"status": "settled"}, {"status": "reopened"}
+    audit(session, team_id, actor, "reopen", period, before, after, channel)
     return s
 
 
@@ -476,7 +481,9 @@ def hold_stuck_posts(session: Session) -> list[Post]:
     return held
 
 
-def requeue_held(session: Session, team_id: int, period: str | None, actor: str) -> list[Post]:
+def requeue_held(
+    session: Session, team_id: int, period: str | None, actor: str, channel: str = "群聊"
+) -> list[Post]:
     """`/重发`: a person checked the group; held (`unknown`) and `failed` posts of the team
     (of one month, or all) go back to pending with fresh attempts."""
     q = select(Post).where(Post.team_id == team_id, Post.status.in_(("unknown", "failed")))
@@ -486,7 +493,7 @@ def requeue_held(session: Session, team_id: int, period: str | None, actor: str)
     for post in posts:
         before = post.status
         post.status, post.attempts, post.next_attempt_at = "pending", 0, None
-        audit(session, team_id, actor, "post.resend", f"#{post.id}", before, "pending")
+        audit(session, team_id, actor, "post.resend", f"#{post.id}", before, "pending", channel)
     return posts
 
 

@@ -1,12 +1,14 @@
-"""Issue 24 in a real browser (Debian's Chromium, desktop 1280×800 and phone 390×844): the
-boss runs a what-if of the rubric, imports a month's records, logs a deduction for two
-people and revokes one (on the phone); an agent appeals on their page and the boss rejects
-it; screenshots go to KPI_SHOTS (default tests/output/desk/).
+"""Issues 24 and 25 in a real browser (Debian's Chromium, desktop 1280×800 and phone 390×844):
+the boss runs a what-if of the rubric, imports a month's records, logs a deduction for two
+people and revokes one (on the phone); keeps one link `/核查` found deleted (desktop) and
+revokes another from the 待核实 list (phone), and chat agrees; an agent appeals on their
+page and the boss rejects it; screenshots go to KPI_SHOTS (default tests/output/desk/).
 
 Needs Debian's `chromium` (tools/ensure_browser.sh); skipped without it, except in CI."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from collections.abc import AsyncIterator
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.linkcheck_site import Site, serve
 from tests.test_dashboard_browser import (
     ARGS,
     BOSS,
@@ -43,7 +46,12 @@ def fresh_db() -> None:
 
 @pytest.fixture(scope="module")
 async def bot(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[BotProcess]:
-    proc = BotProcess(tmp_path_factory.mktemp("desk-bot"), token=TOKEN, superusers=("10000",))
+    proc = BotProcess(
+        tmp_path_factory.mktemp("desk-bot"),
+        token=TOKEN,
+        superusers=("10000",),
+        env={"KPI_FETCH_ALLOW_HOSTS": "127.0.0.1"},  # the local site of the reported links
+    )
     await proc.start()
     yield proc
     await proc.stop()
@@ -69,13 +77,33 @@ async def link_for(qq: OneBotV11Sim, user_id: int) -> str:
     return found.group(0)
 
 
+async def reported(qq: OneBotV11Sim, user_id: int, card: str, url: str) -> str:
+    """The entry id of a link reported in the group."""
+    ok = await one(qq, GROUP, user_id, f"/软文 {url}", card=card)
+    found = re.match(r"✅ #(\d+)", ok)
+    assert found, ok
+    return found.group(1)
+
+
 async def test_the_boss_acts_on_the_month_on_desktop_and_phone(bot: BotProcess, sheet: Path):
     from playwright.async_api import async_playwright
 
+    with serve() as site:
+        await _acts(bot, sheet, site, async_playwright)
+
+
+async def _acts(bot: BotProcess, sheet: Path, site: Site, async_playwright) -> None:
     async with OneBotV11Sim(bot.ws_url("v11"), token=TOKEN) as qq:
         await a_team_with_a_month(qq)
         link = await link_for(qq, BOSS)
         agent_link = await link_for(qq, LI)
+        moved = await reported(qq, ZHANG, "张三", site.url("/a/1"))
+        deleted = await reported(qq, LI, "李四", site.url("/b/2"))
+        await asyncio.sleep(1)  # the snapshots after the ✅
+        site.gone |= {"/a/1", "/b/2"}
+        checked = "\n".join(await qq.say(GROUP, BOSS, "/核查", linger=1, timeout=60))
+        assert "待核实 2 条" in checked, checked
+        assert f"#{moved} 张三 自建渠道软文 链接已删除（HTTP 404）" in checked, checked
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         try:
@@ -154,6 +182,40 @@ async def test_the_boss_acts_on_the_month_on_desktop_and_phone(bot: BotProcess, 
             assert "登记错人" in await mobile.inner_text("#entries")
             await mobile.screenshot(path=SHOTS / "entries-after-revoke-phone.png", full_page=True)
 
+            # the 待核实 list: keep 张三's link on the desktop (the article moved), revoke
+            # 李四's on the phone with the prefilled reason, edited
+            await page.goto(team)
+            await page.wait_for_selector("#flags")
+            listed = await page.inner_text("#flags")
+            assert "待核实（2 条）" in listed, listed
+            assert "链接已删除（HTTP 404）" in listed
+            assert site.url("/a/1") in listed
+            await page.screenshot(path=SHOTS / "flags-desktop.png", full_page=True)
+            await page.click(f"#keep-{moved}")
+            await page.wait_for_selector("#message")
+            assert f"已保留 #{moved} 张三" in await page.inner_text("#message")
+            await page.screenshot(path=SHOTS / "flag-kept-desktop.png")
+            await mobile.goto(team)
+            await mobile.wait_for_selector("#flags")
+            assert f"flag-{moved}" not in await mobile.inner_html("#flags")
+            reason = mobile.locator(f"#flag-{deleted} input[name=reason]")
+            assert await reason.input_value() == "链接已删除"
+            await reason.fill("链接已删除，本人确认")
+            await mobile.screenshot(path=SHOTS / "flags-phone.png", full_page=True)
+            width = await mobile.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, width
+            await mobile.click(f"#flag-revoke-{deleted}")
+            await mobile.wait_for_selector("#message")
+            assert (
+                f"已撤销 #{deleted} 李四（原因：链接已删除，本人确认）"
+                in await mobile.inner_text("#message")
+            )
+            await mobile.screenshot(path=SHOTS / "flag-revoked-phone.png")
+            await mobile.click("#back")
+            await mobile.wait_for_selector("#ranking")
+            assert await mobile.locator("#flags").count() == 0
+            await mobile.screenshot(path=SHOTS / "flags-done-phone.png", full_page=True)
+
             # an agent appeals their complaint on their own page; the boss rejects it
             li = await browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
             mine = await li.new_page()
@@ -179,6 +241,13 @@ async def test_the_boss_acts_on_the_month_on_desktop_and_phone(bot: BotProcess, 
             await page.screenshot(path=SHOTS / "appeal-rejected-desktop.png", full_page=True)
         finally:
             await browser.close()
+
+    async with OneBotV11Sim(bot.ws_url("v11"), token=TOKEN) as qq:  # chat agrees
+        again = "\n".join(await qq.say(GROUP, BOSS, "/核查", linger=1, timeout=60))
+        assert "✅ 没有待核实的记录" in again, again
+        monthly = "\n".join(await qq.say(GROUP, BOSS, "/月报", linger=1))
+        assert "撤销 1 条" in monthly, monthly
+        assert "待核实" not in monthly, monthly
 
 
 def _today() -> str:

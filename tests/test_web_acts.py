@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from bot import db
 from models.periods import set_clock
-from models.tables import Appeal, Entry, Member, Settlement
+from models.tables import Appeal, AuditLog, Entry, Member, Post, Settlement
 from tests.test_dashboard import (  # noqa: F401  (frozen_clock: the suite's November)
     BOSS,
     LI,
@@ -278,3 +278,73 @@ async def test_settle_asks_first_then_settles_and_reopen_is_a_superusers(app: Ap
     )
     assert nothing.status_code == 400
     assert "没有 2026-11 需要重发的月报" in nothing.text
+
+
+async def test_settle_reopen_and_resend_on_the_web_are_audited_as_web_with_the_name(app: App):
+    await team_a(app)
+    a = (await ids())["客服一组"]
+    set_clock(datetime(2026, 12, 2, 9, 0, tzinfo=SHANGHAI))
+    boss = await login(app, BOSS)
+    month = {"csrf": await token(boss), "month": "2026-11", "confirm": "yes"}
+    assert (await boss.post(f"/kpi/team/{a}/month/settle", data=month)).status_code == 200
+    root = await login(app, SUPER)
+    month["csrf"] = await token(root)
+    assert (await root.post(f"/kpi/team/{a}/month/reopen", data=month)).status_code == 200
+    async with db.writing() as s:  # a post that may not have reached the group
+        post = (await s.execute(select(Post).where(Post.team_id == a).limit(1))).scalar_one()
+        post.status = "unknown"
+    resent = await root.post(f"/kpi/team/{a}/month/resend", data=month)
+    assert resent.status_code == 200, resent.text
+    async with db.reading() as s:
+        rows = (
+            await s.execute(
+                select(AuditLog.action, AuditLog.actor, AuditLog.channel).where(
+                    AuditLog.action.in_(("settle", "reopen", "post.resend"))
+                )
+            )
+        ).all()
+    assert sorted(rows) == [
+        ("post.resend", f"qq:{SUPER}", "网页"),
+        ("reopen", f"qq:{SUPER}", "网页"),
+        ("settle", f"qq:{BOSS}", "网页"),
+    ]
+    audit = plain(await said(app, "/审计", BOSS, card="王主管")).splitlines()
+    assert any(x.endswith(" 王主管 结算了 2026-11（第 1 版，2 人）（网页）") for x in audit), audit
+    assert any(x.endswith("重开了 2026-11（网页）") for x in audit), audit
+    assert any(x.endswith("重发了月报（网页）") for x in audit), audit
+
+
+async def test_settle_in_chat_is_still_audited_as_chat(app: App):
+    await team_a(app)
+    await settle(app, "2026-11")
+    async with db.reading() as s:
+        (channel,) = (
+            await s.execute(select(AuditLog.channel).where(AuditLog.action == "settle"))
+        ).one()
+    assert channel == "群聊"
+
+
+async def test_a_refused_appeal_leaves_the_writer_ready_for_the_next_write(app: App):
+    """A refusal raised while a query's cursor was still open kept SQLite's writer connection
+    on its old snapshot: after another connection wrote, the next write failed at once with
+    "database is locked" (the web's reject after an agent's refused appeal and a login)."""
+    from bot import door
+    from models.ledger import Refused
+    from models.usecases.appeals import AppealRequest, file
+    from models.usecases.base import Actor
+    from plugins.web.acts import team_policy
+
+    await team_a(app)
+    a = (await ids())["客服一组"]
+    complaint = await entry_of("张三", "complaint")
+    p = await team_policy(a)
+    li = Actor("qq", str(LI), "李四")
+    req = AppealRequest(a, li, complaint.id, "不是我")
+    try:
+        await door.write(a, lambda s: file(s, req, p))
+    except Refused as e:
+        kept = e  # the refusal (and its frames) outlive the transaction, as in the web's page
+    assert "不是你的记录" in str(kept)
+    async with db.writing() as s:  # another connection writes (the web's login does)
+        (await s.get(Member, complaint.member_id)).name = "张三丰"
+    assert await door.write(a, lambda s: s.get(Entry, complaint.id).id) == complaint.id

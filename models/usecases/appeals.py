@@ -77,15 +77,19 @@ def file(s: Session, req: AppealRequest, policy: Policy) -> Filed:
     if me is None:
         raise Refused(f"#{entry_id} 不是你的记录，只能对自己的扣分申诉")
     entry = _team_entry(s, req.team_id, entry_id)
-    bosses = s.execute(
-        select(Member.user_id).where(
-            Member.team_id == req.team_id, Member.role == "supervisor", Member.left_on.is_(None)
-        )
-    ).scalars()
+    # read whole now: a cursor left open by a refusal below would keep SQLite's writer
+    # connection on this snapshot, and its next BEGIN IMMEDIATE fail with "locked"
+    bosses = list(
+        s.execute(
+            select(Member.user_id).where(
+                Member.team_id == req.team_id, Member.role == "supervisor", Member.left_on.is_(None)
+            )
+        ).scalars()
+    )
     if appeal_flag(s, req.team_id, entry_id, me.id, req.reason, req.actor.key) is not None:
-        return Filed(_view(entry), req.reason, list(bosses), flag=True)
+        return Filed(_view(entry), req.reason, bosses, flag=True)
     appeals.file_appeal(s, p.rubric, entry, me.id, req.reason, req.actor.key, req.actor.channel)
-    return Filed(_view(entry), req.reason, list(bosses))
+    return Filed(_view(entry), req.reason, bosses)
 
 
 def reject(s: Session, req: RejectRequest, policy: Policy) -> Rejected:

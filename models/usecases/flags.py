@@ -21,7 +21,8 @@ class KeepRequest:
 
 def keep_flagged(s: Session, req: KeepRequest, policy: Policy) -> Kept:
     """Close the entry's open flags as kept; refused for anyone but a supervisor, for an
-    entry with no open flag, a revoked one, or the supervisor's own."""
+    entry with no open flag, a revoked one, one of a settled month, or the supervisor's
+    own. The audit row says where the supervisor acted (群聊 / 私聊 / 网页)."""
     me = require_supervisor(s, req.team_id, req.actor, policy)
     return keep(
         s,
@@ -31,4 +32,5 @@ def keep_flagged(s: Session, req: KeepRequest, policy: Policy) -> Kept:
         req.actor.name,
         me.id if me is not None else None,
         req.note,
+        req.actor.channel,
     )

@@ -1,7 +1,8 @@
 """The monthly cycle's writing commands as use cases (SPEC §4): `/结算`, `/重开`, `/重发`,
 and the scheduled settlement of a due month. Each is a plain function of the command's
 one transaction (a synchronous `Session`, run by `bot.door.write` under the team's lock):
-plain request in, plain result out, or `Refused`.
+plain request in, plain result out, or `Refused`. A person's request carries the channel
+they acted in (`channel`, 群聊 by default; the dashboard passes 网页) for the audit row.
 
 - `settle_month(s, SettleRequest)` → `Settled` (Refused: month not over, nobody to score,
   already settled);
@@ -22,7 +23,7 @@ from ..roster import anyone_scored
 from ..rubric import Rubric
 from ..settlement import Change, SettleResult, reopen, requeue_held, settle
 from ..tables import Member, Post
-from .base import Policy
+from .base import CHAT, Policy
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class SettleRequest:
     rubric: Rubric
     commission_base: Decimal | None
     dm_agents: bool = False  # KPI_MONTHLY_DM: queue each agent's breakdown too
+    channel: str = CHAT  # where the person acted (群聊 / 私聊 / 网页): the audit row says so
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class ReopenRequest:
     team_id: int
     actor: str
     period: str
+    channel: str = CHAT
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ class ResendRequest:
     team_name: str
     actor: str
     period: str | None  # None: every held post of the team
+    channel: str = CHAT
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,7 @@ def settle_month(s: Session, r: SettleRequest, policy: Policy | None = None) -> 
         raise Refused(f"{r.period} 还没结束，不能结算（只能结算已结束的月份）")
     if not anyone_scored(s, r.team_id, r.period):
         raise Refused(f"{r.period} 没有需要考核的成员，无需结算")
-    result = settle(s, r.rubric, r.team_id, r.period, r.actor, r.commission_base)
+    result = settle(s, r.rubric, r.team_id, r.period, r.actor, r.commission_base, r.channel)
     if not result.created:
         raise Refused(f"{r.period} 已结算过，不会重复播报；如需更正请超级管理员 /重开 {r.period}")
     if r.dm_agents:
@@ -135,13 +139,13 @@ def settle_due_month(s: Session, r: DueRequest) -> Settled | None:
 
 def reopen_month(s: Session, r: ReopenRequest, policy: Policy | None = None) -> str:
     """`/重开 <月份>`: a settled month takes entries and revocations again (SPEC §4)."""
-    reopen(s, r.team_id, r.period, r.actor)
+    reopen(s, r.team_id, r.period, r.actor, r.channel)
     return r.period
 
 
 def resend_posts(s: Session, r: ResendRequest, policy: Policy | None = None) -> Requeued:
     """`/重发 [月份]`: a person checked the group; its held posts go out again."""
-    posts = requeue_held(s, r.team_id, r.period, r.actor)
+    posts = requeue_held(s, r.team_id, r.period, r.actor, r.channel)
     if not posts:
         which = f" {r.period} " if r.period else ""
         raise Refused(f"「{r.team_name}」没有{which}需要重发的月报（中断或发送失败的才需要）")

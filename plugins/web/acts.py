@@ -23,12 +23,14 @@ from models import dashboard as dash
 from models import rubricstore
 from models.commission import commission_base_for
 from models.ledger import Refused
+from models.linkcheck import KIND_NAMES, SELF_KEEP
 from models.periods import current_period, parse_period, shift_period
 from models.rights import SELF_APPEAL, SELF_MARK, SELF_REVOKE
 from models.scoring import fmt_total
 from models.tables import Member, Team
 from models.usecases.appeals import AppealRequest, RejectRequest, file, reject
 from models.usecases.base import WEB, Actor, Person, Policy, Word
+from models.usecases.flags import KeepRequest, keep_flagged
 from models.usecases.marks import MarkRequest, RevokeRequest, mark, revoke
 from models.usecases.roster import (
     JoinRequest,
@@ -54,7 +56,7 @@ from .routes import (
 
 router = APIRouter(prefix="/kpi", dependencies=[Depends(same_origin)])
 
-_ROLE_WORDS = ("只有", SELF_MARK, SELF_REVOKE, SELF_APPEAL, "不是你的记录")
+_ROLE_WORDS = ("只有", SELF_MARK, SELF_REVOKE, SELF_APPEAL, SELF_KEEP, "不是你的记录")
 _STATE_WORDS = (
     "已结算",
     "已经导入过",
@@ -63,6 +65,7 @@ _STATE_WORDS = (
     "没有待处理的申诉",
     "已离职",
     "已于",
+    "没有待核实的标记",
 )
 
 
@@ -237,10 +240,26 @@ async def file_appeal(request: Request, act: ActingDep, team_id: int, entry_id: 
     return await run(request, act, team, file, req, done, back)
 
 
+@router.post("/team/{team_id}/flags/{entry_id}/keep")
+async def keep_flag(request: Request, act: ActingDep, team_id: int, entry_id: int) -> Response:
+    """`/保留 #id 备注`: the 待核实 list's 保留 (its 撤销 is `revoke_entry`, as `/撤销`)."""
+    team = await _team(act.viewer, team_id)
+    note = act.text("note", 200) or None
+    req = KeepRequest(team_id, web_actor(act.viewer, team_id), entry_id, note)
+    back = _safe(act.text("back", 300) or f"/kpi/team/{team_id}", team_id)
+
+    def done(kept) -> str:
+        kinds = "、".join(KIND_NAMES.get(k, k) for k in kept.kinds)
+        return f"✅ 已保留 #{kept.entry_id} {kept.member_name}（{kinds}），照常计分"
+
+    return await run(request, act, team, keep_flagged, req, done, back)
+
+
 def _safe(back: str, team_id: int) -> str:
     """Only a path of this team's pages (no open redirect through a link)."""
-    prefix = f"/kpi/team/{team_id}/"
-    return back if back.startswith(prefix) and "//" not in back else f"/kpi/team/{team_id}/entries"
+    page = f"/kpi/team/{team_id}"
+    ours = back == page or back.startswith((page + "/", page + "?"))
+    return back if ours and "//" not in back else f"{page}/entries"
 
 
 # ---- roster and reminder ------------------------------------------------------------------------
@@ -452,13 +471,14 @@ async def month_action(request: Request, act: ActingDep, team_id: int, action: s
                 rubricstore.rubric_for(s, period, file_rubric),
                 commission_base_for(s, team_id, period, default),
                 cfg.kpi_monthly_dm,
+                channel=WEB,
             )
             done = settle_month(s, req)
             return f"✅ {period} 已{'更正' if done.correction else '结算'}，{done.members} 人，月报马上发到群里"
         if action == "reopen":
-            reopen_month(s, ReopenRequest(team_id, v.key, period))
+            reopen_month(s, ReopenRequest(team_id, v.key, period, channel=WEB))
             return f"✅ {period} 已重开，可以补录或撤销；改完再结算会播报更正"
-        done = resend_posts(s, ResendRequest(team_id, team.name, v.key, period))
+        done = resend_posts(s, ResendRequest(team_id, team.name, v.key, period, channel=WEB))
         return f"✅ {'、'.join(done.periods)} 的月报已重新排队（{done.posts} 条），马上发出"
 
     try:

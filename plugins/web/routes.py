@@ -36,6 +36,7 @@ from models import dashboard as dash
 from models import rubricstore
 from models.export import export_month
 from models.ledger import settlement_of
+from models.linkcheck import FlagView, pending_flags
 from models.periods import current_period, local_now, parse_period, shift_period, to_local
 from models.roster import audit_sentences, names_of
 from models.scoring import fmt_money, fmt_points, fmt_signed, fmt_total
@@ -467,7 +468,8 @@ async def team_page(
             tz=cfg.tz,
             full=viewer.manages(team_id),
         )
-    manage, me = viewer.manages(team_id), viewer.agent_in.get(team_id)
+        manage, me = viewer.manages(team_id), viewer.agent_in.get(team_id)
+        flags = await s.run_sync(month_flags, team_id, period, None if manage else me)
     heads, cells = ranking_table(tm.rubric, rows_of(tm.ranking), pay=cfg.kpi_pay_public or manage)
     return render(
         request,
@@ -488,8 +490,16 @@ async def team_page(
             text_columns=frozenset({heads.index("等级")}),
         ),
         chart=category_chart(tm.rubric, tm.ranking),
+        flags=flags,
         **_months(period),
     )
+
+
+def month_flags(s, team_id: int, period: str, member_id: int | None) -> list[FlagView]:
+    """The month's 待核实 list (SPEC §5a): every open flag of the team for a supervisor
+    (`member_id` None), an agent's own only."""
+    flags = pending_flags(s, team_id, period)
+    return flags if member_id is None else [f for f in flags if f.member_id == member_id]
 
 
 @router.get("/team/{team_id}/member/{member_id}", response_class=HTMLResponse)
