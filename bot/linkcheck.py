@@ -334,13 +334,14 @@ async def notify(flag_ids: Iterable[int]) -> int:
     return sent
 
 
-def flag_appeal_parts(entry_id: int, reason: str, bosses: list[str]) -> list:
-    """The reply to an agent's `/申诉` of a flagged entry: the supervisors are asked to look."""
-    from .replies import Mention
+def flag_appeal_parts(entry_id: int, reason: str, bosses: list[tuple[str | None, str]]) -> list:
+    """The reply to an agent's `/申诉` of a flagged entry: the supervisors (account, name)
+    are asked to look."""
+    from .replies import at
 
     parts: list = [f"✅ 已提交对 #{entry_id} 核查结果的申诉（理由：{reason}）\n"]
     if bosses:
-        parts += ["请主管核实：", *(Mention(uid) for uid in bosses)]
+        parts += ["请主管核实：", *(at(uid, name) for uid, name in bosses)]
     else:
         parts.append("请群主或管理员核实")
     parts.append(f"\n保留：/保留 #{entry_id}；撤销：/撤销 #{entry_id} 原因")

@@ -31,6 +31,14 @@ class Picture:
 
 
 Part = str | Mention | Picture
+
+
+def at(user_id: str | None, name: str) -> Part:
+    """@ someone by their account on the group's platform, else (a linked member with no
+    account there) by name in text."""
+    return Mention(user_id) if user_id else f"@{name} "
+
+
 Reply = str | list[Part] | Several | None  # one message, its parts, or several messages
 
 

@@ -169,6 +169,30 @@ async def memberships(session: AsyncSession, platform: str, user_id: str) -> lis
     return await session.run_sync(memberships_of, platform, user_id)
 
 
+def account_on(session: Session, member: Member, platform: str) -> str | None:
+    """The member's user id on `platform`, to @ them in a group there: their own account,
+    else one linked to them (SPEC §2 "The same person on two platforms"), else None (a
+    reply then names them in text)."""
+    if member.platform == platform:
+        return member.user_id
+    q = select(MemberAccount.user_id).where(
+        MemberAccount.member_id == member.id, MemberAccount.platform == platform
+    )
+    return session.execute(q.order_by(MemberAccount.id).limit(1)).scalar()
+
+
+def accounts_on(session: Session, team_id: int, platform: str) -> dict[int, str]:
+    """`account_on` for every member of the team: member id → user id on `platform`."""
+    own = select(Member.id, Member.user_id).where(
+        Member.team_id == team_id, Member.platform == platform
+    )
+    linked = select(MemberAccount.member_id, MemberAccount.user_id).where(
+        MemberAccount.team_id == team_id, MemberAccount.platform == platform
+    )
+    found = dict(session.execute(linked.order_by(MemberAccount.id.desc())).all())
+    return found | dict(session.execute(own).all())
+
+
 def accounts_of(session: Session, member_id: int) -> list[MemberAccount]:
     """The accounts linked to a member besides their own, oldest first."""
     q = select(MemberAccount).where(MemberAccount.member_id == member_id)

@@ -8,7 +8,7 @@ from bot.dispatch import Call, kpi_command
 from bot.format import entry_points, item_name
 from bot.linkcheck import flag_appeal_parts
 from bot.parse import Args, note_of
-from bot.replies import Mention, Part
+from bot.replies import Part, at
 from bot.runtime import rubric
 from bot.targets import actor_of, entry_ref
 from models.usecases.appeals import AppealRequest, Filed, Rejected, RejectRequest, file, reject
@@ -37,7 +37,7 @@ def _filed(done: Filed) -> list[Part]:
     ]
     if done.supervisors:
         parts.append("请主管处理：")
-        parts += [Mention(uid) for uid in done.supervisors]
+        parts += [at(uid, name) for uid, name in done.supervisors]
     else:
         parts.append("请群主或管理员处理")
     parts.append(f"\n同意：/撤销 #{e.id}；驳回：/驳回 #{e.id} 理由")
@@ -55,7 +55,7 @@ def _rejected(done: Rejected) -> list[Part]:
     why = f"（{done.reason}）" if done.reason else ""
     return [
         f"✅ 已驳回 #{done.entry_id} 的申诉{why}\n",
-        Mention(done.member_user_id),
+        at(done.member_user_id, done.member_name),
         f"你对 #{done.entry_id} 的申诉已被驳回，扣分保留",
     ]
 

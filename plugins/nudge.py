@@ -15,7 +15,7 @@ from bot.config import get_config, parse_hhmm  # noqa: E402
 from bot.context import Ctx  # noqa: E402
 from bot.dispatch import Call, kpi_command  # noqa: E402
 from bot.parse import Args  # noqa: E402
-from bot.replies import Mention, Part  # noqa: E402
+from bot.replies import Part, at  # noqa: E402
 from bot.runtime import policy, rubric  # noqa: E402
 from bot.send import send_group  # noqa: E402
 from bot.targets import actor_of  # noqa: E402
@@ -68,12 +68,13 @@ async def remind_due(now: datetime | None = None) -> int:
         )
         if due is None or not due.missing:
             continue
-        missing, bindings = due.missing, due.groups
-        parts: list[Part] = ["⏰ 今天还没报的同事：\n"]
-        for member, gaps in missing:
-            parts += [Mention(member.user_id), f"{gap_text(gaps)}\n"]
-        parts.append(f"发 {'、'.join(self_report_examples(rubric()))} 即可自报")
-        for b in bindings:
+        how = f"发 {'、'.join(self_report_examples(rubric()))} 即可自报"
+        for b in due.groups:
+            handles = due.accounts.get(b.platform, {})  # a linked member's account there
+            parts: list[Part] = ["⏰ 今天还没报的同事：\n"]
+            for member, gaps in due.missing:
+                parts += [at(handles.get(member.id), member.name), f"{gap_text(gaps)}\n"]
+            parts.append(how)
             try:
                 await send_group(b, parts)
                 sent += 1

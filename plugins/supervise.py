@@ -11,7 +11,7 @@ from bot.context import Ctx
 from bot.dispatch import Call, kpi_command
 from bot.format import cat_line, entry_points, item_name, local_time
 from bot.parse import Args, note_of
-from bot.replies import Mention, Part
+from bot.replies import Part, at
 from bot.runtime import rubric
 from bot.targets import actor_of, entry_ref, people_of
 from models.ledger import Refused
@@ -125,7 +125,8 @@ def _revoked(done: Revoked) -> list[Part] | str:
         line += f"\n{e.period} {cat_line(done.score, item.category)}，总分 {fmt_total(done.score.total)}"
     if not done.appeal_accepted:
         return line
-    return [line + "\n", Mention(done.member_user_id), f"你对 #{e.id} 的申诉已受理，扣分已撤销"]
+    who = at(done.member_user_id, done.member_name)
+    return [line + "\n", who, f"你对 #{e.id} 的申诉已受理，扣分已撤销"]
 
 
 @kpi_command(COMMANDS["audit"])

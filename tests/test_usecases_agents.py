@@ -136,7 +136,7 @@ async def test_an_appeal_is_filed_once_and_accepted_by_revoking(udb):
     filed = await udb.run(
         lambda s: file(s, AppealRequest(udb.team_id, ALICE, entry_id, "客户误会"), POLICY)
     )
-    assert (filed.entry.id, filed.supervisors) == (entry_id, ["10001"])
+    assert (filed.entry.id, filed.supervisors) == (entry_id, [("10001", "张主管")])
     with pytest.raises(Refused, match="已有一条申诉在处理中"):
         await udb.run(lambda s: file(s, AppealRequest(udb.team_id, ALICE, entry_id, "再"), POLICY))
     done = await udb.run(lambda s: revoke(s, RevokeRequest(udb.team_id, BOSS, entry_id), POLICY))

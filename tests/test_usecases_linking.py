@@ -334,3 +334,31 @@ async def test_refusals_name_accounts_without_qq_numbers_where_there_are_none(ud
         await udb.run(
             lambda s: join(s, JoinRequest(udb.team_id, boss, ("ou_x2",), people=named), POLICY)
         )
+
+
+async def test_people_are_mentioned_by_their_account_on_the_groups_platform(udb):
+    """A reply in a WeCom group @s a linked member by their WeCom account, and names one
+    with no account there in text (`at(None, name)`), never by a QQ number."""
+    from bot.replies import Mention, at
+    from models.roster import accounts_on
+    from models.usecases.appeals import AppealRequest, file
+    from models.usecases.marks import RevokeRequest, revoke
+
+    await linked(udb, ZHAO_WECOM, "赵一")
+    req = MarkRequest(udb.team_id, BOSS, (Word(mention="30001"), Word("投诉")), -1)
+    entry_id = (await udb.run(lambda s: mark(s, req, POLICY))).lines[0].entry.id
+    appeal = AppealRequest(udb.team_id, ZHAO_WECOM, entry_id, "客户误会")
+    filed = await udb.run(lambda s: file(s, appeal, POLICY))
+    assert filed.supervisors == [(None, "张主管")]  # 张主管 has no WeCom account yet
+    assert [at(uid, name) for uid, name in filed.supervisors] == ["@张主管 "]
+
+    await linked(udb, BOSS_WECOM, "@10001")
+    handles = await udb.run(lambda s: accounts_on(s, udb.team_id, "wecom"))
+    assert handles == {udb.ids["30001"]: "zhaoyi", udb.ids["10001"]: "zhangzhuguan"}
+    done = await udb.run(
+        lambda s: revoke(s, RevokeRequest(udb.team_id, BOSS_WECOM, entry_id), POLICY)
+    )
+    assert done.appeal_accepted
+    assert at(done.member_user_id, done.member_name) == Mention("zhaoyi")
+    on_qq = await udb.run(lambda s: accounts_on(s, udb.team_id, "qq"))
+    assert on_qq[udb.ids["30001"]] == "30001"

@@ -16,6 +16,7 @@ from .. import appeals
 from ..ledger import Refused, get_entry
 from ..linkcheck import appeal_flag
 from ..rights import SELF_APPEAL, refuse_self
+from ..roster import account_on, accounts_on
 from ..tables import Entry, Member
 from .base import (
     Actor,
@@ -40,7 +41,9 @@ class AppealRequest:
 class Filed:
     entry: EntryView
     reason: str
-    supervisors: list[str]  # user ids of the team's current supervisors, to @
+    # the team's current supervisors, to @: (their account on the speaker's platform or
+    # None, name)
+    supervisors: list[tuple[str | None, str]]
     flag: bool = False  # an answer to a link check's flag (SPEC §4), not a deduction appeal
 
 
@@ -56,7 +59,8 @@ class RejectRequest:
 class Rejected:
     entry_id: int
     reason: str | None
-    member_user_id: str  # who appealed
+    member_user_id: str | None  # who appealed: their account on the speaker's platform
+    member_name: str
 
 
 def _team_entry(s: Session, team_id: int, entry_id: int) -> Entry:
@@ -79,13 +83,13 @@ def file(s: Session, req: AppealRequest, policy: Policy) -> Filed:
     entry = _team_entry(s, req.team_id, entry_id)
     # read whole now: a cursor left open by a refusal below would keep SQLite's writer
     # connection on this snapshot, and its next BEGIN IMMEDIATE fail with "locked"
-    bosses = list(
-        s.execute(
-            select(Member.user_id).where(
-                Member.team_id == req.team_id, Member.role == "supervisor", Member.left_on.is_(None)
-            )
-        ).scalars()
-    )
+    rows = s.execute(
+        select(Member.id, Member.name).where(
+            Member.team_id == req.team_id, Member.role == "supervisor", Member.left_on.is_(None)
+        )
+    ).all()
+    handles = accounts_on(s, req.team_id, req.actor.platform)
+    bosses = [(handles.get(member_id), name) for member_id, name in rows]
     if appeal_flag(s, req.team_id, entry_id, me.id, req.reason, req.actor.key) is not None:
         return Filed(_view(entry), req.reason, bosses, flag=True)
     appeals.file_appeal(s, p.rubric, entry, me.id, req.reason, req.actor.key, req.actor.channel)
@@ -105,4 +109,5 @@ def reject(s: Session, req: RejectRequest, policy: Policy) -> Rejected:
     assert member is not None
     refuse_self(req.actor.key, me.id if me else None, [member], SELF_APPEAL)
     appeals.close_appeal(s, appeal, "rejected", req.actor.key, req.reason, req.actor.channel)
-    return Rejected(entry.id, req.reason, member.user_id)
+    handle = account_on(s, member, req.actor.platform)
+    return Rejected(entry.id, req.reason, handle, member.name)

@@ -20,6 +20,7 @@ from ..appeals import accept_for_entry
 from ..ledger import Refused, ensure_open, get_entry, month_score, recent_same, write_entry
 from ..periods import current_period, looks_like_period, parse_period, utcnow
 from ..rights import SELF_MARK, SELF_REVOKE, refuse_self
+from ..roster import account_on
 from ..rubric import Item, Rubric
 from ..scoring import MemberScore
 from ..tables import Member
@@ -251,7 +252,7 @@ class RevokeRequest:
 class Revoked:
     entry: EntryView
     member_name: str
-    member_user_id: str
+    member_user_id: str | None  # their account on the speaker's platform, to @
     reason: str | None
     score: MemberScore  # the member's month without the entry
     appeal_accepted: bool  # it had an open appeal, accepted by this revoke
@@ -272,7 +273,8 @@ def revoke(s: Session, req: RevokeRequest, policy: Policy) -> Revoked:
     ledger.revoke(s, entry, req.actor.key, req.actor.name, req.reason, req.actor.channel)
     appeal = accept_for_entry(s, entry, req.actor.key, req.reason, req.actor.channel)
     score = month_score(s, p.rubric, req.team_id, entry.member_id, entry.period, p.commission_base)
-    return Revoked(_view(entry), member.name, member.user_id, req.reason, score, appeal is not None)
+    handle = account_on(s, member, req.actor.platform)
+    return Revoked(_view(entry), member.name, handle, req.reason, score, appeal is not None)
 
 
 def _view(entry) -> EntryView:

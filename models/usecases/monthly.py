@@ -19,7 +19,7 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 
 from ..ledger import Refused
-from ..roster import anyone_scored
+from ..roster import account_on, anyone_scored
 from ..rubric import Rubric
 from ..settlement import Change, SettleResult, reopen, requeue_held, settle
 from ..tables import Member, Post
@@ -52,7 +52,7 @@ class DueRequest:
 @dataclass(frozen=True)
 class Expired:
     entry_id: int
-    user_id: str  # the agent, to @ in the reply
+    user_id: str | None  # the agent's account on the speaker's platform, to @ in the reply
     name: str
 
 
@@ -88,12 +88,13 @@ class Requeued:
     posts: int
 
 
-def _settled(s: Session, result: SettleResult, period: str) -> Settled:
+def _settled(s: Session, result: SettleResult, period: str, actor: str) -> Settled:
+    platform = actor.split(":", 1)[0]  # the reply goes to the group the speaker is in
     expired = []
     for appeal, _entry in result.expired:
         member = s.get(Member, appeal.member_id)
         assert member is not None
-        expired.append(Expired(appeal.entry_id, member.user_id, member.name))
+        expired.append(Expired(appeal.entry_id, account_on(s, member, platform), member.name))
     return Settled(period, len(result.ranking), result.correction, result.changes, expired)
 
 
@@ -122,7 +123,7 @@ def settle_month(s: Session, r: SettleRequest, policy: Policy | None = None) -> 
         raise Refused(f"{r.period} 已结算过，不会重复播报；如需更正请超级管理员 /重开 {r.period}")
     if r.dm_agents:
         _queue_dms(s, r.team_id, r.period, result)
-    return _settled(s, result, r.period)
+    return _settled(s, result, r.period, r.actor)
 
 
 def settle_due_month(s: Session, r: DueRequest) -> Settled | None:
@@ -134,7 +135,7 @@ def settle_due_month(s: Session, r: DueRequest) -> Settled | None:
         return None
     if r.dm_agents:
         _queue_dms(s, r.team_id, r.period, result)
-    return _settled(s, result, r.period)
+    return _settled(s, result, r.period, "system:")
 
 
 def reopen_month(s: Session, r: ReopenRequest, policy: Policy | None = None) -> str:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from ..ledger import month_counts_of
 from ..linkcheck import month_summary
-from ..roster import group_binding, member_row, team_bindings
+from ..roster import accounts_on, group_binding, member_row, team_bindings
 from ..rubric import Rubric
 from ..settlement import Change, rubric_of, settled_scores_of, settlement_row
 from ..tables import Appeal, AuditLog, Entry, GroupBinding, Member, Settlement, Team
@@ -64,7 +64,9 @@ class GroupPost:
     counts: dict[str, int]  # item key → the month's entries
     changes: list[Change]  # what a correction (revision > 1) changed
     checked: str | None  # the month's link checks in words, if any were made
-    expired: list[tuple[int, str]]  # (entry id, agent's user id) of appeals that expired
+    # (entry id, the agent's account on the group's platform or None, name) of appeals that
+    # expired with the month
+    expired: list[tuple[int, str | None, str]]
 
 
 @dataclass(frozen=True)
@@ -117,14 +119,18 @@ def post_of(s: Session, req: PostRead, policy: Policy) -> GroupPost | DirectPost
         month_counts_of(s, req.team_id, req.period),
         changes_in(s, settlement) if settlement.revision > 1 else [],
         checked.text if checked is not None else None,
-        expired_in(s, settlement),
+        expired_in(s, settlement, binding.platform if binding is not None else None),
     )
 
 
-def expired_in(s: Session, settlement: Settlement) -> list[tuple[int, str]]:
-    """The appeals that expired when this settlement was made: (entry id, agent's user id)."""
+def expired_in(
+    s: Session, settlement: Settlement, platform: str | None
+) -> list[tuple[int, str | None, str]]:
+    """The appeals that expired when this settlement was made: (entry id, the agent's
+    account on `platform` to @ or None, name)."""
+    handles = accounts_on(s, settlement.team_id, platform) if platform else {}
     rows = s.execute(
-        select(Appeal.entry_id, Member.user_id)
+        select(Appeal.entry_id, Member.id, Member.name)
         .join(Entry, Entry.id == Appeal.entry_id)
         .join(Member, Member.id == Appeal.member_id)
         .where(
@@ -136,7 +142,7 @@ def expired_in(s: Session, settlement: Settlement) -> list[tuple[int, str]]:
         )
         .order_by(Appeal.id)
     )
-    return [(entry_id, user_id) for entry_id, user_id in rows.all()]
+    return [(entry_id, handles.get(member_id), name) for entry_id, member_id, name in rows.all()]
 
 
 def changes_in(s: Session, settlement: Settlement) -> list[Change]:

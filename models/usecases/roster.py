@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from ..ledger import Refused
 from ..nudges import claim_reminder, missing_on
-from ..roster import audit, end_membership, join_sync, member_in, team_bindings
+from ..roster import accounts_on, audit, end_membership, join_sync, member_in, team_bindings
 from ..tables import Team
 from .base import Actor, Person, Policy, Word, require_supervisor
 from .targets import MAX_TARGETS, account_named, resolve, too_many, where_for
@@ -198,6 +198,7 @@ class DueReminder:
 
     missing: list  # (Agent, [Gap]) per agent with no self-report today
     groups: list  # the team's bindings (plain rows)
+    accounts: dict[str, dict[int, str]]  # per group platform: member id → account there, to @
 
 
 def claim_due_reminder(s: Session, team_id: int, day: date, policy: Policy) -> DueReminder | None:
@@ -206,4 +207,6 @@ def claim_due_reminder(s: Session, team_id: int, day: date, policy: Policy) -> D
     if not claim_reminder(s, team_id, day):
         return None
     missing = missing_on(s, policy.rubric, team_id, day, policy.tz)
-    return DueReminder(missing, team_bindings(s, team_id))
+    groups = team_bindings(s, team_id)
+    accounts = {p: accounts_on(s, team_id, p) for p in {b.platform for b in groups}}
+    return DueReminder(missing, groups, accounts)

@@ -188,7 +188,8 @@ def _settled(done: Settled) -> Later:
         pay = cfg.kpi_pay_public  # the reply is read by the whole group
         reply.append("\n" + "\n".join(change_lines(done.changes, period, pay)))
     if done.expired:
-        reply += ["\n", *expired_parts([(e.entry_id, e.user_id) for e in done.expired])]
+        expired = [(e.entry_id, e.user_id, e.name) for e in done.expired]
+        reply += ["\n", *expired_parts(expired)]
     return _posting_soon(reply if len(reply) > 1 else reply[0])
 
 

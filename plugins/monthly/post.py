@@ -10,7 +10,7 @@ from nonebot import logger
 
 from bot.config import get_config
 from bot.format import Row, chunk, ranking_lines, ranking_table, score_card
-from bot.replies import Mention, Part, Picture
+from bot.replies import Part, Picture, at
 from models.settlement import Change
 from models.usecases.posts import DirectPost, GroupPost, StoredRow
 
@@ -79,14 +79,14 @@ def change_lines(changes: list[Change], period: str, pay: bool) -> list[str]:
     return out
 
 
-def expired_parts(expired: list[tuple[int, str]]) -> list[Part]:
+def expired_parts(expired: list[tuple[int, str | None, str]]) -> list[Part]:
     """`⏰ N 条申诉随结算过期（未处理）：@张三 #12 …`: each agent @-ed (SPEC §4);
-    `expired` is (entry id, agent's user id) per appeal."""
+    `expired` is (entry id, the agent's account on the group's platform or None, name)."""
     if not expired:
         return []
     parts: list[Part] = [f"⏰ {len(expired)} 条申诉未处理，随本月结算过期："]
-    for entry_id, user_id in expired:
-        parts += [Mention(user_id), f"#{entry_id} "]
+    for entry_id, user_id, name in expired:
+        parts += [at(user_id, name), f"#{entry_id} "]
     return parts
 
 
