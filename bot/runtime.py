@@ -76,7 +76,58 @@ def in_force(s, team_id: int | None, p: Policy) -> Policy:
 
 
 def forget_rules() -> None:
+    """This process's rules of every team and month are read again at the next command
+    (after a `/提成基数` or an activation on the dashboard)."""
     _rules.clear()
+    _now.clear()
+
+
+_now: dict[str, tuple[float, Rubric]] = {}  # current month → (until, rubric in force)
+
+
+async def rubric_in_force() -> Rubric:
+    """The rubric in force for the current month (`models.rubricstore.rubric_for`: the
+    version activated on the dashboard for it, else the file's). The chat commands a group
+    answers, their usage lines and `/帮助` follow it (SPEC §5a "Rubric versions"), without
+    a restart: this process's own activation shows at the next message (`forget_rules`),
+    another process's within `RULES_TTL`. A database that cannot be read keeps the last
+    answer (the file's before any)."""
+    import time
+
+    from models.periods import current_period
+    from models.rubricstore import rubric_for as version_for
+
+    from . import door
+
+    period = current_period(get_config().tz)
+    hit = _now.get(period)
+    now = time.monotonic()
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    try:
+        rub = await door.read(lambda s: version_for(s, period, rubric()))
+    except Exception:
+        logger.exception("reading the rubric in force failed")
+        return rubric_now()
+    _now.clear()
+    _now[period] = (now + RULES_TTL, rub)
+    return rub
+
+
+async def team_rubric(ctx) -> Rubric:
+    """The rubric `/帮助` and `/考核表` show: the one the speaker's team scores the current
+    month with (`in_force`), else the one in force (a group with no team, a private chat
+    of someone on none)."""
+    if ctx.team is None or ctx.session is None:
+        return await rubric_in_force()
+    team_id = ctx.team.id
+    return await ctx.session.run_sync(lambda s: in_force(s, team_id, policy()).rubric)
+
+
+def rubric_now() -> Rubric:
+    """The last `rubric_in_force` answer, without a read (the file's before any): for
+    wording a reply about an item the file's rubric may not have."""
+    return next(iter(_now.values()))[1] if _now else rubric()
 
 
 async def open_database() -> None:
