@@ -276,10 +276,11 @@ def member_states(s: Session, team_id: int, period: str) -> dict[int, tuple[int,
     revoked): one scan of the month's index, a row per member.
 
     An entry's member, item, quantity and fine never change once written, a revoke only
-    ever sets `revoked_at`, entries are never deleted, and ids only grow. So a member whose
-    state is as before has the same counted entries, hence the same tallies: k revokes and
-    k new entries of one member keep the count but not Σ ids, because every new id exceeds
-    every older one."""
+    ever sets `revoked_at`, entries are never deleted, and a team's ids grow in the order
+    its writes commit (one writer on SQLite; on PostgreSQL the team's lock is taken before
+    any insert, `bot.door`). So a member whose state is as before has the same counted
+    entries, hence the same tallies: k revokes and k new entries of one member keep the
+    count but not Σ ids, because every new id exceeds every older one."""
     rows = s.execute(_STATES, {"team_id": team_id, "period": period})
     return {int(mid): (int(n), int(ids)) for mid, n, ids in rows}
 
@@ -305,7 +306,10 @@ def _read_parts(
 def _month_parts(s: Session, team_id: int, period: str) -> dict[int, _Part]:
     """Every member's `_Part` of the month as the database has it now: the states are read
     (`member_states`), and only the members whose state is not the one kept are read
-    again — a new entry or a revoke re-reads one member, not the month.
+    again — a new entry or a revoke re-reads one member, not the month. A part is kept
+    under the state read with it (`_read_parts`), not the one read before it: where each
+    statement sees the latest commit (PostgreSQL's READ COMMITTED), an entry committed
+    between the two statements is in both or in neither.
 
     Only from a read session (committed data): SQLite may give a rolled-back entry's id to
     the next one."""
