@@ -224,7 +224,7 @@ class Scored:
     empty: MemberScore
 
 
-_KEEP = 16  # months (team, period) and (month, rubric version, base) kept per process
+_KEEP = 8  # months (team, period), and (month, rubric version, base), kept per process
 _MONTHS: OrderedDict[tuple, dict[int, _Part]] = OrderedDict()
 _SCORES: OrderedDict[tuple, tuple[dict[int, _Part], Scored]] = OrderedDict()
 _LOCK = threading.Lock()  # the door's reader threads and the event loop share the caches

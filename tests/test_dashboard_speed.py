@@ -262,3 +262,20 @@ async def test_a_grade_named_with_markup_is_escaped_in_the_ranking(app: App):
     assert "&lt;b&gt;A&lt;/b&gt;" in html
     assert "<b>A</b>" not in html
     assert '<td class="num">92.0</td>' in html
+
+
+async def test_start_up_objects_leave_the_full_collections(app: App):
+    """What start-up built is frozen out of the garbage collector's full collections
+    (`bot.runtime.settle_the_heap`): a full collection walks the bot's own data only."""
+    import gc
+
+    from bot import runtime
+
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    try:
+        await runtime.open_database()
+        assert gc.get_freeze_count() > 10_000
+        assert len(gc.get_objects()) < gc.get_freeze_count()
+    finally:
+        gc.unfreeze()
