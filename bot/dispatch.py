@@ -1,7 +1,10 @@
 """One matcher for every KPI command, and the unit of work each command runs in.
 
-`kpi_command` registers a handler under a command's names. For each message that starts
-with one, `_dispatch`:
+`kpi_command` registers a handler under a command's names; `rubric_command` says how a
+rubric item's own commands are handled, and the commands themselves are those of the
+rubric in force for the current month (`bot.runtime.rubric_in_force`, looked at for every
+message), so a version activated on the dashboard is answered without a restart. For each
+message that starts with one, `_dispatch`:
 
 1. builds the `Ctx` (who, where, which team), keeps unbound groups and groups served by
    another bot account silent, and drops a message this process already handled;
