@@ -6,6 +6,7 @@ migrates the database, so `python -m bot` and `nb run` behave the same.
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from functools import cache
 
@@ -78,11 +79,14 @@ def in_force(s, team_id: int | None, p: Policy) -> Policy:
 def forget_rules() -> None:
     """This process's rules of every team and month are read again at the next command
     (after a `/提成基数` or an activation on the dashboard)."""
+    global _reading
     _rules.clear()
     _now.clear()
+    _reading = None  # made again in the running loop (tests run several)
 
 
 _now: dict[str, tuple[float, Rubric]] = {}  # current month → (until, rubric in force)
+_reading: asyncio.Lock | None = None
 
 
 async def rubric_in_force() -> Rubric:
@@ -99,19 +103,28 @@ async def rubric_in_force() -> Rubric:
 
     from . import door
 
+    global _reading
     period = current_period(get_config().tz)
     hit = _now.get(period)
-    now = time.monotonic()
-    if hit is not None and hit[0] > now:
+    if hit is not None and hit[0] > time.monotonic():
         return hit[1]
-    try:
-        rub = await door.read(lambda s: version_for(s, period, rubric()))
-    except Exception:
-        logger.exception("reading the rubric in force failed")
-        return rubric_now()
-    _now.clear()
-    _now[period] = (now + RULES_TTL, rub)
-    return rub
+    if _reading is None:
+        _reading = asyncio.Lock()
+    async with _reading:  # a burst of messages waits for one read, not one each
+        hit = _now.get(period)
+        now = time.monotonic()
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        try:
+            rub = await door.read(lambda s: version_for(s, period, rubric()))
+        except Exception:
+            logger.exception("reading the rubric in force failed")
+            rub, ttl = rubric_now(), 1.0  # tried again in a second, not by every waiter
+        else:
+            ttl = RULES_TTL
+        _now.clear()
+        _now[period] = (now + ttl, rub)
+        return rub
 
 
 async def team_rubric(ctx) -> Rubric:

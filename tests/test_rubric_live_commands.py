@@ -119,3 +119,23 @@ async def test_another_process_activation_shows_within_the_rules_ttl(app: App):
     runtime._rules.update({k: (0.0, *v[1:]) for k, v in runtime._rules.items()})
     reply = await overtime(app)
     assert reply.startswith("✅ #"), reply
+
+
+async def test_a_burst_of_messages_reads_the_rubric_in_force_once(app: App, monkeypatch):
+    import asyncio
+
+    from bot import door, runtime
+
+    reads = []
+    real = door.read
+
+    async def counted(work):
+        reads.append(1)
+        await asyncio.sleep(0.01)
+        return await real(work)
+
+    monkeypatch.setattr(door, "read", counted)
+    runtime.forget_rules()
+    got = await asyncio.gather(*(runtime.rubric_in_force() for _ in range(50)))
+    assert len(reads) == 1
+    assert {r.version for r in got} == {runtime.rubric().version}
