@@ -1,10 +1,13 @@
 """One matcher for every KPI command, and the one transaction each command runs in.
 
-`kpi_command` registers a handler under a command's names. A handler is a plain
-`def handle(ctx, args) -> Call | Reply`: it parses the message into its use case's request
-and returns a `Call` of the use case (`models.usecases`) with the function that words its
-result, or (a command that reads nothing stored, like /帮助) the reply itself. It never
-sees a session. For each message that starts with a command, `_dispatch`:
+`kpi_command` registers a handler under a command's names; `rubric_command` says how a
+rubric item's own commands are handled, and the commands themselves are those of the
+rubric in force for the current month (`bot.runtime.rubric_in_force`, looked at for every
+message), so a version activated on the dashboard is answered without a restart. A handler
+is a plain `def handle(ctx, args) -> Call | Reply`: it parses the message into its use
+case's request and returns a `Call` of the use case (`models.usecases`) with the function
+that words its result, or (a command that reads nothing stored, like /帮助) the reply
+itself. It never sees a session. For each message that starts with a command, `_dispatch`:
 
 1. builds the `Ctx` (who, where, which team), keeps unbound groups and groups served by
    another bot account silent, and drops a message this process already handled;
@@ -38,7 +41,7 @@ import unicodedata
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from nonebot import get_driver, logger, on_message
 from nonebot.adapters import Bot, Event, Message
@@ -48,15 +51,16 @@ from nonebot.typing import T_State
 from sqlalchemy.orm import Session
 
 from models.ledger import Refused, claim_message, release_message
+from models.rubric import Item, Rubric
 from models.usecases.base import Policy
 
 from . import door
-from .commands import SYNONYMS, Cmd
+from .commands import SYNONYMS, Cmd, rubric_commands
 from .context import Ctx, build_ctx, load_member, refresh_name, stale_name
 from .parse import Args, clip_echo
 from .platforms import of_bot, to_uniseg
 from .replies import Reply, send_reply
-from .runtime import in_force, policy
+from .runtime import in_force, policy, rubric_in_force, rubric_now
 from .targets import check_target_count, prefetch_names
 
 Req = TypeVar("Req")
@@ -135,9 +139,48 @@ class _Route:
     prepare: Prepare | None = None
 
 
-_routes: dict[str, _Route] = {}
-_by_length: list[str] = []  # command names, longest first (prefix match like NoneBot's)
+_routes: dict[str, _Route] = {}  # the built-in commands (`bot.commands.COMMANDS`)
+_makers: list[tuple[Callable[[Cmd], bool], Callable[[Item], Handler]]] = []
 _matcher: type[Matcher] | None = None
+
+
+@dataclass(frozen=True)
+class _Table:
+    """The commands a rubric version answers: the built-in ones and its items' own."""
+
+    routes: dict[str, _Route]
+    by_length: list[str]  # command names, longest first (prefix match like NoneBot's)
+    shadowed: dict[str, list[str]]  # command name → synonyms that start with it (`排行榜`)
+
+
+_tables: dict[str, _Table] = {}  # rubric version → its table, built at its first message
+
+
+def _table_of(rub: Rubric) -> _Table:
+    """The command table of `rub` (SPEC §1: a rubric item's commands come from the
+    rubric): the built-in commands and, for each item command, the route its plugin
+    makes for the item (`rubric_command`)."""
+    table = _tables.get(rub.version)
+    if table is not None:
+        return table
+    routes = dict(_routes)
+    for item, cmd in rubric_commands(rub):
+        make = next((m for which, m in _makers if which(cmd)), None)
+        if make is None:
+            continue
+        route = _Route(cmd, make(item), anywhere=False)
+        for name in cmd.names:
+            routes.setdefault(name.lower(), route)  # a rubric never shadows a built-in
+    by_length = sorted(routes, key=len, reverse=True)
+    shadowed: dict[str, list[str]] = {}
+    for syn in SYNONYMS.keys() - routes.keys():
+        if name := next((n for n in by_length if syn.startswith(n)), None):
+            shadowed.setdefault(name, []).append(syn)
+    table = _Table(routes, by_length, shadowed)
+    if len(_tables) > 32:
+        _tables.clear()
+    _tables[rub.version] = table
+    return table
 
 
 def _starts_with(text: str, start: str) -> bool:
@@ -174,9 +217,13 @@ def _lead(bot: Bot, segments: Message) -> list | None:
     return kept
 
 
-def match_command(bot: Bot, message: Message) -> tuple[_Route, UniMessage] | None:
-    """The command a message starts with (`/软文…`), and the message after it as a uniseg
-    `UniMessage` (converted only once a command matched, and only what follows it).
+def match_command(
+    bot: Bot, message: Message, rub: Rubric | None = None
+) -> tuple[_Route, UniMessage] | None:
+    """The command a message starts with (`/软文…`) among the built-in ones and those of
+    `rub` (default: the rubric in force as last read, `bot.runtime.rubric_now`), and the
+    message after it as a uniseg `UniMessage` (converted only once a command matched, and
+    only what follows it).
 
     SPEC §3 "What real clients send": before the command's text may come a quote (kept by
     the adapter when the quoted message could not be fetched), @s (of the bot, or the one
@@ -188,6 +235,7 @@ def match_command(bot: Bot, message: Message) -> tuple[_Route, UniMessage] | Non
     """
     from nonebot_plugin_alconna.uniseg import Text, UniMessage
 
+    table = _table_of(rub or rubric_now())
     found = _first_text(message)
     if found is None:
         return None
@@ -203,31 +251,30 @@ def match_command(bot: Bot, message: Message) -> tuple[_Route, UniMessage] | Non
             return None
         started = False
     low = text.lower()
-    for name in _by_length:
+    for name in table.by_length:
         if low.startswith(name):
             lead = _lead(bot, message[:index]) if index else []
             if lead is None:
                 return None
-            if (longer := _shadowed.get(name)) and (hint := _synonym_at(low, longer)):
-                return _suggestion(hint), UniMessage()  # `/排行榜` is not `/排行 榜`
+            if (longer := table.shadowed.get(name)) and (hint := _synonym_at(low, longer)):
+                return _suggestion(hint, table), UniMessage()  # `/排行榜` is not `/排行 榜`
             rest = text[len(name) :].lstrip()
             arg = UniMessage(lead)
             if rest:
                 arg.append(Text(rest))
             if index + 1 < len(message):
                 arg.extend(to_uniseg(bot, message[index + 1 :]))
-            return _routes[name], arg
-    if started and (hint := near_miss(low)):
+            return table.routes[name], arg
+    if started and (hint := near_miss(low, table)):
         if index and _lead(bot, message[:index]) is None:
             return None
-        return _suggestion(hint), UniMessage()
+        return _suggestion(hint, table), UniMessage()
     return None
 
 
 # ---- a command almost typed ---------------------------------------------------------------
 
-_shadowed: dict[str, list[str]] = {}  # command name → synonyms that start with it (`排行榜`)
-_suggestions: dict[str, _Route] = {}
+_suggestions: dict[tuple[str, str], _Route] = {}
 _WORD_END = re.compile(r"[\s\d#＃@:：,，。!！?？/]|https?:")
 
 
@@ -254,7 +301,7 @@ def _one_edit(a: str, b: str) -> bool:
     return short[i:] == long[i + 1 :]
 
 
-def near_miss(low: str) -> str | None:
+def near_miss(low: str, table: _Table | None = None) -> str | None:
     """SPEC §3: the command a mistyped one means, when unambiguous enough: a known synonym
     (`/排名`, `/我的积分`), or a name one edit away (`/加好有`). Names of one character, and
     English aliases shorter than four letters, are too short to guess from. Only read for a
@@ -265,32 +312,33 @@ def near_miss(low: str) -> str | None:
         return None
     if word in SYNONYMS:
         return SYNONYMS[word]
-    for name in _routes:
+    routes = (table or _table_of(rubric_now())).routes
+    for name in routes:
         if len(name) >= (4 if name.isascii() else 2) and _one_edit(word, name):
-            return _routes[name].cmd.name
+            return routes[name].cmd.name
     return None
 
 
-def _suggestion(name: str) -> _Route:
+def _suggestion(name: str, table: _Table) -> _Route:
     """A route that answers `❓ 是不是 /排行？` and the command's usage, like a read
     command (silent in unbound groups, claimed once)."""
-    route = _suggestions.get(name)
+    cmd = table.routes[name.lower()].cmd
+    route = _suggestions.get((name, cmd.usage))
     if route is None:
-        cmd = _routes[name.lower()].cmd
         text = f"❓ 是不是 /{cmd.name}？\n用法：{cmd.usage}"
 
         def answer(ctx: Ctx, args: Args) -> str:
             return text
 
         route = _Route(replace(cmd, role="anyone", writes=False), answer, anywhere=False)
-        _suggestions[name] = route
+        _suggestions[(name, cmd.usage)] = route
     return route
 
 
 async def _is_command(bot: Bot, event: Event, state: T_State) -> bool:
     if event.get_type() != "message":
         return False
-    found = match_command(bot, event.get_message())
+    found = match_command(bot, event.get_message(), await rubric_in_force())
     if found is None:
         return False
     state["kpi_route"], state["kpi_arg"] = found
@@ -459,6 +507,13 @@ async def _read(route: _Route, ctx: Ctx, args: Args) -> Outcome:
     )
 
 
+def _matcher_once() -> None:
+    global _matcher
+    if _matcher is None:
+        _matcher = on_message(rule=Rule(_is_command), priority=10, block=True)
+        _matcher.handle()(_dispatch)
+
+
 def kpi_command(
     cmd: Cmd, *, anywhere: bool = False, prepare: Prepare | None = None
 ) -> Callable[[Handler], Handler]:
@@ -468,10 +523,6 @@ def kpi_command(
     prepare: adapter calls a writing command needs, run before its transaction opens
     (default: the names of the people it names, `bot.targets.prefetch_names`).
     """
-    global _matcher
-    if _matcher is None:
-        _matcher = on_message(rule=Rule(_is_command), priority=10, block=True)
-        _matcher.handle()(_dispatch)
 
     def deco(func: Handler) -> Handler:
         route = _Route(cmd, func, anywhere, prepare)
@@ -479,11 +530,23 @@ def kpi_command(
             if name.lower() in _routes:
                 raise ValueError(f"command /{name} registered twice")
             _routes[name.lower()] = route
-        _by_length[:] = sorted(_routes, key=len, reverse=True)
-        _shadowed.clear()
-        for syn in SYNONYMS.keys() - _routes.keys():
-            if name := next((n for n in _by_length if syn.startswith(n)), None):
-                _shadowed.setdefault(name, []).append(syn)
+        _tables.clear()
         return func
 
+    _matcher_once()
+    return deco
+
+
+def rubric_command(which: Callable[[Cmd], bool]) -> Callable[[Callable[[Item], Handler]], Any]:
+    """Register how the rubric items' commands that `which` selects are handled: `make(item)`
+    gives the handler of one item. The commands themselves come from the rubric in force
+    (`_table_of`), so a version activated on the dashboard that adds an item with its own
+    commands is answered at the next message, without a restart."""
+
+    def deco(make: Callable[[Item], Handler]) -> Callable[[Item], Handler]:
+        _makers.append((which, make))
+        _tables.clear()
+        return make
+
+    _matcher_once()
     return deco

@@ -7,6 +7,7 @@ settled month's stored scores), an agent's month is `member_score` (as `/我的�
 from __future__ import annotations
 
 import itertools
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date
@@ -16,7 +17,7 @@ from pathlib import Path
 from weakref import WeakKeyDictionary
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -25,7 +26,6 @@ from .ledger import (
     MonthTallies,
     Ranked,
     member_entries,
-    month_tallies,
     rank,
     read_tallies,
     settlement_of,
@@ -33,10 +33,11 @@ from .ledger import (
 )
 from .nudges import Gap, missing_reports
 from .periods import month_start_utc, period_bounds, shift_period
+from .quantity import as_quantity
 from .rights import is_current
 from .roster import agents_scored, all_teams, bindings_of, memberships
 from .rubric import Rubric
-from .scoring import MemberScore, score_member
+from .scoring import MemberScore, Tally, score_member
 from .settlement import base_of, member_score, month_scores, rubric_of, stored_score
 from .tables import (
     Appeal,
@@ -201,103 +202,184 @@ async def team_month(
     return TeamMonth(team, period, rubric, ranking, settlement, missing, appeals, names)
 
 
-# ---- the live ranking, scored once per state of the month's entries -------------------------
+# ---- the live ranking: each member's month kept per state of their entries ------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """One member's counted entries of the month: their state (`member_states`) and
+    tallies, read by one query, so the two always describe the same entries."""
+
+    state: tuple[int, int]
+    tallies: dict[str, Tally]
+    fine_cents: int
 
 
 @dataclass(frozen=True)
-class _Scored:
+class Scored:
+    """A month's tallies and every member's score under one rubric version and base."""
+
     tallies: MonthTallies
-    scores: dict[int, MemberScore]  # members with entries; the others score as empty
+    scores: dict[int, MemberScore]  # members with entries; the others score as `empty`
     empty: MemberScore
 
 
-_SCORED: OrderedDict[tuple, _Scored] = OrderedDict()
-_SCORED_KEEP = 8
+_KEEP = 8  # months (team, period), and (month, rubric version, base), kept per process
+_MONTHS: OrderedDict[tuple, dict[int, _Part]] = OrderedDict()
+_SCORES: OrderedDict[tuple, tuple[dict[int, _Part], Scored]] = OrderedDict()
+_LOCK = threading.Lock()  # the door's reader threads and the event loop share the caches
 _ENGINES: WeakKeyDictionary = WeakKeyDictionary()  # engine → its number in this process
 _engine_numbers = itertools.count(1)
+PART_QUERY_MEMBERS = 200  # more changed members than this: the whole month is read again
 
 
-def _engine_number(session: AsyncSession | Session) -> int:
+def _engine_number(session: Session) -> int:
     """A number for the database the session reads, never reused by another engine in this
     process (an `id()` could be, once an engine is gone)."""
-    if isinstance(session, AsyncSession):
-        engine = session.bind.sync_engine  # type: ignore[union-attr]
-    else:
-        engine = session.get_bind()
-    if engine not in _ENGINES:
-        _ENGINES[engine] = next(_engine_numbers)
-    return _ENGINES[engine]
+    engine = session.get_bind()
+    with _LOCK:
+        if engine not in _ENGINES:
+            _ENGINES[engine] = next(_engine_numbers)
+        return _ENGINES[engine]
 
 
-def _state_query(team_id: int, period: str):
-    return select(func.count(Entry.id), func.coalesce(func.sum(Entry.id), 0)).where(
-        Entry.team_id == team_id, Entry.period == period, Entry.revoked_at.is_(None)
-    )
-
-
-async def entries_state(session: AsyncSession, team_id: int, period: str) -> tuple[int, int]:
-    """(how many, Σ ids) of the month's entries that count (not revoked): one scan of the
-    covering index. An entry's member, item, quantity and fine never change once written,
-    and a revoke only ever sets `revoked_at`; ids only grow. So two equal states mean the
-    same set of counted entries, hence the same tallies: k revokes and k new entries
-    change Σ ids, because every new id exceeds every older one."""
-    row = (await session.execute(_state_query(team_id, period))).one()
-    return int(row[0]), int(row[1])
-
-
-_TALLIES: OrderedDict[tuple, MonthTallies] = OrderedDict()
+def _cached(cache: OrderedDict, key: tuple):
+    with _LOCK:
+        found = cache.get(key)
+        if found is not None:
+            cache.move_to_end(key)
+        return found
 
 
 def _keep(cache: OrderedDict, key: tuple, value):
-    cache[key] = value
-    while len(cache) > _SCORED_KEEP:
-        cache.popitem(last=False)
+    with _LOCK:
+        cache[key] = value
+        cache.move_to_end(key)
+        while len(cache) > _KEEP:
+            cache.popitem(last=False)
     return value
 
 
-def tallies_now(s: Session, team_id: int, period: str) -> MonthTallies:
-    """`ledger.month_tallies` of the month, kept per process for the state of its entries
-    (`entries_state`): the what-if and the team page read the same month's tallies once.
+_STATES = (
+    select(Entry.member_id, func.count(Entry.id), func.sum(Entry.id))
+    .where(
+        Entry.team_id == bindparam("team_id"),
+        Entry.period == bindparam("period"),
+        Entry.revoked_at.is_(None),
+    )
+    .group_by(Entry.member_id)
+)
+
+
+def member_states(s: Session, team_id: int, period: str) -> dict[int, tuple[int, int]]:
+    """member id → (how many, Σ ids) of their entries of the month that count (not
+    revoked): one scan of the month's index, a row per member.
+
+    An entry's member, item, quantity and fine never change once written, a revoke only
+    ever sets `revoked_at`, entries are never deleted, and a team's ids grow in the order
+    its writes commit (one writer on SQLite; on PostgreSQL the team's lock is taken before
+    any insert, `bot.door`). So a member whose state is as before has the same counted
+    entries, hence the same tallies: k revokes and k new entries of one member keep the
+    count but not Σ ids, because every new id exceeds every older one."""
+    rows = s.execute(_STATES, {"team_id": team_id, "period": period})
+    return {int(mid): (int(n), int(ids)) for mid, n, ids in rows}
+
+
+def _read_parts(
+    s: Session, team_id: int, period: str, members: list[int] | None
+) -> dict[int, _Part]:
+    """`ledger.tally_query` of the month (of `members` only, or all), with each member's
+    state computed from the same rows."""
+    q = tally_query(team_id, period).add_columns(func.sum(Entry.id))
+    if members is not None:
+        q = q.where(Entry.member_id.in_(members))
+    found: dict[int, tuple[dict[str, Tally], list[int]]] = {}
+    for mid, item, qty, n, fine, ids in s.execute(q):
+        tallies, acc = found.setdefault(mid, ({}, [0, 0, 0]))
+        tallies[item] = Tally(as_quantity(qty), int(n))
+        acc[0] += int(n)
+        acc[1] += int(ids)
+        acc[2] += int(fine or 0)
+    return {mid: _Part((n, ids), t, fine) for mid, (t, (n, ids, fine)) in found.items()}
+
+
+def _month_parts(s: Session, team_id: int, period: str) -> dict[int, _Part]:
+    """Every member's `_Part` of the month as the database has it now: the states are read
+    (`member_states`), and only the members whose state is not the one kept are read
+    again — a new entry or a revoke re-reads one member, not the month. A part is kept
+    under the state read with it (`_read_parts`), not the one read before it: where each
+    statement sees the latest commit (PostgreSQL's READ COMMITTED), an entry committed
+    between the two statements is in both or in neither.
+
     Only from a read session (committed data): SQLite may give a rolled-back entry's id to
     the next one."""
-    row = s.execute(_state_query(team_id, period)).one()
-    key = (_engine_number(s), team_id, period, (int(row[0]), int(row[1])))
-    found = _TALLIES.get(key)
-    if found is None:
-        return _keep(_TALLIES, key, month_tallies(s, team_id, period))
-    _TALLIES.move_to_end(key)
-    return found
+    key = (_engine_number(s), team_id, period)
+    states = member_states(s, team_id, period)
+    kept = _cached(_MONTHS, key) or {}
+    changed = [m for m, st in states.items() if (p := kept.get(m)) is None or p.state != st]
+    if not changed and len(kept) == len(states):
+        return kept
+    if len(changed) > PART_QUERY_MEMBERS:
+        parts = _read_parts(s, team_id, period, None)
+    else:
+        parts = {m: p for m, p in kept.items() if m in states and m not in changed}
+        if changed:
+            parts |= _read_parts(s, team_id, period, changed)
+    return _keep(_MONTHS, key, parts)
+
+
+def _as_tallies(parts: dict[int, _Part]) -> MonthTallies:
+    return MonthTallies(
+        {m: p.tallies for m, p in parts.items()}, {m: p.fine_cents for m, p in parts.items()}
+    )
+
+
+def tallies_now(s: Session, team_id: int, period: str) -> MonthTallies:
+    """`ledger.month_tallies` of the month, from the per-member parts kept in this process
+    (`_month_parts`): the what-if and the team page read the same month once, and a write
+    re-reads only its member. Only from a read session."""
+    return _as_tallies(_month_parts(s, team_id, period))
+
+
+def scored_now(
+    s: Session, rubric: Rubric, team_id: int, period: str, base: Decimal | None
+) -> Scored:
+    """The month's tallies and every member's `score_member` under `rubric` and `base`,
+    kept per process: a member is scored again only when their entries changed
+    (`_month_parts`), or under another rubric version or base. Only from a read session."""
+    parts = _month_parts(s, team_id, period)
+    key = (_engine_number(s), team_id, period, rubric.version, base)
+    kept = _cached(_SCORES, key)
+    if kept is not None and kept[0] is parts:
+        return kept[1]
+    old_parts, old = kept if kept is not None else ({}, None)
+    scores = {}
+    for m, p in parts.items():
+        if old is not None and old_parts.get(m) is p:
+            scores[m] = old.scores[m]
+        else:
+            scores[m] = score_member(rubric, p.tallies, Fraction(p.fine_cents, 100), base)
+    empty = old.empty if old is not None else score_member(rubric, {}, 0, base)
+    return _keep(_SCORES, key, (parts, Scored(_as_tallies(parts), scores, empty)))[1]
+
+
+def _ranking(
+    s: Session, rubric: Rubric, team_id: int, period: str, base: Decimal | None
+) -> tuple[list[Ranked], MonthTallies]:
+    agents = agents_scored(s, team_id, period)
+    scored = scored_now(s, rubric, team_id, period, base)
+    ranking = rank([(a, scored.scores.get(a.id, scored.empty)) for a in agents])
+    return ranking, scored.tallies
 
 
 async def live_ranking(
     session: AsyncSession, rubric: Rubric, team_id: int, period: str, base: Decimal | None
 ) -> tuple[list[Ranked], MonthTallies]:
     """The open month's ranking as `team_month_scores` computes it (the same tallies,
-    `score_member` and `rank`), with the scores kept per process for the state of the
-    month's entries (`entries_state`), the rubric version and the commission base: a page
-    read again with nothing logged or revoked meanwhile is not scored again. The roster is
-    read at every call (a rename, a join or a leave shows at once)."""
-    agents = await session.run_sync(agents_scored, team_id, period)
-    state = await entries_state(session, team_id, period)
-    key = (_engine_number(session), team_id, period, rubric.version, base, state)
-    scored = _SCORED.get(key)
-    if scored is None:
-        tkey = (_engine_number(session), team_id, period, state)
-        mt = _TALLIES.get(tkey) or _keep(
-            _TALLIES, tkey, await session.run_sync(month_tallies, team_id, period)
-        )
-        scores = {
-            mid: score_member(rubric, t, Fraction(mt.fines.get(mid, 0), 100), base)
-            for mid, t in mt.tallies.items()
-        }
-        scored = _Scored(mt, scores, score_member(rubric, {}, 0, base))
-        _SCORED[key] = scored
-        while len(_SCORED) > _SCORED_KEEP:
-            _SCORED.popitem(last=False)
-    else:
-        _SCORED.move_to_end(key)
-    ranking = rank([(a, scored.scores.get(a.id, scored.empty)) for a in agents])
-    return ranking, scored.tallies
+    `score_member` and `rank`), from `scored_now`: a page read again after one new entry
+    or revoke scores one member again. The roster is read at every call (a rename, a join
+    or a leave shows at once)."""
+    return await session.run_sync(_ranking, rubric, team_id, period, base)
 
 
 async def member_names(session: AsyncSession, ids: set[int]) -> dict[int, str]:

@@ -28,12 +28,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .commission import commission_base_for
-from .dashboard import tallies_now
+from .dashboard import scored_now
 from .ledger import Refused
 from .periods import utcnow
 from .roster import _scored, audit
 from .rubric import Rubric, RubricError, parse_rubric
-from .scoring import MemberScore, money, round_half_up, score_member
+from .scoring import MemberScore, money, round_half_up
 from .settlement import base_of, rubric_of
 from .tables import Member, RubricVersion, SettledScore, Settlement
 
@@ -237,10 +237,12 @@ def what_if(
 ) -> WhatIf:
     """Every scored agent of the team's month under its rules now (a settled month: as
     settled) and under `draft`, with the same entries and the same commission base.
-    Nothing is written. One GROUP BY of the month; each agent scored twice."""
+    Nothing is written. The scores come from `dashboard.scored_now` (the team page's: a
+    month read again after one new entry scores one agent again, under either rubric)."""
     rubric, base, st = month_rules_for(s, team_id, period, fallback, default_base)
-    mt = tallies_now(s, team_id, period)
+    after = scored_now(s, draft, team_id, period, base)
     settled = st is not None and st.status == "settled"
+    before = None if settled else scored_now(s, rubric, team_id, period, base)
     if settled:
         from .settlement import stored_score
 
@@ -257,9 +259,7 @@ def what_if(
         people = [(mid, name, None) for mid, name in agents]
     rows = []
     for mid, name, stored in people:
-        tallies = mt.tallies.get(mid, {})
-        fines = Fraction(mt.fines.get(mid, 0), 100)
-        old = stored or score_member(rubric, tallies, fines, base)
-        rows.append(WhatIfRow(mid, name, old, score_member(draft, tallies, fines, base)))
+        old = stored if before is None else before.scores.get(mid, before.empty)
+        rows.append(WhatIfRow(mid, name, old, after.scores.get(mid, after.empty)))
     rows.sort(key=lambda r: (-r.new.total, r.name, r.member_id))
     return WhatIf(period, settled, base, rubric, draft, rows)

@@ -8,7 +8,7 @@ from bot.commands import COMMANDS, plugin_meta, rubric_commands, self_report_exa
 from bot.context import Ctx
 from bot.dispatch import kpi_command
 from bot.parse import Args, clip_echo
-from bot.runtime import rubric
+from bot.runtime import rubric_now
 from models.scoring import fmt_points, fmt_signed
 
 __plugin_meta__ = plugin_meta("帮助", "命令说明与考核表", usages("help", "rubric"))
@@ -16,7 +16,8 @@ __plugin_meta__ = plugin_meta("帮助", "命令说明与考核表", usages("help
 
 @kpi_command(COMMANDS["help"], anywhere=True)
 def help_cmd(ctx: Ctx, args: Args) -> str:
-    from_rubric = [c for _, c in rubric_commands(rubric())]
+    rub = rubric_now()  # the version in force this month (the dispatcher just read it)
+    from_rubric = [c for _, c in rubric_commands(rub)]
     if args.words:
         word = args.words[0].lstrip("/").lower()
         for c in [*COMMANDS.values(), *from_rubric]:
@@ -24,7 +25,7 @@ def help_cmd(ctx: Ctx, args: Args) -> str:
                 return f"{c.title}\n{c.does}"
         return f"❌ 没有命令 {clip_echo(args.words[0])}。发 /帮助 查看全部命令\n用法：/帮助 [命令]"
     if ctx.binding is None and ctx.group_id is not None:
-        examples = "、".join(self_report_examples(rubric()))
+        examples = "、".join(self_report_examples(rub))
         return (
             "本群还没有绑定团队。群主或超级管理员发 /绑定 新团队名 即可开始使用；"
             "要加入已有团队，请超级管理员或该团队的主管来绑定。\n"
@@ -47,7 +48,7 @@ def help_cmd(ctx: Ctx, args: Args) -> str:
 
 @kpi_command(COMMANDS["rubric"])
 def rubric_cmd(ctx: Ctx, args: Args) -> str:
-    rub = rubric()
+    rub = rubric_now()
     lines = [f"📑 {rub.name}（满分 100，版本 {rub.version[:8]}）"]
     for cat in rub.categories:
         lines.append(f"【{cat.name} {fmt_points(Fraction(cat.max))}分】")

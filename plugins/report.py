@@ -2,10 +2,10 @@
 /报 for any self-report item, /撤回 (SPEC §3 Agents). The rules are
 `models.usecases.selfreport`; here the message becomes its request and the result its reply."""
 
-from bot.commands import COMMANDS, Cmd, plugin_meta, rubric_commands, usages
+from bot.commands import COMMANDS, plugin_meta, rubric_commands, usages
 from bot.config import get_config
 from bot.context import Ctx
-from bot.dispatch import Call, Later, kpi_command
+from bot.dispatch import Call, Later, kpi_command, rubric_command
 from bot.evidence import fetch_later
 from bot.format import cat_line
 from bot.linkcheck import snapshot_later
@@ -76,15 +76,17 @@ def _with_picture(call: Call, args: Args) -> Call:
     return Call(call.use_case, call.request, reply, keeps_member=True)
 
 
-def _register(item: Item, cmd: Cmd) -> None:
-    @kpi_command(cmd)
+@rubric_command(lambda cmd: cmd.role != "supervisor")
+def _self_report_of(item: Item):
+    """The handler of a self-report item's own commands (`/软文`), for any rubric version."""
+
     def _handle(ctx: Ctx, args: Args) -> Call:
         return _with_picture(_report(ctx, args, item), args)
 
+    return _handle
+
 
 SELF_COMMANDS = [(i, c) for i, c in rubric_commands(rubric()) if c.role != "supervisor"]
-for _item, _cmd in SELF_COMMANDS:
-    _register(_item, _cmd)
 
 
 @kpi_command(COMMANDS["report"])

@@ -5,14 +5,14 @@ result its reply."""
 
 from fractions import Fraction
 
-from bot.commands import COMMANDS, Cmd, plugin_meta, rubric_commands, usages
+from bot.commands import COMMANDS, plugin_meta, rubric_commands, usages
 from bot.config import get_config
 from bot.context import Ctx
-from bot.dispatch import Call, kpi_command
+from bot.dispatch import Call, kpi_command, rubric_command
 from bot.format import cat_line, entry_points, item_name, local_time
 from bot.parse import Args, note_of
 from bot.replies import Part, at
-from bot.runtime import rubric
+from bot.runtime import rubric, rubric_now
 from bot.targets import actor_of, entry_ref, people_of
 from models.ledger import Refused
 from models.periods import parse_period
@@ -46,7 +46,7 @@ def _marks(ctx: Ctx, args: Args, item: Item | None, sign: int) -> Call:
 
 
 def _marked(done: Marked) -> str:
-    rub = rubric()
+    rub = rubric_now()  # the version in force: an item it added is named too
     item, quantity = done.item, done.quantity
     when = "本月" if done.current else f"{done.period} "
     times = f" ×{quantity}" if quantity != 1 else ""
@@ -94,15 +94,18 @@ def bonus(ctx: Ctx, args: Args) -> Call:
     return _marks(ctx, args, None, +1)
 
 
-def _register(item: Item, cmd: Cmd) -> None:
-    @kpi_command(cmd)
+@rubric_command(lambda cmd: cmd.role == "supervisor")
+def _shortcut_of(item: Item):
+    """The handler of a deduction or bonus item's own commands (`/迟到`), for any rubric
+    version."""
+
     def _handle(ctx: Ctx, args: Args) -> Call:
         return _marks(ctx, args, item, 1 if item.is_bonus else -1)
 
+    return _handle
+
 
 SHORTCUTS = [(i, c) for i, c in rubric_commands(rubric()) if c.role == "supervisor"]
-for _item, _cmd in SHORTCUTS:
-    _register(_item, _cmd)
 
 
 @kpi_command(COMMANDS["revoke"])
@@ -113,7 +116,7 @@ def revoke_cmd(ctx: Ctx, args: Args) -> Call:
 
 
 def _revoked(done: Revoked) -> list[Part] | str:
-    rub = rubric()
+    rub = rubric_now()
     e = done.entry
     item = rub.item(e.item_key)
     line = (

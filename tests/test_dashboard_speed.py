@@ -1,16 +1,24 @@
-"""The team page's live ranking is scored once per state of the month's entries (issue 24,
-bench/dashboard.py): a new entry, a revoke, a rename or a new rubric shows at the next page."""
+"""The team page's live ranking keeps each member's month per state of their entries (issue
+24, bench/dashboard.py): a new entry or a revoke re-reads and re-scores that member only, and
+it, a rename or a new rubric shows at the next page — never a stale total."""
 
 from __future__ import annotations
 
+import random
+from datetime import date
+from decimal import Decimal
+
+import pytest
 from nonebug import App
 from sqlalchemy import select, update
 
 from bot import db, door
 from models import dashboard as dash
-from models.ledger import revoke
+from models.ledger import month_ranking, month_tallies, revoke, write_entry
+from models.periods import utcnow
 from models.rubric import DEFAULT_RUBRIC_PATH, Rubric, load_rubric, parse_rubric
-from models.tables import Entry, Member
+from models.rubricstore import what_if
+from models.tables import Entry, Member, Team, Tenure
 from tests.test_dashboard import (  # noqa: F401  (frozen_clock: the suite's November)
     BOSS,
     LI,
@@ -49,25 +57,163 @@ async def test_team_page_follows_every_entry_revoke_and_rename(app: App):
 
 
 async def test_as_many_revokes_as_new_entries_is_another_state(app: App):
-    """k revokes and k new entries keep the count; Σ ids still moves (every new id is
-    larger than every old one), so the scores are not taken from before."""
+    """k revokes and k new entries of one member keep the count; Σ ids still moves (every
+    new id is larger than every old one), so the member's scores are not taken from before."""
     await team_a(app)
-    a = (await ids())["客服一组"]
-    async with db.reading() as s:
-        before = await dash.entries_state(s, a, "2026-11")
+    a, li = (await ids())["客服一组"], (await ids())["李四"]
+    before = await door.read(lambda s: dash.member_states(s, a, "2026-11"))
     await said(app, ["/迟到 ", at(LI)], OWNER, role="owner")
 
     def first_out(s):
         oldest = s.execute(
-            select(Entry).where(Entry.team_id == a).order_by(Entry.id).limit(1)
+            select(Entry).where(Entry.member_id == li).order_by(Entry.id).limit(1)
         ).scalar_one()
         revoke(s, oldest, "qq:10001", "老板", None)
 
     await door.write(a, first_out)
+    after = await door.read(lambda s: dash.member_states(s, a, "2026-11"))
+    assert after[li][0] == before[li][0]
+    assert after[li] != before[li]
+    assert {m: st for m, st in after.items() if m != li} == {
+        m: st for m, st in before.items() if m != li
+    }
+
+
+# ---- a write re-reads and re-scores its member only, and no total is ever stale ----------
+
+
+async def _team_of(n: int) -> tuple[int, list[int]]:
+    """A team of `n` agents on the roster since January (no chat needed)."""
+
+    def work(s):
+        team = Team(name="大组", created_at=utcnow())
+        s.add(team)
+        s.flush()
+        members = []
+        for k in range(n):
+            m = Member(
+                team_id=team.id, platform="qq", user_id=str(40000 + k), name=f"客服{k:02d}",
+                role="agent", joined_on=date(2026, 1, 1),
+            )  # fmt: skip
+            s.add(m)
+            s.flush()
+            s.add(Tenure(member_id=m.id, start=date(2026, 1, 1)))
+            members.append(m.id)
+        return team.id, members
+
+    return await door.write(None, work)
+
+
+def _entry(team_id: int, member_id: int, item: str, quantity: int = 1, fine: int = 0) -> dict:
+    return {
+        "team_id": team_id, "member_id": member_id, "period": "2026-11", "item_key": item,
+        "quantity": quantity, "fine_cents": fine, "link": None, "note": None,
+        "image_url": None, "image_file": None, "created_at": utcnow(),
+        "created_by": "qq:10001", "created_by_name": "老板", "source": None,
+    }  # fmt: skip
+
+
+async def _log(team_id: int, member_id: int, item: str, quantity: int = 1, fine: int = 0) -> int:
+    return await door.write(
+        team_id, lambda s: write_entry(s, _entry(team_id, member_id, item, quantity, fine))
+    )
+
+
+async def _revoke(team_id: int, entry_id: int) -> None:
+    await door.write(
+        team_id, lambda s: revoke(s, s.get(Entry, entry_id), "qq:10001", "老板", "测试")
+    )
+
+
+def _seen(ranking) -> list[tuple]:
+    return [
+        (
+            r.rank,
+            r.member.id,
+            r.score.total,
+            r.score.grade,
+            r.score.fines,
+            r.score.commission,
+            [(c.key, c.earned, [(i.quantity, i.entries) for i in c.items]) for c in r.score.categories],
+        )
+        for r in ranking
+    ]  # fmt: skip
+
+
+async def _cached_and_fresh(team_id: int, rub: Rubric, base: Decimal) -> tuple[list, list]:
     async with db.reading() as s:
-        after = await dash.entries_state(s, a, "2026-11")
-    assert after[0] == before[0]
-    assert after != before
+        cached, _ = await dash.live_ranking(s, rub, team_id, "2026-11", base)
+    fresh = await door.read(lambda s: month_ranking(s, rub, team_id, "2026-11", base))
+    return _seen(cached), _seen(fresh)
+
+
+async def test_a_new_entry_rereads_and_rescores_only_its_member(
+    app: App, monkeypatch: pytest.MonkeyPatch
+):
+    team_id, members = await _team_of(30)
+    rub, base = load_rubric(), Decimal(5000)
+    for k, m in enumerate(members):
+        await _log(team_id, m, "article", 1 + k % 3)
+    await _cached_and_fresh(team_id, rub, base)  # the month is read and scored once
+    read, scored = [], []
+    real_read, real_score = dash._read_parts, dash.score_member
+    monkeypatch.setattr(
+        dash, "_read_parts", lambda s, t, p, who: read.append(who) or real_read(s, t, p, who)
+    )
+    monkeypatch.setattr(
+        dash, "score_member", lambda *a: scored.append(dict(a[1])) or real_score(*a)
+    )
+    await _log(team_id, members[7], "late")
+    cached, fresh = await _cached_and_fresh(team_id, rub, base)
+    assert cached == fresh
+    assert read == [[members[7]]]
+    assert [set(t) for t in scored] == [{"article", "late"}]
+    read.clear()
+    scored.clear()
+    cached_again, _ = await _cached_and_fresh(team_id, rub, base)  # nothing new: nothing read
+    assert cached_again == fresh
+    assert read == []
+    assert scored == []
+
+
+async def test_no_write_ever_leaves_a_stale_total(app: App):
+    """A random month of entries, revokes, an entry revoked again right away (the member's
+    state goes back to an earlier one) and a revoke plus a new entry of one member: after
+    each write the team page's ranking, the what-if's "now" column and the tallies equal
+    the month scored from scratch (`ledger.month_ranking`, `ledger.month_tallies`)."""
+    team_id, members = await _team_of(12)
+    rub, base = load_rubric(), Decimal(5000)
+    items = [i.key for i in rub.items]
+    rng = random.Random(24)
+    counted: list[int] = []
+    for step in range(45):
+        roll = rng.random()
+        if roll < 0.55 or not counted:
+            item = rng.choice(items)
+            fine = rng.choice([0, 0, 5000]) if rub.item(item).points else 0
+            counted.append(await _log(team_id, rng.choice(members), item, rng.randint(1, 3), fine))
+        elif roll < 0.75:
+            await _revoke(team_id, counted.pop(rng.randrange(len(counted))))
+        elif roll < 0.9:
+            member = rng.choice(members)
+            eid = await _log(team_id, member, "late")
+            await _revoke(team_id, eid)  # the member's state is as before the entry
+        else:  # one revoked and one new for the same member: the count is as before
+            gone = counted.pop(rng.randrange(len(counted)))
+            member = (await door.read(lambda s, g=gone: s.get(Entry, g))).member_id
+            await _revoke(team_id, gone)
+            counted.append(await _log(team_id, member, rng.choice(items)))
+        cached, fresh = await _cached_and_fresh(team_id, rub, base)
+        assert cached == fresh, step
+        tallies = await door.read(lambda s: dash.tallies_now(s, team_id, "2026-11"))
+        scratch = await door.read(lambda s: month_tallies(s, team_id, "2026-11"))
+        assert tallies.tallies == scratch.tallies, step
+        assert {m: f for m, f in tallies.fines.items() if f} == {
+            m: f for m, f in scratch.fines.items() if f
+        }, step
+        w = await door.read(lambda s: what_if(s, team_id, "2026-11", harsher_late(), rub, base))
+        by_member = {r.member_id: r.old.total for r in w.rows}
+        assert by_member == {row[1]: row[2] for row in fresh}, step
 
 
 def harsher_late() -> Rubric:
@@ -116,3 +262,20 @@ async def test_a_grade_named_with_markup_is_escaped_in_the_ranking(app: App):
     assert "&lt;b&gt;A&lt;/b&gt;" in html
     assert "<b>A</b>" not in html
     assert '<td class="num">92.0</td>' in html
+
+
+async def test_start_up_objects_leave_the_full_collections(app: App):
+    """What start-up built is frozen out of the garbage collector's full collections
+    (`bot.runtime.settle_the_heap`): a full collection walks the bot's own data only."""
+    import gc
+
+    from bot import runtime
+
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    try:
+        await runtime.open_database()
+        assert gc.get_freeze_count() > 10_000
+        assert len(gc.get_objects()) < gc.get_freeze_count()
+    finally:
+        gc.unfreeze()

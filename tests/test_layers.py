@@ -41,12 +41,30 @@ def _plugin_files() -> list[Path]:
     return sorted((ROOT / "plugins").glob("**/*.py"))
 
 
-def _is_handler(f: ast.AST) -> bool:
-    """A function registered with `@kpi_command(...)`."""
+def _decorated(f: ast.AST, *names: str) -> bool:
     return isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef) and any(
-        isinstance(d, ast.Call) and getattr(d.func, "id", "") == "kpi_command"
-        for d in f.decorator_list
+        isinstance(d, ast.Call) and getattr(d.func, "id", "") in names for d in f.decorator_list
     )
+
+
+def _is_handler(f: ast.AST) -> bool:
+    """A function registered with `@kpi_command(...)`, or a `@rubric_command(...)` factory
+    (the handler it makes is nested in it: see `_handlers`)."""
+    return _decorated(f, "kpi_command", "rubric_command")
+
+
+def _handlers(tree: ast.AST) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+    """Every command handler of a plugin: the registered functions, and the handlers a
+    rubric_command factory makes (the functions nested in it)."""
+    found: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
+    for f in ast.walk(tree):
+        if _decorated(f, "rubric_command"):
+            found += [
+                i for i in ast.walk(f) if isinstance(i, ast.FunctionDef | ast.AsyncFunctionDef)
+            ]
+        elif _decorated(f, "kpi_command"):
+            found.append(f)  # type: ignore[arg-type]
+    return found
 
 
 def _writes(decorator: ast.expr) -> bool | None:
@@ -54,6 +72,8 @@ def _writes(decorator: ast.expr) -> bool | None:
     not such a decorator, or a command from the rubric: those write)."""
     from bot.commands import COMMANDS
 
+    if isinstance(decorator, ast.Call) and getattr(decorator.func, "id", "") == "rubric_command":
+        return True  # a rubric item's commands: the factory and the handler it makes write
     if not (isinstance(decorator, ast.Call) and getattr(decorator.func, "id", "") == "kpi_command"):
         return None
     arg = decorator.args[0] if decorator.args else None
@@ -68,9 +88,7 @@ def session_uses(source: str, name: str = "plugin", *, pages: bool = False) -> l
     `ctx.session` or `ctx.tx`, or a write or read opened below the door."""
     tree = ast.parse(source)
     found = [
-        f"{name}: {f.name} is async"
-        for f in ast.walk(tree)
-        if _is_handler(f) and isinstance(f, ast.AsyncFunctionDef)
+        f"{name}: {f.name} is async" for f in _handlers(tree) if isinstance(f, ast.AsyncFunctionDef)
     ]
     for f in ast.walk(tree):
         if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef):
@@ -103,7 +121,7 @@ def test_the_rules_checker_sees_the_writing_commands():
         for f in ast.walk(tree)
         if isinstance(f, ast.FunctionDef) and any(_writes(d) for d in f.decorator_list)
     }
-    assert {"deduct", "bonus", "revoke_cmd", "_handle"} <= found
+    assert {"deduct", "bonus", "revoke_cmd", "_shortcut_of"} <= found
 
 
 def test_the_rules_checker_checks_every_plugin_and_its_read_commands():

@@ -39,14 +39,15 @@ def test_examples_follow_the_rubric():
 
 @pytest.fixture
 def company(monkeypatch: pytest.MonkeyPatch) -> None:
-    import plugins.help
     import plugins.nudge
     import plugins.roster
     import plugins.scores
+    from bot import runtime
 
     rub = company_rubric()
-    for module in (plugins.help, plugins.nudge, plugins.roster, plugins.scores):
+    for module in (runtime, plugins.nudge, plugins.roster, plugins.scores):
         monkeypatch.setattr(module, "rubric", lambda: rub)
+    runtime.forget_rules()  # /帮助 reads the rubric in force (bot.runtime.rubric_in_force)
 
 
 def advertises_only_company_commands(text: str) -> None:
