@@ -67,6 +67,7 @@ differs.
 from __future__ import annotations
 
 import importlib
+from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from contextlib import suppress
@@ -142,15 +143,17 @@ class Bounded(OrderedDict):
             self.popitem(last=False)
 
 
-class Platform:
-    """One chat platform (see the module docstring)."""
+class Platform(ABC):
+    """One chat platform (see the module docstring). Each says how its users are named
+    (`identity`); everything else has a default through uninfo / uniseg."""
 
     adapter: str = ""
     adapter_type: type[Adapter] | None = None  # also found for a subclass (nonebug's fakes)
     caps: Caps = Caps()
 
+    @abstractmethod
     def identity(self, bot: Bot, event: Event | None = None) -> str:
-        raise NotImplementedError
+        """The platform part of a person's identity (`qq`, `qqbot.<AppID>`, `wecom`, …)."""
 
     def bot_identity(self, bot: Bot) -> str:
         return self.identity(bot, None)
@@ -201,8 +204,9 @@ class Platform:
     async def upload_group_file(self, bot: Bot, group_id: str, name: str, data: bytes) -> bool:
         return False
 
-    def setup(self, driver: Driver) -> None:
-        """Once its adapter is registered (`bot.app`): start-up and shutdown hooks."""
+    def setup(self, driver: Driver) -> None:  # noqa: B027 - a hook most platforms skip
+        """Once its adapter is registered (`bot.app`): start-up and shutdown hooks (none
+        by default)."""
 
     def convert(self, bot: Bot, seg: MessageSegment) -> Any | None:
         """The uniseg segment of `seg` where this platform reads it itself, else None."""
