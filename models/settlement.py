@@ -374,29 +374,9 @@ def _close_appeals(
     return accepted, expired
 
 
-async def expired_with(
-    session: AsyncSession, settlement: Settlement
-) -> list[tuple[Appeal, Member]]:
-    """The appeals that expired when this settlement was made, with their agents."""
-    rows = await session.execute(
-        select(Appeal, Member)
-        .join(Entry, Entry.id == Appeal.entry_id)
-        .join(Member, Member.id == Appeal.member_id)
-        .where(
-            Appeal.team_id == settlement.team_id,
-            Entry.period == settlement.period,
-            Appeal.status == "expired",
-            Appeal.closed_by == "system",
-            Appeal.closed_at >= settlement.settled_at,
-        )
-        .order_by(Appeal.id)
-    )
-    return [(a, m) for a, m in rows.all()]
-
-
-async def changes_of(session: AsyncSession, settlement: Settlement) -> list[Change]:
+def changes_of(session: Session, settlement: Settlement) -> list[Change]:
     """What a correction changed, as recorded in the audit row of its settlement."""
-    rows = await session.execute(
+    rows = session.execute(
         select(AuditLog)
         .where(
             AuditLog.team_id == settlement.team_id,

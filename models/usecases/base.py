@@ -14,6 +14,7 @@ command, `bot.runtime.policy`). Nothing here keeps module state.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
@@ -84,6 +85,18 @@ class Word:
     @property
     def norm(self) -> str:
         return unicodedata.normalize("NFKC", self.text).strip()
+
+
+@dataclass(frozen=True)
+class PeopleRequest:
+    """A command about the people its words name (`/离职 @张三`, `/取消关联 张三`): @s,
+    roster names or numbers (`targets.resolve`), the quoted message's sender."""
+
+    team_id: int
+    actor: Actor
+    words: tuple[Word, ...]
+    people: Mapping[str, Person] = field(default_factory=dict)  # looked up by the chat layer
+    quoted: str | None = None  # the sender of the message replied to
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from ..tables import (
     Settlement,
     Tenure,
 )
-from .base import Actor, Person, Policy, Word
+from .base import Actor, PeopleRequest, Person, Policy, Word
 from .targets import resolve, where_for
 
 CODE_MINUTES = 15
@@ -272,13 +272,8 @@ def _merge(s: Session, keep: Member, gone: Member, account: str) -> int:
     return moved.rowcount or 0
 
 
-@dataclass(frozen=True)
-class UnlinkRequest:
-    team_id: int
-    actor: Actor
-    words: tuple[Word, ...]
-    people: Mapping[str, Person] = field(default_factory=dict)
-    quoted: str | None = None
+class UnlinkRequest(PeopleRequest):
+    """`/取消关联 @某人或姓名`."""
 
 
 @dataclass(frozen=True)

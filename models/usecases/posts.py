@@ -23,8 +23,8 @@ from ..ledger import month_counts_of
 from ..linkcheck import month_summary
 from ..roster import accounts_on, group_binding, member_row, team_bindings
 from ..rubric import Rubric
-from ..settlement import Change, rubric_of, settled_scores_of, settlement_row
-from ..tables import Appeal, AuditLog, Entry, GroupBinding, Member, Settlement, Team
+from ..settlement import Change, changes_of, rubric_of, settled_scores_of, settlement_row
+from ..tables import Appeal, Entry, GroupBinding, Member, Settlement, Team
 from .base import Policy
 from .scores import Card, CardRead, card
 
@@ -117,7 +117,7 @@ def post_of(s: Session, req: PostRead, policy: Policy) -> GroupPost | DirectPost
         rubric_of(settlement, req.rubric),
         rows,
         month_counts_of(s, req.team_id, req.period),
-        changes_in(s, settlement) if settlement.revision > 1 else [],
+        changes_of(s, settlement) if settlement.revision > 1 else [],
         checked.text if checked is not None else None,
         expired_in(s, settlement, binding.platform if binding is not None else None),
     )
@@ -143,24 +143,6 @@ def expired_in(
         .order_by(Appeal.id)
     )
     return [(entry_id, handles.get(member_id), name) for entry_id, member_id, name in rows.all()]
-
-
-def changes_in(s: Session, settlement: Settlement) -> list[Change]:
-    """What a correction changed, as recorded in the audit row of its settlement."""
-    rows = s.execute(
-        select(AuditLog)
-        .where(
-            AuditLog.team_id == settlement.team_id,
-            AuditLog.action == "settle",
-            AuditLog.target == settlement.period,
-        )
-        .order_by(AuditLog.id.desc())
-    )
-    for row in rows.scalars():
-        after = json.loads(row.after or "{}")
-        if after.get("revision") == settlement.revision:
-            return [Change(**c) for c in after.get("changes", [])]
-    return []
 
 
 @dataclass(frozen=True)

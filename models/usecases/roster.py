@@ -20,7 +20,7 @@ from ..ledger import Refused
 from ..nudges import claim_reminder, missing_on
 from ..roster import accounts_on, audit, end_membership, join_sync, member_in, team_bindings
 from ..tables import Team
-from .base import Actor, Person, Policy, Word, require_supervisor
+from .base import Actor, PeopleRequest, Person, Policy, Word, require_supervisor
 from .targets import MAX_TARGETS, account_named, resolve, too_many, where_for
 
 
@@ -91,13 +91,8 @@ def join(s: Session, req: JoinRequest, policy: Policy) -> Joined:
     return Joined(today, lines)
 
 
-@dataclass(frozen=True)
-class LeaveRequest:
-    team_id: int
-    actor: Actor
-    words: tuple[Word, ...]
-    people: Mapping[str, Person] = field(default_factory=dict)
-    quoted: str | None = None
+class LeaveRequest(PeopleRequest):
+    """`/离职 @某人…`."""
 
 
 @dataclass(frozen=True)
