@@ -18,6 +18,7 @@ from openpyxl import load_workbook
 from websockets.exceptions import InvalidStatus
 
 from models.periods import current_period, shift_period
+from tests.utils import one
 from tools.onebot_sim import (
     BotProcess,
     OneBotV11Sim,
@@ -64,11 +65,6 @@ def entry_id(reply: str) -> int:
     m = re.search(r"#(\d+)", reply)
     assert m, reply
     return int(m.group(1))
-
-
-def one(replies: list[str]) -> str:
-    assert len(replies) == 1, replies
-    return replies[0]
 
 
 async def bind(sim: OneBotV11Sim, group: int, team: str) -> None:

@@ -20,6 +20,7 @@ import pytest
 from PIL import Image
 
 from models.periods import current_period, shift_period
+from tests.utils import one, png
 from tools.feishu_sim import FeishuSim, User
 from tools.onebot_sim import BotProcess
 
@@ -31,17 +32,6 @@ SUPER = User("超管")
 @pytest.fixture(autouse=True)
 def fresh_db() -> None:
     """These tests talk to a bot process; the in-process database of conftest is not used."""
-
-
-def png(color: str = "red", size: tuple[int, int] = (64, 48)) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", size, color).save(out, "PNG")
-    return out.getvalue()
-
-
-def one(replies: list[str]) -> str:
-    assert len(replies) == 1, replies
-    return replies[0]
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from tests.utils import one
 from tools.onebot_sim import BotProcess, OneBotV11Sim, at
 from tools.wecom_sim import WeComSim
 
@@ -62,11 +63,6 @@ async def qq(bot: BotProcess) -> AsyncIterator[OneBotV11Sim]:
     await sim.connect()
     yield sim
     await sim.disconnect()
-
-
-def one(replies: list[str]) -> str:
-    assert len(replies) == 1, replies
-    return replies[0]
 
 
 def total_of(card: str) -> str:

@@ -22,6 +22,7 @@ import pytest
 from PIL import Image
 
 from models.periods import current_period, period_bounds, shift_period
+from tests.utils import one, png
 from tools.onebot_sim import BotProcess
 from tools.qq_sim import GROUP_AND_C2C_INTENT, Person, QQOfficialSim
 
@@ -34,17 +35,6 @@ SUPER = Person("超管")
 @pytest.fixture(autouse=True)
 def fresh_db() -> None:
     """These tests talk to a bot process; the in-process database of conftest is not used."""
-
-
-def png(color: str = "red", size: tuple[int, int] = (64, 48)) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", size, color).save(out, "PNG")
-    return out.getvalue()
-
-
-def one(replies: list[str]) -> str:
-    assert len(replies) == 1, replies
-    return replies[0]
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from tests.utils import one
 from tools.onebot_sim import BotProcess, OneBotV11Sim, at
 
 TOKEN = "typing-token"
@@ -35,11 +36,6 @@ async def qq(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[OneBotV1
     yield sim
     await sim.disconnect()
     await bot.stop()
-
-
-def one(replies: list[str]) -> str:
-    assert len(replies) == 1, replies
-    return replies[0]
 
 
 async def test_what_people_type_gets_the_answer_a_person_expects(qq: OneBotV11Sim):

@@ -6,6 +6,7 @@ in private) and returns the bot's replies as plain text, whatever they are.
 
 from __future__ import annotations
 
+import io
 import itertools
 import time
 from collections.abc import Iterable
@@ -261,3 +262,18 @@ evidence = "link"
 commands = ["短视频", "video"]
 """
     )
+
+
+def one(replies: list[str]) -> str:
+    """The only reply (an end-to-end step answered by exactly one message)."""
+    assert len(replies) == 1, replies
+    return replies[0]
+
+
+def png(color: str = "red", size: tuple[int, int] = (64, 48)) -> bytes:
+    """A small PNG picture, as a phone's screenshot would be sent."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, "PNG")
+    return out.getvalue()
