@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from models.periods import local_now
 from models.rights import is_current, is_current_supervisor
-from models.roster import binding_of, member_row, memberships, rename_member
+from models.roster import binding_and_team, member_row, memberships, rename_member
 from models.tables import GroupBinding, Member, Team
 from models.text import clean_name
 
@@ -154,8 +154,7 @@ async def _binding(
     if hit is not None and hit[0] > time.monotonic() and _answered_here(hit[1], self_id):
         return hit[1], hit[2]
     async with db.reading() as s:
-        binding = await binding_of(s, platform, group_id)
-        team = await s.get(Team, binding.team_id) if binding is not None else None
+        binding, team = await s.run_sync(binding_and_team, platform, group_id)
     _bindings[key] = (time.monotonic() + _BINDING_TTL, binding, team)
     return binding, team
 

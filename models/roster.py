@@ -46,10 +46,6 @@ def audit(
     )
 
 
-async def binding_of(session: AsyncSession, platform: str, group_id: str) -> GroupBinding | None:
-    return await session.run_sync(group_binding, platform, group_id)
-
-
 async def team_by_name(session: AsyncSession, name: str) -> Team | None:
     return await session.run_sync(team_named, name)
 
@@ -428,6 +424,19 @@ def group_binding(session: Session, platform: str, group_id: str) -> GroupBindin
             GroupBinding.platform == platform, GroupBinding.group_id == group_id
         )
     ).scalar_one_or_none()
+
+
+def binding_and_team(
+    session: Session, platform: str, group_id: str
+) -> tuple[GroupBinding | None, Team | None]:
+    """The group's binding and its team, in one query (every message of a group needs
+    both, SPEC §2)."""
+    row = session.execute(
+        select(GroupBinding, Team)
+        .join(Team, Team.id == GroupBinding.team_id)
+        .where(GroupBinding.platform == platform, GroupBinding.group_id == group_id)
+    ).first()
+    return (row[0], row[1]) if row is not None else (None, None)
 
 
 def team_named(session: Session, name: str) -> Team | None:
