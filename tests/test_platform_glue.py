@@ -142,3 +142,22 @@ async def test_a_platform_fetches_only_the_picture_addresses_it_noted():
     assert await of_adapter("Feishu").picture(forged) is None
     assert await platform_picture(forged) is None
     assert await platform_picture("https://example.com/a.png") is None
+
+
+async def test_official_qq_answers_the_dashboards_fresh_role_question_only_with_a_recent_role(
+    monkeypatch,
+):
+    """The official QQ API tells a role only with a person's own message: the dashboard's
+    re-check (`fresh`) trusts one seen within ROLE_SEEN, so a demoted admin who stays quiet
+    loses the group's rights; a command (not fresh) still reads the last one seen."""
+    from bot.platforms import qq
+
+    platform = of_adapter("QQ")
+    bot = fake_bot("QQ")
+    now = [1000.0]
+    monkeypatch.setattr(qq.time, "monotonic", lambda: now[0])
+    platform._roles.put((str(bot.self_id), "G1", "m1"), (now[0], "admin"))
+    assert (await platform.member(bot, "G1", "m1", fresh=True)).role == "admin"
+    now[0] += qq.ROLE_SEEN + 1
+    assert await platform.member(bot, "G1", "m1", fresh=True) is None
+    assert (await platform.member(bot, "G1", "m1")).role == "admin"

@@ -57,8 +57,8 @@ from . import Bounded, Caps, Facts, MemberInfo, Platform, Quoted, keep_alive, re
 
 PLATFORM = "qqbot"
 GROUP_REPLY_WINDOW = 280.0  # seconds: the platform answers a group message for 5 minutes
-C2C_REPLY_WINDOW = 3500.0  # …a private one for 60
 REPLIES_PER_MESSAGE = 5
+ROLE_SEEN = 600.0  # seconds a role seen with someone's message counts as the platform's word now
 PROACTIVE_REFUSED = {40034102, 40034105, 22009, 304022}
 OFF = {"false", "0", "no", "off"}
 LINKS_FILE = "qqbot-members.json"  # in KPI_DATA_DIR: who a private (C2C) writer is
@@ -82,10 +82,10 @@ class QQOfficial(Platform):
 
     def __init__(self) -> None:
         self._names: Bounded = Bounded(50_000)  # (app, member_openid) → name
-        self._roles: Bounded = Bounded(50_000)  # (app, group, member_openid) → role
+        self._roles: Bounded = Bounded(50_000)  # (app, group, member_openid) → (seen at, role)
         self._members: Bounded = Bounded(50_000)  # (app, union_openid) → member_openid
         self._links_loaded = False
-        self._recent: Bounded = Bounded(5_000)  # (app, group or "c2c:"+openid) → (t, event)
+        self._recent: Bounded = Bounded(5_000)  # (app, group openid) → (t, its latest event)
         self._groups: Bounded = Bounded(5_000)  # (app, group_openid) → last seen
 
     def identity(self, bot: Bot, event: Event | None = None) -> str:
@@ -135,7 +135,8 @@ class QQOfficial(Platform):
         app, author = str(bot.self_id), event.author
         if author.username:
             self._names.put((app, author.member_openid), author.username)
-        self._roles.put((app, event.group_openid, author.member_openid), author.member_role)
+        seen = (time.monotonic(), author.member_role)
+        self._roles.put((app, event.group_openid, author.member_openid), seen)
         if author.union_openid:
             self._link(app, author.union_openid, author.member_openid)
         for mention in event.mentions or []:
@@ -164,7 +165,6 @@ class QQOfficial(Platform):
             )
         if isinstance(event, C2CMessageCreateEvent):
             author = event.author
-            self._recent.put((app, "c2c:" + author.user_openid), (time.monotonic(), event))
             member = self._member_of(app, author.union_openid) if author.union_openid else None
             user_id = member or author.user_openid
             return Facts(
@@ -196,9 +196,16 @@ class QQOfficial(Platform):
     async def member(
         self, bot: Bot, group_id: str, user_id: str, *, fresh: bool = False
     ) -> MemberInfo | None:
+        """What the platform last said of them: roles come only with a person's own group
+        messages, so a `fresh` question (the dashboard's re-check, `bot.grouprole`) trusts
+        a role seen within `ROLE_SEEN` only — a demoted admin loses the dashboard's group
+        rights then, even if they never speak again."""
         app = str(bot.self_id)
         name = self._names.get((app, user_id))
-        role = self._roles.get((app, group_id, user_id))
+        seen = self._roles.get((app, group_id, user_id))
+        role = None
+        if seen is not None and (not fresh or time.monotonic() - seen[0] <= ROLE_SEEN):
+            role = seen[1]
         if name is None and role is None:
             return None
         return MemberInfo(name or "", role)
@@ -236,17 +243,6 @@ class QQOfficial(Platform):
 
     def setup(self, driver: Any) -> None:
         keep_alive(driver, Adapter)  # the API calls over one kept-alive HTTP session
-
-    async def send_private(
-        self, bot: Bot, user_id: str, message: Any, via_group: str | None = None
-    ) -> None:
-        """Only to someone writing to the bot privately (a reply to their last message)."""
-        event = self._answerable(bot, "c2c:" + user_id, C2C_REPLY_WINDOW)
-        if event is None:
-            from ..send import CannotSend
-
-            raise CannotSend("QQ 官方机器人不能主动私聊群成员")
-        await bot.send(event, message)
 
 
 def _why(e: ActionFailed) -> str:
