@@ -89,6 +89,10 @@ async def test_the_schedule_settles_once_and_a_reopened_month_is_settled_again_a
     assert await door.write(team_id, lambda s: settle_due_month(s, due)) is None
     reopen = ReopenRequest(team_id, "qq:10000", OCT)
     assert await door.write(team_id, lambda s: reopen_month(s, reopen)) == OCT
+    # the schedule never re-settles a month a person reopened: it waits for /结算
+    assert await door.write(team_id, lambda s: settle_due_month(s, due)) is None
+    status = await door.read(lambda s: s.scalar(select(Settlement.status)))
+    assert status == "reopened"
     with pytest.raises(Refused, match="还没有结算"):
         await door.write(
             team_id, lambda s: reopen_month(s, ReopenRequest(team_id, "qq:1", "2026-09"))

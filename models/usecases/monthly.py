@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from ..ledger import Refused
 from ..roster import account_on, anyone_scored
 from ..rubric import Rubric
-from ..settlement import Change, SettleResult, reopen, requeue_held, settle
+from ..settlement import Change, SettleResult, reopen, requeue_held, settle, settlement_row
 from ..tables import Member, Post
 from .base import CHAT, Policy
 
@@ -129,7 +129,10 @@ def settle_month(s: Session, r: SettleRequest, policy: Policy | None = None) -> 
 def settle_due_month(s: Session, r: DueRequest) -> Settled | None:
     """The schedule's settlement of a due month (as "system"); None when it is settled
     already (another process, or a person, did it first). A reopened month waits for a
-    person: it is never re-settled on its own."""
+    person: it is never re-settled on its own (checked here, under the team's lock: a
+    `/重开` just before this unit ran is seen)."""
+    if settlement_row(s, r.team_id, r.period) is not None:
+        return None
     result = settle(s, r.rubric, r.team_id, r.period, "system", r.commission_base)
     if not result.created:
         return None
