@@ -75,6 +75,34 @@ async def test_log_a_deduction_for_several_people_with_a_note(app: App):
     assert "（网页）" in audit
 
 
+async def test_a_fine_logged_on_the_web_is_the_fine_typed_and_the_note_stays_a_note(app: App):
+    """The form's count (1 by default) is no fine, and nothing in the note — a number, a
+    colleague's name — is read as a count or as a person to mark."""
+    await team_a(app)
+    a = (await ids())["客服一组"]
+    boss = await login(app, BOSS)
+    t = await token(boss, f"/kpi/team/{a}/log")
+    before = await count(Entry)
+    data = {
+        "csrf": t,
+        "who": [str(LI)],
+        "item": "severe_complaint",
+        "count": "1",
+        "fine": "200",
+        "note": "3 次辱骂客户 张三 在场",
+    }
+    r = await boss.post(f"/kpi/team/{a}/log", data=data)
+    assert r.status_code == 200, r.text
+    assert await count(Entry) == before + 1
+    entry = await entry_of("李四", "severe_complaint")
+    assert (entry.fine_cents, entry.quantity, entry.note) == (20000, 1, "3 次辱骂客户 张三 在场")
+    bad = data | {"item": "late", "count": "两次", "fine": ""}
+    r = await boss.post(f"/kpi/team/{a}/log", data=bad)
+    assert r.status_code == 400, r.text
+    assert "看不懂“两次”" in r.text
+    assert await count(Entry) == before + 1
+
+
 async def test_log_refusals_come_with_the_chat_text(app: App):
     await team_a(app)
     a, b = (await ids())["客服一组"], (await ids())["客服二组"]

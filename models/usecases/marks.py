@@ -61,6 +61,9 @@ class MarkRequest:
     people: Mapping[str, Person] = field(default_factory=dict)  # looked up by the chat layer
     quoted: str | None = None  # the sender of the message replied to
     source: str | None = None  # the chat message's key (`Entry.source`)
+    # A note given apart from the words (the web's form): the words then hold the targets,
+    # the count or fine and the month only, so nothing in the note is read as one of them.
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,10 @@ def mark(s: Session, req: MarkRequest, policy: Policy) -> Marked:
     period, quantity, fine_cents, note = split_rest(
         item, rest, rub.limits.supervisor_max_quantity, rub.limits.fine_max, p
     )
+    if req.note is not None:
+        if note:  # a form field that is not a count, fine or month
+            raise Refused(f"看不懂“{note}”：次数写整数，罚款写金额（元），月份写 2026-11")
+        note = note_of(req.note)
     now_period = current_period(p.tz)
     period = period or now_period
     if period > now_period:

@@ -169,11 +169,10 @@ async def log_marks(request: Request, act: ActingDep, team_id: int) -> Response:
         )
     names = await door.read(lambda s: dash.names_by_user(s, team_id, who))
     words = [Word(mention=uid) for uid in who]
-    for field in ("count", "fine", "month"):
+    # a fine item has a fine and no count (as in chat); the note goes apart from the words
+    for field in ("fine" if item.fine else "count", "month"):
         if value := act.text(field, 40):
             words.append(Word(value))
-    if note := act.text("note", 200):
-        words += [Word(w) for w in note.split()]
     req = MarkRequest(
         team_id=team_id,
         actor=web_actor(act.viewer, team_id),
@@ -181,6 +180,7 @@ async def log_marks(request: Request, act: ActingDep, team_id: int) -> Response:
         sign=-1 if (item.points or 0) < 0 else 1,
         item_key=item.key,
         people={uid: Person(uid, names.get(uid)) for uid in who},
+        note=act.text("note", 200) or "",
     )
 
     def done(marked) -> str:
