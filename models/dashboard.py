@@ -654,14 +654,18 @@ def agents_to_mark(s: Session, team_id: int, today: date, not_user: str) -> list
     return [m for m in rows if is_current(m, today) and m.user_id != not_user]
 
 
-def names_by_user(s: Session, team_id: int, user_ids: list[str]) -> dict[str, str]:
-    """user id → roster name, for the people a form names."""
+def members_by_user(s: Session, team_id: int, user_ids: list[str], platform: str) -> dict[str, int]:
+    """user id → member id, for the people a form names (the form lists members of every
+    platform by their user id; the same id on two platforms is the one on `platform`)."""
     rows = s.execute(
-        select(Member.user_id, Member.name).where(
+        select(Member.user_id, Member.id, Member.platform).where(
             Member.team_id == team_id, Member.user_id.in_(user_ids)
         )
     )
-    return dict(rows.all())
+    found: dict[str, int] = {}
+    for uid, member_id, _platform in sorted(rows.all(), key=lambda r: r[2] == platform):
+        found[uid] = member_id  # the viewer's platform sorts last: it wins
+    return found
 
 
 def team_roster(s: Session, team_id: int) -> list[Member]:

@@ -244,6 +244,45 @@ async def test_roster_join_rename_leave_and_roles(app: App):
         assert (await s.get(Member, li)).role == "supervisor"
 
 
+async def test_the_desk_marks_and_lets_go_a_member_of_another_platform_not_a_new_one(app: App):
+    """A team that moved part of its groups to WeCom: the QQ boss's form names its WeCom
+    agent by their user id, and the mark lands on that member (no QQ member is made up
+    with a WeCom userid); leaving works the same."""
+    from datetime import date
+
+    from models.tables import Tenure
+
+    await team_a(app)
+    a = (await ids())["客服一组"]
+    async with db.writing() as s:
+        wx = Member(
+            team_id=a,
+            platform="wecom",
+            user_id="xiaowang",
+            name="小王",
+            joined_on=date(2026, 11, 1),
+        )
+        s.add(wx)
+        await s.flush()
+        s.add(Tenure(member_id=wx.id, start=date(2026, 11, 1)))
+        wx_id = wx.id
+    boss = await login(app, BOSS)
+    page = await boss.get(f"/kpi/team/{a}/log")
+    assert 'value="xiaowang"' in page.text
+    t = await token(boss, f"/kpi/team/{a}/log")
+    members = await count(Member)
+    r = await boss.post(
+        f"/kpi/team/{a}/log", data={"csrf": t, "who": ["xiaowang"], "item": "late", "note": "晨会"}
+    )
+    assert r.status_code == 200, r.text
+    assert "小王 人事考核·迟到" in r.text
+    assert await count(Member) == members
+    assert (await entry_of("小王", "late")).member_id == wx_id
+    left = await boss.post(f"/kpi/team/{a}/roster/{wx_id}/leave", data={"csrf": t})
+    assert left.status_code == 200, left.text
+    assert "小王 已离职" in left.text
+
+
 async def test_the_reminder_is_set_on_the_settings_page(app: App):
     await team_a(app)
     a = (await ids())["客服一组"]

@@ -77,10 +77,13 @@ class Person:
 
 @dataclass(frozen=True)
 class Word:
-    """One word of a command as typed, or an @ (`mention`: the user id)."""
+    """One word of a command as typed, or an @ (`mention`: the user id on the speaker's
+    platform), or a roster member chosen by id (`member_id`: the web's forms, which list
+    members of every platform)."""
 
     text: str = ""
     mention: str | None = None
+    member_id: int | None = None
 
     @property
     def norm(self) -> str:

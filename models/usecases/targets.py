@@ -98,14 +98,20 @@ def resolve(
     errors: list[str] = []
     used = 0
     for w in words:
-        if w.mention is None and (is_end(w) or (members and looks_numeric(w.norm))):
+        chosen = w.mention is not None or w.member_id is not None
+        if not chosen and (is_end(w) or (members and looks_numeric(w.norm))):
             break
         if used >= MAX_TARGETS:
             raise too_many()
         uid = w.mention
-        if uid is None and where.typed_ids and QQ_RE.match(w.norm):
+        if uid is None and w.member_id is None and where.typed_ids and QQ_RE.match(w.norm):
             uid = w.norm
-        if uid is not None:
+        if w.member_id is not None:
+            m = s.get(Member, w.member_id)
+            if m is None or m.team_id != where.team_id:
+                errors.append(f"本团队没有成员 #{w.member_id}")
+                m = None
+        elif uid is not None:
             m = _by_id(s, where, uid, w.mention is not None, register, errors, out)
         else:
             # "@张三" typed as text (WeCom sends no mention list; a hand-typed @) is the name

@@ -167,8 +167,10 @@ async def log_marks(request: Request, act: ActingDep, team_id: int) -> Response:
         return refused(
             request, act.viewer, f"请 @ 要登记{item.name}的人", 400, team=team, back=back
         )
-    names = await door.read(lambda s: dash.names_by_user(s, team_id, who))
-    words = [Word(mention=uid) for uid in who]
+    platform = act.viewer.platform
+    chosen = await door.read(lambda s: dash.members_by_user(s, team_id, who, platform))
+    # members by id (they may be on another platform than the viewer), else as an @
+    words = [Word(member_id=chosen[uid]) if uid in chosen else Word(mention=uid) for uid in who]
     # a fine item has a fine and no count (as in chat); the note goes apart from the words
     for field in ("fine" if item.fine else "count", "month"):
         if value := act.text(field, 40):
@@ -179,7 +181,7 @@ async def log_marks(request: Request, act: ActingDep, team_id: int) -> Response:
         words=tuple(words),
         sign=-1 if (item.points or 0) < 0 else 1,
         item_key=item.key,
-        people={uid: Person(uid, names.get(uid)) for uid in who},
+        people={uid: Person(uid) for uid in who if uid not in chosen},
         note=act.text("note", 200) or "",
     )
 
@@ -340,8 +342,7 @@ async def roster_leave(request: Request, act: ActingDep, team_id: int, member_id
     req = LeaveRequest(
         team_id,
         web_actor(act.viewer, team_id),
-        (Word(mention=m.user_id),),
-        {m.user_id: Person(m.user_id)},
+        (Word(member_id=m.id),),
     )
 
     def done(r) -> str:
@@ -359,9 +360,8 @@ async def roster_role(request: Request, act: ActingDep, team_id: int, member_id:
     req = RoleRequest(
         team_id,
         web_actor(act.viewer, team_id),
-        (Word(mention=m.user_id),),
+        (Word(member_id=m.id),),
         role,
-        {m.user_id: Person(m.user_id)},
     )
 
     def done(r) -> str:
