@@ -16,7 +16,7 @@ from bot.context import Ctx  # noqa: E402
 from bot.dispatch import Call, kpi_command  # noqa: E402
 from bot.parse import Args  # noqa: E402
 from bot.replies import Part, at  # noqa: E402
-from bot.runtime import policy, rubric  # noqa: E402
+from bot.runtime import in_force, policy, rubric_now  # noqa: E402
 from bot.send import send_group  # noqa: E402
 from bot.targets import actor_of  # noqa: E402
 from models.ledger import Refused  # noqa: E402
@@ -64,11 +64,13 @@ async def remind_due(now: datetime | None = None) -> int:
         today = now.date()
         due = await door.write(
             team.id,
-            lambda s, team_id=team.id, day=today: claim_due_reminder(s, team_id, day, policy()),
+            lambda s, team_id=team.id, day=today: claim_due_reminder(
+                s, team_id, day, in_force(s, team_id, policy())
+            ),
         )
         if due is None or not due.missing:
             continue
-        how = f"发 {'、'.join(self_report_examples(rubric()))} 即可自报"
+        how = f"发 {'、'.join(self_report_examples(rubric_now()))} 即可自报"
         for b in due.groups:
             handles = due.accounts.get(b.platform, {})  # a linked member's account there
             parts: list[Part] = ["⏰ 今天还没报的同事：\n"]

@@ -139,3 +139,23 @@ async def test_a_burst_of_messages_reads_the_rubric_in_force_once(app: App, monk
     got = await asyncio.gather(*(runtime.rubric_in_force() for _ in range(50)))
     assert len(reads) == 1
     assert {r.version for r in got} == {runtime.rubric().version}
+
+
+async def test_the_desk_logs_an_item_the_version_in_force_added(app: App):
+    """The web's 登记 form lists and logs the items of the version in force, scored with it
+    (the same rules as the chat command), not the file's rubric."""
+    from tests.test_dashboard import BOSS
+    from tests.test_web_desk import token as page_token
+
+    await team_a(app)
+    await activate_on_the_web(app, "2026-11")
+    a = (await ids())["客服一组"]
+    boss = await login(app, BOSS)
+    page = await boss.get(f"/kpi/team/{a}/log")
+    assert 'value="overtime"' in page.text
+    t = await page_token(boss, f"/kpi/team/{a}/log")
+    r = await boss.post(
+        f"/kpi/team/{a}/log", data={"csrf": t, "who": [str(ZHANG)], "item": "overtime"}
+    )
+    assert r.status_code == 200, r.text
+    assert "张三 人事考核·加班 +1" in r.text

@@ -396,15 +396,15 @@ async def test_a_refused_appeal_leaves_the_writer_ready_for_the_next_write(app: 
     on its old snapshot: after another connection wrote, the next write failed at once with
     "database is locked" (the web's reject after an agent's refused appeal and a login)."""
     from bot import door
+    from bot.runtime import policy
     from models.ledger import Refused
     from models.usecases.appeals import AppealRequest, file
     from models.usecases.base import Actor
-    from plugins.web.acts import team_policy
 
     await team_a(app)
     a = (await ids())["客服一组"]
     complaint = await entry_of("张三", "complaint")
-    p = await team_policy(a)
+    p = policy()
     li = Actor("qq", str(LI), "李四")
     req = AppealRequest(a, li, complaint.id, "不是我")
     try:

@@ -10,18 +10,14 @@ state of things (a settled month, an entry already revoked…), 400 about the in
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from bot import door
 from bot.config import get_config
 from bot.format import cat_line, entry_points, item_name
-from bot.runtime import commission_base, policy, rubric
+from bot.runtime import commission_base, in_force, policy, rubric, rubric_in_force
 from models import dashboard as dash
-from models import rubricstore
-from models.commission import commission_base_for
 from models.ledger import Refused
 from models.linkcheck import KIND_NAMES, SELF_KEEP
 from models.periods import current_period, parse_period, shift_period
@@ -29,7 +25,7 @@ from models.rights import SELF_APPEAL, SELF_MARK, SELF_REVOKE
 from models.scoring import fmt_total
 from models.tables import Member, Team
 from models.usecases.appeals import AppealRequest, RejectRequest, file, reject
-from models.usecases.base import WEB, Actor, Person, Policy, Word
+from models.usecases.base import WEB, Actor, Person, Word
 from models.usecases.flags import KeepRequest, keep_flagged
 from models.usecases.marks import MarkRequest, RevokeRequest, mark, revoke
 from models.usecases.roster import (
@@ -91,15 +87,6 @@ def web_actor(viewer: dash.Viewer, team_id: int) -> Actor:
     )
 
 
-async def team_policy(team_id: int) -> Policy:
-    """The settings the use cases read, with the team's commission base of this month."""
-    p = policy()
-    base = await door.read(
-        lambda s: commission_base_for(s, team_id, current_period(p.tz), p.commission_base)
-    )
-    return replace(p, commission_base=base)
-
-
 async def _team(viewer: dash.Viewer, team_id: int, *, manage: bool = True) -> Team:
     team = await door.read(lambda s: s.get(Team, team_id))
     if team is None:
@@ -111,10 +98,11 @@ async def _team(viewer: dash.Viewer, team_id: int, *, manage: bool = True) -> Te
 
 async def run(request: Request, act, team: Team, use_case, req, done, back: str) -> Response:
     """Run the use case through the door; the page says what happened (`done(result)`) or
-    the ❌ text of the refusal."""
-    p = await team_policy(team.id)
+    the ❌ text of the refusal. The use case gets the rules in force for the team this
+    month (rubric version, commission base), read in its own transaction as in chat."""
+    p = policy()
     try:
-        result = await door.write(team.id, lambda s: use_case(s, req, p))
+        result = await door.write(team.id, lambda s: use_case(s, req, in_force(s, team.id, p)))
     except Refused as e:
         return refused(request, act.viewer, str(e), status_of(str(e)), team=team, back=back)
     return render(
@@ -141,6 +129,7 @@ async def log_page(request: Request, viewer: ViewerDep, team_id: int) -> Respons
     def agents(s):
         return dash.agents_to_mark(s, team_id, today, viewer.user_id)
 
+    rub = await rubric_in_force()
     return render(
         request,
         "log.html",
@@ -148,8 +137,8 @@ async def log_page(request: Request, viewer: ViewerDep, team_id: int) -> Respons
         team=team,
         period=current_period(p.tz),
         agents=await door.read(agents),
-        rub=p.rubric,
-        items=p.rubric.supervisor_items(),
+        rub=rub,
+        items=rub.supervisor_items(),
     )
 
 
@@ -157,10 +146,10 @@ async def log_page(request: Request, viewer: ViewerDep, team_id: int) -> Respons
 async def log_marks(request: Request, act: ActingDep, team_id: int) -> Response:
     """Several people, one item, a count, a fine, a month and a note: `/扣分` or `/加分`."""
     team = await _team(act.viewer, team_id)
-    p = policy()
-    item = p.rubric.item(act.text("item", 40))
+    rub = await rubric_in_force()  # an item the version in force added can be logged
+    item = rub.item(act.text("item", 40))
     back = f"/kpi/team/{team_id}/log"
-    if item is None or p.rubric.who_logs(item) == "self":
+    if item is None or rub.who_logs(item) == "self":
         return refused(request, act.viewer, "请选择扣分或加分项目", 400, team=team, back=back)
     who = act.texts("who")
     if not who:
@@ -186,7 +175,6 @@ async def log_marks(request: Request, act: ActingDep, team_id: int) -> Response:
     )
 
     def done(marked) -> str:
-        rub = p.rubric
         times = f" ×{marked.quantity}" if marked.quantity != 1 else ""
         return "\n".join(
             f"✅ #{one.entry.id} {one.member_name} {item_name(rub, marked.item.key)}{times} "
@@ -468,8 +456,8 @@ async def month_action(request: Request, act: ActingDep, team_id: int, action: s
                 v.key,
                 period,
                 now,
-                rubricstore.rubric_for(s, period, file_rubric),
-                commission_base_for(s, team_id, period, default),
+                file_rubric,  # `settle` reads the month's own rules (as chat's /结算)
+                default,
                 cfg.kpi_monthly_dm,
                 channel=WEB,
             )
