@@ -46,6 +46,7 @@ from .tables import (
     Entry,
     GroupBinding,
     Member,
+    MemberAccount,
     SettledScore,
     Settlement,
     Team,
@@ -225,7 +226,7 @@ class Scored:
 
 
 _KEEP = 8  # months (team, period), and (month, rubric version, base), kept per process
-_MONTHS: OrderedDict[tuple, dict[int, _Part]] = OrderedDict()
+_MONTHS: OrderedDict[tuple, tuple[int, dict[int, _Part]]] = OrderedDict()  # (links, parts)
 _SCORES: OrderedDict[tuple, tuple[dict[int, _Part], Scored]] = OrderedDict()
 _LOCK = threading.Lock()  # the door's reader threads and the event loop share the caches
 _ENGINES: WeakKeyDictionary = WeakKeyDictionary()  # engine → its number in this process
@@ -275,7 +276,9 @@ def member_states(s: Session, team_id: int, period: str) -> dict[int, tuple[int,
     """member id → (how many, Σ ids) of their entries of the month that count (not
     revoked): one scan of the month's index, a row per member.
 
-    An entry's member, item, quantity and fine never change once written, a revoke only
+    An entry's member, item, quantity and fine never change once written (but for a
+    `/关联` that merges an account's own member into another: `_month_parts` starts over
+    whenever the team has a new linked account), a revoke only
     ever sets `revoked_at`, entries are never deleted, and a team's ids grow in the order
     its writes commit (one writer on SQLite; on PostgreSQL the team's lock is taken before
     any insert, `bot.door`). So a member whose state is as before has the same counted
@@ -283,6 +286,9 @@ def member_states(s: Session, team_id: int, period: str) -> dict[int, tuple[int,
     count but not Σ ids, because every new id exceeds every older one."""
     rows = s.execute(_STATES, {"team_id": team_id, "period": period})
     return {int(mid): (int(n), int(ids)) for mid, n, ids in rows}
+
+
+_LINKS = select(func.max(MemberAccount.id)).where(MemberAccount.team_id == bindparam("team_id"))
 
 
 def _read_parts(
@@ -311,11 +317,17 @@ def _month_parts(s: Session, team_id: int, period: str) -> dict[int, _Part]:
     statement sees the latest commit (PostgreSQL's READ COMMITTED), an entry committed
     between the two statements is in both or in neither.
 
+    A `/关联` may move a merged member's entries to another member (the one change of an
+    entry's member): a new linked account of the team (`MemberAccount`) drops what was kept.
+
     Only from a read session (committed data): SQLite may give a rolled-back entry's id to
     the next one."""
     key = (_engine_number(s), team_id, period)
+    links = s.execute(_LINKS, {"team_id": team_id}).scalar() or 0
     states = member_states(s, team_id, period)
-    kept = _cached(_MONTHS, key) or {}
+    kept_links, kept = _cached(_MONTHS, key) or (links, {})
+    if kept_links != links:
+        kept = {}
     changed = [m for m, st in states.items() if (p := kept.get(m)) is None or p.state != st]
     if not changed and len(kept) == len(states):
         return kept
@@ -325,7 +337,7 @@ def _month_parts(s: Session, team_id: int, period: str) -> dict[int, _Part]:
         parts = {m: p for m, p in kept.items() if m in states and m not in changed}
         if changed:
             parts |= _read_parts(s, team_id, period, changed)
-    return _keep(_MONTHS, key, parts)
+    return _keep(_MONTHS, key, (links, parts))[1]
 
 
 def _as_tallies(parts: dict[int, _Part]) -> MonthTallies:

@@ -216,6 +216,38 @@ async def test_no_write_ever_leaves_a_stale_total(app: App):
         assert by_member == {row[1]: row[2] for row in fresh}, step
 
 
+async def test_a_merge_by_linking_is_seen_even_when_the_state_looks_the_same(app: App):
+    """`/关联` of an account with its own records moves them to the member named: the one
+    write that changes an entry's member. Here the member's (count, Σ ids) after the merge
+    equal those kept before, and the team page still shows the merged month."""
+    from bot.runtime import policy
+    from models.usecases.base import Actor, Word
+    from models.usecases.linking import CodeRequest, LinkRequest, ask_code, link
+
+    team_id, (a, b) = await _team_of(2)
+    rub, base = load_rubric(), Decimal(5000)
+    first = await _log(team_id, a, "late")  # ids 1..4: a has {1, 4}, b has {2, 3}
+    await _log(team_id, b, "friends", 30)
+    await _log(team_id, b, "friends", 20)
+    last = await _log(team_id, a, "late")
+    cached, fresh = await _cached_and_fresh(team_id, rub, base)
+    assert cached == fresh
+    await _revoke(team_id, first)
+    await _revoke(team_id, last)
+    p = policy()
+    bob = Actor("qq", "40001", "客服01")
+    code = (await door.write(team_id, lambda s: ask_code(s, CodeRequest(bob, team_id), p))).code
+    root = Actor("qq", "10000", "超管", is_superuser=True)
+    req = LinkRequest(team_id, root, code, (Word("客服00"),))
+    assert (await door.write(team_id, lambda s: link(s, req, p))).merged == 2
+    cached, fresh = await _cached_and_fresh(team_id, rub, base)
+    assert cached == fresh
+    tallies = await door.read(lambda s: dash.tallies_now(s, team_id, "2026-11"))
+    assert (
+        tallies.tallies == (await door.read(lambda s: month_tallies(s, team_id, "2026-11"))).tallies
+    )
+
+
 def harsher_late() -> Rubric:
     """The default rubric with 迟到 at −3 instead of −1."""
     text = DEFAULT_RUBRIC_PATH.read_text(encoding="utf-8")
