@@ -161,3 +161,21 @@ async def test_official_qq_answers_the_dashboards_fresh_role_question_only_with_
     now[0] += qq.ROLE_SEEN + 1
     assert await platform.member(bot, "G1", "m1", fresh=True) is None
     assert (await platform.member(bot, "G1", "m1")).role == "admin"
+
+
+async def test_feishu_asks_the_contact_api_once_per_name_ttl_even_when_it_answers_nothing():
+    """An app without the contact scope: the failed lookup is remembered, so a command does
+    not cost an HTTP round trip before every message; a name a mention gave still wins."""
+    platform = of_adapter("Feishu")
+    calls = []
+
+    async def call_api(api, **data):
+        calls.append(api)
+        raise RuntimeError("99991672 no permission")
+
+    bot = SimpleNamespace(
+        self_id="cli_glue", adapter=SimpleNamespace(get_name=lambda: "Feishu"), call_api=call_api
+    )
+    assert await platform.name(bot, "ou_nobody") is None
+    assert await platform.name(bot, "ou_nobody") is None
+    assert calls == ["contact/v3/users/ou_nobody"]

@@ -132,7 +132,7 @@ class Feishu(Platform):
     )
 
     def __init__(self) -> None:
-        self._names: dict[tuple[str, str], tuple[float, str]] = {}
+        self._names: dict[tuple[str, str], tuple[float, str | None]] = {}
         self._owners: dict[tuple[str, str], tuple[float, str | None]] = {}
         self._urls = Bounded(PICTURES_KEPT)  # (app, image_key) → its address
         self._pictures = Bounded(PICTURES_KEPT)  # address → (app, message_id, image_key)
@@ -205,12 +205,16 @@ class Feishu(Platform):
         if name:
             self._names[key] = (time.monotonic() + NAME_TTL, name)
             return name
-        return hit[1] if hit is not None else None
+        # no answer (an app without the contact scope): asked again after NAME_TTL, not at
+        # every message; a name seen in a mention stays the answer meanwhile
+        known = hit[1] if hit is not None else None
+        self._names[key] = (time.monotonic() + NAME_TTL, known)
+        return known
 
     def _remember(self, bot: Bot, event: MessageEvent) -> None:
         for m in event.event.message.mentions or []:
             key = (str(bot.self_id), m.id.open_id)
-            if m.name and key not in self._names:
+            if m.name and not (self._names.get(key) or (0.0, None))[1]:
                 self._names[key] = (0.0, m.name)  # stale at once: the contact API wins
 
     async def owner(self, bot: Bot, chat_id: str, *, fresh: bool = False) -> str | None:
