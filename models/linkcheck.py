@@ -32,7 +32,7 @@ from .links import normalize_url
 from .periods import utcnow
 from .rights import refuse_self
 from .roster import audit
-from .tables import Entry, EvidenceFlag, EvidencePrint, LinkCheck, Member, Settlement
+from .tables import Entry, EvidenceFlag, EvidencePrint, LinkCheck, Member
 
 KIND_NAMES = {"removed": "链接已删除", "same_image": "重复截图", "same_article": "重复文章"}
 SAME_IMAGE_BITS = 6
@@ -562,11 +562,6 @@ def appeal_flag(
     audit(session, team_id, actor, "flag.appeal", f"#{entry_id}", None, {"reason": reason})
     session.flush()
     return flags_of(session, team_id, ids=[f.id for f in flags])
-
-
-def settled(session: Session, team_id: int, period: str) -> bool:
-    q = select(Settlement.status).where(Settlement.team_id == team_id, Settlement.period == period)
-    return session.execute(q).scalar() == "settled"
 
 
 # ---- telling the agent -----------------------------------------------------------------------

@@ -98,14 +98,8 @@ def member_in(session: Session, team_id: int, platform: str, user_id: str) -> Me
     ).scalar_one_or_none()
 
 
-async def member_of(
-    session: AsyncSession, team_id: int, platform: str, user_id: str
-) -> Member | None:
-    return await session.run_sync(member_in, team_id, platform, user_id)
-
-
 def member_row(session: Session, team_id: int, platform: str, user_id: str) -> Member | None:
-    """`member_of` as a plain row (Core: nothing is loaded into the session), for reading."""
+    """`member_in` as a plain row (Core: nothing is loaded into the session), for reading."""
     params = {"team_id": team_id, "platform": platform, "user_id": user_id}
     row = session.connection().execute(_MEMBER_ROW, params).first()
     return None if row is None else Member(**dict(zip(_MEMBER_COLUMNS, row, strict=True)))
@@ -229,18 +223,6 @@ def join_sync(
     return m, status
 
 
-async def join(
-    session: AsyncSession,
-    team_id: int,
-    platform: str,
-    user_id: str,
-    name: str,
-    today: date,
-    actor: str,
-) -> tuple[Member, str]:
-    return await session.run_sync(join_sync, team_id, platform, user_id, name, today, actor)
-
-
 def end_membership(
     session: Session, member: Member, today: date, actor: str, channel: str = "群聊"
 ) -> None:
@@ -252,10 +234,6 @@ def end_membership(
     if tenure is not None:
         tenure.end = today
     audit(session, member.team_id, actor, "leave", _ref(member), None, {"left_on": today}, channel)
-
-
-async def leave(session: AsyncSession, member: Member, today: date, actor: str) -> None:
-    await session.run_sync(end_membership, member, today, actor)
 
 
 def _ref(member: Member) -> str:
@@ -270,10 +248,6 @@ def team_roster(session: Session, team_id: int) -> list[Member]:
         .order_by(Member.left_on.is_not(None), Member.role.desc(), Member.id)
     )
     return list(session.execute(q).scalars().all())
-
-
-async def roster(session: AsyncSession, team_id: int) -> list[Member]:
-    return await session.run_sync(team_roster, team_id)
 
 
 @dataclass(slots=True)

@@ -14,12 +14,6 @@ from . import Caps, Facts, MemberInfo, Platform, Quoted, register
 QQ = "qq"
 
 
-def _quoted_id(user_id: object, self_id: object) -> str | None:
-    if user_id is None or user_id == "" or str(user_id) == str(self_id):
-        return None
-    return str(user_id)
-
-
 class OneBotV11(Platform):
     adapter = "OneBot V11"
     adapter_type = v11.Adapter

@@ -1,7 +1,7 @@
 """evidence checks: link snapshots and re-checks, evidence fingerprints, flags (issue 25)
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-01 13:00:00
 """
 

@@ -111,7 +111,6 @@ class Policy:
     commission_base: Decimal | None = None
     admins_are_supervisors: bool = True
     undo_minutes: int = 10
-    extra: dict = field(default_factory=dict, compare=False)
 
     def now(self) -> datetime:
         return local_now(self.tz)

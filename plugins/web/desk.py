@@ -38,7 +38,7 @@ from models.importer import (
 )
 from models.ledger import Refused
 from models.periods import current_period, local_now, parse_period, to_local
-from models.roster import bindings_of
+from models.roster import team_bindings
 from models.rubric import RubricError
 from models.tables import Team
 
@@ -177,10 +177,6 @@ async def rubric_activate(request: Request, act: ActingDep, team_id: int) -> Res
     )
 
 
-async def rubric_versions() -> list:
-    return await door.read(rubricstore.versions)
-
-
 # ---- team settings ---------------------------------------------------------------------------
 
 
@@ -192,13 +188,9 @@ async def settings_page(request: Request, viewer: ViewerDep, team_id: int) -> Re
 
     def read(s):
         base = commission_base_for(s, team_id, period, commission_base())
-        return base, dash.base_history(s, team_id)
+        return base, dash.base_history(s, team_id), team_bindings(s, team_id)
 
-    base, history = await door.read(read)
-    from bot import db
-
-    async with db.reading() as s:
-        groups = await bindings_of(s, team_id)
+    base, history, groups = await door.read(read)
     return render(
         request,
         "settings.html",
