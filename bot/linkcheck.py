@@ -304,7 +304,7 @@ def _bindings(s: Session, team_id: int) -> list[GroupBinding]:
 async def notify(flag_ids: Iterable[int]) -> int:
     """Tell each flagged entry's agent by private message, once; the number sent. A flag
     whose message could not be sent is released and told at the next re-check."""
-    from .runtime import rubric
+    from .runtime import rubric_now
     from .send import NoBotOnline, pick_bot, send_direct
 
     ids = sorted(set(flag_ids))
@@ -319,7 +319,7 @@ async def notify(flag_ids: Iterable[int]) -> int:
             for b in await door.read(lambda s, t=team_id: _bindings(s, t or 0))
             if b.platform == view.platform
         ]
-        item = rubric().item(view.item_key)
+        item = rubric_now().item(view.item_key)
         text = notice_text(view, item.name if item is not None else view.item_key)
         try:
             if not bindings:

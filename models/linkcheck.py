@@ -542,7 +542,13 @@ def keep(
 
 
 def appeal_flag(
-    session: Session, team_id: int, entry_id: int, member_id: int, reason: str, actor: str
+    session: Session,
+    team_id: int,
+    entry_id: int,
+    member_id: int,
+    reason: str,
+    actor: str,
+    channel: str = "群聊",
 ) -> list[FlagView] | None:
     """The agent answers a flag of their entry (`/申诉 #编号 理由`): the reason is kept on
     its open flags for the supervisors. None when the entry has no open flag (then it is an
@@ -559,7 +565,8 @@ def appeal_flag(
     for f in flags:
         if not f.appeal_reason:
             f.appeal_reason, f.appealed_at = reason, now
-    audit(session, team_id, actor, "flag.appeal", f"#{entry_id}", None, {"reason": reason})
+    after = {"reason": reason}
+    audit(session, team_id, actor, "flag.appeal", f"#{entry_id}", None, after, channel)
     session.flush()
     return flags_of(session, team_id, ids=[f.id for f in flags])
 

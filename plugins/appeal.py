@@ -9,7 +9,7 @@ from bot.format import entry_points, item_name
 from bot.linkcheck import flag_appeal_parts
 from bot.parse import Args, note_of
 from bot.replies import Part, at
-from bot.runtime import rubric
+from bot.runtime import rubric_now
 from bot.targets import actor_of, entry_ref
 from models.usecases.appeals import AppealRequest, Filed, Rejected, RejectRequest, file, reject
 from models.usecases.reads import OpenAppeal, TeamRead, appeals
@@ -27,7 +27,7 @@ def appeal_cmd(ctx: Ctx, args: Args) -> Call:
 
 
 def _filed(done: Filed) -> list[Part]:
-    rub = rubric()
+    rub = rubric_now()
     e = done.entry
     if done.flag:
         return flag_appeal_parts(e.id, done.reason, done.supervisors)
@@ -68,7 +68,7 @@ def appeals_cmd(ctx: Ctx, args: Args) -> Call:
 def _open_appeals(rows: list[OpenAppeal]) -> str:
     if not rows:
         return "✅ 没有待处理的申诉"
-    rub = rubric()
+    rub = rubric_now()
     lines = [f"📮 待处理申诉 {len(rows)} 条："]
     for a in rows:
         e = a.entry

@@ -16,7 +16,7 @@ from bot.dispatch import Call, Later, kpi_command  # noqa: E402
 from bot.format import Several, chunk  # noqa: E402
 from bot.linkcheck import AlreadyRunning, Recheck, enabled, recheck_due, recheck_month  # noqa: E402
 from bot.parse import Args, note_of, parse_entry_id  # noqa: E402
-from bot.runtime import rubric  # noqa: E402
+from bot.runtime import rubric_now  # noqa: E402
 from bot.targets import actor_of  # noqa: E402
 from models.ledger import Refused  # noqa: E402
 from models.linkcheck import KIND_NAMES, Kept, flag_line, pending_flags  # noqa: E402
@@ -35,7 +35,7 @@ OFF = "链接核查已关闭（KPI_LINKCHECK=false）"
 
 
 def _item_names() -> dict[str, str]:
-    return {i.key: i.name for i in rubric().items}
+    return {i.key: i.name for i in rubric_now().items}
 
 
 async def _report(result: Recheck) -> str | Several:

@@ -5,7 +5,7 @@ from bot.commands import COMMANDS, plugin_meta, self_report_examples, usages
 from bot.context import Ctx, forget_bindings
 from bot.dispatch import Call, Later, kpi_command
 from bot.parse import Args
-from bot.runtime import rubric
+from bot.runtime import rubric_now
 from bot.targets import (
     MAX_TARGETS,
     QQ_RE,
@@ -70,7 +70,7 @@ def _bound(done: Bound | Refused | Silent) -> Later | Refused | None:
         )
     else:
         how = "（已有团队，共用成员和记录）" if done.how == "existing" else ""
-        examples = "、".join(self_report_examples(rubric()))
+        examples = "、".join(self_report_examples(rubric_now()))
         text = (
             f"✅ 本群已绑定团队「{done.team_name}」{how}\n"
             f"客服：{examples} 即可自报；主管：/扣分 @某人 项目。/帮助 看全部命令"

@@ -7,7 +7,7 @@ from bot.dispatch import Call, kpi_command
 from bot.format import chunk, entry_line, ranking_lines, rows_of, score_card
 from bot.parse import Args
 from bot.privacy import pay_hint, sees_pay
-from bot.runtime import commission_base, rubric
+from bot.runtime import commission_base, rubric, rubric_now
 from bot.targets import where_of
 from models.appeals import APPEAL_STATE
 from models.ledger import Refused
@@ -41,7 +41,7 @@ def me(ctx: Ctx, args: Args) -> Call:
     if ctx.member is None:
         if ctx.is_supervisor:
             raise Refused("你是主管，不参与考核；查看成员请用 /绩效 @某人")
-        first = self_report_examples(rubric())[0]
+        first = self_report_examples(rubric_now())[0]
         raise Refused(f"你还没有任何记录。报一次推广（如 {first}）就会自动登记")
     if ctx.member.role == "supervisor":
         raise Refused("你是主管，不参与考核；查看成员请用 /绩效 @某人")

@@ -138,7 +138,7 @@ def audit_cmd(ctx: Ctx, args: Args) -> Call:
     period = parse_period(args.words[0], tz) if args.words else None
     if args.words and period is None:
         raise Refused(f"月份 {args.words[0]} 无效，可写 2026-11、202611、十一月、本月、上月")
-    rub = rubric()
+    rub = rubric_now()
     names = {i.key: item_name(rub, i.key) for i in rub.items}
 
     def reply(found: list[AuditLine]) -> str:

@@ -182,6 +182,11 @@ async def test_an_agent_sees_only_their_own_flags_and_decides_nothing(app: App):
     assert appeal.status_code == 200, appeal.text
     boss = unescape((await (await login(app, BOSS)).get(f"/kpi/team/{a}")).text)
     assert "申诉：文章搬到新地址了" in boss
+    async with db.reading() as s:
+        row = (
+            await s.execute(select(AuditLog).where(AuditLog.action == "flag.appeal"))
+        ).scalar_one()
+    assert row.channel == "网页"  # the audit says where the agent answered
 
 
 async def test_refused_without_the_token_from_elsewhere_or_for_another_teams_supervisor(

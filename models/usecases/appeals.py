@@ -90,7 +90,10 @@ def file(s: Session, req: AppealRequest, policy: Policy) -> Filed:
     ).all()
     handles = accounts_on(s, req.team_id, req.actor.platform)
     bosses = [(handles.get(member_id), name) for member_id, name in rows]
-    if appeal_flag(s, req.team_id, entry_id, me.id, req.reason, req.actor.key) is not None:
+    flagged = appeal_flag(
+        s, req.team_id, entry_id, me.id, req.reason, req.actor.key, req.actor.channel
+    )
+    if flagged is not None:
         return Filed(_view(entry), req.reason, bosses, flag=True)
     appeals.file_appeal(s, p.rubric, entry, me.id, req.reason, req.actor.key, req.actor.channel)
     return Filed(_view(entry), req.reason, bosses)
