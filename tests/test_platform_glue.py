@@ -179,3 +179,39 @@ async def test_feishu_asks_the_contact_api_once_per_name_ttl_even_when_it_answer
     assert await platform.name(bot, "ou_nobody") is None
     assert await platform.name(bot, "ou_nobody") is None
     assert calls == ["contact/v3/users/ou_nobody"]
+
+
+async def test_official_qq_keeps_a_burst_of_learnt_links_in_one_write_off_the_loop(
+    tmp_path, monkeypatch
+):
+    """Who writes privately (union_openid → member) is kept across restarts: a burst of new
+    members after a start is one file write, on a worker thread, not one per message."""
+    import asyncio
+    import json
+    import threading
+
+    from bot.platforms import qq
+
+    platform = qq.QQOfficial()
+    monkeypatch.setattr(qq, "SAVE_AFTER", 0.05)
+    monkeypatch.setattr(platform, "_links_file", lambda: tmp_path / qq.LINKS_FILE)
+    writes: list[str] = []
+    real = platform._write
+
+    def write(text: str) -> None:
+        writes.append(threading.current_thread().name)
+        real(text)
+
+    monkeypatch.setattr(platform, "_write", write)
+    for n in range(100):
+        platform._link("102", f"union{n}", f"member{n}")
+    assert writes == []  # nothing on the event loop while messages come
+    await asyncio.sleep(0.3)
+    assert len(writes) == 1
+    assert writes[0] != threading.main_thread().name
+    saved = json.loads((tmp_path / qq.LINKS_FILE).read_text(encoding="utf-8"))
+    assert len(saved["102"]) == 100
+    platform._link("102", "late", "m-late")  # one learnt just before the bot stops
+    await platform._save_now()
+    saved = json.loads((tmp_path / qq.LINKS_FILE).read_text(encoding="utf-8"))
+    assert saved["102"]["late"] == "m-late"

@@ -37,6 +37,7 @@ documentation; `tools/qq_sim.py` plays it in the tests):
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -61,6 +62,7 @@ REPLIES_PER_MESSAGE = 5
 ROLE_SEEN = 600.0  # seconds a role seen with someone's message counts as the platform's word now
 PROACTIVE_REFUSED = {40034102, 40034105, 22009, 304022}
 OFF = {"false", "0", "no", "off"}
+SAVE_AFTER = 1.0  # seconds: links learnt meanwhile are written together, off the event loop
 LINKS_FILE = "qqbot-members.json"  # in KPI_DATA_DIR: who a private (C2C) writer is
 
 
@@ -85,6 +87,8 @@ class QQOfficial(Platform):
         self._roles: Bounded = Bounded(50_000)  # (app, group, member_openid) → (seen at, role)
         self._members: Bounded = Bounded(50_000)  # (app, union_openid) → member_openid
         self._links_loaded = False
+        self._saving: asyncio.TimerHandle | None = None  # a save of the links is due
+        self._writing: asyncio.Future | None = None  # the last save, on a worker thread
         self._recent: Bounded = Bounded(5_000)  # (app, group openid) → (t, its latest event)
         self._groups: Bounded = Bounded(5_000)  # (app, group_openid) → last seen
 
@@ -111,21 +115,44 @@ class QQOfficial(Platform):
                 self._members.put((str(app), str(union)), str(member))
 
     def _link(self, app: str, union: str, member: str) -> None:
+        """Remember who a private writer is; the file is written `SAVE_AFTER` later, on a
+        worker thread, with every link learnt meanwhile (a burst of new members after a
+        start is one write, not one per message on the event loop)."""
         self._load_links()
         if self._members.get((app, union)) == member:
             return
         self._members.put((app, union), member)
+        if self._saving is None:
+            self._saving = asyncio.get_running_loop().call_later(SAVE_AFTER, self._save_soon)
+
+    def _snapshot(self) -> str:
         saved: dict[str, dict[str, str]] = {}
         for (a, u), m in self._members.items():
             saved.setdefault(a, {})[u] = m
+        return json.dumps(saved)
+
+    def _save_soon(self) -> None:
+        self._saving = None
+        self._writing = asyncio.ensure_future(asyncio.to_thread(self._write, self._snapshot()))
+
+    def _write(self, text: str) -> None:
         path = self._links_file()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             part = path.with_suffix(".part")
-            part.write_text(json.dumps(saved), encoding="utf-8")
+            part.write_text(text, encoding="utf-8")
             os.replace(part, path)
         except OSError as e:
             logger.warning(f"QQ: could not keep {path}: {e!r}")
+
+    async def _save_now(self) -> None:
+        """At shutdown: a save still due (or under way) is made before the bot stops."""
+        if self._writing is not None:
+            await self._writing
+        if self._saving is not None:
+            self._saving.cancel()
+            self._saving = None
+            await asyncio.to_thread(self._write, self._snapshot())
 
     def _member_of(self, app: str, union: str) -> str | None:
         self._load_links()
@@ -243,6 +270,7 @@ class QQOfficial(Platform):
 
     def setup(self, driver: Any) -> None:
         keep_alive(driver, Adapter)  # the API calls over one kept-alive HTTP session
+        driver.on_shutdown(self._save_now)
 
 
 def _why(e: ActionFailed) -> str:
