@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .ledger import Refused
+from .ledger import Refused, settlement_row
 from .periods import current_period, utcnow
 from .roster import audit
 from .tables import CommissionBase, Settlement, Team
@@ -30,9 +30,7 @@ def commission_base_for(
     """The base a team's month is paid with: its settlement's once settled, else the
     latest base set from a month not after it, else the team's stored one, else
     `default` (KPI_COMMISSION_BASE)."""
-    st = s.execute(
-        select(Settlement).where(Settlement.team_id == team_id, Settlement.period == period)
-    ).scalar_one_or_none()
+    st = settlement_row(s, team_id, period)
     if st is not None and st.status == "settled":
         c = st.commission_base_cents
         return None if c is None else Decimal(c) / 100

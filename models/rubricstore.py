@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from .commission import commission_base_for
 from .dashboard import scored_now
-from .ledger import Refused
+from .ledger import Refused, settlement_row
 from .periods import utcnow
 from .roster import _scored, audit
 from .rubric import Rubric, RubricError, parse_rubric
@@ -78,9 +78,7 @@ def month_rules_for(
 ) -> tuple[Rubric, Decimal | None, Settlement | None]:
     """(rubric, commission base, settlement) of a team's month: a settled month's snapshot
     and base, else the version in force and the team's base for the month."""
-    st = s.execute(
-        select(Settlement).where(Settlement.team_id == team_id, Settlement.period == period)
-    ).scalar_one_or_none()
+    st = settlement_row(s, team_id, period)
     if st is not None and st.status == "settled":
         return rubric_of(st, fallback), base_of(st), st
     return (

@@ -38,6 +38,7 @@ from .ledger import (
     member_month_score,
     month_ranking,
     settlement_of,
+    settlement_row,
     team_month_scores,
 )
 from .periods import utcnow
@@ -149,13 +150,6 @@ def base_cents(base: Decimal | None) -> int | None:
 def base_of(settlement: Settlement) -> Decimal | None:
     c = settlement.commission_base_cents
     return None if c is None else Decimal(c) / 100
-
-
-def settlement_row(session: Session, team_id: int, period: str) -> Settlement | None:
-    """The (team, month)'s settlement row, in a plain session."""
-    return session.scalars(
-        select(Settlement).where(Settlement.team_id == team_id, Settlement.period == period)
-    ).one_or_none()
 
 
 def rubric_of(settlement: Settlement, current: Rubric) -> Rubric:

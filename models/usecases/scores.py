@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..appeals import appeal_states_of, open_appeal_rows
-from ..ledger import Ranked, Refused, month_counts_of, month_ranking, month_score
+from ..ledger import Ranked, Refused, month_counts_of, month_ranking, month_score, settlement_row
 from ..linkcheck import preview_lines
 from ..periods import current_period, parse_period
 from ..rubric import Rubric
@@ -107,9 +107,7 @@ class Card:
 
 
 def _settled(s: Session, team_id: int, period: str) -> Settlement | None:
-    st = s.execute(
-        select(Settlement).where(Settlement.team_id == team_id, Settlement.period == period)
-    ).scalar_one_or_none()
+    st = settlement_row(s, team_id, period)
     return st if st is not None and st.status == "settled" else None
 
 
