@@ -6,7 +6,7 @@ for the rest. No module outside `bot/platforms/` (and the adapter package `adapt
 imports a specific adapter (`nonebot.adapters.onebot`, `.milky`, `.qq`, `.feishu`, `.wecom`);
 `tests/test_platform_layers.py` checks it.
 
-A platform module (`onebot_v11.py`, `onebot_v12.py`, `milky.py`, later `qq.py`, `feishu.py`,
+A platform module (`onebot_v11.py`, `onebot_v12.py`, `milky.py`, `qq.py`, `feishu.py`,
 `wecom.py`) defines a subclass of `Platform` and calls `register(TheirPlatform())` at import;
 `bot/platforms/__init__.py` imports the modules whose adapter is installed (`_MODULES`), and
 `bot.app` registers the adapters the configuration asks for (`register_adapters`), then
@@ -18,8 +18,11 @@ calls each one's `setup(driver)`. A module provides:
   by it). `register(platform, factory)`: `factory(config)` returns the Adapter class when
   the configuration asks for the platform (e.g. `QQ_BOTS` set), else None.
 - `caps`: `Caps`, what the platform can and cannot do (no QQ numbers, no private message to
-  a member, proactive sends refused, mentions not delivered, no group files). Commands and
-  replies read these, never the adapter's type.
+  a member, proactive sends refused, mentions not delivered, no group files). The bot
+  reads `numeric_ids`, `names_in_events`, `private_to_member`, `proactive`, `group_files`
+  and `private_hint`, never the adapter's type; `mentions`, `private_needs_friend` and
+  `member_lookup` describe the platform for the tests and the README (the glue's own
+  `member` / `send_private` answer accordingly).
 - `identity(bot, event)`: the stored platform string of the event's users (`qq` for every
   route whose users are QQ numbers: OneBot v11 and Milky; `v12.<declared>` for OneBot v12;
   `qqbot` for the official QQ API's openids; …). Two platforms share a string only when
@@ -27,7 +30,8 @@ calls each one's `setup(driver)`. A module provides:
   (`bot.identity`). `bot_identity(bot)` is the same for a bot with no event at hand.
 - `async describe(bot, event)`: the platform-neutral facts of a message event (`Facts`), or
   None for an event that is not a group or private message. The default reads uninfo's
-  `get_session` (user, scene, member nick and role). OneBot v11, v12 and Milky override it
+  `get_session` (user, scene, member nick and role) for a platform added without its own;
+  the six platforms here read their events themselves. OneBot v11, v12 and Milky override it
   and read the same fields from the event itself, because uninfo keeps a session 300 s
   (a demoted admin would keep their rights that long: SPEC §2 reads the role at every
   command) and on OneBot v11 asks `get_group_info` and `get_group_member_info` for each
