@@ -73,7 +73,7 @@ def in_force(s, team_id: int | None, p: Policy) -> Policy:
         _rules[key] = (now + RULES_TTL, rub, base)
     if rub is p.rubric and base == p.commission_base:
         return p
-    return replace(p, rubric=rub, commission_base=base)
+    return replace(p, rubric=rub, commission_base=base, fallback=(p.rubric, p.commission_base))
 
 
 def forget_rules() -> None:

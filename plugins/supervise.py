@@ -46,7 +46,7 @@ def _marks(ctx: Ctx, args: Args, item: Item | None, sign: int) -> Call:
 
 
 def _marked(done: Marked) -> str:
-    rub = rubric_now()  # the version in force: an item it added is named too
+    rub = done.rubric or rubric_now()  # the month's rules (a backdated mark: its month's)
     item, quantity = done.item, done.quantity
     when = "本月" if done.current else f"{done.period} "
     times = f" ×{quantity}" if quantity != 1 else ""

@@ -38,7 +38,7 @@ def test_the_draft_adds_one_item_with_its_commands():
     assert draft.item("overtime").commands == ("加班", "overtime")
 
 
-async def activate_on_the_web(app: App, month: str) -> None:
+async def activate_on_the_web(app: App, month: str, toml: str = WITH_OVERTIME) -> None:
     """A superuser activates the version on the dashboard, as a boss does."""
     a = (await ids())["客服一组"]
     root = await login(app, SUPER)
@@ -46,7 +46,7 @@ async def activate_on_the_web(app: App, month: str) -> None:
     token = re.search(r'name="csrf" value="([0-9a-f]{64})"', html).group(1)
     r = await root.post(
         f"/kpi/team/{a}/rubric/activate",
-        data={"csrf": token, "toml": WITH_OVERTIME, "from": month, "name": "加班版"},
+        data={"csrf": token, "toml": toml, "from": month, "name": "加班版"},
     )
     assert r.status_code == 200, r.text
     assert f"从 {month} 起生效" in r.text
@@ -159,3 +159,16 @@ async def test_the_desk_logs_an_item_the_version_in_force_added(app: App):
     )
     assert r.status_code == 200, r.text
     assert "张三 人事考核·加班 +1" in r.text
+
+
+async def test_a_backdated_mark_is_answered_with_its_own_months_rules(app: App):
+    """From November 迟到 costs 2 (a version activated from then); a 迟到 logged into
+    October is answered with October's rules (−1), as the settlement will score it."""
+    harsher = WITH_OVERTIME.replace(LATE, LATE.replace("points = -1", "points = -2"))
+    await team_a(app)
+    await activate_on_the_web(app, "2026-11", harsher)
+    now = await said(app, ["/迟到 ", at(ZHANG)], OWNER, role="owner")
+    assert "人事考核·迟到 −2" in now, now
+    before = await said(app, ["/迟到 ", at(ZHANG), " 2026-10"], OWNER, role="owner")
+    assert "人事考核·迟到 −1" in before, before
+    assert "2026-10 人事考核 9/10" in before, before

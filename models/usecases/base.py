@@ -111,6 +111,9 @@ class Policy:
     commission_base: Decimal | None = None
     admins_are_supervisors: bool = True
     undo_minutes: int = 10
+    # The file's rubric and KPI_COMMISSION_BASE once `rubric` and `commission_base` hold this
+    # month's in force (`bot.runtime.in_force`): what another month falls back to.
+    fallback: tuple[Rubric, Decimal | None] | None = None
 
     def now(self) -> datetime:
         return local_now(self.tz)

@@ -23,6 +23,7 @@ from ..rights import SELF_MARK, SELF_REVOKE, refuse_self
 from ..roster import account_on
 from ..rubric import Item, Rubric
 from ..scoring import MemberScore
+from ..settlement import rules_in_force
 from ..tables import Member
 from ..words import find_fine, looks_numeric, note_of, parse_days
 from .base import (
@@ -81,6 +82,7 @@ class Marked:
     current: bool  # `period` is this month
     quantity: int | Fraction
     lines: list[MarkLine]
+    rubric: Rubric | None = None  # the month's rules the lines were scored with
 
 
 def mark(s: Session, req: MarkRequest, policy: Policy) -> Marked:
@@ -146,6 +148,7 @@ def mark(s: Session, req: MarkRequest, policy: Policy) -> Marked:
     if period > now_period:
         raise Refused(f"不能登记未来的月份 {period}")
     ensure_open(s, req.team_id, period)
+    month_rubric, month_base = rules_of(s, p, req.team_id, period)
     lines = []
     for m in targets:
         now = utcnow()
@@ -166,11 +169,28 @@ def mark(s: Session, req: MarkRequest, policy: Policy) -> Marked:
             "source": req.source,
         }
         entry_id = write_entry(s, values, req.actor.channel)
-        score = month_score(s, rub, req.team_id, m.id, period, p.commission_base)
+        score = month_score(s, month_rubric, req.team_id, m.id, period, month_base)
         first = recent_same(s, entry_id, values, now - timedelta(seconds=REPEAT_SECONDS))
         view = EntryView(entry_id, m.id, item.key, quantity, fine_cents, period)
         lines.append(MarkLine(view, m.name, score, first))
-    return Marked(item, period, period == now_period, quantity, lines)
+    return Marked(item, period, period == now_period, quantity, lines, month_rubric)
+
+
+def rules_of(s: Session, p: Policy, team_id: int, period: str) -> tuple[Rubric, Decimal | None]:
+    """The rubric and base of a team's month: `p` holds this month's (`bot.runtime.in_force`);
+    an earlier month has its own (its snapshot once settled, else its version), as the
+    settlement scores it."""
+    if period == current_period(p.tz):
+        return p.rubric, p.commission_base
+    rub, base = p.fallback or (p.rubric, p.commission_base)
+    return rules_in_force(s, team_id, period, rub, base)
+
+
+def score_in_month(s: Session, p: Policy, team_id: int, member_id: int, period: str) -> MemberScore:
+    """A member's month as a write's reply shows it, under that month's own rules
+    (`rules_of`): a backdated mark or a revoke of an earlier entry included."""
+    rub, base = rules_of(s, p, team_id, period)
+    return month_score(s, rub, team_id, member_id, period, base)
 
 
 def split_rest(
@@ -279,7 +299,7 @@ def revoke(s: Session, req: RevokeRequest, policy: Policy) -> Revoked:
     refuse_self(req.actor.key, speaker.id if speaker else None, [member], SELF_REVOKE)
     ledger.revoke(s, entry, req.actor.key, req.actor.name, req.reason, req.actor.channel)
     appeal = accept_for_entry(s, entry, req.actor.key, req.reason, req.actor.channel)
-    score = month_score(s, p.rubric, req.team_id, entry.member_id, entry.period, p.commission_base)
+    score = score_in_month(s, p, req.team_id, entry.member_id, entry.period)
     handle = account_on(s, member, req.actor.platform)
     return Revoked(_view(entry), member.name, handle, req.reason, score, appeal is not None)
 

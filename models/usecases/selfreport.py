@@ -12,7 +12,7 @@ from fractions import Fraction
 
 from sqlalchemy.orm import Session
 
-from ..ledger import Refused, get_entry, last_entry_by, month_score
+from ..ledger import Refused, get_entry, last_entry_by
 from ..ledger import revoke as revoke_entry
 from ..links import MAX_LINK, normalize_url, too_long
 from ..periods import day_bounds_utc, period_of, utcnow
@@ -23,6 +23,7 @@ from ..scoring import MemberScore
 from ..tables import Member
 from ..words import first_url, note_of, parse_int
 from .base import Actor, Policy, Word, speaker
+from .marks import score_in_month
 
 DEFAULT_MAX_QUANTITY = 1000
 
@@ -187,7 +188,7 @@ def undo(s: Session, req: UndoRequest, policy: Policy) -> Undone:
             f"#{entry.id} 已超过 {p.undo_minutes} 分钟，不能自己撤回了，请主管 /撤销 #{entry.id}"
         )
     revoke_entry(s, entry, req.actor.key, req.actor.name, "本人撤回", req.actor.channel)
-    score = month_score(s, p.rubric, req.team_id, entry.member_id, entry.period, p.commission_base)
+    score = score_in_month(s, p, req.team_id, entry.member_id, entry.period)
     item = p.rubric.item(entry.item_key)
     done = score.item(item.key).quantity if item is not None and item.target is not None else None
     return Undone(entry.id, item, score, done)
