@@ -133,23 +133,28 @@ def _build_checks():
             Entry.link == bindparam("link"),
             Entry.revoked_at.is_(None),
         )
+        .correlate(None)  # its own `entry`, not the daily count's below
         .scalar_subquery()
     )
     today = and_(
         Entry.member_id == bindparam("member_id"),
         Entry.item_key == bindparam("item_key"),
-        Entry.revoked_at.is_(None),
         Entry.created_at >= bindparam("day_start"),
         Entry.created_at < bindparam("day_end"),
+        Entry.revoked_at.is_(None),
     )
-    reports = select(func.count(Entry.id)).where(today).scalar_subquery()
-    units = select(func.coalesce(func.sum(Entry.quantity), 0)).where(today).scalar_subquery()
-    rules = select(
-        status.label("status"),
-        duplicate.label("duplicate"),
-        reports.label("reports"),
-        units.label("units"),
-    ).subquery("rules")
+    # One pass over the agent's reports of the item today (index ix_entry_member_day); an
+    # aggregate without GROUP BY gives its one row even when there are none.
+    rules = (
+        select(
+            status.label("status"),
+            duplicate.label("duplicate"),
+            func.count(Entry.id).label("reports"),
+            func.coalesce(func.sum(Entry.quantity), 0).label("units"),
+        )
+        .where(today)
+        .subquery("rules")
+    )
     month = MEMBER_TALLY.subquery("month")
     return select(rules, month).select_from(rules.outerjoin(month, true()))
 

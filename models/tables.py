@@ -82,6 +82,8 @@ class Entry(SQLModel, table=True):
         ),
         # Who reported today (/未报, the reminder, the dashboard's team page).
         Index("ix_entry_team_created", "team_id", "created_at"),
+        # A member's reports of an item today: the daily caps of every self-report.
+        Index("ix_entry_member_day", "member_id", "item_key", "created_at"),
         # Who logged in a month (the dashboard's entries filter), without reading the rows.
         Index("ix_entry_month_logger", "team_id", "period", "created_by", "created_by_name"),
     )

@@ -6,11 +6,12 @@ import random
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from bot import db
 from models.ledger import Refused, get_entry, member_month_score, revoke
-from models.reports import SelfReport, log_self_report
+from models.reports import _CHECKS, SelfReport, log_self_report
 from models.roster import create_team, join_sync
 from models.rubric import load_rubric
 from models.tables import Entry
@@ -108,3 +109,40 @@ async def test_the_reply_score_is_the_stored_months_score(app):
         assert logged.score == stored, n
         assert logged.done == stored.item(report.item.key).quantity
     assert len(logged_ids) > 20
+
+
+async def test_the_checks_of_a_report_read_indexes_not_the_whole_entry_table(app):
+    """Every self-report counts the agent's reports of the item today (daily caps): that
+    count goes through an index (ix_entry_member_day), never a scan of every entry of every
+    team, on both engines (PostgreSQL told to avoid sequential scans where it can, so
+    the plan shows whether an index serves it at this small size)."""
+    team_id, member_id = await _setup()
+    report = _report(team_id, member_id, 1, random.Random(1))
+    params = {
+        "team_id": team_id,
+        "period": PERIOD,
+        "link": "https://example.com/a",
+        "member_id": member_id,
+        "item_key": report.item.key,
+        "day_start": report.day_start,
+        "day_end": report.day_end,
+    }
+
+    def plan(s: Session) -> str:
+        conn = s.connection()
+        dialect = conn.dialect
+        if dialect.name == "sqlite":  # named parameters, as the dict gives them
+            dialect = sqlite.dialect(paramstyle="named")
+        compiled = _CHECKS.compile(dialect=dialect)
+        sql, given = str(compiled), {**compiled.params, **params}
+        if dialect.name == "postgresql":
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            rows = conn.exec_driver_sql("EXPLAIN " + sql, given).all()
+        else:
+            rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, given).all()
+        return "\n".join(str(r[-1]) for r in rows)
+
+    found = await db.write(team_id, plan)
+    assert "ix_entry_member_day" in found, found
+    assert "Seq Scan on entry" not in found, found
+    assert "SCAN entry\n" not in found + "\n", found
