@@ -152,33 +152,67 @@ async def check(entry_id: int, url: str, kind: str = "recheck") -> CheckResult:
 # ---- the snapshot after the ✅ ------------------------------------------------------------------
 
 
-async def snapshot(entry_id: int, url: str) -> list[int]:
-    """Fetch the reported link once and record it; the flags raised (the same article).
-    A database swapped meanwhile (a restore; a test's next database) gets nothing."""
+SNAPSHOT_WAIT = 0.25  # s: a team's snapshots fetched this close together share one write
+
+
+@dataclass(eq=False)
+class _Batch:
+    results: list[CheckResult]
+    done: asyncio.Future
+
+
+# Module state (it must be: snapshots finish one by one on this event loop): each team's
+# snapshots waiting for their write.
+_batches: dict[int, _Batch] = {}
+
+
+async def snapshot(team_id: int, entry_id: int, url: str) -> list[int]:
+    """Fetch the reported link once and record it; the flags its write raised (the same
+    article). The snapshots of a team that finish within `SNAPSHOT_WAIT` of each other are
+    recorded in one write (reports come in runs: one transaction, not one each). A
+    database swapped meanwhile (a restore; a test's next database) gets nothing."""
     engine = db.engine()
     result = await check(entry_id, url, "snapshot")
     if db.engine() is not engine:
         return []
-    team_id = await door.read(lambda s: entry_team(s, entry_id))
-    if team_id is None:
-        return []
-    flags = await door.write(team_id, lambda s: record_checks(s, [result]))
+    waiting = _batches.get(team_id)
+    if waiting is not None and waiting.done.get_loop() is asyncio.get_running_loop():
+        waiting.results.append(result)
+        return await asyncio.shield(waiting.done)
+    batch = _batches[team_id] = _Batch([result], asyncio.get_running_loop().create_future())
+    batch.done.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved
+    try:
+        await asyncio.sleep(SNAPSHOT_WAIT)
+    finally:
+        if _batches.get(team_id) is batch:
+            del _batches[team_id]
+    try:
+        flags = [] if db.engine() is not engine else await _record(team_id, batch.results)
+    except BaseException as e:
+        batch.done.set_exception(e)
+        raise
+    batch.done.set_result(flags)
+    return flags
+
+
+async def _record(team_id: int, results: list[CheckResult]) -> list[int]:
+    flags = await door.write(team_id, lambda s: record_checks(s, results))
     await notify(flags)
     return flags
 
 
-async def _snapshot_quietly(entry_id: int, url: str) -> None:
+async def _snapshot_quietly(team_id: int, entry_id: int, url: str) -> None:
     try:
-        await snapshot(entry_id, url)
+        await snapshot(team_id, entry_id, url)
     except Exception as e:
         logger.warning(f"链接快照失败 #{entry_id}: {e!r}")
 
 
-def snapshot_later(entry_id: int, url: str) -> asyncio.Task | None:
+def snapshot_later(team_id: int, entry_id: int, url: str) -> asyncio.Task | None:
     """SPEC §4: called once the self-report is committed; never delays its ✅."""
     if not enabled():
         return None
-    task = asyncio.create_task(_snapshot_quietly(entry_id, url))
+    task = asyncio.create_task(_snapshot_quietly(team_id, entry_id, url))
     _tasks.add(task)
     task.add_done_callback(_tasks.discard)
     return task

@@ -68,7 +68,7 @@ def _with_picture(call: Call, args: Args) -> Call:
             if picture:
                 fetch_later(done.entry_id, picture, get_config().kpi_data_dir)
             if done.url is not None:
-                snapshot_later(done.entry_id, done.url)
+                snapshot_later(call.request.team_id, done.entry_id, done.url)
             return text
 
         return Later(fetch_then_reply)

@@ -295,3 +295,30 @@ async def test_an_ordinary_appeal_of_a_deduction_still_works(app: App):
     reply = plain(await said(app, "/申诉 #2 客户认错人了", ZHANG, card="张三"))
     assert reply.startswith("✅ 已提交对 #2")
     assert "核查结果" not in reply
+
+
+async def test_a_teams_snapshots_fetched_together_are_recorded_in_one_write(
+    app: App, site: Site, monkeypatch: pytest.MonkeyPatch
+):
+    """A run of reports is one write of their snapshots, not one each (each write is a
+    transaction of the team's lane, competing with the next report)."""
+    await bind(app)
+    links = [site.url(f"/a/{n}", WX) for n in range(1, 5)]
+    for n, link in enumerate(links):
+        assert (await report(app, f"/软文 {link}", ZHANG + n, f"客服{n}")).startswith("✅")
+    await bot.linkcheck.wait_snapshots()
+    before = len(await rows(LinkCheck))
+    writes: list[object] = []
+    real = door.write
+
+    async def counted(team_id, work):
+        writes.append(team_id)
+        return await real(team_id, work)
+
+    monkeypatch.setattr(door, "write", counted)
+    entries = await rows(Entry)
+    team_id, ids = entries[0].team_id, [e.id for e in entries]
+    assert len(ids) == len(links)
+    await asyncio.gather(*(bot.linkcheck.snapshot(team_id, i, links[0]) for i in ids))
+    assert writes == [team_id]
+    assert len(await rows(LinkCheck)) == before + len(ids)
