@@ -26,7 +26,7 @@ from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
@@ -100,11 +100,37 @@ def make_sync_engine(url: str | URL) -> Engine:
         )
         tune_sqlite(eng, begin="IMMEDIATE")
     else:
-        eng = create_engine(
-            sync_url(url), pool_size=WRITERS, max_overflow=WRITERS, pool_pre_ping=True
-        )
+        eng = create_engine(sync_url(url), pool_size=WRITERS, max_overflow=WRITERS)
+        ping_when_idle(eng)
     event.listen(eng, "before_cursor_execute", _refuse_writes_when_read_only)
     return eng
+
+
+PING_IDLE = 10.0  # s: a connection back from the pool after this long is pinged first
+
+
+def ping_when_idle(engine: Engine) -> None:
+    """SQLAlchemy's pessimistic disconnect handling, for connections that sat idle: a
+    connection idle for `PING_IDLE` (a server restarted meanwhile, a firewall's cut) is
+    pinged when taken from the pool, and replaced if the ping fails (`DisconnectionError`
+    makes the pool connect again). A connection in steady use is not: `pool_pre_ping` would
+    cost every write unit one more round trip."""
+
+    @event.listens_for(engine, "checkin")
+    def _left(_dbapi_conn, record) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _taken(dbapi_conn, record, _proxy) -> None:
+        since = record.info.pop("idle_since", None)
+        if since is None or time.monotonic() - since < PING_IDLE:
+            return  # new, or in steady use
+        try:
+            alive = engine.dialect.do_ping(dbapi_conn)
+        except Exception as e:
+            raise exc.DisconnectionError(f"idle connection is gone: {e!r}") from e
+        if not alive:
+            raise exc.DisconnectionError("idle connection is gone")
 
 
 class WriteInReadOnly(RuntimeError):

@@ -112,3 +112,21 @@ async def test_one_team_writes_one_at_a_time_and_teams_side_by_side_on_postgresq
     await asyncio.gather(a, door.write(1, slow("1b")), door.write(2, slow("2")))
     assert spans["1b"][0] >= spans["1a"][1]
     assert (spans["2"][0] < spans["1a"][1]) == testdb.on_postgres()
+
+
+@pytest.mark.skipif(not testdb.on_postgres(), reason="the write door's PostgreSQL pool")
+async def test_an_idle_connection_the_server_dropped_is_replaced_before_the_next_write(
+    monkeypatch,
+):
+    """Connections in steady use are not pinged (no extra round trip per write), but one
+    back from the pool after `PING_IDLE` is, and a dead one is replaced: the write works."""
+    monkeypatch.setattr(engine, "PING_IDLE", 0.0)
+
+    def backend(s):
+        return s.execute(text("SELECT pg_backend_pid()")).scalar()
+
+    pid = await door.write(None, backend)
+    async with engine.reading() as s:
+        await s.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    await asyncio.sleep(0.2)  # the server has closed it
+    assert await door.write(None, backend) != pid
