@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
 
-from sqlalchemy import bindparam, delete, func, insert, select
+from sqlalchemy import String, bindparam, cast, delete, func, insert, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -152,10 +152,10 @@ ENTRY_KEYS = [
 
 def write_entry(session: Session, values: dict, channel: str = "群聊") -> int:
     """The one writer of an entry and its audit row (SPEC §6): `values` has every key of
-    `ENTRY_KEYS`; returns the new entry's id. Two INSERTs on the session's connection,
-    nothing loaded into the session (the self-report hot path uses it too)."""
+    `ENTRY_KEYS`; returns the new entry's id. Nothing is loaded into the session (the
+    self-report hot path uses it too): on PostgreSQL one statement (the entry's INSERT in a
+    WITH, the audit row's INSERT taking its id), elsewhere two INSERTs."""
     conn = session.connection()
-    [(entry_id,)] = conn.execute(_INSERT_ENTRY, {k: values[k] for k in ENTRY_KEYS}).all()
     after = {
         "member_id": values["member_id"],
         "item": values["item_key"],
@@ -164,24 +164,49 @@ def write_entry(session: Session, values: dict, channel: str = "群聊") -> int:
         "period": values["period"],
         "by": values["created_by_name"],
     }
-    conn.execute(
-        _INSERT_AUDIT,
-        {
-            "team_id": values["team_id"],
-            "at": values["created_at"],
-            "actor": values["created_by"],
-            "action": "entry.create",
-            "target": f"#{entry_id}",
-            "before": None,
-            "after": json.dumps(after, ensure_ascii=False, default=str),
-            "channel": channel,
-        },
-    )
+    audit = {
+        "a_team_id": values["team_id"],
+        "a_at": values["created_at"],
+        "a_actor": values["created_by"],
+        "a_action": "entry.create",
+        "a_before": None,
+        "a_after": json.dumps(after, ensure_ascii=False, default=str),
+        "a_channel": channel,
+    }
+    entry = {k: values[k] for k in ENTRY_KEYS}
+    if conn.dialect.name == "postgresql":
+        return conn.execute(_INSERT_BOTH, {**entry, **audit}).scalar_one()
+    [(entry_id,)] = conn.execute(_INSERT_ENTRY, entry).all()
+    conn.execute(_INSERT_AUDIT, {**audit, "a_target": f"#{entry_id}"})
     return entry_id
 
 
-_INSERT_ENTRY = insert(Entry.__table__).returning(Entry.__table__.c.id)
-_INSERT_AUDIT = insert(AuditLog.__table__)
+def _inserts():
+    audit = AuditLog.__table__
+    columns = ["team_id", "at", "actor", "action", "target", "before", "after", "channel"]
+    entry = insert(Entry.__table__).returning(Entry.__table__.c.id)
+    one_audit = insert(audit).values({c: bindparam(f"a_{c}") for c in columns})
+    table = Entry.__table__
+    made = (
+        insert(table)
+        .values({k: bindparam(k, type_=table.c[k].type) for k in ENTRY_KEYS})
+        .returning(table.c.id)
+        .cte("made")
+    )
+    # On PostgreSQL: the audit row's target is the id the entry's INSERT returned.
+    values = [bindparam(f"a_{c}", type_=audit.c[c].type) for c in columns if c != "target"]
+    target = literal("#") + cast(made.c.id, String)
+    rows = select(*values[:4], target, *values[4:]).select_from(made)
+    both = (
+        insert(audit)
+        .from_select(columns, rows)
+        .returning(select(made.c.id).scalar_subquery())
+        .add_cte(made)
+    )
+    return entry, one_audit, both
+
+
+_INSERT_ENTRY, _INSERT_AUDIT, _INSERT_BOTH = _inserts()
 
 
 def revoke(

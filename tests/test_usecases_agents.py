@@ -44,6 +44,9 @@ async def test_a_self_report_logs_the_entry_and_the_months_progress(udb):
     rows = await udb.rows("SELECT link, created_by FROM entry")
     assert rows == [("https://mp.weixin.qq.com/s/a", "qq:30001")]
     assert await udb.rows("SELECT action, channel FROM auditlog") == [("entry.create", "群聊")]
+    [(target, after)] = await udb.rows("SELECT target, after FROM auditlog")
+    assert target == f"#{done.entry_id}"
+    assert '"item": "article"' in after
 
 
 async def test_evidence_rules_a_link_and_a_count(udb):
