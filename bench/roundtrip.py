@@ -1,7 +1,8 @@
 """Round-trip latency of a self-report against a bare NoneBot /echo, and a burst of reports.
 
 Both apps are started as `make run` starts the bot (a subprocess in a folder with a `.env`)
-and driven over OneBot v11 by `tools.onebot_sim`, in the same run:
+and driven over OneBot v11 by `tools.onebot_sim` (or, `--platform milky`, over Milky by
+`tools.milky_sim`: events on its WebSocket, replies by HTTP), in the same run:
 
 1. sequential: `--n` self-reports (`/软文 <unique link>`, agents in turn) and `--n` `/echo`s,
    one at a time; latency = event sent → reply received;
@@ -14,6 +15,7 @@ writes nothing twice and takes < 3 s.
 
     .venv/bin/python bench/roundtrip.py [--runs 3] [--n 200] [--burst 500]
     .venv/bin/python bench/roundtrip.py --engines sqlite,postgresql [--pg-url URL]
+    .venv/bin/python bench/roundtrip.py --platform milky [--engines …]
 
 SQLite by default; `KPI_DATABASE_URL=postgresql+asyncpg://…` runs the bot on a throwaway
 database made on that PostgreSQL server; `--engines sqlite,postgresql` runs both in the
@@ -35,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tools import testdb  # noqa: E402
+from tools.milky_sim import MilkySim, Person  # noqa: E402
 from tools.onebot_sim import BotProcess, OneBotV11Sim  # noqa: E402
 
 GROUP = 70001
@@ -139,6 +142,97 @@ async def report_sequential_and_burst(n: int, warmup: int, burst: int) -> dict:
         }
 
 
+MILKY_AGENTS = 20
+
+
+def milky_group(sim: MilkySim, burst: int) -> None:
+    people = [Person(OWNER, "owner", card="群主", role="owner")]
+    people += [Person(40000 + i, f"a{i}", card=f"客服{i}") for i in range(MILKY_AGENTS)]
+    people += [Person(50000 + i, f"b{i}", card=f"客服{50000 + i}") for i in range(burst)]
+    people.append(Person(60000, "echo", card="echo"))
+    sim.add_group(GROUP, "压测群", *people)
+
+
+async def milky_timed(sim: MilkySim, user: int, text: str) -> float:
+    t0 = time.perf_counter()
+    reply = await sim.say(GROUP, user, text)
+    elapsed = time.perf_counter() - t0
+    if not reply.startswith("✅"):
+        raise RuntimeError(f"unexpected reply to {text!r}: {reply!r}")
+    return elapsed
+
+
+async def milky_app(argv: list[str] | None, n: int, warmup: int, burst: int) -> dict:
+    """One app (the bot, or the echo bot with `argv`) over Milky: sequential, then burst."""
+    async with MilkySim(uin=99990) as sim:
+        milky_group(sim, burst)
+        env = {"MILKY_CLIENTS": sim.client_config}
+        bot = BotProcess(env=env) if argv is None else BotProcess(env=env, argv=argv)
+        async with bot:
+            await asyncio.wait_for(sim.connected.wait(), 30)
+            await sim.wait_for(lambda c: c.action == "get_login_info")
+            if argv is not None:
+                for i in range(warmup):
+                    await milky_timed(sim, 60000, f"/echo warm {i}")
+                seq = [await milky_timed(sim, 60000, f"/echo hello {i}") for i in range(n)]
+                return {"sequential": seq}
+            bound = await sim.say(GROUP, OWNER, "/绑定 压测组")
+            assert bound.startswith("✅"), bound
+            agents = [40000 + i for i in range(MILKY_AGENTS)]
+            for i in range(warmup):
+                await milky_timed(
+                    sim, agents[i % len(agents)], f"/软文 https://bench.example.com/w/{i}"
+                )
+            seq = [
+                await milky_timed(
+                    sim, agents[i % len(agents)], f"/软文 https://bench.example.com/s/{i}"
+                )
+                for i in range(n)
+            ]
+            users = [50000 + i for i in range(burst)]
+            since = len(sim.calls)
+            t0 = time.perf_counter()
+            await asyncio.gather(
+                *(sim.post(GROUP, u, f"/软文 https://bench.example.com/b/{u}") for u in users)
+            )
+            deadline = time.monotonic() + 120
+            sent: list = []
+            while time.monotonic() < deadline:
+                sent = [c for c in sim.calls[since:] if c.action == "send_group_message"]
+                if len(sent) >= burst:
+                    break
+                await asyncio.sleep(0.1)
+            last = max((c.at for c in sent), default=t0)
+            ok = sum(1 for c in sent if sim.text_of(c.params["message"]).startswith("✅"))
+            [(in_db, distinct)] = await bot.rows(
+                "SELECT COUNT(*), COUNT(DISTINCT link) FROM entry WHERE link LIKE :p",
+                p="https://bench.example.com/b/%",
+            )
+            return {
+                "sequential": seq,
+                "burst": {
+                    "agents": burst,
+                    "replied": len(sent),
+                    "ok": ok,
+                    "in_db": in_db,
+                    "duplicates": in_db - distinct,
+                    "wall_s": round(last - t0, 3),
+                },
+            }
+
+
+async def one_run_milky(n: int, warmup: int, burst: int) -> dict:
+    report = await milky_app(None, n, warmup, burst)
+    echo = await milky_app([sys.executable, str(ROOT / "bench" / "echo_bot.py")], n, warmup, 0)
+    rep, ech = summary(report["sequential"]), summary(echo["sequential"])
+    return {
+        "report": rep,
+        "echo": ech,
+        "ratio": round(rep["median_ms"] / ech["median_ms"], 2),
+        "burst": report["burst"],
+    }
+
+
 async def one_run(n: int, warmup: int, burst: int) -> dict:
     report = await report_sequential_and_burst(n, warmup, burst)
     echo = await echo_sequential(n, warmup)
@@ -173,6 +267,7 @@ def figures_of(runs: list[dict], opts, engine: str) -> dict:
         "echo_p95_ms": med(lambda r: r["echo"]["p95_ms"]),
         "ratio_report_over_echo": med(lambda r: r["ratio"]),
         "engine": engine,
+        "platform": opts.platform,
         "burst_agents": opts.burst,
         "burst_wall_s": med(lambda r: r["burst"]["wall_s"]),
         "burst_lost_max": burst_lost,
@@ -202,6 +297,7 @@ async def main() -> None:
         "(default: the one KPI_DATABASE_URL / KPI_TEST_DATABASE_URL names)",
     )
     ap.add_argument("--pg-url", default=PG_DEFAULT, help="PostgreSQL server for --engines")
+    ap.add_argument("--platform", default="onebot", choices=["onebot", "milky"])
     opts = ap.parse_args()
     testdb.use_database_url_from_env()
     engines = [e.strip() for e in opts.engines.split(",") if e.strip()] or [testdb.engine_name()]
@@ -213,7 +309,8 @@ async def main() -> None:
         for i in range(opts.runs):
             for engine in engines:
                 use_engine(engine, pg_url)
-                r = await one_run(opts.n, opts.warmup, opts.burst)
+                run = one_run_milky if opts.platform == "milky" else one_run
+                r = await run(opts.n, opts.warmup, opts.burst)
                 runs[engine].append(r)
                 print(f"run {i + 1} {engine}: {json.dumps(r, ensure_ascii=False)}", flush=True)
                 await testdb.drop_created()  # the bots' throwaway PostgreSQL databases

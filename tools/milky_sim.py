@@ -61,6 +61,7 @@ class Call:
     params: dict[str, Any]
     ok: bool = True
     peer: str = ""  # the client's address and port: one per TCP connection
+    at: float = field(default_factory=time.perf_counter)  # when it came (benchmarks)
 
 
 @dataclass
