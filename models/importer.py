@@ -35,7 +35,7 @@ from .quantity import Half
 from .rights import SELF_MARK
 from .roster import _scored, audit
 from .rubric import Item, Rubric
-from .tables import ImportBatch, Member, Settlement
+from .tables import ImportBatch, Member, MemberAccount, Settlement
 
 HEADER = ("姓名或QQ", "项目", "次数", "日期", "备注")
 MAX_ROWS = 5000
@@ -175,6 +175,7 @@ class Person:
     name: str
     user_id: str
     role: str
+    accounts: tuple[str, ...] = ()  # the user ids of the accounts linked to the member
 
 
 @dataclass(frozen=True)
@@ -244,7 +245,7 @@ def check_rows(
     """Each row's result or error (see the module docstring). `people`: the team's
     members; `scored`: month → ids of the agents scored for it (`roster._scored`);
     `settled`: the team's settled months."""
-    by_id = {p.user_id: p for p in people}
+    by_id = {uid: p for p in people for uid in (p.user_id, *p.accounts)}
     by_name: dict[str, list[Person]] = {}
     for p in people:
         by_name.setdefault(unicodedata.normalize("NFKC", p.name).strip().lower(), []).append(p)
@@ -268,7 +269,7 @@ def _check(
     scored: dict[str, set[int]],
 ) -> Checked:
     person = _person(raw, by_id, by_name)
-    if person.user_id == actor_user_id:
+    if actor_user_id in (person.user_id, *person.accounts):
         raise Refused(SELF_MARK)
     if person.role != "agent":
         raise Refused(f"{person.name} 是主管，不参与考核")
@@ -303,7 +304,7 @@ def _person(raw: RawRow, by_id: dict[str, Person], by_name: dict[str, list[Perso
     who = raw.who.strip().removeprefix("@")
     if not who:
         raise Refused("没有写姓名或QQ")
-    if who.isdigit() and who in by_id:
+    if who in by_id:  # a QQ number, or the id of any of a member's accounts
         return by_id[who]
     found = by_name.get(who.lower(), [])
     if len(found) > 1:
@@ -321,8 +322,15 @@ def team_facts(
 ) -> tuple[list[Person], set[str], dict[str, set[int]]]:
     """(members, settled months, agents scored per month) of the team, as `check_rows`
     needs them."""
+    linked: dict[int, list[str]] = {}
+    for mid, uid in s.execute(
+        select(MemberAccount.member_id, MemberAccount.user_id).where(
+            MemberAccount.team_id == team_id
+        )
+    ).all():
+        linked.setdefault(mid, []).append(uid)
     people = [
-        Person(mid, name, uid, role)
+        Person(mid, name, uid, role, tuple(linked.get(mid, ())))
         for mid, name, uid, role in s.execute(
             select(Member.id, Member.name, Member.user_id, Member.role)
             .where(Member.team_id == team_id)

@@ -362,3 +362,32 @@ async def test_people_are_mentioned_by_their_account_on_the_groups_platform(udb)
     assert at(done.member_user_id, done.member_name) == Mention("zhaoyi")
     on_qq = await udb.run(lambda s: accounts_on(s, udb.team_id, "qq"))
     assert on_qq[udb.ids["30001"]] == "30001"
+
+
+async def test_an_imported_row_names_a_member_by_any_of_their_accounts(udb):
+    """The import's 「姓名或QQ」 column finds a member by a linked account's id too (a team
+    that moved from QQ to WeCom writes whichever it has), and nobody imports for
+    themselves through another of their accounts."""
+    from models.importer import HEADER, check_file
+
+    await linked(udb, ZHAO_WECOM, "赵一")
+    await linked(udb, BOSS_WECOM, "@10001")
+    today = date.today()
+    day = today.isoformat()
+    rows = [",".join(HEADER), f"zhaoyi,迟到,1,{day},", f"10001,迟到,1,{day},"]
+    data = ("\r\n".join(rows) + "\r\n").encode()
+
+    def check(s):
+        return check_file(
+            s,
+            udb.team_id,
+            data,
+            "导入.csv",
+            POLICY.rubric,
+            actor_user_id="zhangzhuguan",
+            today=today,
+        )
+
+    found, own = await udb.run(check)
+    assert (found.name, found.error) == ("赵一", None)
+    assert own.error == "不能给自己扣分或加分"
