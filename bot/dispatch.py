@@ -416,8 +416,8 @@ async def _run(route: _Route, ctx: Ctx, arg: UniMessage, turn: _Turn) -> Reply:
         outcome = await _write(route, ctx, args)
         turn.claimed = True
     else:
-        outcome = await _read(route, ctx, args)
-        if not await _claim_alone(ctx):
+        outcome = await _read(route, ctx, args, turn)
+        if not turn.claimed and not await _claim_alone(ctx):
             raise _Handled
         turn.claimed = turn.alone = True
     if isinstance(outcome, Later):
@@ -487,15 +487,28 @@ def _open_unit(s: Session, ctx: Ctx) -> None:
     refresh_name(ctx, s)
 
 
-async def _read(route: _Route, ctx: Ctx, args: Args) -> Outcome:
-    """A reading command: keep the speaker's name current (a write of its own), parse, run
-    the use case in a read-only session; then word its result."""
+async def _read(route: _Route, ctx: Ctx, args: Args, turn: _Turn) -> Outcome:
+    """A reading command: parse, run the use case in a read-only session; then word its
+    result. A speaker whose stored name is not their group card any more has the message
+    claimed and the name kept current first, in one short write (the reply then shows the
+    new name); otherwise the caller claims the message after the read."""
     team_id = _team_of(ctx)
     if stale_name(ctx):
+
+        def claim_and_rename(s: Session) -> bool:
+            if not claim_message(s, ctx.message_key):
+                return False
+            refresh_name(ctx, s)
+            return True
+
         try:
-            await door.write(team_id, lambda s: refresh_name(ctx, s))
+            claimed = await door.write(team_id, claim_and_rename)
         except Exception:  # a stale name must not cost the command its reply
             logger.exception("refreshing the member's name failed")
+        else:
+            if not claimed:
+                raise _Handled  # another process answered this message
+            turn.claimed = turn.alone = True
     planned = route.handler(ctx, args)
     if not isinstance(planned, Call):
         return planned

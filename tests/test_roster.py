@@ -105,8 +105,9 @@ async def test_reporting_with_a_new_group_card_renames_the_member(app: App):
 async def test_a_failed_name_refresh_still_answers_the_command(
     app: App, monkeypatch: pytest.MonkeyPatch
 ):
-    """A read command refreshes a changed name in a transaction of its own: a locked
-    database there costs the new name, never the answer. (A command that writes refreshes
+    """A read command claims the message and refreshes a changed name in a transaction of
+    its own: a locked database there costs the new name, never the answer (the message is
+    claimed after the read, as for any read). (A command that writes refreshes
     the name in its own unit of work.)"""
     from sqlalchemy.exc import OperationalError
 
@@ -130,6 +131,28 @@ async def test_a_failed_name_refresh_still_answers_the_command(
     assert reply.startswith("✅ #2 朋友圈/空间维护 已记录"), reply
     async with db.reading() as s:
         assert (await s.execute(select(Member.name))).scalars().all() == ["张三丰"]
+
+
+async def test_a_read_with_a_new_group_card_is_one_write_and_shows_the_new_name(
+    app: App, monkeypatch: pytest.MonkeyPatch
+):
+    """The claim of a read command and the rename go in one short write, before the read:
+    the reply shows the new name, and no second write claims the message."""
+    from bot import door
+
+    await bind(app)
+    await said(app, "/朋友圈", 30001, card="张三")
+    real, writes = door.write, []
+
+    async def counted(team_id, work):
+        writes.append(team_id)
+        return await real(team_id, work)
+
+    monkeypatch.setattr(door, "write", counted)
+    reply = await said(app, "/我的绩效", 30001, card="张三丰")
+    assert reply.startswith("📋 张三丰 2026-"), reply
+    assert len(writes) == 1
+    assert [m.name for m in await members()] == ["张三丰"]
 
 
 # ---- joining and leaving ---------------------------------------------------------------------
