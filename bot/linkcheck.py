@@ -183,7 +183,10 @@ async def snapshot(team_id: int, entry_id: int, url: str) -> list[int]:
     batch.done.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved
     try:
         await asyncio.sleep(SNAPSHOT_WAIT)
-    finally:
+    except BaseException:  # cancelled (shutdown): the snapshots waiting on it end too
+        batch.done.cancel()
+        raise
+    finally:  # results coming from now on form the next batch: this one is written as it is
         if _batches.get(team_id) is batch:
             del _batches[team_id]
     try:

@@ -322,3 +322,24 @@ async def test_a_teams_snapshots_fetched_together_are_recorded_in_one_write(
     await asyncio.gather(*(bot.linkcheck.snapshot(team_id, i, links[0]) for i in ids))
     assert writes == [team_id]
     assert len(await rows(LinkCheck)) == before + len(ids)
+
+
+async def test_snapshots_waiting_for_a_cancelled_batch_end_with_it(monkeypatch: pytest.MonkeyPatch):
+    """Shutdown cancels the snapshot that writes its team's batch: the others waiting on
+    that batch end too (nothing hangs the shutdown's wait)."""
+    from models.linkcheck import CheckResult
+    from models.periods import utcnow
+
+    async def fetched(entry_id, url, kind="recheck"):
+        return CheckResult(entry_id, kind, url, "unknown", "抓取失败", utcnow())
+
+    monkeypatch.setattr(bot.linkcheck, "check", fetched)
+    monkeypatch.setattr(db, "engine", lambda: "the engine")
+    first = asyncio.create_task(bot.linkcheck.snapshot(7, 1, "https://a.example/1"))
+    await asyncio.sleep(0)
+    second = asyncio.create_task(bot.linkcheck.snapshot(7, 2, "https://a.example/2"))
+    await asyncio.sleep(0.01)
+    first.cancel()
+    done = await asyncio.wait_for(asyncio.gather(first, second, return_exceptions=True), 2)
+    assert all(isinstance(d, asyncio.CancelledError) for d in done), done
+    assert 7 not in bot.linkcheck._batches
