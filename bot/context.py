@@ -21,7 +21,7 @@ from models.roster import binding_and_team, member_row, memberships, rename_memb
 from models.tables import GroupBinding, Member, Team
 from models.text import clean_name
 
-from . import db
+from . import db, door
 from .config import get_config
 from .identity import is_superuser, note_sighting
 from .parse import clean
@@ -153,8 +153,7 @@ async def _binding(
     hit = _bindings.get(key)
     if hit is not None and hit[0] > time.monotonic() and _answered_here(hit[1], self_id):
         return hit[1], hit[2]
-    async with db.reading() as s:
-        binding, team = await s.run_sync(binding_and_team, platform, group_id)
+    binding, team = await door.read(lambda s: binding_and_team(s, platform, group_id))
     _bindings[key] = (time.monotonic() + _BINDING_TTL, binding, team)
     return binding, team
 
@@ -182,8 +181,7 @@ async def build_ctx(bot: Bot, event: Event, *, member: bool = True) -> Ctx | Non
     if ctx.group_id is not None:
         ctx.binding, ctx.team = await _binding(ctx.platform, ctx.group_id, ctx.self_id)
         if ctx.team is not None and member:
-            async with db.reading() as s:
-                await s.run_sync(lambda sync_s: load_member(ctx, sync_s))
+            await door.read(lambda s: load_member(ctx, s))
         return ctx
     async with db.reading() as s:
         # SPEC §2: in private chat only a membership that has not ended names a team.

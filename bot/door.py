@@ -5,7 +5,7 @@
 result only once that transaction is committed: nothing is acknowledged that is not
 durable. The dispatcher, the monthly settlement and its catch-up, the outbox, reminders,
 housekeeping, ops and the web's actions all call it. `read(work)` runs `work(session)`
-in a read-only session.
+in a read-only session, whole, on one of `engine.READERS` reader threads.
 
 How a write runs:
 
@@ -29,7 +29,7 @@ How a write runs:
 web's login sessions) and for tools and tests that set data up.
 
 Module state (it must be: the queues and committers are per process and per event loop):
-`_queues`, `_committers`, `_executors`.
+`_queues`, `_committers`, `_executors` (the writer and reader threads).
 """
 
 from __future__ import annotations
@@ -58,10 +58,15 @@ async def write(team_id: int | None, work: SyncWork[T]) -> T:
 
 
 async def read(work: Callable[[Session], T]) -> T:
-    """Run `work` in a read session; a write inside it raises `engine.WriteInReadOnly`."""
-    async with eng.reading() as s:
-        with eng.read_only():
-            return await s.run_sync(work)
+    """Run `work` in a read session, whole, on a reader thread (`engine.read_engine`: one
+    thread hop for the whole read); a write inside it raises `engine.WriteInReadOnly`."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_reader(), _run_read, work)
+
+
+def _run_read(work: Callable[[Session], T]) -> T:
+    with eng.read_only(), Session(eng.read_engine(), expire_on_commit=False) as s:
+        return work(s)  # the session's transaction ends with a rollback
 
 
 def lock_team_sync(session: Session, team_id: int) -> None:
@@ -97,6 +102,15 @@ Outcome = tuple[bool, object]  # (returned, value or exception)
 _queues: dict[int, deque[_Unit]] = {}
 _committers: dict[int, asyncio.Task] = {}
 _executors: dict[str, ThreadPoolExecutor] = {}
+
+
+def _reader() -> ThreadPoolExecutor:
+    found = _executors.get("reader")
+    if found is None:
+        found = _executors["reader"] = ThreadPoolExecutor(
+            max_workers=eng.READERS, thread_name_prefix="kpi-reader"
+        )
+    return found
 
 
 def _executor(dialect: str) -> ThreadPoolExecutor:
