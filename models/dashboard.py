@@ -18,27 +18,25 @@ from weakref import WeakKeyDictionary
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from .appeals import open_appeals
-from .ledger import (
-    MonthTallies,
-    Ranked,
-    member_entries,
-    rank,
-    read_tallies,
-    settlement_of,
-    tally_query,
-)
-from .nudges import Gap, missing_reports
+from .appeals import open_appeal_rows
+from .ledger import MonthTallies, Ranked, rank, read_tallies, tally_query
+from .nudges import Gap, missing_on
 from .periods import month_start_utc, period_bounds, shift_period
 from .quantity import as_quantity
 from .rights import is_current
-from .roster import agents_scored, all_teams, bindings_of, memberships
+from .roster import agents_scored, memberships_of, team_bindings, teams
 from .rubric import Rubric
 from .scoring import MemberScore, Tally, score_member
-from .settlement import base_of, member_score, month_scores, rubric_of, stored_score
+from .settlement import (
+    base_of,
+    member_score,
+    month_scores,
+    rubric_of,
+    rules_in_force,
+    stored_score,
+)
 from .tables import (
     Appeal,
     AuditLog,
@@ -90,8 +88,8 @@ class Viewer:
         return self.manages(team_id) or self.agent_in.get(team_id) == member_id
 
 
-async def viewer_of(
-    session: AsyncSession,
+def viewer_of(
+    s: Session,
     login: WebLogin,
     superuser: bool,
     today: date,
@@ -110,7 +108,7 @@ async def viewer_of(
     False)."""
     supervises: set[int] = set()
     agent_in: dict[int, int] = {}
-    for m in await memberships(session, login.platform, login.user_id):
+    for m in memberships_of(s, login.platform, login.user_id):
         if not is_current(m, today):
             continue
         if m.role == "supervisor":
@@ -130,19 +128,45 @@ async def viewer_of(
     )
 
 
-async def groups_to_ask(session: AsyncSession, login: WebLogin) -> list[GroupBinding]:
+def groups_to_ask(s: Session, login: WebLogin) -> list[GroupBinding]:
     """The groups whose owner/admin list decides the session's group right: those bound to
     the team the link was asked from, on the person's platform (none when it was asked in
     private chat)."""
     if login.group_team_id is None:
         return []
-    return [
-        b for b in await bindings_of(session, login.group_team_id) if b.platform == login.platform
-    ]
+    return [b for b in team_bindings(s, login.group_team_id) if b.platform == login.platform]
 
 
-async def visible_teams(session: AsyncSession, viewer: Viewer) -> list[Team]:
-    return [t for t in await all_teams(session) if viewer.sees_team(t.id)]
+def visible_teams(s: Session, viewer: Viewer) -> list[Team]:
+    return [t for t in teams(s) if viewer.sees_team(t.id)]
+
+
+class Unseen(Exception):
+    """A page's team, member or entry that does not exist (404), or that the viewer may not
+    see (`forbidden`, 403): raised by the page reads, turned into the page by the web."""
+
+    def __init__(self, what: str, *, forbidden: bool = False):
+        super().__init__(what)
+        self.what, self.forbidden = what, forbidden
+
+
+def team_for(s: Session, viewer: Viewer, team_id: int, *, manage: bool = False) -> Team:
+    """The team of a page: 404 when there is none, 403 unless the viewer sees it (with
+    `manage`: supervises it)."""
+    team = s.get(Team, team_id)
+    if team is None:
+        raise Unseen("团队")
+    if not (viewer.manages(team_id) if manage else viewer.sees_team(team_id)):
+        raise Unseen("团队", forbidden=True)
+    return team
+
+
+def member_for(s: Session, team_id: int, member_id: int) -> Member:
+    """A member of the team (404 when there is none, or they are another team's)."""
+    member = s.get(Member, member_id)
+    if member is None or member.team_id != team_id:
+        raise Unseen("成员")
+    return member
 
 
 # ---- the team's month ------------------------------------------------------------------------
@@ -169,37 +193,39 @@ class TeamMonth:
         return f"已结算（第 {s.revision} 版）" if s.revision > 1 else "已结算"
 
 
-async def team_month(
-    session: AsyncSession,
+def team_month(
+    s: Session,
     team: Team,
     period: str,
-    rubric_now: Rubric,
-    base_now: Decimal | None,
+    rubric: Rubric,
+    base: Decimal | None,
     *,
     today: date,
     tz: ZoneInfo,
     full: bool,
 ) -> TeamMonth:
-    """The ranking as `/排行` computes it; with `full` (supervisors) also who has not reported
-    today (current month only) and the month's open appeals."""
-    settlement = await settlement_of(session, team.id, period)
-    tallies = None
-    if settlement is not None and settlement.status == "settled":
-        rubric, ranking, settlement = await month_scores(
-            session, team.id, period, rubric_now, base_now
-        )
-    else:
-        rubric = rubric_now
-        ranking, tallies = await live_ranking(session, rubric, team.id, period, base_now)
+    """The ranking as `/排行` computes it (`settlement.month_scores`, the open month from
+    the scores kept here, `live_ranking`); `rubric` and `base` are the fallback (the file's,
+    KPI_COMMISSION_BASE). With `full` (supervisors) also who has not reported today
+    (current month only) and the month's open appeals."""
+    seen: list[MonthTallies] = []
+
+    def live(s: Session, rub: Rubric, team_id: int, period: str, base: Decimal | None):
+        ranking, tallies = live_ranking(s, rub, team_id, period, base)
+        seen.append(tallies)
+        return ranking
+
+    rubric, ranking, settlement = month_scores(s, team.id, period, rubric, base, live)
+    tallies = seen[0] if seen else None
     missing = None
     appeals: list = []
     if full:
         if period == today.strftime("%Y-%m"):
-            missing = await missing_reports(session, rubric, team.id, today, tz, tallies)
-        appeals = [tuple(r) for r in await open_appeals(session, team.id, period)]
+            missing = missing_on(s, rubric, team.id, today, tz, tallies)
+        appeals = [tuple(r) for r in open_appeal_rows(s, team.id, period)]
     names = {r.member.id: r.member.name for r in ranking}
     if appeals:
-        names |= await member_names(session, {e.member_id for _, e in appeals})
+        names |= member_names(s, {e.member_id for _, e in appeals})
     return TeamMonth(team, period, rubric, ranking, settlement, missing, appeals, names)
 
 
@@ -375,30 +401,23 @@ def scored_now(
     return _keep(_SCORES, key, (parts, Scored(_as_tallies(parts), scores, empty)))[1]
 
 
-def _ranking(
+def live_ranking(
     s: Session, rubric: Rubric, team_id: int, period: str, base: Decimal | None
 ) -> tuple[list[Ranked], MonthTallies]:
+    """The open month's ranking as `ledger.month_ranking` computes it (the same tallies,
+    `score_member` and `rank`), from `scored_now`: a page read again after one new entry
+    or revoke scores one member again. The roster is read at every call (a rename, a join
+    or a leave shows at once). Only from a read session."""
     agents = agents_scored(s, team_id, period)
     scored = scored_now(s, rubric, team_id, period, base)
     ranking = rank([(a, scored.scores.get(a.id, scored.empty)) for a in agents])
     return ranking, scored.tallies
 
 
-async def live_ranking(
-    session: AsyncSession, rubric: Rubric, team_id: int, period: str, base: Decimal | None
-) -> tuple[list[Ranked], MonthTallies]:
-    """The open month's ranking as `team_month_scores` computes it (the same tallies,
-    `score_member` and `rank`), from `scored_now`: a page read again after one new entry
-    or revoke scores one member again. The roster is read at every call (a rename, a join
-    or a leave shows at once)."""
-    return await session.run_sync(_ranking, rubric, team_id, period, base)
-
-
-async def member_names(session: AsyncSession, ids: set[int]) -> dict[int, str]:
+def member_names(s: Session, ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
-    rows = await session.execute(select(Member.id, Member.name).where(Member.id.in_(ids)))
-    return dict(rows.all())
+    return dict(s.execute(select(Member.id, Member.name).where(Member.id.in_(ids))).all())
 
 
 # ---- an agent's month --------------------------------------------------------------------------
@@ -415,28 +434,42 @@ class MemberMonth:
     trend: list[tuple[str, MemberScore | None]]
 
 
-async def member_month(
-    session: AsyncSession,
+def member_month(
+    s: Session,
     team: Team,
     member: Member,
     period: str,
-    rubric_now: Rubric,
-    base_now: Decimal | None,
+    rubric: Rubric,
+    base: Decimal | None,
 ) -> MemberMonth:
-    rubric, score = await member_score(session, team.id, member.id, period, rubric_now, base_now)
-    entries = await member_entries(session, team.id, member.id, period)
-    rows = await session.execute(
+    """An agent's month (`settlement.member_score`, as `/我的绩效`), its entries and their
+    appeals, and the trend; `rubric` and `base` are the fallback (the file's,
+    KPI_COMMISSION_BASE)."""
+    rub, score = member_score(s, team.id, member.id, period, rubric, base)
+    entries = member_entries(s, team.id, member.id, period)
+    rows = s.execute(
         select(Appeal)
         .where(Appeal.member_id == member.id, Appeal.entry_id.in_([e.id for e in entries]))
         .order_by(Appeal.id)
     )
     appeals = {a.entry_id: a for a in rows.scalars()}
-    trend = await member_trend(session, team.id, member, period, rubric_now, base_now)
-    return MemberMonth(member, period, rubric, score, entries, appeals, trend)
+    rubric_now, base_now = rules_in_force(s, team.id, period, rubric, base)
+    trend = member_trend(s, team.id, member, period, rubric_now, base_now)
+    return MemberMonth(member, period, rub, score, entries, appeals, trend)
 
 
-async def member_trend(
-    session: AsyncSession,
+def member_entries(s: Session, team_id: int, member_id: int, period: str) -> list[Entry]:
+    return list(
+        s.execute(
+            select(Entry)
+            .where(Entry.team_id == team_id, Entry.member_id == member_id, Entry.period == period)
+            .order_by(Entry.id)
+        ).scalars()
+    )
+
+
+def member_trend(
+    s: Session,
     team_id: int,
     member: Member,
     last: str,
@@ -446,38 +479,33 @@ async def member_trend(
 ) -> list[tuple[str, MemberScore | None]]:
     """The member's score in each of the `months` months up to `last` (None: not scored).
 
-    Each month is scored with its own rules (a settled month with its snapshot), from one
-    GROUP BY over the months, the same tallies and `score_member` as chat.
+    Each settled month is its stored row with its snapshot's rubric (`stored_score`, as
+    `settlement.member_score` reads it; a settled month without the member's row is scored
+    with its snapshot and base); every other month with `rubric_now` and `base_now` (the
+    rules of `last`). One GROUP BY over the months, the same tallies and `score_member`
+    as chat.
     """
     periods = [shift_period(last, -k) for k in range(months - 1, -1, -1)]
-    rows = (await session.execute(tally_query(team_id, periods, member.id, by=Entry.period))).all()
+    rows = s.execute(tally_query(team_id, periods, member.id, by=Entry.period)).all()
     tallies, fines = read_tallies(rows)
     settled = {
-        s.period: s
-        for s in (
-            await session.execute(
-                select(Settlement).where(
-                    Settlement.team_id == team_id, Settlement.period.in_(periods)
-                )
-            )
+        st.period: st
+        for st in s.execute(
+            select(Settlement).where(Settlement.team_id == team_id, Settlement.period.in_(periods))
         ).scalars()
     }
     stored = {
         sc.settlement_id: sc
-        for sc in (
-            await session.execute(
-                select(SettledScore).where(
-                    SettledScore.member_id == member.id,
-                    SettledScore.settlement_id.in_(
-                        [s.id for s in settled.values() if s.status == "settled"]
-                    ),
-                )
+        for sc in s.execute(
+            select(SettledScore).where(
+                SettledScore.member_id == member.id,
+                SettledScore.settlement_id.in_(
+                    [st.id for st in settled.values() if st.status == "settled"]
+                ),
             )
         ).scalars()
     }
-    tenures = list(
-        (await session.execute(select(Tenure).where(Tenure.member_id == member.id))).scalars()
-    )
+    tenures = list(s.execute(select(Tenure).where(Tenure.member_id == member.id)).scalars())
     out: list[tuple[str, MemberScore | None]] = []
     for period in periods:
         first, end = period_bounds(period)
@@ -486,12 +514,12 @@ async def member_trend(
             out.append((period, None))
             continue
         rubric, base = rubric_now, base_now
-        s = settled.get(period)
-        if s is not None and s.status == "settled":
-            if s.id in stored:  # as settled (SPEC §4), not as the entries say today
-                out.append((period, stored_score(rubric_of(s, rubric_now), stored[s.id])))
+        st = settled.get(period)
+        if st is not None and st.status == "settled":
+            if st.id in stored:  # as settled (SPEC §4), not as the entries say today
+                out.append((period, stored_score(rubric_of(st, rubric_now), stored[st.id])))
                 continue
-            rubric, base = rubric_of(s, rubric_now), base_of(s)
+            rubric, base = rubric_of(st, rubric_now), base_of(st)
         score = score_member(
             rubric, tallies.get(period, {}), Fraction(fines.get(period, 0), 100), base
         )
@@ -523,7 +551,7 @@ class EntryFilter:
     revoked: str | None = None  # "yes" | "no" | None (all)
 
 
-async def entries_page(session: AsyncSession, team_id: int, f: EntryFilter, page: int = 1) -> Page:
+def entries_page(s: Session, team_id: int, f: EntryFilter, page: int = 1) -> Page:
     conds = [Entry.team_id == team_id, Entry.period == f.period]
     if f.item:
         conds.append(Entry.item_key == f.item)
@@ -535,7 +563,7 @@ async def entries_page(session: AsyncSession, team_id: int, f: EntryFilter, page
         conds.append(Entry.revoked_at.is_not(None))
     elif f.revoked == "no":
         conds.append(Entry.revoked_at.is_(None))
-    total = (await session.execute(select(func.count(Entry.id)).where(*conds))).scalar_one()
+    total = s.execute(select(func.count(Entry.id)).where(*conds)).scalar_one()
     # The page's ids first (from an index, without reading the month's rows), then its rows.
     ids = (
         select(Entry.id)
@@ -545,15 +573,15 @@ async def entries_page(session: AsyncSession, team_id: int, f: EntryFilter, page
         .limit(PAGE_SIZE)
         .scalar_subquery()
     )
-    rows = await session.execute(select(Entry).where(Entry.id.in_(ids)).order_by(Entry.id.desc()))
+    rows = s.execute(select(Entry).where(Entry.id.in_(ids)).order_by(Entry.id.desc()))
     return Page(list(rows.scalars()), int(total), page)
 
 
-async def entry_choices(
-    session: AsyncSession, team_id: int, period: str
+def entry_choices(
+    s: Session, team_id: int, period: str
 ) -> tuple[list[tuple[int, str]], list[tuple[str, str]]]:
     """(people, loggers) that appear in the month's entries, for the filter menus."""
-    people = await session.execute(
+    people = s.execute(
         select(Member.id, Member.name)
         .where(
             Member.id.in_(
@@ -562,7 +590,7 @@ async def entry_choices(
         )
         .order_by(Member.name)
     )
-    loggers = await session.execute(
+    loggers = s.execute(
         select(Entry.created_by, func.max(Entry.created_by_name))
         .where(Entry.team_id == team_id, Entry.period == period)
         .group_by(Entry.created_by)
@@ -590,8 +618,8 @@ AUDIT_ACTIONS = {
 }
 
 
-async def audit_page(
-    session: AsyncSession,
+def audit_page(
+    s: Session,
     team_id: int,
     period: str,
     tz: ZoneInfo,
@@ -606,8 +634,8 @@ async def audit_page(
     ]
     if action:
         conds.append(AuditLog.action == action)
-    total = (await session.execute(select(func.count(AuditLog.id)).where(*conds))).scalar_one()
-    rows = await session.execute(
+    total = s.execute(select(func.count(AuditLog.id)).where(*conds)).scalar_one()
+    rows = s.execute(
         select(AuditLog)
         .where(*conds)
         .order_by(AuditLog.id.desc())
@@ -620,8 +648,8 @@ async def audit_page(
 APPEAL_STATUS = {"open": "待处理", "accepted": "已受理", "rejected": "已驳回", "expired": "已过期"}
 
 
-async def appeals_list(
-    session: AsyncSession, team_id: int, period: str | None, status: str | None
+def appeals_list(
+    s: Session, team_id: int, period: str | None, status: str | None
 ) -> list[tuple[Appeal, Entry]]:
     q = (
         select(Appeal, Entry)
@@ -634,7 +662,7 @@ async def appeals_list(
         q = q.where(Entry.period == period)
     if status:
         q = q.where(Appeal.status == status)
-    return [tuple(r) for r in (await session.execute(q)).all()]
+    return [tuple(r) for r in s.execute(q).all()]
 
 
 # ---- files -------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ be missing is always reported to a person rather than silently dropped or duplic
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -28,18 +29,15 @@ from fractions import Fraction
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from .ledger import (
     Ranked,
     Refused,
     categories_json,
-    member_month_score,
     month_ranking,
-    settlement_of,
+    month_score,
     settlement_row,
-    team_month_scores,
 )
 from .periods import utcnow
 from .roster import Agent, audit
@@ -172,13 +170,6 @@ def rules_in_force(
     return rubric, team_base
 
 
-async def month_rules(
-    session: AsyncSession, team_id: int, period: str, current: Rubric, base: Decimal | None
-) -> tuple[Rubric, Decimal | None]:
-    """`rules_in_force` on an async session."""
-    return await session.run_sync(rules_in_force, team_id, period, current, base)
-
-
 def stored_score(
     rubric: Rubric, sc: SettledScore, items: dict[str, list[ItemScore]] | None = None
 ) -> MemberScore:
@@ -200,51 +191,65 @@ def stored_score(
     )
 
 
-async def month_scores(
-    session: AsyncSession, team_id: int, period: str, current: Rubric, base: Decimal | None
-) -> tuple[Rubric, list[Ranked], Settlement | None]:
-    """The month's rules and ranking as everyone reads them (SPEC §4 "a settled month is
-    read from its stored scores"): a settled month from its stored rows (rank, totals,
-    pay), so an entry changed after settlement cannot make chat, the workbook and the web
-    show two totals; an open or reopened month live from its entries."""
-    s = await settlement_of(session, team_id, period)
-    if s is None or s.status != "settled":
-        current, base = await month_rules(session, team_id, period, current, base)
-        return current, await team_month_scores(session, current, team_id, period, base), s
-    rubric = rubric_of(s, current)
-    rows = await session.execute(
+LiveRanking = Callable[[Session, Rubric, int, str, Decimal | None], list[Ranked]]
+
+
+def settled_ranking(session: Session, settlement: Settlement, rubric: Rubric) -> list[Ranked]:
+    """A settled month's ranking as stored (rank, totals, pay; SPEC §4)."""
+    rows = session.execute(
         select(SettledScore, Member)
         .join(Member, Member.id == SettledScore.member_id)
-        .where(SettledScore.settlement_id == s.id)
+        .where(SettledScore.settlement_id == settlement.id)
         .order_by(SettledScore.rank, SettledScore.name, SettledScore.member_id)
-    )
-    ranking = [
+    ).all()
+    return [
         Ranked(sc.rank, Agent(m.id, sc.name, m.platform, m.user_id), stored_score(rubric, sc))
-        for sc, m in rows.all()
+        for sc, m in rows
     ]
-    return rubric, ranking, s
 
 
-async def member_score(
-    session: AsyncSession,
+def month_scores(
+    session: Session,
+    team_id: int,
+    period: str,
+    current: Rubric,
+    base: Decimal | None,
+    live: LiveRanking = month_ranking,
+) -> tuple[Rubric, list[Ranked], Settlement | None]:
+    """The month's rules, ranking and settlement row as everyone reads them (SPEC §4 "a
+    settled month is read from its stored scores"): a settled month from its stored rows
+    (rank, totals, pay) with its snapshot's rubric, so an entry changed after settlement
+    cannot make chat, the workbook and the web show two totals; an open or reopened month
+    live from its entries under the rules in force for it (`rules_in_force`), scored by
+    `live` (`ledger.month_ranking`; the dashboard passes its kept scores,
+    `models.dashboard.live_ranking`). `/排行`, `/月报` and the team page read it."""
+    st = settlement_row(session, team_id, period)
+    if st is None or st.status != "settled":
+        rubric, base = rules_in_force(session, team_id, period, current, base)
+        return rubric, live(session, rubric, team_id, period, base), st
+    rubric = rubric_of(st, current)
+    return rubric, settled_ranking(session, st, rubric), st
+
+
+def member_score(
+    session: Session,
     team_id: int,
     member_id: int,
     period: str,
     current: Rubric,
     base: Decimal | None,
 ) -> tuple[Rubric, MemberScore]:
-    """One member's month as everyone reads it: the stored row once settled (the item
-    quantities beside it still come from the entries), else live."""
-    rubric, base = await month_rules(session, team_id, period, current, base)
-    live = await member_month_score(session, rubric, team_id, member_id, period, base)
-    s = await settlement_of(session, team_id, period)
-    if s is None or s.status != "settled":
+    """One member's month as everyone reads it (`/我的绩效`, `/绩效`, the agent page): the
+    stored row once settled (the item quantities beside it still come from the entries),
+    else live, under the month's rules (`rules_in_force`)."""
+    rubric, base = rules_in_force(session, team_id, period, current, base)
+    live = month_score(session, rubric, team_id, member_id, period, base)
+    st = settlement_row(session, team_id, period)
+    if st is None or st.status != "settled":
         return rubric, live
-    sc = (
-        await session.execute(
-            select(SettledScore).where(
-                SettledScore.settlement_id == s.id, SettledScore.member_id == member_id
-            )
+    sc = session.execute(
+        select(SettledScore).where(
+            SettledScore.settlement_id == st.id, SettledScore.member_id == member_id
         )
     ).scalar_one_or_none()
     if sc is None:

@@ -68,13 +68,13 @@ def drop_link(session: Session, login_id: int) -> None:
     session.execute(delete(WebLogin).where(WebLogin.id == login_id))
 
 
-async def consume_link(session: AsyncSession, token: str) -> WebLogin | None:
+def use_link(s: Session, token: str) -> WebLogin | None:
     """Use the token once: the login, or None when it is unknown, used, ended or expired."""
     if not token or len(token) > 100:
         return None
     h = token_hash(token)
     now = utcnow()
-    res = await session.execute(
+    res = s.execute(
         update(WebLogin)
         .where(
             WebLogin.token_hash == h,
@@ -86,21 +86,35 @@ async def consume_link(session: AsyncSession, token: str) -> WebLogin | None:
     )
     if res.rowcount != 1:
         return None
-    return (await session.execute(select(WebLogin).where(WebLogin.token_hash == h))).scalar_one()
+    return s.execute(select(WebLogin).where(WebLogin.token_hash == h)).scalar_one()
+
+
+async def consume_link(session: AsyncSession, token: str) -> WebLogin | None:
+    """`use_link` on an async session."""
+    return await session.run_sync(use_link, token)
+
+
+def signing_key_of(s: Session) -> str:
+    """The cookie-signing key, created once per database (race-free: INSERT … DO NOTHING)."""
+    found = s.get(WebSecret, "session")
+    if found is not None:
+        return found.value
+    mod = postgresql if s.get_bind().dialect.name == "postgresql" else sqlite
+    values = {"name": "session", "value": secrets.token_hex(32)}
+    s.execute(mod.insert(WebSecret).values(values).on_conflict_do_nothing())
+    return s.execute(select(WebSecret.value).where(WebSecret.name == "session")).one()[0]
 
 
 async def signing_key(session: AsyncSession) -> str:
-    """The cookie-signing key, created once per database (race-free: INSERT … DO NOTHING)."""
-    found = await session.get(WebSecret, "session")
-    if found is not None:
-        return found.value
-    dialect = session.bind.dialect.name if session.bind is not None else ""
-    mod = postgresql if dialect == "postgresql" else sqlite
-    values = {"name": "session", "value": secrets.token_hex(32)}
-    await session.execute(mod.insert(WebSecret).values(values).on_conflict_do_nothing())
-    return (
-        await session.execute(select(WebSecret.value).where(WebSecret.name == "session"))
-    ).one()[0]
+    """`signing_key_of` on an async session."""
+    return await session.run_sync(signing_key_of)
+
+
+def started_session(s: Session, token: str) -> tuple[WebLogin, str] | None:
+    """The tap on a login link (one write): the link used once (`use_link`) and the
+    signing key of its cookie, or None when the link opens nothing."""
+    login = use_link(s, token)
+    return None if login is None else (login, signing_key_of(s))
 
 
 def csrf_token(key: str, login_id: int) -> str:
@@ -118,7 +132,7 @@ def session_cookie(key: str, login: WebLogin) -> str:
     return URLSafeTimedSerializer(key, salt=_SALT).dumps({"id": login.id})
 
 
-async def session_login(session: AsyncSession, key: str, cookie: str | None) -> WebLogin | None:
+def login_of(s: Session, key: str, cookie: str | None) -> WebLogin | None:
     """The login a cookie belongs to, if the signature holds and the session is still on."""
     if not cookie:
         return None
@@ -131,7 +145,7 @@ async def session_login(session: AsyncSession, key: str, cookie: str | None) -> 
     login_id = data.get("id") if isinstance(data, dict) else None
     if not isinstance(login_id, int):
         return None
-    login = await session.get(WebLogin, login_id)
+    login = s.get(WebLogin, login_id)
     if login is None or login.used_at is None or login.ended_at is not None:
         return None
     if login.used_at + SESSION_TTL <= utcnow():
@@ -139,8 +153,25 @@ async def session_login(session: AsyncSession, key: str, cookie: str | None) -> 
     return login
 
 
-async def end_session(session: AsyncSession, login_id: int) -> None:
-    await session.execute(
+async def session_login(session: AsyncSession, key: str, cookie: str | None) -> WebLogin | None:
+    """`login_of` on an async session."""
+    return await session.run_sync(login_of, key, cookie)
+
+
+def session_of(s: Session, cookie: str | None) -> tuple[WebLogin, str] | None:
+    """The session a cookie opens and the signing key, checked with the key as the database
+    has it now: `python -m bot rotate-web-key` refuses every older cookie at the next
+    request."""
+    if not cookie:
+        return None
+    key = s.get(WebSecret, "session")
+    login = None if key is None else login_of(s, key.value, cookie)
+    return None if login is None else (login, key.value)
+
+
+def end_login(s: Session, login_id: int) -> None:
+    """The session ends (logout)."""
+    s.execute(
         update(WebLogin)
         .where(WebLogin.id == login_id, WebLogin.ended_at.is_(None))
         .values(ended_at=utcnow())

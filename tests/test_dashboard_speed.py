@@ -12,7 +12,7 @@ import pytest
 from nonebug import App
 from sqlalchemy import select, update
 
-from bot import db, door
+from bot import door
 from models import dashboard as dash
 from models.ledger import month_ranking, month_tallies, revoke, write_entry
 from models.periods import utcnow
@@ -141,8 +141,7 @@ def _seen(ranking) -> list[tuple]:
 
 
 async def _cached_and_fresh(team_id: int, rub: Rubric, base: Decimal) -> tuple[list, list]:
-    async with db.reading() as s:
-        cached, _ = await dash.live_ranking(s, rub, team_id, "2026-11", base)
+    cached, _ = await door.read(lambda s: dash.live_ranking(s, rub, team_id, "2026-11", base))
     fresh = await door.read(lambda s: month_ranking(s, rub, team_id, "2026-11", base))
     return _seen(cached), _seen(fresh)
 
@@ -260,10 +259,9 @@ async def test_a_new_rubric_version_scores_the_month_again(app: App):
     """李四 was late twice: hr 8 under −1 each, 4 under −3 each."""
     await team_a(app)
     a = (await ids())["客服一组"]
-    async with db.reading() as s:
-        now, _ = await dash.live_ranking(s, load_rubric(), a, "2026-11", None)
-        harsh, _ = await dash.live_ranking(s, harsher_late(), a, "2026-11", None)
-        again, _ = await dash.live_ranking(s, load_rubric(), a, "2026-11", None)
+    now, _ = await door.read(lambda s: dash.live_ranking(s, load_rubric(), a, "2026-11", None))
+    harsh, _ = await door.read(lambda s: dash.live_ranking(s, harsher_late(), a, "2026-11", None))
+    again, _ = await door.read(lambda s: dash.live_ranking(s, load_rubric(), a, "2026-11", None))
     li = {r.member.name: r.score.category("hr").earned for r in now}["李四"]
     assert li == 8
     assert {r.member.name: r.score.category("hr").earned for r in harsh}["李四"] == 4
@@ -282,8 +280,7 @@ async def test_a_grade_named_with_markup_is_escaped_in_the_ranking(app: App):
     from plugins.web import tables
 
     rub = parse_rubric(text, "markup.toml")
-    async with db.reading() as s:
-        ranking, _ = await dash.live_ranking(s, rub, a, "2026-11", None)
+    ranking, _ = await door.read(lambda s: dash.live_ranking(s, rub, a, "2026-11", None))
     from bot.format import ranking_table, rows_of
 
     heads, cells = ranking_table(rub, rows_of(ranking))

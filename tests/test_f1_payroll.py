@@ -17,7 +17,7 @@ from nonebug import App
 from openpyxl import load_workbook
 from sqlalchemy import update
 
-from bot import db
+from bot import db, door
 from bot.config import get_config
 from models.periods import set_clock
 from models.tables import Entry
@@ -156,15 +156,18 @@ async def views(app: App) -> dict:
         load_workbook(io.BytesIO(data))["汇总"].iter_rows(min_row=3, values_only=True)
     )
     base = get_config().kpi_commission_base
-    async with db.reading() as s:
-        team = await s.get(Team, 1)
-        li = (await s.execute(Member.__table__.select().where(Member.user_id == str(LI)))).first()
-        member = await s.get(Member, li.id)
-        tm = await dash.team_month(
+
+    def read(s):
+        team = s.get(Team, 1)
+        li = s.execute(Member.__table__.select().where(Member.user_id == str(LI))).first()
+        member = s.get(Member, li.id)
+        tm = dash.team_month(
             s, team, "2026-10", rubric(), base, today=datetime(2026, 11, 2).date(),
             tz=get_config().tz, full=True,
         )  # fmt: skip
-        mm = await dash.member_month(s, team, member, "2026-10", rubric(), base)
+        return tm, dash.member_month(s, team, member, "2026-10", rubric(), base)
+
+    tm, mm = await door.read(read)
     got["dashboard"] = [
         (r.rank, r.member.name, r.score.total, r.score.fines, r.score.commission)
         for r in tm.ranking

@@ -609,7 +609,7 @@ def test_a_rubric_step_must_be_half_or_one_on_a_supervisor_item():
 
 
 async def test_a_half_day_counts_exactly_in_the_ranking_the_trend_and_self_reports(app: App):
-    from bot import db
+    from bot import db, door
     from bot.runtime import rubric
     from models.dashboard import member_trend
     from models.ledger import team_month_scores
@@ -622,7 +622,9 @@ async def test_a_half_day_counts_exactly_in_the_ranking_the_trend_and_self_repor
     assert out.startswith("✅ #3 "), out
     async with db.reading() as s:
         (ranked,) = await team_month_scores(s, rubric(), 1, "2026-12", None)
-        trend = await member_trend(s, 1, await s.get(Member, 1), "2026-12", rubric(), None, 1)
+    trend = await door.read(
+        lambda s: member_trend(s, 1, s.get(Member, 1), "2026-12", rubric(), None, 1)
+    )
     assert ranked.score.total == Fraction(9050, 100) - Fraction(3, 4)
     assert ranked.score.item("leave").quantity == Fraction(3, 2)
     assert trend[-1][1].total == ranked.score.total

@@ -355,12 +355,12 @@ async def test_every_response_carries_the_security_headers(app: App):
 async def test_an_unhandled_error_is_a_500_with_the_headers(app: App, monkeypatch):
     await team_a(app)
     cookie = (await login(app, ZHANG)).cookies["kpi_session"]
-    from models import dashboard
+    from models.usecases import pages
 
-    async def broken(*args, **kwargs):
+    def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(dashboard, "visible_teams", broken)
+    monkeypatch.setattr(pages, "visible_teams", broken)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=nonebot.get_app(), raise_app_exceptions=False),
         base_url="http://testserver",

@@ -131,10 +131,10 @@ async def test_a_month_is_settled_with_the_teams_own_commission_base():
         )
 
     await door.write(team_id, set_base)
-    from bot import db
-
-    async with db.reading() as s:  # the open month's live ranking pays with the team's base
-        _, ranking, _ = await month_scores(s, team_id, OCT, RUBRIC, Decimal("5000"))
+    # the open month's live ranking pays with the team's base
+    _, ranking, _ = await door.read(
+        lambda s: month_scores(s, team_id, OCT, RUBRIC, Decimal("5000"))
+    )
     paid_live = ranking[0].score.commission
     general = SettleRequest(team_id, "qq:1", OCT, "2026-11", RUBRIC, Decimal("5000"))
     await door.write(team_id, lambda s: settle_month(s, general))

@@ -1,6 +1,6 @@
 """The read and write use cases behind /审计, /导出, /后台 and the monthly outbox, as plain
 functions on a scratch database (SQLite or PostgreSQL, no NoneBot): `models.usecases.audit`,
-`exports`, `weblink`, `posts` (SPEC §3, §4, §5a)."""
+`exports`, `weblink`, `posts`, and the dashboard's `pages` (SPEC §3, §4, §5a)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from datetime import date, datetime
 import pytest
 from sqlalchemy import text
 
+from models.dashboard import EntryFilter, Unseen, Viewer
 from models.export import build_workbook
 from models.ledger import Refused
 from models.periods import current_period, shift_period
 from models.tables import Entry
+from models.usecases import pages
 from models.usecases.audit import AuditRead, audit_log
 from models.usecases.base import Actor, Word
 from models.usecases.exports import ExportRead, export
@@ -26,9 +28,10 @@ from models.usecases.posts import (
     alert_of,
     post_of,
 )
+from models.usecases.scores import RankRead, ranking
 from models.usecases.weblink import LinkRequest, Withdraw, dashboard_link, withdraw
 from models.weblogin import token_hash
-from tests.usecase_db import ALICE, BOSS, GROUP, POLICY, ROOT, TZ, make
+from tests.usecase_db import ALICE, BOB, BOSS, GROUP, POLICY, ROOT, TZ, make
 
 NOW = current_period(TZ)
 LAST = shift_period(NOW, -1)
@@ -184,3 +187,63 @@ async def test_a_direct_post_is_the_agents_own_card_or_none_for_a_stranger(udb):
     alert = await udb.run(lambda s: alert_of(s, AlertRead(udb.team_id, "qq", "dm:30001"), POLICY))
     assert (alert.team_name, alert.member_name) == ("客服一组", "赵一")
     assert alert.binding is not None
+
+
+# ---- the dashboard's pages (models.usecases.pages) -------------------------------------------
+
+
+def _viewer(udb, actor: Actor, *, supervises: bool = False) -> Viewer:
+    agent_in = {} if supervises else {udb.team_id: udb.ids[actor.user_id]}
+    teams = frozenset({udb.team_id}) if supervises else frozenset()
+    return Viewer(1, actor.name, False, teams, agent_in, platform="qq", user_id=actor.user_id)
+
+
+def _shown(ranking) -> list[tuple]:
+    return [(r.rank, r.member.id, r.score.total, r.score.commission) for r in ranking]
+
+
+async def test_the_team_page_ranks_a_month_as_chat_does_settled_or_open(udb):
+    """One rule (`models.settlement.month_scores`): the settled month is its stored rows,
+    also after a later entry of that month; the open month is scored from its entries."""
+    await _settled(udb)
+    await _last_month_late(udb, "30002")  # after the settlement: not in its stored rows
+    await _late(udb)
+    boss = _viewer(udb, BOSS, supervises=True)
+    for period in (LAST, NOW):
+        page = await udb.run(
+            lambda s, p=period: pages.team(s, pages.PageRead(boss, udb.team_id, p), POLICY)
+        )
+        chat = await udb.run(
+            lambda s, p=period: ranking(
+                s, RankRead(udb.team_id, p, POLICY.rubric, POLICY.commission_base), POLICY
+            )
+        )
+        assert _shown(page.month.ranking) == _shown(chat.ranking)
+        assert (page.month.settlement is not None) == (period == LAST)
+    settled = await udb.run(
+        lambda s: pages.team(s, pages.PageRead(boss, udb.team_id, LAST), POLICY)
+    )
+    assert [(r.rank, r.member.name) for r in settled.month.ranking] == [(1, "钱二"), (2, "赵一")]
+
+
+async def test_a_page_the_viewer_may_not_see_is_unseen_404_or_403(udb):
+    alice = _viewer(udb, ALICE)
+    own = pages.MemberRead(alice, udb.team_id, udb.ids[ALICE.user_id], NOW)
+    page = await udb.run(lambda s: pages.member(s, own, POLICY))
+    assert page.month.member.name == "赵一"
+    cases = {
+        "another's page": (pages.MemberRead(alice, udb.team_id, udb.ids[BOB.user_id], NOW), True),
+        "no such member": (pages.MemberRead(alice, udb.team_id, 999_999, NOW), False),
+        "no such team": (pages.MemberRead(alice, 999_999, udb.ids[ALICE.user_id], NOW), False),
+    }
+    for name, (req, forbidden) in cases.items():
+        with pytest.raises(Unseen) as seen:
+            await udb.run(lambda s, r=req: pages.member(s, r, POLICY))
+        assert seen.value.forbidden is forbidden, name
+    with pytest.raises(Unseen) as seen:  # an agent sees the ranking, not the entries
+        await udb.run(
+            lambda s: pages.entries(
+                s, pages.EntriesRead(alice, udb.team_id, EntryFilter(NOW)), POLICY
+            )
+        )
+    assert seen.value.forbidden

@@ -24,6 +24,9 @@ result; it never sees a session. Requests share `base.Actor`, `base.Person`, `ba
     flags.keep_flagged(s, KeepRequest)      -> Kept      /保留 (a link check's flag)
     monthly.settle_month / reopen_month / resend_posts     /结算 /重开 /重发
 
+The reads run by `bot.door.read` are use cases too: `reads` and `scores` (the read commands),
+`exports` (`/导出`), and `pages` (the dashboard's pages, one function per page).
+
 `targets` holds the one rule of who a command is about (`candidate_ids` before the
 transaction, `resolve` inside it) and who may be marked (`not_an_agent`).
 """

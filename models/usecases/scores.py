@@ -24,13 +24,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..appeals import appeal_states_of, open_appeal_rows
-from ..ledger import Ranked, Refused, month_counts_of, month_ranking, month_score, settlement_row
+from ..ledger import Ranked, Refused, month_counts_of, settlement_row
 from ..linkcheck import preview_lines
 from ..periods import current_period, parse_period
 from ..rubric import Rubric
 from ..scoring import MemberScore
-from ..settlement import rubric_of, rules_in_force, stored_score
-from ..tables import Entry, Member, SettledScore, Settlement
+from ..settlement import member_score, month_scores, rules_in_force
+from ..tables import Entry, Member, Settlement
 from .base import Policy, Word
 from .targets import Where, resolve
 
@@ -112,21 +112,11 @@ def _settled(s: Session, team_id: int, period: str) -> Settlement | None:
 
 
 def card(s: Session, req: CardRead, policy: Policy) -> Card:
-    """One member's month as everyone reads it: the stored row once settled (the item
-    quantities beside it still come from the entries), else live."""
+    """One member's month as everyone reads it (`models.settlement.member_score`: the
+    stored row once settled, else live)."""
     member = s.get(Member, req.member_id)
     assert member is not None
-    rub, base = rules_in_force(s, req.team_id, req.period, req.rubric, req.base)
-    score = month_score(s, rub, req.team_id, req.member_id, req.period, base)
-    st = _settled(s, req.team_id, req.period)
-    if st is not None:
-        sc = s.execute(
-            select(SettledScore).where(
-                SettledScore.settlement_id == st.id, SettledScore.member_id == req.member_id
-            )
-        ).scalar_one_or_none()
-        if sc is not None:
-            score = stored_score(rub, sc, {c.key: c.items for c in score.categories})
+    rub, score = member_score(s, req.team_id, req.member_id, req.period, req.rubric, req.base)
     entries = _entries(s, req.team_id, req.member_id, req.period)
     return Card(rub, Named(member.id, member.name), req.period, score, entries)
 
@@ -148,26 +138,8 @@ class Ranking:
 def ranking(s: Session, req: RankRead, policy: Policy) -> Ranking:
     """The month's ranking as everyone reads it (SPEC §4 "a settled month is read from its
     stored scores"), else live from its entries (`models.settlement.month_scores`)."""
-    from ..roster import Agent
-
-    st = _settled(s, req.team_id, req.period)
-    if st is None:
-        rub, base = rules_in_force(s, req.team_id, req.period, req.rubric, req.base)
-        return Ranking(rub, month_ranking(s, rub, req.team_id, req.period, base))
-    rub = rubric_of(st, req.rubric)
-    rows = s.execute(
-        select(SettledScore, Member)
-        .join(Member, Member.id == SettledScore.member_id)
-        .where(SettledScore.settlement_id == st.id)
-        .order_by(SettledScore.rank, SettledScore.name, SettledScore.member_id)
-    ).all()
-    return Ranking(
-        rub,
-        [
-            Ranked(sc.rank, Agent(m.id, sc.name, m.platform, m.user_id), stored_score(rub, sc))
-            for sc, m in rows
-        ],
-    )
+    rub, ranked, _ = month_scores(s, req.team_id, req.period, req.rubric, req.base)
+    return Ranking(rub, ranked)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from models.periods import current_period, parse_period, shift_period
 from models.rights import SELF_APPEAL, SELF_MARK, SELF_REVOKE
 from models.scoring import fmt_total
 from models.tables import Member, Team
+from models.usecases import pages
 from models.usecases.appeals import AppealRequest, RejectRequest, file, reject
 from models.usecases.base import WEB, Actor, Person, Word
 from models.usecases.flags import KeepRequest, keep_flagged
@@ -43,7 +44,6 @@ from .routes import (
     ActingDep,
     ViewerDep,
     confirm,
-    forbidden,
     not_found,
     refused,
     render,
@@ -88,12 +88,16 @@ def web_actor(viewer: dash.Viewer, team_id: int) -> Actor:
 
 
 async def _team(viewer: dash.Viewer, team_id: int, *, manage: bool = True) -> Team:
-    team = await door.read(lambda s: s.get(Team, team_id))
-    if team is None:
-        raise not_found("团队")
-    if not (viewer.manages(team_id) if manage else viewer.sees_team(team_id)):
-        raise forbidden()
-    return team
+    """The team acted on: 404 when there is none, 403 unless the viewer supervises it
+    (`manage`) or sees it (`pages.team_of`, `dashboard.Unseen`)."""
+    ask = pages.PageRead(viewer, team_id)
+    return await door.read(lambda s: pages.team_of(s, ask, manage=manage))
+
+
+async def _team_member(viewer: dash.Viewer, team_id: int, member_id: int) -> tuple[Team, Member]:
+    """The team acted on (as `_team`) and its member (404 when another team's)."""
+    ask = pages.MemberRead(viewer, team_id, member_id)
+    return await door.read(lambda s: pages.member_of(s, ask))
 
 
 async def run(request: Request, act, team: Team, use_case, req, done, back: str) -> Response:
@@ -122,21 +126,16 @@ async def run(request: Request, act, team: Team, use_case, req, done, back: str)
 
 @router.get("/team/{team_id}/log")
 async def log_page(request: Request, viewer: ViewerDep, team_id: int) -> Response:
-    team = await _team(viewer, team_id)
     p = policy()
-    today = p.today
-
-    def agents(s):
-        return dash.agents_to_mark(s, team_id, today, viewer.user_id)
-
+    page = await door.read(lambda s: pages.marking(s, pages.PageRead(viewer, team_id), p))
     rub = await rubric_in_force()
     return render(
         request,
         "log.html",
         viewer=viewer,
-        team=team,
+        team=page.team,
         period=current_period(p.tz),
-        agents=await door.read(agents),
+        agents=page.agents,
         rub=rub,
         items=rub.supervisor_items(),
     )
@@ -257,23 +256,15 @@ def _safe(back: str, team_id: int) -> str:
 
 @router.get("/team/{team_id}/roster")
 async def roster_page(request: Request, viewer: ViewerDep, team_id: int) -> Response:
-    team = await _team(viewer, team_id)
-    members = await door.read(lambda s: dash.team_roster(s, team_id))
+    page = await door.read(lambda s: pages.roster(s, pages.PageRead(viewer, team_id)))
     return render(
         request,
         "roster.html",
         viewer=viewer,
-        team=team,
+        team=page.team,
         period=current_period(get_config().tz),
-        members=members,
+        members=page.members,
     )
-
-
-async def _member(team_id: int, member_id: int) -> Member:
-    m = await door.read(lambda s: s.get(Member, member_id))
-    if m is None or m.team_id != team_id:
-        raise not_found("成员")
-    return m
 
 
 @router.post("/team/{team_id}/roster/join")
@@ -303,8 +294,7 @@ _JOINED = {"new": "已入职", "rejoined": "重新入职", "already": "已经在
 @router.post("/team/{team_id}/roster/{member_id}/rename")
 async def roster_rename(request: Request, act: ActingDep, team_id: int, member_id: int) -> Response:
     """A new name: `/入职 @某人 新名字` on someone already on the team."""
-    team = await _team(act.viewer, team_id)
-    m = await _member(team_id, member_id)
+    team, m = await _team_member(act.viewer, team_id, member_id)
     name = act.text("name", 40)
     back = f"/kpi/team/{team_id}/roster"
     if not name:
@@ -325,8 +315,7 @@ async def roster_rename(request: Request, act: ActingDep, team_id: int, member_i
 
 @router.post("/team/{team_id}/roster/{member_id}/leave")
 async def roster_leave(request: Request, act: ActingDep, team_id: int, member_id: int) -> Response:
-    team = await _team(act.viewer, team_id)
-    m = await _member(team_id, member_id)
+    team, m = await _team_member(act.viewer, team_id, member_id)
     req = LeaveRequest(
         team_id,
         web_actor(act.viewer, team_id),
@@ -342,8 +331,7 @@ async def roster_leave(request: Request, act: ActingDep, team_id: int, member_id
 @router.post("/team/{team_id}/roster/{member_id}/role")
 async def roster_role(request: Request, act: ActingDep, team_id: int, member_id: int) -> Response:
     """`/主管` / `/取消主管` (a superuser or the group's owner, as in chat)."""
-    team = await _team(act.viewer, team_id)
-    m = await _member(team_id, member_id)
+    team, m = await _team_member(act.viewer, team_id, member_id)
     role = "supervisor" if act.text("role", 20) == "supervisor" else "agent"
     req = RoleRequest(
         team_id,

@@ -25,7 +25,7 @@ from bot.format import yuan
 from bot.runtime import commission_base, forget_rules, policy, rubric
 from models import dashboard as dash
 from models import rubricstore
-from models.commission import SetBase, commission_base_for, parse_base, set_commission_base
+from models.commission import SetBase, parse_base, set_commission_base
 from models.importer import (
     HEADER,
     ImportRequest,
@@ -38,9 +38,9 @@ from models.importer import (
 )
 from models.ledger import Refused
 from models.periods import current_period, local_now, parse_period, to_local
-from models.roster import team_bindings
 from models.rubric import RubricError
 from models.tables import Team
+from models.usecases import pages
 
 from .acts import status_of, web_actor
 from .routes import (
@@ -48,7 +48,6 @@ from .routes import (
     ViewerDep,
     confirm,
     forbidden,
-    not_found,
     refused,
     render,
     same_origin,
@@ -64,12 +63,9 @@ def _when(at) -> str:
 
 
 async def _managed_team(viewer: dash.Viewer, team_id: int) -> Team:
-    team = await door.read(lambda s: s.get(Team, team_id))
-    if team is None:
-        raise not_found("团队")
-    if not viewer.manages(team_id):
-        raise forbidden()
-    return team
+    """The team, if the viewer supervises it (404 / 403: `pages.team_of`)."""
+    ask = pages.PageRead(viewer, team_id)
+    return await door.read(lambda s: pages.team_of(s, ask))
 
 
 async def _upload(act, field: str = "file") -> tuple[bytes, str] | None:
@@ -182,26 +178,20 @@ async def rubric_activate(request: Request, act: ActingDep, team_id: int) -> Res
 
 @router.get("/team/{team_id}/settings")
 async def settings_page(request: Request, viewer: ViewerDep, team_id: int) -> Response:
-    team = await _managed_team(viewer, team_id)
-    tz = get_config().tz
-    period = current_period(tz)
-
-    def read(s):
-        base = commission_base_for(s, team_id, period, commission_base())
-        return base, dash.base_history(s, team_id), team_bindings(s, team_id)
-
-    base, history, groups = await door.read(read)
+    period = current_period(get_config().tz)
+    ask, p = pages.PageRead(viewer, team_id, period), policy()
+    page = await door.read(lambda s: pages.settings(s, ask, p))
     return render(
         request,
         "settings.html",
         viewer=viewer,
-        team=team,
+        team=page.team,
         period=period,
-        base=base,
+        base=page.base,
         default=commission_base(),
-        history=history,
-        groups=groups,
-        reminder=team.reminder_time,
+        history=page.history,
+        groups=page.groups,
+        reminder=page.team.reminder_time,
         default_reminder=get_config().kpi_daily_reminder,
         when=_when,
     )

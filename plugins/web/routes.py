@@ -1,6 +1,9 @@
 """The dashboard's pages under `/kpi/` (SPEC §5a). Each page declares who is looking
 (`ViewerDep`, rights read from the roster and the platform at this request, SPEC §2) before
-it reads anything, then calls `models.dashboard` and renders a template.
+it reads anything, then reads through `bot.door.read` with one page function of
+`models.usecases.pages` (which also checks that the viewer may see the team or member:
+`models.dashboard.Unseen`, answered 404 or 403) and renders a template. Login sessions are
+written through `bot.door.write` (no team's data: team None).
 
 Nothing changes on a GET. Every POST under `/kpi/` must come from the dashboard's own origin
 (`same_origin`); every action also declares `ActingDep`: a session and that session's CSRF
@@ -25,31 +28,27 @@ from starlette.datastructures import FormData, MutableHeaders
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot import db
+from bot import door
 from bot.config import get_config
 from bot.evidence import MEDIA_TYPES, image_kind
 from bot.format import entry_points, item_name, ranking_table, rows_of, yuan
 from bot.grouprole import manages_a_group
 from bot.identity import is_superuser, note_sighting
-from bot.runtime import month_rules, rubric
+from bot.runtime import policy, rubric
 from models import dashboard as dash
-from models import rubricstore
-from models.export import export_month
-from models.ledger import settlement_of
-from models.linkcheck import FlagView, pending_flags
+from models.export import build_workbook
 from models.periods import current_period, local_now, parse_period, shift_period, to_local
-from models.roster import audit_sentences, names_of
 from models.scoring import fmt_money, fmt_points, fmt_signed, fmt_total
-from models.tables import Entry, Member, Team, WebLogin, WebSecret
+from models.tables import WebLogin
+from models.usecases import pages
 from models.weblogin import (
     SESSION_TTL,
-    consume_link,
     csrf_matches,
     csrf_token,
-    end_session,
+    end_login,
     session_cookie,
-    session_login,
-    signing_key,
+    session_of,
+    started_session,
 )
 
 from .charts import category_chart, trend_chart
@@ -213,22 +212,6 @@ def _superuser(login: WebLogin) -> bool:
     return is_superuser(login.platform, login.user_id)
 
 
-async def _session_of(s, cookie: str | None) -> tuple[WebLogin, str] | None:
-    """The session a cookie opens and the signing key, checked with the key as the database
-    has it now: `python -m bot rotate-web-key` refuses every older cookie at the next
-    request."""
-    if not cookie:
-        return None
-    key = await s.get(WebSecret, "session")
-    login = None if key is None else await session_login(s, key.value, cookie)
-    return None if login is None else (login, key.value)
-
-
-async def _login_of(s, cookie: str | None) -> WebLogin | None:
-    found = await _session_of(s, cookie)
-    return None if found is None else found[0]
-
-
 async def current_viewer(request: Request) -> dash.Viewer:
     """Who is looking, with rights as they are now (SPEC §2, §5a): the roster at this
     request, and for a link asked for as a group owner or admin, the platform's answer
@@ -236,19 +219,19 @@ async def current_viewer(request: Request) -> dash.Viewer:
     database session."""
     cfg = get_config()
     today = local_now(cfg.tz).date()
-    async with db.reading() as s:
-        found = await _session_of(s, request.cookies.get(COOKIE))
-        if found is None:
-            raise NOT_LOGGED_IN
-        login, key = found
-        await note_sighting(login.platform, login.user_id)  # a bare SUPERUSERS id, elsewhere
-        groups = await dash.groups_to_ask(s, login) if cfg.kpi_admins_are_supervisors else []
-        if not groups:
-            viewer = await dash.viewer_of(s, login, _superuser(login), today)
-            return replace(viewer, csrf=csrf_token(key, login.id))
-    admin = await manages_a_group(groups, login.user_id)
-    async with db.reading() as s:
-        viewer = await dash.viewer_of(s, login, _superuser(login), today, group_admin=admin)
+    ask = pages.LookRead(request.cookies.get(COOKIE), today, cfg.kpi_admins_are_supervisors)
+    found = await door.read(lambda s: pages.looking(s, ask))
+    if found is None:
+        raise NOT_LOGGED_IN
+    login, key = found.login, found.key
+    await note_sighting(login.platform, login.user_id)  # a bare SUPERUSERS id, elsewhere
+    superuser = _superuser(login)
+    if not found.groups:
+        return replace(found.viewer, superuser=superuser, csrf=csrf_token(key, login.id))
+    admin = await manages_a_group(found.groups, login.user_id)
+    viewer = await door.read(
+        lambda s: dash.viewer_of(s, login, superuser, today, group_admin=admin)
+    )
     return replace(viewer, csrf=csrf_token(key, login.id))
 
 
@@ -337,15 +320,6 @@ def confirm(
     )
 
 
-async def _team(s, viewer: dash.Viewer, team_id: int, *, manage: bool = False) -> Team:
-    team = await s.get(Team, team_id)
-    if team is None:
-        raise not_found("团队")
-    if not (viewer.manages(team_id) if manage else viewer.sees_team(team_id)):
-        raise forbidden()
-    return team
-
-
 def _period(month: str | None) -> str:
     tz = get_config().tz
     return (parse_period(month, tz) if month else None) or current_period(tz)
@@ -383,10 +357,8 @@ async def login(request: Request, token: str) -> Response:
     """The tap on 「进入后台」: uses the link once and starts the session. The cookie is
     HttpOnly, SameSite=Strict (the tap and its redirect are same-site, so the session
     starts), and Secure whenever the browser came over https (SPEC §5a)."""
-    async with db.writing() as s:
-        found = await consume_link(s, token)
-        key = await signing_key(s) if found is not None else ""
-    if found is None:
+    started = await door.write(None, lambda s: started_session(s, token))
+    if started is None:
         raise PageError(
             410,
             "登录链接已失效",
@@ -395,7 +367,7 @@ async def login(request: Request, token: str) -> Response:
     resp = RedirectResponse("/kpi/", status_code=303)
     resp.set_cookie(
         COOKIE,
-        session_cookie(key, found),
+        session_cookie(started[1], started[0]),
         max_age=int(SESSION_TTL.total_seconds()),
         path="/kpi",
         httponly=True,
@@ -408,8 +380,8 @@ async def login(request: Request, token: str) -> Response:
 @router.get("/logout", response_class=HTMLResponse)
 async def logout_page(request: Request) -> Response:
     """A GET never changes anything: it offers the 「退出」 button (with the session's token)."""
-    async with db.reading() as s:
-        found = await _session_of(s, request.cookies.get(COOKIE))
+    cookie = request.cookies.get(COOKIE)
+    found = await door.read(lambda s: session_of(s, cookie))
     return render(request, "logout.html", csrf=csrf_token(found[1], found[0].id) if found else "")
 
 
@@ -417,14 +389,13 @@ async def logout_page(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     """Ends the session; the form carries the session's token (a session that is already
     over has nothing left to end)."""
-    async with db.reading() as s:
-        found = await _session_of(s, request.cookies.get(COOKIE))
+    cookie = request.cookies.get(COOKIE)
+    found = await door.read(lambda s: session_of(s, cookie))
     if found is not None:
         login, key = found
         if not csrf_matches(key, login.id, (await request.form()).get("csrf")):
             raise BAD_TOKEN
-        async with db.writing() as s:
-            await end_session(s, login.id)
+        await door.write(None, lambda s: end_login(s, login.id))
     resp = render(
         request,
         "message.html",
@@ -442,8 +413,7 @@ async def logout(request: Request) -> Response:
 
 @router.get("/", response_class=HTMLResponse)
 async def home(request: Request, viewer: ViewerDep) -> Response:
-    async with db.reading() as s:
-        teams = await dash.visible_teams(s, viewer)
+    teams = await door.read(lambda s: pages.home(s, pages.PageRead(viewer)))
     if len(teams) == 1 and not viewer.superuser:
         return RedirectResponse(f"/kpi/team/{teams[0].id}", status_code=303)
     return render(request, "home.html", viewer=viewer, teams=teams)
@@ -454,28 +424,16 @@ async def team_page(
     request: Request, viewer: ViewerDep, team_id: int, month: str | None = None
 ) -> Response:
     period = _period(month)
-    cfg = get_config()
-    async with db.reading() as s:
-        team = await _team(s, viewer, team_id)
-        rub, base = await month_rules(s, team_id, period)
-        tm = await dash.team_month(
-            s,
-            team,
-            period,
-            rub,
-            base,
-            today=local_now(cfg.tz).date(),
-            tz=cfg.tz,
-            full=viewer.manages(team_id),
-        )
-        manage, me = viewer.manages(team_id), viewer.agent_in.get(team_id)
-        flags = await s.run_sync(month_flags, team_id, period, None if manage else me)
+    cfg, p = get_config(), policy()
+    page = await door.read(lambda s: pages.team(s, pages.PageRead(viewer, team_id, period), p))
+    tm = page.month
+    manage, me = viewer.manages(team_id), viewer.agent_in.get(team_id)
     heads, cells = ranking_table(tm.rubric, rows_of(tm.ranking), pay=cfg.kpi_pay_public or manage)
     return render(
         request,
         "team.html",
         viewer=viewer,
-        team=team,
+        team=page.team,
         tm=tm,
         manage=manage,
         me=me,
@@ -490,43 +448,29 @@ async def team_page(
             text_columns=frozenset({heads.index("等级")}),
         ),
         chart=category_chart(tm.rubric, tm.ranking),
-        flags=flags,
+        flags=page.flags,
         **_months(period),
     )
-
-
-def month_flags(s, team_id: int, period: str, member_id: int | None) -> list[FlagView]:
-    """The month's 待核实 list (SPEC §5a): every open flag of the team for a supervisor
-    (`member_id` None), an agent's own only."""
-    flags = pending_flags(s, team_id, period)
-    return flags if member_id is None else [f for f in flags if f.member_id == member_id]
 
 
 @router.get("/team/{team_id}/member/{member_id}", response_class=HTMLResponse)
 async def member_page(
     request: Request, viewer: ViewerDep, team_id: int, member_id: int, month: str | None = None
 ) -> Response:
-    period = _period(month)
-    async with db.reading() as s:
-        team = await _team(s, viewer, team_id)
-        member = await s.get(Member, member_id)
-        if member is None or member.team_id != team_id:
-            raise not_found("成员")
-        if not viewer.sees_member(team_id, member_id):
-            raise forbidden()
-        rub, base = await month_rules(s, team_id, period)
-        mm = await dash.member_month(s, team, member, period, rub, base)
+    ask = pages.MemberRead(viewer, team_id, member_id, _period(month))
+    p = policy()
+    page = await door.read(lambda s: pages.member(s, ask, p))
     return render(
         request,
         "member.html",
         viewer=viewer,
-        team=team,
-        mm=mm,
+        team=page.team,
+        mm=page.month,
         manage=viewer.manages(team_id),
         own=viewer.agent_in.get(team_id) == member_id,
-        chart=trend_chart(mm.trend),
+        chart=trend_chart(page.month.trend),
         appeal_status=dash.APPEAL_STATUS,
-        **_months(period),
+        **_months(ask.period),
     )
 
 
@@ -565,24 +509,21 @@ async def entries_page(
         by or None,
         revoked if revoked in ("yes", "no") else None,
     )
-    async with db.reading() as s:
-        team = await _team(s, viewer, team_id, manage=True)
-        rub, _ = await month_rules(s, team_id, period)
-        result = await dash.entries_page(s, team_id, f, _int(page) or 1)
-        people, loggers = await dash.entry_choices(s, team_id, period)
-        names = await dash.member_names(s, {e.member_id for e in result.rows})
+    ask = pages.EntriesRead(viewer, team_id, f, _int(page) or 1)
+    p = policy()
+    found = await door.read(lambda s: pages.entries(s, ask, p))
     return render(
         request,
         "entries.html",
         viewer=viewer,
-        team=team,
-        rub=rub,
+        team=found.team,
+        rub=found.rubric,
         f=f,
-        result=result,
-        people=people,
-        loggers=loggers,
-        names=names,
-        **_page_links(request, result),
+        result=found.result,
+        people=found.people,
+        loggers=found.loggers,
+        names=found.names,
+        **_page_links(request, found.result),
         **_months(period),
     )
 
@@ -598,24 +539,22 @@ async def audit_page(
 ) -> Response:
     period = _period(month)
     action = action if action in dash.AUDIT_ACTIONS else None
-    async with db.reading() as s:
-        team = await _team(s, viewer, team_id, manage=True)
-        result = await dash.audit_page(s, team_id, period, get_config().tz, action, _int(page) or 1)
-        actors = await names_of(s, team_id, {r.actor for r in result.rows})
-        rub = rubric()
-        names = {i.key: item_name(rub, i.key) for i in rub.items}
-        sentences = await audit_sentences(s, team_id, list(result.rows), names)  # as /审计
+    rub = rubric()
+    names = {i.key: item_name(rub, i.key) for i in rub.items}  # as /审计 names them
+    ask = pages.AuditRead(viewer, team_id, period, action, _int(page) or 1, names)
+    p = policy()
+    found = await door.read(lambda s: pages.audit(s, ask, p))
     return render(
         request,
         "audit.html",
         viewer=viewer,
-        team=team,
-        result=result,
+        team=found.team,
+        result=found.result,
         action=action,
         actions=dash.AUDIT_ACTIONS,
-        actors=actors,
-        sentences=sentences,
-        **_page_links(request, result),
+        actors=found.actors,
+        sentences=found.sentences,
+        **_page_links(request, found.result),
         **_months(period),
     )
 
@@ -630,21 +569,18 @@ async def appeals_page(
 ) -> Response:
     period = _period(month)
     status = status if status in dash.APPEAL_STATUS else None
-    async with db.reading() as s:
-        team = await _team(s, viewer, team_id, manage=True)
-        rub, _ = await month_rules(s, team_id, period)
-        rows = await dash.appeals_list(s, team_id, period, status)
-        names = await dash.member_names(s, {e.member_id for _, e in rows})
-        closers = await names_of(s, team_id, {a.closed_by for a, _ in rows if a.closed_by})
+    ask = pages.AppealsRead(viewer, team_id, period, status)
+    p = policy()
+    found = await door.read(lambda s: pages.appeals(s, ask, p))
     return render(
         request,
         "appeals.html",
         viewer=viewer,
-        team=team,
-        rub=rub,
-        rows=rows,
-        names=names,
-        closers=closers,
+        team=found.team,
+        rub=found.rubric,
+        rows=found.rows,
+        names=found.names,
+        closers=found.closers,
         status=status,
         statuses=dash.APPEAL_STATUS,
         **_months(period),
@@ -656,22 +592,19 @@ async def rubric_page(
     request: Request, viewer: ViewerDep, team_id: int, month: str | None = None
 ) -> Response:
     period = _period(month)
-    async with db.reading() as s:
-        team = await _team(s, viewer, team_id)
-        rub, base = await month_rules(s, team_id, period)
-        settled = await settlement_of(s, team_id, period)
-        versions = await s.run_sync(rubricstore.versions)
+    p = policy()
+    found = await door.read(lambda s: pages.rubric(s, pages.PageRead(viewer, team_id, period), p))
     return render(
         request,
         "rubric.html",
         viewer=viewer,
-        team=team,
-        rub=rub,
-        base=base,
-        versions=versions,
+        team=found.team,
+        rub=found.rubric,
+        base=found.base,
+        versions=found.versions,
         manage=viewer.manages(team_id),
-        settled=settled if settled and settled.status == "settled" else None,
-        who_logs=rub.who_logs,
+        settled=found.settled,
+        who_logs=found.rubric.who_logs,
         **_months(period),
     )
 
@@ -682,12 +615,10 @@ async def export(
 ) -> Response:
     """The workbook `/导出` sends, for the same team and month."""
     period = _period(month)
-    cfg = get_config()
-    async with db.reading() as s:
-        team = await _team(s, viewer, team_id, manage=True)
-        rub, base = await month_rules(s, team_id, period)
-        data, _, _ = await export_month(s, rub, base, team, period, cfg.tz)
-    name = f"{team.name}-{period}-绩效.xlsx"
+    p = policy()
+    found = await door.read(lambda s: pages.export(s, pages.PageRead(viewer, team_id, period), p))
+    data = build_workbook(found.export.rubric, found.export.book, get_config().tz)
+    name = f"{found.team.name}-{period}-绩效.xlsx"
     return Response(
         data,
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -697,12 +628,7 @@ async def export(
 
 @router.get("/evidence/{entry_id}")
 async def evidence(request: Request, viewer: ViewerDep, entry_id: int) -> Response:
-    async with db.reading() as s:
-        entry = await s.get(Entry, entry_id)
-    if entry is None:
-        raise not_found("记录")
-    if not viewer.sees_member(entry.team_id, entry.member_id):
-        raise forbidden()
+    entry = await door.read(lambda s: pages.evidence(s, pages.EvidenceRead(viewer, entry_id)))
     path = dash.evidence_file(entry, get_config().kpi_data_dir)
     # Only a file that is an image is served (SPEC §6): one stored before the safe fetcher
     # may hold whatever an internal address answered.
@@ -720,6 +646,12 @@ async def _page_error(request: Request, exc: Exception) -> Response:
     return render(request, "message.html", exc.status, title=exc.title, message=exc.message)
 
 
+async def _unseen(request: Request, exc: Exception) -> Response:
+    """A page read's `dashboard.Unseen`: 403 for what the viewer may not see, else 404."""
+    assert isinstance(exc, dash.Unseen)
+    return await _page_error(request, forbidden() if exc.forbidden else not_found(exc.what))
+
+
 def install(app: FastAPI) -> None:
     from . import acts, desk
 
@@ -728,6 +660,7 @@ def install(app: FastAPI) -> None:
     acts.install(app)
     app.mount("/kpi/static", StaticFiles(directory=str(HERE / "static")), name="kpi-static")
     app.add_exception_handler(PageError, _page_error)
+    app.add_exception_handler(dash.Unseen, _unseen)
 
 
 def install_headers(app: FastAPI) -> None:
