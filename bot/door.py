@@ -25,8 +25,9 @@ How a write runs:
   or check before they insert (a link once per team, daily caps, "is the month settled?")
   rely on it; uniqueness rules are also unique indexes.
 
-`writing()` is an async transaction outside the lanes, for what is no team's data (the
-web's login sessions) and for tools and tests that set data up.
+`writing()` is an async transaction outside the lanes, for what is no team's data (where
+a bare SUPERUSERS id speaks first, the CLI's key rotation) and for tools and tests that
+set data up.
 
 Module state (it must be: the queues and committers are per process and per event loop):
 `_queues`, `_committers`, `_executors` (the writer and reader threads).
@@ -82,7 +83,7 @@ _LOCK = text("SELECT pg_advisory_xact_lock(:ns, :id)")
 async def writing() -> AsyncIterator[AsyncSession]:
     """An async write transaction outside the door's lanes, taking no team lock: BEGIN
     IMMEDIATE on SQLite, committed on exit, rolled back on error. For what is no team's
-    data (the web's login sessions) and for tools and tests that set data up."""
+    data (a superuser's first sighting, the CLI) and for tools and tests that set data up."""
     bind = eng.engine().execution_options(sqlite_begin="IMMEDIATE")
     async with AsyncSession(bind, expire_on_commit=False) as session, session.begin():
         yield session

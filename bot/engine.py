@@ -5,7 +5,7 @@ Users write `KPI_DATABASE_URL` as they like (`sqlite+aiosqlite:///…`, `sqlite:
 drivers' URLs from it. Two engines are made on the same database:
 
 - the async one (aiosqlite / asyncpg) for reads (`reading`, `bot.door.read`) and for
-  `bot.door.writing` (what is no team's data: web logins, superuser sightings, the CLI);
+  `bot.door.writing` (what is no team's data: superuser sightings, the CLI; tests);
 - the synchronous one (pysqlite / psycopg 3) on which the write door (`bot.door`) runs
   each group of units whole on a worker thread: one thread hop per group, not one await
   per statement;

@@ -205,21 +205,10 @@ _driver.on_startup(open_database)
 _driver.on_shutdown(db.dispose)
 
 
-async def month_rules(session, team_id: int, period: str):
-    """(rubric, commission base) a team's month is scored with: its snapshot once settled,
-    else the rubric version in force for it and the team's base for it (issue 24)."""
-    from models.rubricstore import month_rules_for
-
-    rub, base, _ = await session.run_sync(
-        month_rules_for, team_id, period, rubric(), commission_base()
-    )
-    return rub, base
-
-
 async def rubric_for(period: str) -> Rubric:
     """The rubric in force for `period` (`models.rubricstore.rubric_for`): the version
     activated for it on the dashboard, else the file of KPI_RUBRIC. A settled month keeps
-    its snapshot (`month_rules`). In a use case (a sync Session) call
+    its snapshot (`models.settlement.rules_in_force`). In a use case (a sync Session) call
     `models.rubricstore.rubric_for(s, period, rubric())` instead."""
     from models.rubricstore import rubric_for as in_force
 

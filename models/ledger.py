@@ -12,7 +12,6 @@ from fractions import Fraction
 
 from sqlalchemy import String, bindparam, cast, delete, func, insert, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from .periods import utcnow
@@ -71,10 +70,6 @@ def settlement_row(session: Session, team_id: int, period: str) -> Settlement | 
     return session.execute(
         select(Settlement).where(Settlement.team_id == team_id, Settlement.period == period)
     ).scalar_one_or_none()
-
-
-async def settlement_of(session: AsyncSession, team_id: int, period: str) -> Settlement | None:
-    return await session.run_sync(settlement_row, team_id, period)
 
 
 def closed_month(period: str) -> str:
@@ -315,18 +310,6 @@ def month_score(
     return _score(rubric, month_tallies(session, team_id, period, member_id), member_id, base)
 
 
-async def member_month_score(
-    session: AsyncSession,
-    rubric: Rubric,
-    team_id: int,
-    member_id: int,
-    period: str,
-    base: Decimal | None,
-) -> MemberScore:
-    """`month_score` for an async session."""
-    return await session.run_sync(month_score, rubric, team_id, member_id, period, base)
-
-
 @dataclass(slots=True)
 class Ranked:
     rank: int
@@ -387,13 +370,6 @@ def month_ranking(
     )
 
 
-async def team_month_scores(
-    session: AsyncSession, rubric: Rubric, team_id: int, period: str, base: Decimal | None
-) -> list[Ranked]:
-    """`month_ranking` of an async session."""
-    return await session.run_sync(month_ranking, rubric, team_id, period, base)
-
-
 def month_counts_of(session: Session, team_id: int, period: str) -> dict[str, int]:
     """Item key → the month's entries of it (revoked excluded)."""
     rows = session.execute(
@@ -402,17 +378,6 @@ def month_counts_of(session: Session, team_id: int, period: str) -> dict[str, in
         .group_by(Entry.item_key)
     )
     return {k: int(n) for k, n in rows.all()}
-
-
-async def member_entries(
-    session: AsyncSession, team_id: int, member_id: int, period: str
-) -> list[Entry]:
-    rows = await session.execute(
-        select(Entry)
-        .where(Entry.team_id == team_id, Entry.member_id == member_id, Entry.period == period)
-        .order_by(Entry.id)
-    )
-    return list(rows.scalars().all())
 
 
 def categories_json(score: MemberScore) -> str:

@@ -183,7 +183,7 @@ async def test_a_settled_month_is_read_from_its_stored_scores_after_its_entries_
     """SPEC §4: once settled, /排行 /绩效 /我的绩效 /月报 /导出 and the dashboard show the
     stored month; a direct change of an entry in the database (drift) changes none of them."""
     from bot.runtime import rubric
-    from models.ledger import team_month_scores
+    from models.ledger import month_ranking
 
     await october(app)
     await settle_october(app)
@@ -197,7 +197,7 @@ async def test_a_settled_month_is_read_from_its_stored_scores_after_its_entries_
             update(Entry).where(Entry.item_key == "severe_complaint").values(fine_cents=90000)
         )
     async with db.reading() as s:
-        live = await team_month_scores(s, rubric(), 1, "2026-10", Decimal("8000"))
+        live = await s.run_sync(month_ranking, rubric(), 1, "2026-10", Decimal("8000"))
     li_live = next(r for r in live if r.member.name == "李四").score
     assert (li_live.total, li_live.fines) != before["member page"][:2]  # the entries did drift
     assert await views(app) == before

@@ -514,10 +514,10 @@ async def test_replying_to_a_confirmation_with_a_warning_names_the_confirmed_ent
 async def month_score(member_id: int = 1):
     from bot import db
     from bot.runtime import rubric
-    from models.ledger import member_month_score
+    from models.ledger import month_score
 
     async with db.reading() as s:
-        return await member_month_score(s, rubric(), 1, member_id, "2026-12", None)
+        return await s.run_sync(month_score, rubric(), 1, member_id, "2026-12", None)
 
 
 @pytest.mark.parametrize(
@@ -612,7 +612,7 @@ async def test_a_half_day_counts_exactly_in_the_ranking_the_trend_and_self_repor
     from bot import db, door
     from bot.runtime import rubric
     from models.dashboard import member_trend
-    from models.ledger import team_month_scores
+    from models.ledger import month_ranking
     from models.tables import Member
 
     await bind(app)
@@ -621,7 +621,7 @@ async def test_a_half_day_counts_exactly_in_the_ranking_the_trend_and_self_repor
     out = plain(await said(app, "/软文 https://example.com/second", ZHAO, card="赵龘"))
     assert out.startswith("✅ #3 "), out
     async with db.reading() as s:
-        (ranked,) = await team_month_scores(s, rubric(), 1, "2026-12", None)
+        (ranked,) = await s.run_sync(month_ranking, rubric(), 1, "2026-12", None)
     trend = await door.read(
         lambda s: member_trend(s, 1, s.get(Member, 1), "2026-12", rubric(), None, 1)
     )

@@ -218,7 +218,7 @@ async def test_settled_month_keeps_its_rubric_when_the_file_changes(app: App, mo
 
 async def test_export_workbook_numbers_equal_the_scoring_engine(app: App):
     from bot.runtime import rubric
-    from models.ledger import team_month_scores
+    from models.ledger import month_ranking
 
     await month_of_october(app)
     await said(app, "/加好友 45", 30002, card="李四")
@@ -244,7 +244,7 @@ async def test_export_workbook_numbers_equal_the_scoring_engine(app: App):
     summary = wb["汇总"]
     rows = {r[1]: r for r in summary.iter_rows(min_row=3, values_only=True)}
     async with db.reading() as s:
-        ranking = await team_month_scores(s, rubric(), 1, "2026-10", None)
+        ranking = await s.run_sync(month_ranking, rubric(), 1, "2026-10", None)
     for r in ranking:
         row = rows[r.member.name]
         assert row[0] == r.rank

@@ -10,7 +10,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from bot import db
-from models.ledger import Refused, get_entry, member_month_score, revoke
+from models.ledger import Refused, get_entry, month_score, revoke
 from models.reports import _CHECKS, SelfReport, log_self_report
 from models.roster import create_team, join_sync
 from models.rubric import load_rubric
@@ -105,7 +105,7 @@ async def test_the_reply_score_is_the_stored_months_score(app):
             continue
         logged_ids.append(logged.entry_id)
         async with db.reading() as s:
-            stored = await member_month_score(s, RUBRIC, team_id, member_id, PERIOD, BASE)
+            stored = await s.run_sync(month_score, RUBRIC, team_id, member_id, PERIOD, BASE)
         assert logged.score == stored, n
         assert logged.done == stored.item(report.item.key).quantity
     assert len(logged_ids) > 20

@@ -8,7 +8,7 @@ from sqlalchemy import insert, select
 
 from bot import db
 from models import ledger, settlement
-from models.ledger import member_month_score, team_month_scores
+from models.ledger import month_ranking, month_score
 from models.roster import agents_scored
 from models.rubric import load_rubric
 from models.tables import Entry, Member, SettledScore, Team, Tenure
@@ -65,9 +65,9 @@ async def test_team_scores_streamed_in_small_batches_equal_each_member_scored_al
     await a_team_month()
     rubric = load_rubric()
     async with db.reading() as s:
-        ranking = await team_month_scores(s, rubric, 1, PERIOD, None)
+        ranking = await s.run_sync(month_ranking, rubric, 1, PERIOD, None)
         scored = [m.id for m in await s.run_sync(agents_scored, 1, PERIOD)]
-        alone = {m: await member_month_score(s, rubric, 1, m, PERIOD, None) for m in scored}
+        alone = {m: await s.run_sync(month_score, rubric, 1, m, PERIOD, None) for m in scored}
     assert scored == [1, 2, 3, 4, 5, 6, 9, 10]
     assert sorted(r.member.id for r in ranking) == scored
     for r in ranking:
