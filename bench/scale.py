@@ -179,6 +179,9 @@ async def step(
 ) -> dict:
     """Send `rate` reports/s for `seconds`; latency of each from send to its reply."""
     procs = len(sims)
+    # Only this step's replies count: the simulators keep every reply of the earlier steps,
+    # and an agent's turn comes round again after teams × agents reports.
+    bases = {id(sim): len(sim.sent) for sim in sims}
     sent: list[tuple[OneBotV11Sim, str, str, int, float]] = []  # sim, group, user, nth, t0
     counts: Counter[tuple[str, str]] = Counter()
     start = time.perf_counter()
@@ -199,15 +202,21 @@ async def step(
         sent.append((sim, group, user, counts[(group, user)], time.perf_counter()))
         asyncio.get_running_loop().create_task(sim.send_event(event))
     send_s = time.perf_counter() - start
+
+    def replies_now() -> dict[tuple[int, str, str], list]:
+        boxes: dict[tuple[int, str, str], list] = {}
+        for sim in sims:
+            for m in sim.sent[bases[id(sim)] :]:
+                boxes.setdefault((id(sim), m.group_id or "", m.user_id or ""), []).append(m)
+        return boxes
+
     deadline = time.perf_counter() + LOST_AFTER
     while time.perf_counter() < deadline:
-        if all(len(s.replies(g, u)) >= k for s, g, u, k, _ in sent[-200:]):
+        boxes = replies_now()
+        if all(len(boxes.get((id(s), g, u), [])) >= k for s, g, u, k, _ in sent[-200:]):
             break
-        await asyncio.sleep(0.2)
-    boxes: dict[tuple[int, str, str], list] = {}
-    for sim in sims:
-        for m in sim.sent:
-            boxes.setdefault((id(sim), m.group_id or "", m.user_id or ""), []).append(m)
+        await asyncio.sleep(0.5)
+    boxes = replies_now()
     latencies, lost, refused = [], 0, 0
     for sim, group, user, k, t0 in sent:
         box = boxes.get((id(sim), group, user), [])
