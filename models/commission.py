@@ -27,24 +27,41 @@ MAX_BASE = Decimal(10_000_000)
 def commission_base_for(
     s: Session, team_id: int, period: str, default: Decimal | None
 ) -> Decimal | None:
-    """The base a team's month is paid with: its settlement's once settled, else the
-    latest base set from a month not after it, else the team's stored one, else
-    `default` (KPI_COMMISSION_BASE)."""
+    """The base a team's month is paid with: its settlement's once settled, else
+    `open_month_base`."""
     st = settlement_row(s, team_id, period)
     if st is not None and st.status == "settled":
         c = st.commission_base_cents
         return None if c is None else Decimal(c) / 100
-    row = s.execute(
-        select(CommissionBase)
+    return open_month_base(s, team_id, period, default)
+
+
+def open_month_base(
+    s: Session, team_id: int, period: str, default: Decimal | None
+) -> Decimal | None:
+    """The base of a month that is not settled: the latest base set from a month not after
+    it, else the team's stored one, else `default` (KPI_COMMISSION_BASE). One statement
+    (every command's rules read it when its team's are not remembered)."""
+    latest = (
+        select(CommissionBase.id)
         .where(CommissionBase.team_id == team_id, CommissionBase.from_period <= period)
         .order_by(CommissionBase.from_period.desc(), CommissionBase.id.desc())
         .limit(1)
-    ).scalar_one_or_none()
-    if row is not None:
-        return default if row.cents is None else Decimal(row.cents) / 100
-    team = s.get(Team, team_id)
-    if team is not None and team.commission_base_cents is not None:
-        return Decimal(team.commission_base_cents) / 100
+    )
+    found = s.execute(
+        select(
+            latest.scalar_subquery(),
+            latest.with_only_columns(CommissionBase.cents).scalar_subquery(),
+            Team.commission_base_cents,
+        ).where(Team.id == team_id)
+    ).first()
+    if found is None:  # no such team
+        return default
+    row_id, cents, team_cents = found
+    if row_id is not None:
+        return default if cents is None else Decimal(cents) / 100
+    if team_cents is not None:
+        return Decimal(team_cents) / 100
     return default
 
 

@@ -27,7 +27,7 @@ from functools import cached_property
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .commission import commission_base_for
+from .commission import open_month_base
 from .dashboard import scored_now
 from .ledger import Refused, settlement_row
 from .periods import utcnow
@@ -81,11 +81,7 @@ def month_rules_for(
     st = settlement_row(s, team_id, period)
     if st is not None and st.status == "settled":
         return rubric_of(st, fallback), base_of(st), st
-    return (
-        rubric_for(s, period, fallback),
-        commission_base_for(s, team_id, period, default_base),
-        st,
-    )
+    return rubric_for(s, period, fallback), open_month_base(s, team_id, period, default_base), st
 
 
 # ---- drafts and activation ------------------------------------------------------------------

@@ -129,3 +129,63 @@ async def test_the_reminder_time_is_set_by_a_supervisor_with_its_channel(udb):
     assert await udb.rows("SELECT action, channel FROM auditlog") == [("reminder", "网页")]
     with pytest.raises(Refused, match="只有本团队的主管"):
         await udb.run(lambda s: set_reminder(s, RemindRequest(udb.team_id, BOB, "off"), POLICY))
+
+
+async def test_a_months_commission_base_is_the_latest_set_from_before_it_else_the_teams(udb):
+    """An open month's base (one statement): the latest `/提成基数` from a month not after
+    it — one that cleared it means KPI_COMMISSION_BASE — else the team's stored base,
+    else KPI_COMMISSION_BASE; a settled month keeps its own."""
+    from decimal import Decimal
+
+    from models.commission import commission_base_for, open_month_base
+    from models.periods import utcnow
+    from models.tables import CommissionBase, Settlement, Team
+
+    default = Decimal("5000")
+    team_id = udb.team_id
+
+    def bases(s) -> list:
+        return [open_month_base(s, team_id, p, default) for p in ("2026-09", "2026-10", "2026-11")]
+
+    assert await udb.run(bases) == [default] * 3
+
+    def stored(s) -> None:
+        s.get(Team, team_id).commission_base_cents = 300000
+
+    await udb.run(stored)
+    assert await udb.run(bases) == [Decimal("3000")] * 3
+
+    def set_from(s, period: str, cents: int | None) -> None:
+        s.add(
+            CommissionBase(
+                team_id=team_id,
+                from_period=period,
+                cents=cents,
+                set_at=utcnow(),
+                set_by="qq:1",
+                set_by_name="张主管",
+            )
+        )
+
+    await udb.run(lambda s: set_from(s, "2026-10", 800000))
+    await udb.run(lambda s: set_from(s, "2026-11", None))  # cleared: back to the default
+    assert await udb.run(bases) == [Decimal("3000"), Decimal("8000"), default]
+    assert await udb.run(lambda s: open_month_base(s, 999999, "2026-11", default)) == default
+
+    def settled(s) -> Decimal | None:
+        s.add(
+            Settlement(
+                team_id=team_id,
+                period="2026-10",
+                status="settled",
+                rubric_version="v1",
+                rubric_text="",
+                settled_at=utcnow(),
+                settled_by="qq:1",
+                commission_base_cents=123400,
+            )
+        )
+        s.flush()
+        return commission_base_for(s, team_id, "2026-10", default)
+
+    assert await udb.run(settled) == Decimal("1234")
