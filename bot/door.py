@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -66,6 +67,16 @@ async def read(work: Callable[[Session], T]) -> T:
 
 
 def _run_read(work: Callable[[Session], T]) -> T:
+    """A read on a connection found dead (see `_run_group`) is read again on a fresh one."""
+    try:
+        return _read_once(work)
+    except DBAPIError as e:
+        if not dropped(e):
+            raise
+        return _read_once(work)
+
+
+def _read_once(work: Callable[[Session], T]) -> T:
     with eng.read_only(), Session(eng.read_engine(), expire_on_commit=False) as s:
         return work(s)  # the session's transaction ends with a rollback
 
@@ -184,8 +195,18 @@ def _group_failed(results: list[Outcome], size: int, e: Exception) -> list[Outco
 
 def _run_group(works: list[SyncWork], team: int) -> list[Outcome]:
     """A group of plain units, whole, on a writer thread: BEGIN, the team's lock, each
-    unit (in a SAVEPOINT when there are several), COMMIT."""
+    unit (in a SAVEPOINT when there are several), COMMIT. A connection found dead before
+    the COMMIT was sent (the server restarted, a proxy cut it) committed nothing: the group
+    runs once more on a fresh one (the pool replaces every connection it had then)."""
+    results, committing, e = _attempt(works, team)
+    if e is not None and not committing and dropped(e):
+        results, committing, e = _attempt(works, team)
+    return results if e is None else _group_failed(results, len(works), e)
+
+
+def _attempt(works: list[SyncWork], team: int) -> tuple[list[Outcome], bool, Exception | None]:
     results: list[Outcome] = []
+    committing = False
     try:
         with Session(eng.sync_engine(), expire_on_commit=False) as s, s.begin():
             lock_team_sync(s, team)
@@ -200,8 +221,14 @@ def _run_group(works: list[SyncWork], team: int) -> list[Outcome]:
                         results.append((True, value))
                 except Exception as e:  # that unit alone is undone (or, alone, the whole)
                     results.append((False, e))
-                    if len(works) == 1:
+                    if len(works) == 1 or dropped(e):
                         raise
+            committing = True
     except Exception as e:
-        results = _group_failed(results, len(works), e)
-    return results
+        return results, committing, e
+    return results, committing, None
+
+
+def dropped(e: BaseException) -> bool:
+    """The database connection was found dead (SQLAlchemy invalidated it and the pool)."""
+    return isinstance(e, DBAPIError) and e.connection_invalidated

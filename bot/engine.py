@@ -118,9 +118,11 @@ PING_IDLE = 10.0  # s: a connection back from the pool after this long is pinged
 def ping_when_idle(engine: Engine) -> None:
     """SQLAlchemy's pessimistic disconnect handling, for connections that sat idle: a
     connection idle for `PING_IDLE` (a server restarted meanwhile, a firewall's cut) is
-    pinged when taken from the pool, and replaced if the ping fails (`DisconnectionError`
-    makes the pool connect again). A connection in steady use is not: `pool_pre_ping` would
-    cost every write unit one more round trip."""
+    pinged when taken from the pool, and the pool's connections replaced if the ping fails
+    (`InvalidatePoolError`, as `pool_pre_ping` does). A connection in steady use is not:
+    `pool_pre_ping` would cost every write unit one more round trip. One that the server
+    dropped anyway fails its first statement; `bot.door` then runs the unit (or the read)
+    once more on a fresh connection, as nothing was committed."""
 
     @event.listens_for(engine, "checkin")
     def _left(_dbapi_conn, record) -> None:
@@ -133,10 +135,10 @@ def ping_when_idle(engine: Engine) -> None:
             return  # new, or in steady use
         try:
             alive = engine.dialect.do_ping(dbapi_conn)
-        except Exception as e:
-            raise exc.DisconnectionError(f"idle connection is gone: {e!r}") from e
+        except Exception as e:  # as pool_pre_ping: the pool's other connections go too
+            raise exc.InvalidatePoolError(f"idle connection is gone: {e!r}") from e
         if not alive:
-            raise exc.DisconnectionError("idle connection is gone")
+            raise exc.InvalidatePoolError("idle connection is gone")
 
 
 def make_read_engine(url: str | URL) -> Engine:

@@ -130,3 +130,33 @@ async def test_an_idle_connection_the_server_dropped_is_replaced_before_the_next
         await s.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
     await asyncio.sleep(0.2)  # the server has closed it
     assert await door.write(None, backend) != pid
+
+
+@pytest.mark.skipif(not testdb.on_postgres(), reason="the write door's PostgreSQL pools")
+async def test_a_connection_the_server_dropped_in_steady_use_costs_no_write_and_no_read():
+    """A connection used a moment ago (not pinged) that the server dropped fails its first
+    statement: the group, or the read, runs once more on a fresh connection — every unit
+    of a group of several is written once."""
+
+    def backend(s):
+        return s.execute(text("SELECT pg_backend_pid()")).scalar()
+
+    writer, reader = await door.write(None, backend), await door.read(backend)
+    async with engine.reading() as s:
+        for pid in (writer, reader):
+            await s.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    await asyncio.sleep(0.2)  # the server has closed them
+
+    def add(name):
+        def work(s):
+            s.add(Team(name=name, created_at=utcnow()))
+            s.flush()
+            return name
+
+        return work
+
+    names = ["甲组", "乙组", "丙组"]
+    assert await asyncio.gather(*(door.write(None, add(n)) for n in names)) == names
+    assert await door.read(backend) != reader
+    teams = await door.read(lambda s: sorted(s.execute(select(Team.name)).scalars()))
+    assert teams == sorted(names)
