@@ -304,9 +304,11 @@ def _person(raw: RawRow, by_id: dict[str, Person], by_name: dict[str, list[Perso
     who = raw.who.strip().removeprefix("@")
     if not who:
         raise Refused("没有写姓名或QQ")
-    if who in by_id:  # a QQ number, or the id of any of a member's accounts
+    if who.isdigit() and who in by_id:  # a QQ number (own or linked)
         return by_id[who]
     found = by_name.get(who.lower(), [])
+    if not found and who in by_id:  # another platform's id of a member's account
+        return by_id[who]
     if len(found) > 1:
         raise Refused(f"团队里有 {len(found)} 位叫“{who}”的成员，请写 QQ 号")
     if not found:
