@@ -89,6 +89,22 @@ async def timed(sim: OneBotV11Sim, user: int, text: str, timeout: float = 60.0) 
     return elapsed
 
 
+async def burst_figures(bot: BotProcess, agents: int, replied: int, ok: int, wall: float) -> dict:
+    """A burst's figures: replies, ✅ among them, entries stored (and doubled), wall time."""
+    [(in_db, distinct)] = await bot.rows(
+        "SELECT COUNT(*), COUNT(DISTINCT link) FROM entry WHERE link LIKE :p",
+        p="https://bench.example.com/b/%",
+    )
+    return {
+        "agents": agents,
+        "replied": replied,
+        "ok": ok,
+        "in_db": in_db,
+        "duplicates": in_db - distinct,
+        "wall_s": round(wall, 3),
+    }
+
+
 async def echo_sequential(n: int, warmup: int) -> list[float]:
     bot = BotProcess(argv=[sys.executable, str(ROOT / "bench" / "echo_bot.py")])
     async with bot, OneBotV11Sim(bot.ws_url()) as sim:
@@ -125,20 +141,9 @@ async def report_sequential_and_burst(n: int, warmup: int, burst: int) -> dict:
         last = max(
             (m.call.at for m in sim.sent if m.user_id in {str(u) for u in users}), default=t0
         )
-        [(in_db, distinct)] = await bot.rows(
-            "SELECT COUNT(*), COUNT(DISTINCT link) FROM entry WHERE link LIKE :p",
-            p="https://bench.example.com/b/%",
-        )
         return {
             "sequential": seq,
-            "burst": {
-                "agents": burst,
-                "replied": len(replied),
-                "ok": ok,
-                "in_db": in_db,
-                "duplicates": in_db - distinct,
-                "wall_s": round(last - t0, 3),
-            },
+            "burst": await burst_figures(bot, burst, len(replied), ok, last - t0),
         }
 
 
@@ -204,21 +209,8 @@ async def milky_app(argv: list[str] | None, n: int, warmup: int, burst: int) -> 
                 await asyncio.sleep(0.1)
             last = max((c.at for c in sent), default=t0)
             ok = sum(1 for c in sent if sim.text_of(c.params["message"]).startswith("✅"))
-            [(in_db, distinct)] = await bot.rows(
-                "SELECT COUNT(*), COUNT(DISTINCT link) FROM entry WHERE link LIKE :p",
-                p="https://bench.example.com/b/%",
-            )
-            return {
-                "sequential": seq,
-                "burst": {
-                    "agents": burst,
-                    "replied": len(sent),
-                    "ok": ok,
-                    "in_db": in_db,
-                    "duplicates": in_db - distinct,
-                    "wall_s": round(last - t0, 3),
-                },
-            }
+            figures = await burst_figures(bot, burst, len(sent), ok, last - t0)
+            return {"sequential": seq, "burst": figures}
 
 
 async def one_run_milky(n: int, warmup: int, burst: int) -> dict:
