@@ -9,7 +9,7 @@ here talks to the adapter.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from nonebot.adapters import Bot, Event
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from models.periods import local_now
 from models.rights import is_current, is_current_supervisor
-from models.roster import binding_and_team, member_row, memberships, rename_member
+from models.roster import MemberRow, binding_and_team, member_row, memberships, rename_member
 from models.tables import GroupBinding, Member, Team
 from models.text import clean_name
 
@@ -45,7 +45,7 @@ class Ctx:
     quoted_user_id: str | None = None  # sender of the message this one replies to (SPEC §3)
     binding: GroupBinding | None = None
     team: Team | None = None
-    member: Member | None = None
+    member: Member | MemberRow | None = None  # MemberRow in a group (`load_member`)
     extra: dict = field(default_factory=dict)
     # Set by the dispatcher: display names of the people the message names, looked up
     # before the command's transaction opened (`bot.targets.prefetch_names`).
@@ -216,4 +216,4 @@ def refresh_name(ctx: Ctx, session: Session) -> None:
     if stale_name(ctx):
         assert ctx.member is not None
         rename_member(session, ctx.member.id, ctx.sender_name)
-        ctx.member.name = ctx.sender_name
+        ctx.member = replace(ctx.member, name=ctx.sender_name)

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -28,22 +28,34 @@ def audit(
     """One audit row per write (SPEC §6: every deduction explainable), added to the
     session: written with the rest of its transaction. `channel`: where the actor acted
     (群聊 / 私聊 / 网页)."""
+    session.add(AuditLog(**audit_values(team_id, actor, action, target, before, after, channel)))
+
+
+def audit_values(
+    team_id: int | None,
+    actor: str,
+    action: str,
+    target: str,
+    before: object = None,
+    after: object = None,
+    channel: str = "群聊",
+) -> dict:
+    """An audit row's columns (`before` / `after` as JSON), for `audit` and for the Core
+    writers that add nothing to the session."""
 
     def dump(v: object) -> str | None:
         return None if v is None else json.dumps(v, ensure_ascii=False, default=str)
 
-    session.add(
-        AuditLog(
-            team_id=team_id,
-            at=utcnow(),
-            actor=actor,
-            action=action,
-            target=target,
-            before=dump(before),
-            after=dump(after),
-            channel=channel,
-        )
-    )
+    return {
+        "team_id": team_id,
+        "at": utcnow(),
+        "actor": actor,
+        "action": action,
+        "target": target,
+        "before": dump(before),
+        "after": dump(after),
+        "channel": channel,
+    }
 
 
 async def team_by_name(session: AsyncSession, name: str) -> Team | None:
@@ -98,14 +110,31 @@ def member_in(session: Session, team_id: int, platform: str, user_id: str) -> Me
     ).scalar_one_or_none()
 
 
-def member_row(session: Session, team_id: int, platform: str, user_id: str) -> Member | None:
-    """`member_in` as a plain row (Core: nothing is loaded into the session), for reading."""
+@dataclass(frozen=True, slots=True)
+class MemberRow:
+    """A member as plain values (the columns of `Member`), read with Core: nothing loaded
+    into the session, so nothing to change by setting it (frozen: `dataclasses.replace`
+    for a copy); `member_in` loads the `Member` to change."""
+
+    id: int
+    team_id: int
+    platform: str
+    user_id: str
+    name: str
+    role: str
+    joined_on: date
+    left_on: date | None
+
+
+def member_row(session: Session, team_id: int, platform: str, user_id: str) -> MemberRow | None:
+    """`member_in` as a plain row, for reading (the hot path of every command)."""
     params = {"team_id": team_id, "platform": platform, "user_id": user_id}
     row = session.connection().execute(_MEMBER_ROW, params).first()
-    return None if row is None else Member(**dict(zip(_MEMBER_COLUMNS, row, strict=True)))
+    return None if row is None else MemberRow(*row)
 
 
 _MEMBER_COLUMNS = [c.name for c in Member.__table__.c]
+assert tuple(_MEMBER_COLUMNS) == MemberRow.__slots__, "MemberRow follows Member's columns"
 _MEMBER_ROW = select(*Member.__table__.c).where(
     *_member_where(bindparam("team_id"), bindparam("platform"), bindparam("user_id"))  # type: ignore[arg-type]
 )
@@ -199,28 +228,56 @@ def join_sync(
     actor: str,
     channel: str = "群聊",
 ) -> tuple[Member, str]:
-    """Add a person to a team (or bring them back). Returns (member, "new"|"rejoined"|"already").
+    """Add a person to a team (or bring them back). Returns (member, "new"|"rejoined"|"already"),
+    the member loaded into the session (to change it further).
 
     The name is stored clean (`models.text.clean_name`)."""
-    name = clean_name(name)
     m = member_in(session, team_id, platform, user_id)
     if m is not None and m.left_on is None:
         return m, "already"
     if m is None:
-        m = Member(team_id=team_id, platform=platform, user_id=user_id, name=name, joined_on=today)
-        session.add(m)
-        session.flush()
-        status = "new"
-    else:
-        m.left_on = None
-        m.joined_on = today
-        m.name = name or m.name
-        m.role = "agent"
-        status = "rejoined"
+        new = register(session, team_id, platform, user_id, name, today, actor, channel)
+        return session.get_one(Member, new.id), "new"
+    m.left_on = None
+    m.joined_on = today
+    m.name = clean_name(name) or m.name
+    m.role = "agent"
     session.add(Tenure(member_id=m.id, start=today))
     audit(session, team_id, actor, "join", f"{platform}:{user_id}", None, {"name": m.name}, channel)
     session.flush()
-    return m, status
+    return m, "rejoined"
+
+
+def register(
+    session: Session,
+    team_id: int,
+    platform: str,
+    user_id: str,
+    name: str,
+    today: date,
+    actor: str,
+    channel: str = "群聊",
+) -> MemberRow:
+    """A person who is no member of the team yet (by any account) joins it: the member,
+    their first tenure and the audit row, in Core (an agent's first report registers them:
+    a burst of new agents is this, 500 times). The name is stored clean."""
+    name = clean_name(name)
+    conn = session.connection()
+    values = {"team_id": team_id, "platform": platform, "user_id": user_id, "name": name}
+    [(member_id,)] = conn.execute(_INSERT_MEMBER, {**values, "joined_on": today}).all()
+    conn.execute(_INSERT_TENURE, {"member_id": member_id, "start": today})
+    row = audit_values(
+        team_id, actor, "join", f"{platform}:{user_id}", None, {"name": name}, channel
+    )
+    conn.execute(_INSERT_AUDIT_ROW, row)
+    return MemberRow(member_id, team_id, platform, user_id, name, "agent", today, None)
+
+
+_INSERT_MEMBER = (
+    insert(Member.__table__).values(role="agent", left_on=None).returning(Member.__table__.c.id)
+)
+_INSERT_TENURE = insert(Tenure.__table__).values(end=None)
+_INSERT_AUDIT_ROW = insert(AuditLog.__table__)
 
 
 def end_membership(

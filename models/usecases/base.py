@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from ..ledger import Refused
 from ..periods import local_now
 from ..rights import is_current_supervisor
-from ..roster import member_row
+from ..roster import MemberRow, member_row
 from ..rubric import Rubric
 from ..tables import Member
 
@@ -123,12 +123,12 @@ class Policy:
         return local_now(self.tz).date()
 
 
-def speaker(s: Session, team_id: int, actor: Actor) -> Member | None:
+def speaker(s: Session, team_id: int, actor: Actor) -> MemberRow | None:
     """The actor's membership of the team (any tenure), as a plain row."""
     return member_row(s, team_id, actor.platform, actor.user_id)
 
 
-def is_supervisor(actor: Actor, member: Member | None, policy: Policy) -> bool:
+def is_supervisor(actor: Actor, member: Member | MemberRow | None, policy: Policy) -> bool:
     """A superuser, an explicit `/主管` of the team who has not left, or (with
     KPI_ADMINS_ARE_SUPERVISORS) the group's owner or admin as the platform says now
     (SPEC §2). Being a supervisor never lets anyone deal for themselves."""
@@ -139,7 +139,7 @@ def is_supervisor(actor: Actor, member: Member | None, policy: Policy) -> bool:
     )
 
 
-def require_supervisor(s: Session, team_id: int, actor: Actor, policy: Policy) -> Member | None:
+def require_supervisor(s: Session, team_id: int, actor: Actor, policy: Policy) -> MemberRow | None:
     """The actor's membership; Refused unless they supervise the team (SPEC §2)."""
     member = speaker(s, team_id, actor)
     if not is_supervisor(actor, member, policy):

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from sqlalchemy.orm import Session
@@ -17,10 +17,9 @@ from ..ledger import revoke as revoke_entry
 from ..links import MAX_LINK, normalize_url, too_long
 from ..periods import day_bounds_utc, period_of, utcnow
 from ..reports import SelfReport, log_self_report
-from ..roster import join_sync, rename_member
+from ..roster import MemberRow, register, rename_member
 from ..rubric import Item
 from ..scoring import MemberScore
-from ..tables import Member
 from ..words import first_url, note_of, parse_int
 from .base import Actor, Policy, Word, speaker
 from .marks import score_in_month
@@ -49,16 +48,15 @@ class Reported:
     url: str | None = None  # the link as reported, for its snapshot (SPEC §4)
 
 
-def member_for_report(s: Session, team_id: int, actor: Actor, today) -> Member:
+def member_for_report(s: Session, team_id: int, actor: Actor, today) -> MemberRow:
     """The speaker as an agent of the team, registered on their first report (SPEC §2), with
     their stored name following their group card; Refused if they left or supervise."""
     m = speaker(s, team_id, actor)
     if m is None:
-        m, _ = join_sync(s, team_id, actor.platform, actor.user_id, actor.name, today, actor.key)
-        return m
+        return register(s, team_id, actor.platform, actor.user_id, actor.name, today, actor.key)
     if actor.name and actor.name != m.name and actor.name != actor.user_id:
         rename_member(s, m.id, actor.name)
-        m.name = actor.name
+        m = replace(m, name=actor.name)
     if m.left_on is not None:  # /离职 ends membership from that day
         raise Refused(f"你已于 {m.left_on} 离职，如需重新入职请联系主管 /入职")
     if m.role == "supervisor":
