@@ -104,11 +104,13 @@ def entry_ids_from(session: Session, team_id: int, source: str) -> list[int]:
 
 def recent_same(session: Session, entry_id: int, values: dict, since: datetime) -> int | None:
     """The first entry since `since`, not revoked, by the same person, about the same
-    member and item as the entry just written (a mark logged twice in a row, SPEC §3)."""
+    member, item and month as the entry just written (a mark logged twice in a row, SPEC
+    §3; the same mark for another month is no repeat)."""
     q = select(func.min(Entry.id)).where(
         Entry.team_id == values["team_id"],
         Entry.member_id == values["member_id"],
         Entry.item_key == values["item_key"],
+        Entry.period == values["period"],
         Entry.created_by == values["created_by"],
         Entry.created_at >= since,
         Entry.revoked_at.is_(None),

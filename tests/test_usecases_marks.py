@@ -114,6 +114,13 @@ async def test_the_same_mark_again_within_two_minutes_names_the_first(udb):
     assert again.lines[0].repeat_of == first.lines[0].entry.id
 
 
+async def test_the_same_mark_for_another_month_is_no_repeat(udb):
+    await udb.run(lambda s: mark(s, req(udb, "@30001", "迟到"), POLICY))
+    last = await udb.run(lambda s: mark(s, req(udb, "@30001", "迟到", "上月"), POLICY))
+    assert last.period == shift_period(current_period(TZ), -1)
+    assert last.lines[0].repeat_of is None
+
+
 async def test_a_category_at_its_floor_makes_a_further_deduction_ineffective(udb):
     done = await udb.run(lambda s: mark(s, req(udb, "@30001", "迟到", "10"), POLICY))
     assert cap_effect(POLICY.rubric, done.lines[0].score, done.item, 10) == -10
