@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from models.roster import user_ids_on_team
+from models.roster import unnamed, user_ids_on_team
 from models.text import clean_name
 from models.usecases.base import CHAT, PRIVATE, Actor, EntryRef, Person
 from models.usecases.targets import (  # noqa: F401 (MAX_TARGETS, QQ_RE, too_many: for plugins)
@@ -52,31 +52,32 @@ async def _ask_adapter(ctx: Ctx, user_id: str) -> str | None:
 
 async def prefetch_names(ctx: Ctx, args: Args, *, targets: bool) -> None:
     """Ask the adapter, before any transaction opens, for the names of the people this
-    message may register: with `targets` (a command about other people), those
-    `models.usecases.targets.candidate_ids` reads that are not yet on the team; otherwise
-    (a self-report) the speaker, when the event carries no name (OneBot v12). Stored in
-    `ctx.names`."""
+    message may register or name for the first time: with `targets` (a command about other
+    people), those `models.usecases.targets.candidate_ids` reads that are not yet on the
+    team or are stored under their account id (`models.roster.unnamed`); otherwise (a
+    self-report) the speaker, when the event carries no name (OneBot v12, official QQ).
+    Stored in `ctx.names`."""
     if ctx.group_id is None or ctx.team is None:
         return
     wanted: set[str] = set()
     if targets:
         wanted = candidate_ids(args.tokens, ctx.quoted_user_id)
-    elif ctx.member is None and ctx.sender_name == ctx.user_id:
+    elif ctx.sender_name == ctx.user_id and (ctx.member is None or unnamed(ctx.member)):
         wanted.add(ctx.user_id)
     if not wanted:
         return
     async with db.reading() as s:
-        known = await user_ids_on_team(s, ctx.team.id, ctx.platform, wanted)
+        known = await user_ids_on_team(s, ctx.team.id, ctx.platform, wanted, named=True)
     await ask_names(ctx, sorted(wanted - known))
 
 
 async def ask_new_people(ctx: Ctx, user_ids: list[str]) -> None:
-    """`ask_names` for those of `user_ids` not on the team (any tenure): whether they are in
-    the group, and their name."""
+    """`ask_names` for those of `user_ids` not on the team (any tenure), or on it under
+    their account id: whether they are in the group, and their name."""
     if ctx.team is None or not user_ids:
         return
     async with db.reading() as s:
-        known = await user_ids_on_team(s, ctx.team.id, ctx.platform, set(user_ids))
+        known = await user_ids_on_team(s, ctx.team.id, ctx.platform, set(user_ids), named=True)
     await ask_names(ctx, sorted(set(user_ids) - known))
 
 

@@ -101,6 +101,11 @@ def _member_where(team_id, platform, user_id) -> tuple:
     )
 
 
+def unnamed(member: Member | MemberRow) -> bool:
+    """Stored under their account id, not a name (see `users_on_team`)."""
+    return member.name == member.user_id
+
+
 def member_in(session: Session, team_id: int, platform: str, user_id: str) -> Member | None:
     """The person's membership of the team (any tenure), through their own account or one
     linked to it, loaded into the session (to change it); `member_row` reads the same row
@@ -140,30 +145,39 @@ _MEMBER_ROW = select(*Member.__table__.c).where(
 )
 
 
-def users_on_team(session: Session, team_id: int, platform: str, user_ids: set[str]) -> set[str]:
+def users_on_team(
+    session: Session, team_id: int, platform: str, user_ids: set[str], *, named: bool = False
+) -> set[str]:
     """Which of these users are members of the team (any tenure), by their own account or
-    a linked one."""
+    a linked one; `named`: only those stored under a name, not under their account id (a
+    platform whose events carry no names registers a first report under the id: SPEC §2,
+    the name follows at the first @ of them)."""
     if not user_ids:
         return set()
-    own = session.execute(
-        select(Member.user_id).where(
-            Member.team_id == team_id, Member.platform == platform, Member.user_id.in_(user_ids)
-        )
+    own = select(Member.user_id).where(
+        Member.team_id == team_id, Member.platform == platform, Member.user_id.in_(user_ids)
     )
-    linked = session.execute(
-        select(MemberAccount.user_id).where(
+    linked = (
+        select(MemberAccount.user_id)
+        .join(Member, Member.id == MemberAccount.member_id)
+        .where(
             MemberAccount.team_id == team_id,
             MemberAccount.platform == platform,
             MemberAccount.user_id.in_(user_ids),
         )
     )
-    return set(own.scalars()) | set(linked.scalars())
+    if named:
+        own = own.where(Member.name != Member.user_id)
+        linked = linked.where(Member.name != Member.user_id)
+    return set(session.execute(own).scalars()) | set(session.execute(linked).scalars())
 
 
 async def user_ids_on_team(
-    session: AsyncSession, team_id: int, platform: str, user_ids: set[str]
+    session: AsyncSession, team_id: int, platform: str, user_ids: set[str], *, named: bool = False
 ) -> set[str]:
-    return await session.run_sync(users_on_team, team_id, platform, user_ids)
+    return await session.run_sync(
+        lambda s: users_on_team(s, team_id, platform, user_ids, named=named)
+    )
 
 
 def rename_member(session: Session, member_id: int, name: str) -> None:

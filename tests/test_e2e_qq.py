@@ -136,6 +136,31 @@ async def test_a_team_works_over_the_official_qq_api(bot: BotProcess, qq: QQOffi
     assert stored.read_bytes() == picture
 
 
+async def test_someone_who_reports_before_any_at_is_named_by_the_first_at_of_them(
+    bot: BotProcess, qq: QQOfficialSim
+):
+    """SPEC §2: events carry no names here, so a first report registers the agent under
+    their openid; the first @ of them (a deduction, or /入职) gives them their name."""
+    g = qq.add_group("新人群")
+    owner = qq.add_member(g, "群主", role="owner")
+    zhao, qian = qq.add_member(g, "赵六"), qq.add_member(g, "钱七")
+    assert one(await qq.say(g, owner, "/绑定 QQ二组")).startswith("✅")
+    for agent in (zhao, qian):
+        assert one(await qq.say(g, agent, "/朋友圈")).startswith("✅ #")
+    names = "SELECT name FROM member WHERE user_id = :u"
+    assert await bot.rows(names, u=zhao.member_openid) == [(zhao.member_openid,)]
+
+    marked = one(await qq.say(g, owner, "/投诉 ", zhao, " 回复慢"))
+    assert re.match(r"✅ #\d+ 赵六 业务绩效·客户投诉 −3", marked), marked
+    joined = one(await qq.say(g, owner, "/入职 ", qian))
+    assert "钱七" in joined and qian.member_openid not in joined, joined
+
+    ranking = one(await qq.say(g, owner, "/排行"))
+    assert "赵六" in ranking and "钱七" in ranking, ranking
+    assert zhao.member_openid not in ranking and qian.member_openid not in ranking, ranking
+    assert await bot.rows(names, u=qian.member_openid) == [("钱七",)]
+
+
 async def test_monthly_post_is_a_reply_with_its_image_and_a_refused_one_waits_for_resend(
     bot: BotProcess, qq: QQOfficialSim
 ):

@@ -45,6 +45,20 @@ async def test_join_registers_someone_in_the_group_only(udb):
         await udb.run(lambda s: join(s, JoinRequest(udb.team_id, ALICE, ("30005",)), POLICY))
 
 
+async def test_join_names_someone_stored_under_their_account_id(udb):
+    """Where events carry no names a first sighting is stored under the id; /入职 @them
+    with the name the platform gives then names them (SPEC §2)."""
+
+    def joined(name: str):
+        people = {"30007": Person("30007", name)}
+        request = JoinRequest(udb.team_id, BOSS, ("30007",), people=people)
+        return udb.run(lambda s: join(s, request, POLICY))
+
+    assert [(x.name, x.status) for x in (await joined("30007")).lines] == [("30007", "new")]
+    assert [(x.name, x.status) for x in (await joined("孙七")).lines] == [("孙七", "renamed")]
+    assert [(x.name, x.status) for x in (await joined("七七")).lines] == [("孙七", "already")]
+
+
 async def test_leave_ends_the_membership_keeping_history_and_join_brings_back(udb):
     words = (Word(mention="30002"),)
     done = await udb.run(lambda s: leave(s, LeaveRequest(udb.team_id, BOSS, words), POLICY))

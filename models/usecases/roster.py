@@ -18,8 +18,17 @@ from sqlalchemy.orm import Session
 
 from ..ledger import Refused
 from ..nudges import claim_reminder, missing_on
-from ..roster import accounts_on, audit, end_membership, join_sync, member_in, team_bindings
+from ..roster import (
+    accounts_on,
+    audit,
+    end_membership,
+    join_sync,
+    member_in,
+    team_bindings,
+    unnamed,
+)
 from ..tables import Team
+from ..text import clean_name
 from .base import Actor, PeopleRequest, Person, Policy, Word, require_supervisor
 from .targets import MAX_TARGETS, account_named, resolve, too_many, where_for
 
@@ -84,8 +93,11 @@ def join(s: Session, req: JoinRequest, policy: Policy) -> Joined:
         m, status = join_sync(
             s, req.team_id, platform, uid, display, today, req.actor.key, req.actor.channel
         )
-        if status == "already" and name and m.name != name:
-            m.name = name
+        # An explicit name renames; so does the platform's, for someone stored under their
+        # account id (a first report where events carry no names, SPEC §2).
+        better = name or (card(uid) if unnamed(m) else None)
+        if status == "already" and better and better != uid and m.name != better:
+            m.name = clean_name(better)
             status = "renamed"
         lines.append(JoinLine(m.name, status, m.joined_on))
     return Joined(today, lines)

@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session
 
 from ..ledger import Refused
 from ..periods import period_bounds
-from ..roster import find_by_name, join_sync, member_in, member_row
+from ..roster import find_by_name, join_sync, member_in, member_row, unnamed
 from ..tables import Member
+from ..text import clean_name
 from ..words import looks_numeric
 from .base import Person, Word
 
@@ -183,13 +184,16 @@ def _by_id(
     errors: list[str],
     out: Found,
 ) -> Member | None:
-    """The team member with this user id, registered on the spot if `register` and the
-    platform says they are in this group (an @ of someone who is not is refused like a
-    QQ number); None (with the reason in `errors`) otherwise."""
+    """The team member with this user id — named now if they were stored under their id
+    and the platform gives a name — registered on the spot if `register` and the platform
+    says they are in this group (an @ of someone who is not is refused like a QQ number);
+    None (with the reason in `errors`) otherwise."""
     m = member_in(s, where.team_id, where.platform, uid)
-    if m is not None:
-        return m
     name = _name(where, uid)
+    if m is not None:
+        if unnamed(m) and name and name != uid:  # SPEC §2: the first @ names them
+            m.name = clean_name(name)
+        return m
     if name is None and (register or not mentioned):
         errors.append(f"{account_named(uid, where.typed_ids)} 不在本群或本团队")
     elif not register:
