@@ -31,7 +31,7 @@ from .appeals import APPEAL_STATE
 from .ledger import Ranked
 from .periods import to_local
 from .rubric import Rubric
-from .scoring import money, round_half_up
+from .scoring import money, round_half_up, round_signed
 from .tables import Settlement, Team
 
 if TYPE_CHECKING:
@@ -207,7 +207,9 @@ def _entry_cells(rubric: Rubric, book: MonthBook, e: EntryRow, tz: ZoneInfo) -> 
     item = rubric.item(e.item_key)
     category = rubric.category(item.category).name if item else ""
     points = (
-        _points(Fraction(item.points) * e.quantity) if item and item.points is not None else None
+        round_signed(Fraction(item.points) * e.quantity, 1)
+        if item and item.points is not None
+        else None
     )
     return [
         e.id,

@@ -178,6 +178,13 @@ def round_half_up(x: Fraction, places: int) -> Decimal:
     return Decimal((2 * num + den) // (2 * den)).scaleb(-places)
 
 
+def round_signed(x: Fraction, places: int) -> Decimal:
+    """A signed amount as chat shows it (`fmt_signed`): half up on its size, the sign kept
+    (a half-day's −0.25 is −0.3, not −0.2)."""
+    size = round_half_up(abs(Fraction(x)), places)
+    return -size if x < 0 else size
+
+
 def shown_total(x: Fraction) -> Decimal:
     """A total as ranked (SPEC §4 "equal shown totals share a rank"): what users see."""
     return round_half_up(x, 1)

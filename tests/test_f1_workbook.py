@@ -26,7 +26,7 @@ from sqlalchemy import update
 from bot import db
 from models.tables import Entry, Member
 from tests.test_f1_payroll import ZHANG, entry_id, export, flush, october, settle_october
-from tests.utils import OWNER, said
+from tests.utils import OWNER, at, said
 
 NAME = '=HYPERLINK("http://x","点我")'
 NOTES = ["=1+1", "+1", "-1 扣", "@SUM(A1)", "\t制表"]
@@ -180,3 +180,21 @@ async def test_libreoffice_opens_the_workbook_as_text_and_prints_each_sheet_one_
     if keep:
         shutil.copy(tmp_path / "october.pdf", keep)
         shutil.copy(xlsx, Path(keep).with_suffix(".xlsx"))
+
+
+async def test_a_half_days_points_in_the_workbook_are_what_chat_shows(app: App):
+    """A half day's leave is −0.25: chat shows −0.3 (half up on its size), and so does the
+    workbook's 分值 cell — the value itself, not only its format (SPEC §1, §4)."""
+    await october(app)
+    for days in ("半天", "1.5"):
+        reply = await said(app, ["/请假 ", at(ZHANG), f" {days}"], OWNER, role="owner")
+        assert reply.startswith("✅"), reply
+    _, data = await export(app)
+    detail = load_workbook(io.BytesIO(data))["明细"]
+    head = [c.value for c in detail[1]]
+    points = {
+        detail.cell(r, head.index("数量") + 1).value: detail.cell(r, head.index("分值") + 1).value
+        for r in range(2, detail.max_row + 1)
+        if detail.cell(r, head.index("项目") + 1).value == "请假"
+    }
+    assert points == {0.5: -0.3, 1.5: -0.8}, points
