@@ -28,16 +28,46 @@ _LONG_RUN = re.compile(r"[^\s、，：；。“”（）]{41,}")
 
 
 def parse_int(word: str) -> int | None:
-    """A whole number; one longer than MAX_DIGITS reads as ±10**MAX_DIGITS, outside every
+    """A whole number, in digits or Chinese numerals (`chinese_int`); one longer than MAX_DIGITS reads as ±10**MAX_DIGITS, outside every
     range (SPEC §3: any number a person can type gets the normal refusal, and Python will not
     convert a string of more than 4300 digits)."""
     w = unicodedata.normalize("NFKC", word).strip()
     w = w.removesuffix("次").removesuffix("天").removesuffix("个").removesuffix("人")
     if not re.fullmatch(r"[+-]?\d+", w):
-        return None
+        return chinese_int(w)
     if len(w.lstrip("+-").lstrip("0")) > MAX_DIGITS:
         return -(10**MAX_DIGITS) if w.startswith("-") else 10**MAX_DIGITS
     return int(w)
+
+
+_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
+_CN_DIGITS |= {"六": 6, "七": 7, "八": 8, "九": 9}
+_CN_UNITS = {"十": 10, "百": 100, "千": 1000}
+_CN_NUMBER = re.compile(r"[零〇一二两三四五六七八九十百千]+")
+
+
+def chinese_int(word: str) -> int | None:
+    """A whole number written in Chinese numerals, as people type counts (`两`, `三`,
+    `十`, `二十五`, `一百零五`); None for anything else (`两三`, a name)."""
+    if not _CN_NUMBER.fullmatch(word):
+        return None
+    if word in ("零", "〇"):
+        return 0
+    total, digit, last_unit = 0, None, 10_000
+    for c in word:
+        if c in ("零", "〇"):
+            continue
+        if c in _CN_DIGITS:
+            if digit is not None:
+                return None  # two digits in a row: a range (`两三`), not a number
+            digit = _CN_DIGITS[c]
+        else:
+            unit = _CN_UNITS[c]
+            if unit >= last_unit:
+                return None
+            total += (1 if digit is None else digit) * unit
+            digit, last_unit = None, unit
+    return total + (digit or 0)
 
 
 def clip_echo(text: str) -> str:
@@ -111,10 +141,13 @@ _HALF = re.compile(r"(\d{1,6})?(?:\.(\d{1,6}))?(?:天|日|次|个)?(半(?:天|�
 
 def parse_days(word: str) -> int | Fraction | None:
     """A count that may hold a half (an item with `step = 0.5`, SPEC §3 "What people
-    type"): `半天`, `半`, `0.5`, `1.5天`, `1天半`, or a whole number as `parse_int` reads it."""
+    type"): `半天`, `半`, `0.5`, `1.5天`, `1天半`, `一天半`, or a whole number as `parse_int`
+    reads it (`两天`, `三`)."""
     w = unicodedata.normalize("NFKC", word).strip()
     if (n := parse_int(w)) is not None:
         return n
+    if (lead := _CN_NUMBER.match(w)) and (whole := chinese_int(lead.group(0))) is not None:
+        w = f"{whole}{w[lead.end() :]}"  # `一天半` reads as `1天半`
     m = _HALF.fullmatch(w)
     if m is None or not any(m.groups()) or (m.group(2) and m.group(3)):
         return None

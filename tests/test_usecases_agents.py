@@ -59,6 +59,8 @@ async def test_evidence_rules_a_link_and_a_count(udb):
     done = await udb.run(lambda s: self_report(s, report(udb, "friends", "12", "微信"), POLICY))
     assert (done.quantity, done.done) == (12, 12)
     assert await udb.rows("SELECT note FROM entry") == [("微信",)]
+    more = await udb.run(lambda s: self_report(s, report(udb, "friends", "三十"), POLICY))
+    assert (more.quantity, more.done) == (30, 42)
 
 
 async def test_the_same_link_twice_in_the_team_is_refused_naming_the_first(udb):

@@ -70,6 +70,20 @@ async def test_a_bonus_a_count_and_a_half_day(udb):
     assert half.lines[0].score.category("hr").earned == Fraction(39, 4)
 
 
+async def test_counts_in_chinese_numerals_are_counts_not_notes(udb):
+    """SPEC §3 "What people type": `两天`, `三次`, `一天半`, `十天` are the count (each was
+    once stored as 1 with the numeral as its note: a wrong score)."""
+    said = {"两天": 2, "一天半": Fraction(3, 2), "十天": 10}
+    for words, days in said.items():
+        done = await udb.run(lambda s, w=words: mark(s, req(udb, "@30002", "请假", w), POLICY))
+        assert (done.quantity, done.lines[0].entry.quantity) == (days, days), words
+    late = await udb.run(lambda s: mark(s, req(udb, "@30001", "迟到", "三次", "堵车"), POLICY))
+    assert late.quantity == 3
+    assert late.lines[0].score.category("hr").earned == 10 - 3
+    notes = await udb.rows("SELECT note FROM entry ORDER BY id")
+    assert notes == [(None,), (None,), (None,), ("堵车",)]
+
+
 async def test_a_fine_is_stored_in_cents_and_taken_from_the_commission(udb):
     done = await udb.run(lambda s: mark(s, req(udb, "@30001", "严重投诉", "200"), POLICY))
     assert done.lines[0].entry.fine_cents == 20000
