@@ -8,18 +8,22 @@ from .context import Ctx
 
 
 def sees_pay(ctx: Ctx, member_id: int | None = None) -> bool:
-    """Pay is private (SPEC §4, §6): everyone's with KPI_PAY_PUBLIC, else one's own, else a
-    supervisor's view in private chat. A group reads every reply, so there a supervisor's
-    `/排行` or `/绩效 @某人` shows no colleague's pay either (`PAY_HINT` says where it is)."""
+    """Pay is private (SPEC §4, §6): everyone's with KPI_PAY_PUBLIC; else nobody's in a
+    group, which reads every reply — an agent's own `/我的绩效` there would show colleagues
+    their pay, a supervisor's `/排行` everyone's; in private chat one's own, and a
+    supervisor's view of anyone (`pay_hint` says where it is)."""
     if get_config().kpi_pay_public:
         return True
+    if ctx.group_id is not None:
+        return False
     if member_id is not None and ctx.member is not None and ctx.member.id == member_id:
         return True
-    return ctx.is_supervisor and ctx.group_id is None
+    return ctx.is_supervisor
 
 
-def pay_hint(ctx: Ctx, command: str) -> str | None:
-    """The line under a supervisor's group reply whose pay was held back."""
-    if get_config().kpi_pay_public or not ctx.is_supervisor or ctx.group_id is None:
+def pay_hint(ctx: Ctx, command: str, *, own: bool = False) -> str | None:
+    """The line under a group reply whose pay was held back: for one's own card (`own`),
+    or a supervisor's view of others."""
+    if get_config().kpi_pay_public or ctx.group_id is None or not (own or ctx.is_supervisor):
         return None
     return f"提成和罚款不在群里显示：私聊我发 {command} 查看，或发 /后台 在网页看"

@@ -28,7 +28,9 @@ def card_text(ctx: Ctx, c: uc.Card) -> str:
     pay = sees_pay(ctx, c.member.id)
     card = score_card(c.rubric, c.member, c.period, c.score, c.entries, pay=pay)
     if not pay and (c.score.fines or c.score.commission is not None):
-        if hint := pay_hint(ctx, f"/绩效 {c.member.name} {c.period}"):
+        own = ctx.member is not None and ctx.member.id == c.member.id
+        command = f"/我的绩效 {c.period}" if own else f"/绩效 {c.member.name} {c.period}"
+        if hint := pay_hint(ctx, command, own=own):
             card += "\n" + hint
     if ctx.extra.get("other_teams"):
         card += f"\n（你还在另外 {ctx.extra['other_teams']} 个团队，请在对应群里查看）"
@@ -65,7 +67,7 @@ def rank(ctx: Ctx, args: Args) -> Call:
         if not pay and paid and (hint := pay_hint(ctx, f"/排行 {period}")):
             lines.append(hint)
         elif not pay and paid and any(x.member.id == me for x in ranking):
-            lines.append(f"提成不公开，发 /我的绩效 {period} 查看自己的")
+            lines.append(f"提成不公开，私聊我发 /我的绩效 {period} 查看自己的")
         return chunk(lines)
 
     return Call(uc.ranking, uc.RankRead(ctx.team_id, period, rubric(), commission_base()), reply)

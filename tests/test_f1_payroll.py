@@ -231,13 +231,20 @@ def test_equal_shown_totals_share_a_rank():
 
 async def test_pay_is_shown_to_supervisors_and_to_each_agent_for_themselves_only(app: App, paid):
     await october(app)
-    mine = await said(app, "/我的绩效", LI, card="李四")
+    mine = (await say(app, private_event("/我的绩效", LI)))[0]
     assert "罚款 ¥200" in mine, mine
     assert "提成 ¥" in mine, mine
+    # a group reads every reply: an agent's own card there shows colleagues no pay of theirs
+    in_group = await said(app, "/我的绩效", LI, card="李四")
+    assert "提成" not in in_group.splitlines()[-2], in_group
+    assert "总分 89.5（B）" in in_group.splitlines(), in_group
+    assert in_group.splitlines()[-1] == (
+        "提成和罚款不在群里显示：私聊我发 /我的绩效 2026-10 查看，或发 /后台 在网页看"
+    ), in_group
     theirs = await said(app, "/排行", LI, card="李四")
     assert "¥" not in theirs, theirs
     assert "提成" in theirs.splitlines()[-1], theirs
-    assert "发 /我的绩效 2026-10 查看自己的" in theirs
+    assert "私聊我发 /我的绩效 2026-10 查看自己的" in theirs
     boss = await said(app, "/排行", OWNER, role="owner")
     assert "¥" not in boss, boss
     assert boss.splitlines()[-1] == (
@@ -392,7 +399,7 @@ async def test_the_monthly_dm_is_the_stored_month_with_the_agents_own_pay(
     monkeypatch.setattr(get_config(), "kpi_monthly_dm", True)
     await october(app)
     await settle_october(app)
-    mine = numbers(await said(app, "/我的绩效 2026-10", LI, card="李四"))
+    mine = numbers((await say(app, private_event("/我的绩效 2026-10", LI)))[0])
     async with db.writing() as s:  # drift after settling, before the DM goes out
         await s.execute(update(Entry).where(Entry.item_key == "friends").values(quantity=60))
     group: list[str] = []
