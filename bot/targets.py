@@ -106,6 +106,7 @@ def actor_of(ctx: Ctx) -> Actor:
         group_role=ctx.sender_role if ctx.group_id is not None else None,
         channel=CHAT if ctx.group_id is not None else PRIVATE,
         typed_ids=_typed_ids(ctx),
+        mentions=_mentions(ctx),
     )
 
 
@@ -128,6 +129,7 @@ def where_of(ctx: Ctx) -> Where:
         people_of(ctx),
         ctx.quoted_user_id,
         _typed_ids(ctx),
+        _mentions(ctx),
     )
 
 
@@ -135,6 +137,12 @@ def _typed_ids(ctx: Ctx) -> bool:
     """Whether a number typed on this platform names a user (QQ numbers; not openids)."""
     platform = of_bot(ctx.bot)
     return platform.caps.numeric_ids if platform is not None else True
+
+
+def _mentions(ctx: Ctx) -> bool:
+    """Whether an @ on this platform reaches the bot as a mention (not on WeCom)."""
+    platform = of_bot(ctx.bot)
+    return platform.caps.mentions if platform is not None else True
 
 
 def _quoted(ctx: Ctx) -> tuple[str | None, bool, str]:

@@ -9,6 +9,7 @@ from bot.context import Ctx
 from bot.dispatch import kpi_command
 from bot.parse import Args, clip_echo
 from bot.runtime import rubric_now
+from bot.targets import actor_of
 from models.scoring import fmt_points, fmt_signed
 
 __plugin_meta__ = plugin_meta("帮助", "命令说明与考核表", usages("help", "rubric"))
@@ -39,7 +40,7 @@ def help_cmd(ctx: Ctx, args: Args) -> str:
     lines.append("快捷：" + " ".join(f"/{c.name}" for c in from_rubric if c.role == "supervisor"))
     lines.append("【管理】")
     lines += [c.usage for c in COMMANDS.values() if c.group == "管理"]
-    lines.append("月份可写 2026-11、202611、十一月、本月、上个月；@某人 也可写 QQ 号或成员姓名")
+    lines.append(f"月份可写 2026-11、202611、十一月、本月、上个月；{_naming(ctx)}")
     lines.append(
         "回复某人的消息再发命令（如 /投诉 回复慢），就是对这个人；先贴截图再写命令也算证据"
     )
@@ -64,3 +65,12 @@ def rubric_cmd(ctx: Ctx, args: Args) -> str:
     grades = " ".join(f"{g.name}≥{fmt_points(Fraction(g.min))}" for g in rub.grades)
     lines.append(f"等级：{grades}")
     return "\n".join(lines)
+
+
+def _naming(ctx: Ctx) -> str:
+    """How people are named on this platform (SPEC §2): QQ numbers only where they exist,
+    roster names everywhere; no @ where an @ never reaches the bot (WeCom)."""
+    actor = actor_of(ctx)
+    if not actor.mentions:
+        return "指定某人请写成员名单上的名字（@ 不会传给机器人）"
+    return "@某人 也可写 QQ 号或成员姓名" if actor.typed_ids else "@某人 也可写成员姓名"

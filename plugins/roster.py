@@ -178,11 +178,19 @@ def _roster(team: Roster) -> str:
     lines = [f"👥 「{team.team_name}」成员 {len(active)} 人"]
     for i, m in enumerate(active, 1):
         role = "主管" if m.role == "supervisor" else "客服"
-        lines.append(f"{i}. {m.name}（{m.user_id}）{role} {m.joined_on} 入职")
+        lines.append(f"{i}. {_who(m)}{role} {m.joined_on} 入职")
     if gone:
         lines.append(f"已离职 {len(gone)} 人：")
-        lines += [f"- {m.name}（{m.user_id}）{m.left_on} 离职" for m in gone]
+        lines += [f"- {_who(m)}{m.left_on} 离职" for m in gone]
     return "\n".join(lines)
+
+
+def _who(m) -> str:
+    """A roster line's person: with their QQ number, which people know and can type; an
+    openid or a userid means nothing to anyone, so the name alone."""
+    return (
+        f"{m.name}（{m.user_id}）" if m.platform == "qq" and m.name != m.user_id else f"{m.name} "
+    )
 
 
 def _set_role(ctx: Ctx, args: Args, role: str) -> Call:

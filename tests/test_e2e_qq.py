@@ -163,6 +163,31 @@ async def test_someone_who_reports_before_any_at_is_named_by_the_first_at_of_the
     assert await bot.rows(names, u=qian.member_openid) == [("钱七",)]
 
 
+async def test_replies_never_ask_for_qq_numbers_nor_show_openids(
+    bot: BotProcess, qq: QQOfficialSim
+):
+    """SPEC §2: no QQ numbers here, and an openid means nothing to anyone: a typed number
+    is refused as such, /成员 and a duplicate name list names only, /帮助 asks for none."""
+    g = qq.add_group("名单群")
+    owner = qq.add_member(g, "群主", role="owner")
+    wang1, wang2 = qq.add_member(g, "小王"), qq.add_member(g, "小王")
+    assert one(await qq.say(g, owner, "/绑定 QQ三组")).startswith("✅")
+    assert "✅" in one(await qq.say(g, owner, "/入职 ", wang1, " ", wang2))
+
+    number = one(await qq.say(g, owner, "/扣分 123456789 迟到"))
+    assert number.startswith("❌ 本平台不能用号码指定人（没有 QQ 号）。请 @ 要登记迟到的人"), number
+    twice = one(await qq.say(g, owner, "/投诉 小王 回复慢"))
+    assert "“小王”有重名（2 人），请用 @ 指定" in twice, twice
+    roster = one(await qq.say(g, owner, "/成员"))
+    helped = one(await qq.say(g, owner, "/帮助"))
+    for text in (number, twice, roster):
+        for p in (wang1, wang2, owner):
+            assert p.member_openid not in text, text
+    assert "1. 小王 客服" in roster, roster
+    assert "QQ 号" not in helped, helped
+    assert "@某人 也可写成员姓名" in helped, helped
+
+
 async def test_monthly_post_is_a_reply_with_its_image_and_a_refused_one_waits_for_resend(
     bot: BotProcess, qq: QQOfficialSim
 ):

@@ -146,3 +146,32 @@ async def test_dashboard_link_goes_privately_by_userid_never_to_the_group(
     )
     assert "/kpi/login/" in private.text
     assert not any("/kpi/login/" in t for t in wecom.texts_to(group, since))
+
+
+async def test_people_are_named_by_roster_name_where_no_at_reaches_the_bot(
+    bot: BotProcess, wecom: WeComSim
+):
+    """SPEC §2: WeCom gives userids, no names and no mentions. `/入职 名单上的名字 姓名`
+    names someone; refusals and /帮助 ask for roster names, never an @ or a QQ number."""
+    chat = "wrkGroupKefu02"
+    assert (await say(wecom, SUPER, "/绑定 企微二组", chat=chat)).startswith("✅")
+    assert (await say(wecom, "zhaoliu", "/朋友圈", chat=chat)).startswith("✅ #")
+
+    renamed = await say(wecom, SUPER, "/入职 zhaoliu 赵六", chat=chat)
+    assert renamed == "✅ 赵六 已在团队中，姓名已更新", renamed
+    ranking = await say(wecom, SUPER, "/排行", chat=chat)
+    assert "赵六" in ranking, ranking
+    assert "zhaoliu" not in ranking, ranking
+
+    nobody = await say(wecom, SUPER, "/入职", chat=chat)
+    assert nobody.startswith("❌ 新人在群里报一次（如 /朋友圈）就会自动入职"), nobody
+    entries = "SELECT COUNT(*) FROM entry"
+    before = await bot.rows(entries)
+    stranger = await say(wecom, SUPER, "/扣分 wangwu 迟到", chat=chat)
+    assert stranger.startswith(
+        "❌ “wangwu”不是成员名单上的名字。请写要登记迟到的人在成员名单上的名字"
+    ), stranger
+    helped = await say(wecom, "zhaoliu", "/帮助", chat=chat)
+    assert "指定某人请写成员名单上的名字" in helped, helped
+    assert "QQ 号" not in helped, helped
+    assert await bot.rows(entries) == before

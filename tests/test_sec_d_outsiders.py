@@ -163,7 +163,9 @@ async def test_a_reply_quoting_a_message_of_another_group_names_no_one(app: App)
         [MessageSegment.reply(other["message_id"]), "/投诉 回复慢"], OWNER, role="owner"
     )
     [reply] = await deliver(event, stored=[other])
-    assert plain(reply) == f"❌ 请 @ 要登记客户投诉的人\n{COMPLAINT_USAGE}", reply
+    assert plain(reply) == f"❌ 请 @ 要登记客户投诉的人（或写 QQ 号、姓名）\n{COMPLAINT_USAGE}", (
+        reply
+    )
     assert len(await entries()) == 1
 
 
@@ -195,7 +197,7 @@ async def test_a_quoted_sender_not_in_the_group_names_no_one(app: App):
     event = group_event("/投诉 回复慢", OWNER, role="owner")
     event.reply = Reply.model_validate(quoted(OUTSIDER))  # as the adapter's `_check_reply` sets it
     (reply,) = await say_with(app, event, [not_in_group(OUTSIDER)])
-    assert reply == f"❌ 请 @ 要登记客户投诉的人\n{COMPLAINT_USAGE}"
+    assert reply == f"❌ 请 @ 要登记客户投诉的人（或写 QQ 号、姓名）\n{COMPLAINT_USAGE}"
     assert [m.user_id for m in await members()] == [str(ZHANG)]
     event = group_event("/入职", OWNER, role="owner")
     event.reply = Reply.model_validate(quoted(OUTSIDER))

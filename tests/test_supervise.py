@@ -359,8 +359,15 @@ async def test_self_report_item_cannot_be_deducted(app: App, word: str):
 
 async def test_deduct_without_target_is_refused(app: App):
     await bind(app)
-    assert (await boss(app, "/投诉 态度差")).startswith("❌ 请 @ 要登记客户投诉的人\n")
-    assert (await boss(app, "/扣分 投诉")).startswith("❌ 请 @ 要登记客户投诉的人\n")
+    assert (await boss(app, "/投诉 态度差")).startswith(
+        "❌ 请 @ 要登记客户投诉的人（或写 QQ 号、姓名）\n"
+    )
+    assert (await boss(app, "/扣分 投诉")).startswith(
+        "❌ 请 @ 要登记客户投诉的人（或写 QQ 号、姓名）\n"
+    )
+    # a word before the item can only be a name: it is no one's (SPEC §3 "What people type")
+    unknown = await boss(app, "/扣分 老王 迟到")
+    assert unknown.startswith("❌ “老王”不是成员名单上的名字。请 @ 要登记迟到的人"), unknown
     assert await entries() == []
 
 

@@ -57,6 +57,7 @@ class Actor:
     group_role: str | None = None  # 'owner' / 'admin' / 'member' as the platform says now
     channel: str = CHAT  # 群聊 / 私聊 / 网页: recorded in the audit row
     typed_ids: bool = True  # on their platform a typed number names a user (QQ numbers)
+    mentions: bool = True  # on their platform an @ reaches the bot as a mention (WeCom: no)
 
     @property
     def key(self) -> str:

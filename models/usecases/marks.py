@@ -35,7 +35,7 @@ from .base import (
     entry_id_of,
     require_supervisor,
 )
-from .targets import not_an_agent, resolve, where_for
+from .targets import Where, name_them, not_an_agent, resolve, where_for
 
 REPEAT_SECONDS = 120  # SPEC §3: the same mark again within this is probably sent twice
 
@@ -127,7 +127,7 @@ def mark(s: Session, req: MarkRequest, policy: Policy) -> Marked:
             raise Refused(f"{item.name}不是{kind}项目。可用：{choices}")
         rest = rest[1:]
     if not targets:
-        raise Refused(f"请 @ 要登记{item.name}的人")
+        raise Refused(_no_target(where, item, list(req.words), rest, named))
     refuse_self(req.actor.key, speaker.id if speaker else None, targets, SELF_MARK)
     people = req.people
     if bad := [
@@ -191,6 +191,23 @@ def score_in_month(s: Session, p: Policy, team_id: int, member_id: int, period: 
     (`rules_of`): a backdated mark or a revoke of an earlier entry included."""
     rub, base = rules_of(s, p, team_id, period)
     return month_score(s, rub, team_id, member_id, period, base)
+
+
+def _no_target(
+    where: Where, item: Item, typed: list[Word], rest: list[Word], named: Word | None
+) -> str:
+    """Why a mark names nobody, as helpfully as the words allow: a number where numbers name
+    no one (official QQ, Feishu, WeCom); a word typed before the item (`/扣分 老王 迟到`),
+    which can only have been meant as a name; else how to name people here."""
+    ask = name_them(where, f"要登记{item.name}的人")
+    first = next((w for w in rest if w.mention is None and w.norm), None)
+    if first is None:
+        return ask
+    if looks_numeric(first.norm) and not where.typed_ids:
+        return f"本平台不能用号码指定人（没有 QQ 号）。{ask}"
+    if named is not None and first in typed and typed.index(first) < typed.index(named):
+        return f"“{first.norm}”不是成员名单上的名字。{ask}"
+    return ask
 
 
 def split_rest(

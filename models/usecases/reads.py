@@ -35,6 +35,7 @@ class MemberView:
     role: str
     joined_on: date
     left_on: date | None
+    platform: str = "qq"  # of `user_id`: a QQ number on "qq", an openid or userid elsewhere
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ def members(s: Session, req: TeamRead, policy: Policy) -> Roster:
     team = s.get(Team, req.team_id)
     assert team is not None
     people = [
-        MemberView(m.name, m.user_id, m.role, m.joined_on, m.left_on)
+        MemberView(m.name, m.user_id, m.role, m.joined_on, m.left_on, m.platform)
         for m in team_roster(s, req.team_id)
     ]
     return Roster(team.name, people)

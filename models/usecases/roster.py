@@ -22,6 +22,7 @@ from ..roster import (
     accounts_on,
     audit,
     end_membership,
+    find_by_name,
     join_sync,
     member_in,
     team_bindings,
@@ -30,7 +31,15 @@ from ..roster import (
 from ..tables import Team
 from ..text import clean_name
 from .base import Actor, PeopleRequest, Person, Policy, Word, require_supervisor
-from .targets import MAX_TARGETS, account_named, resolve, too_many, where_for
+from .targets import (
+    MAX_TARGETS,
+    account_named,
+    name_them,
+    resolve,
+    same_names,
+    too_many,
+    where_for,
+)
 
 
 @dataclass(frozen=True)
@@ -64,8 +73,10 @@ def join(s: Session, req: JoinRequest, policy: Policy) -> Joined:
     uids, name = list(req.user_ids), req.name
     if len(uids) > MAX_TARGETS:
         raise too_many()
+    if not uids and name:
+        return _join_by_name(s, req, p)
     if not uids:
-        raise Refused("请 @ 要入职的人（或写 QQ 号）")
+        raise Refused(_ask_whom(req.actor))
     if name and len(uids) > 1:
         raise Refused("一次给多人入职时不能指定姓名")
     if len(name) > 20:
@@ -82,7 +93,7 @@ def join(s: Session, req: JoinRequest, policy: Policy) -> Joined:
         if card(uid) is None and member_in(s, req.team_id, platform, uid) is None
     ]
     if outsiders and outsiders == [req.quoted] and len(uids) == 1:
-        raise Refused("请 @ 要入职的人（或写 QQ 号）")  # the quoted sender is not in this group
+        raise Refused(_ask_whom(req.actor))  # the quoted sender is not in this group
     if outsiders:
         who = "、".join(account_named(uid, req.actor.typed_ids) for uid in outsiders)
         raise Refused(f"{who} 不在本群，不能入职。本次没有记录任何内容")
@@ -103,6 +114,39 @@ def join(s: Session, req: JoinRequest, policy: Policy) -> Joined:
     return Joined(today, lines)
 
 
+def _ask_whom(actor: Actor) -> str:
+    """Whom to put on the team, as this platform lets people say it (SPEC §2)."""
+    if not actor.mentions:  # WeCom: an @ never reaches the bot, and user ids are no numbers
+        return "新人在群里报一次（如 /朋友圈）就会自动入职；已在名单上的人写 /入职 名单上的名字 新姓名 改名"
+    return "请 @ 要入职的人" + ("（或写 QQ 号）" if actor.typed_ids else "")
+
+
+def _join_by_name(s: Session, req: JoinRequest, p: Policy) -> Joined:
+    """`/入职 名单上的名字 [新姓名]`: someone on the roster (any tenure) by their name —
+    renamed, or back on the team (the way to name people where an @ never reaches the bot)."""
+    said, _, new_name = req.name.partition(" ")
+    new_name = new_name.strip()
+    same = find_by_name(s, req.team_id, said.removeprefix("@"))
+    current = [m for m in same if m.left_on is None] or same
+    if not current:
+        raise Refused(f"“{said}”不是成员名单上的名字。{_ask_whom(req.actor)}")
+    if len(current) > 1:
+        raise Refused(same_names(where_for(req, p), said, current))
+    if len(new_name) > 20:
+        raise Refused("姓名最长 20 个字")
+    [m] = current
+    if m.left_on is not None:
+        m, status = join_sync(
+            s, req.team_id, m.platform, m.user_id, new_name or m.name, p.today, req.actor.key,
+            req.actor.channel,
+        )  # fmt: skip
+    elif new_name and new_name != m.name:
+        m.name, status = clean_name(new_name), "renamed"
+    else:
+        status = "already"
+    return Joined(p.today, [JoinLine(m.name, status, m.joined_on)])
+
+
 class LeaveRequest(PeopleRequest):
     """`/离职 @某人…`."""
 
@@ -120,7 +164,7 @@ def leave(s: Session, req: LeaveRequest, policy: Policy) -> Left:
     where = where_for(req, p)
     targets = resolve(s, where, list(req.words), register=False, allow_left=True).members
     if not targets:
-        raise Refused("请 @ 要离职的人（或写 QQ 号、姓名）")
+        raise Refused(name_them(where, "要离职的人"))
     names = []
     for m in targets:
         if m.left_on is not None:
@@ -156,7 +200,7 @@ def set_role(s: Session, req: RoleRequest, policy: Policy) -> RoleSet:
     where = where_for(req, p)
     targets = resolve(s, where, list(req.words)).members
     if not targets:
-        raise Refused("请 @ 要设置的人")
+        raise Refused(name_them(where, "要设置的人"))
     for m in targets:
         before = m.role
         m.role = req.role

@@ -32,7 +32,7 @@ from ..scoring import MemberScore
 from ..settlement import member_score, month_scores, rules_in_force
 from ..tables import Entry, Member, Settlement
 from .base import Policy, Word
-from .targets import Where, resolve
+from .targets import Where, name_them, resolve
 
 
 @dataclass(frozen=True)
@@ -176,20 +176,26 @@ class TargetRead:
     base: Decimal | None
 
 
-def _one_target(s: Session, req: TargetRead, policy: Policy) -> CardRead:
+def _one_target(
+    s: Session, req: TargetRead, policy: Policy, *, agents_only: bool = False
+) -> CardRead:
     """The person a supervisor's read names (people who left included; nobody registered)
-    and the month after them."""
+    and the month after them; `agents_only`: a supervisor is refused, as their own
+    `/我的绩效` is (they are not scored)."""
     found = resolve(s, req.where, req.words, register=False, allow_left=True)
     if len(found.members) != 1:
-        raise Refused("请 @ 一个人（或写 QQ 号、姓名）")
+        raise Refused(name_them(req.where, "一个人"))
+    [member] = found.members
+    if agents_only and member.role == "supervisor":
+        raise Refused(f"{member.name} 是主管，不参与考核")
     rest = [w.text for w in req.words[found.used :] if w.mention is None]
     period = month_of(rest, policy.tz)
-    return CardRead(req.where.team_id, found.members[0].id, period, req.rubric, req.base)
+    return CardRead(req.where.team_id, member.id, period, req.rubric, req.base)
 
 
 def card_of(s: Session, req: TargetRead, policy: Policy) -> Card:
-    """`/绩效 @某人 [月份]`."""
-    return card(s, _one_target(s, req, policy), policy)
+    """`/绩效 @某人 [月份]` (an agent's)."""
+    return card(s, _one_target(s, req, policy, agents_only=True), policy)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from ..roster import find_by_name, join_sync, member_in, member_row, unnamed
 from ..tables import Member
 from ..text import clean_name
 from ..words import looks_numeric
-from .base import Person, Word
+from .base import Actor, Person, Word
 
 QQ_RE = re.compile(r"^\d{5,12}$")
 MAX_TARGETS = 50
@@ -70,6 +70,7 @@ class Where:
     people: Mapping[str, Person]  # user id → what the platform says of them
     quoted: str | None = None  # the sender of the message replied to (SPEC §3)
     typed_ids: bool = True  # a number typed is a user id (QQ); else only names and @s name
+    mentions: bool = True  # an @ arrives as a mention (WeCom: no, only roster names name)
 
 
 def where_for(req, policy) -> Where:
@@ -77,7 +78,27 @@ def where_for(req, policy) -> Where:
     whether a typed number is a user there), the people the chat layer looked up and the
     quoted sender (`req.people`, `req.quoted`)."""
     a = req.actor
-    return Where(req.team_id, a.platform, a.key, policy.today, req.people, req.quoted, a.typed_ids)
+    return Where(
+        req.team_id,
+        a.platform,
+        a.key,
+        policy.today,
+        req.people,
+        req.quoted,
+        a.typed_ids,
+        a.mentions,
+    )
+
+
+def name_them(where: Where | Actor, whom: str) -> str:
+    """How a refusal asks for `whom` on this platform (SPEC §2: where there are no QQ
+    numbers, or an @ never reaches the bot, it does not ask for them): `请 @ 要离职的人（或写
+    QQ 号、姓名）`, `请 @ 要离职的人（或写成员姓名）`, `请写要离职的人在成员名单上的名字`."""
+    if not where.mentions:
+        return f"请写{whom}在成员名单上的名字"
+    if where.typed_ids:
+        return f"请 @ {whom}（或写 QQ 号、姓名）"
+    return f"请 @ {whom}（或写成员姓名）"
 
 
 def resolve(
@@ -122,9 +143,7 @@ def resolve(
                 break  # not a target: the rest is the command's arguments
             current = [x for x in same if x.left_on is None] or same
             if len(current) > 1:
-                who = "、".join(f"{x.name}（{x.user_id}）" for x in current)
-                how = "@ 或 QQ 号" if where.typed_ids else "@"
-                errors.append(f"“{w.norm}”有重名：{who}，请用 {how}指定")
+                errors.append(same_names(where, w.norm, current))
                 used += 1
                 continue
             m = current[0]
@@ -168,6 +187,17 @@ def resolve(
     out.members = members
     out.used = used
     return out
+
+
+def same_names(where: Where, said: str, same: list[Member]) -> str:
+    """Several members answer to a typed name: listed with their QQ numbers where those
+    name people; elsewhere an id means nothing to anyone, so how many, and how to choose."""
+    if where.typed_ids:
+        who = "、".join(f"{x.name}（{x.user_id}）" for x in same)
+        return f"“{said}”有重名：{who}，请用 @ 或 QQ 号指定"
+    if where.mentions:
+        return f"“{said}”有重名（{len(same)} 人），请用 @ 指定"
+    return f"“{said}”有重名（{len(same)} 人），请先在网页后台（/后台）给其中一人改名"
 
 
 def _name(where: Where, uid: str) -> str | None:
