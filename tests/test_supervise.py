@@ -638,6 +638,16 @@ async def test_score_of_a_person_matches_their_own_card(app: App):
     assert await boss(app, "/绩效 张三") == card
 
 
+async def test_score_of_a_supervisor_is_refused_as_their_own_card_is(app: App):
+    """A supervisor is not scored: `/绩效 @主管` says so, as their `/我的绩效` does."""
+    await bind(app)
+    await boss(app, ["/主管 ", at(BOSS)], api=[member_info(BOSS, "老板")[:3]])
+    reply = await boss(app, ["/绩效 ", at(BOSS)])
+    assert reply.startswith("❌ 老板 是主管，不参与考核"), reply
+    own = plain(await said(app, "/我的绩效", BOSS, card="老板"))
+    assert own.startswith("❌ 你是主管，不参与考核"), own
+
+
 async def test_detail_lists_ids_who_logged_and_revoked_with_who_and_why(app: App):
     await bind(app)
     await agent(app, ZHANG)
