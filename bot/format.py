@@ -87,11 +87,11 @@ def entry_line(
     if e.link:
         line += f" {e.link}"
     if who:
-        line += f" 记录人:{e.created_by_name}"
+        line += f" 记录人：{e.created_by_name}"
     if appeal:
         line += f" 〔{appeal}〕"
     if e.revoked_at:
-        line += f" 〔已撤销 by {e.revoked_by_name}"
+        line += f" 〔{e.revoked_by_name} 已撤销"
         line += f"：{e.revoke_reason}〕" if e.revoke_reason else "〕"
     return line
 

@@ -216,7 +216,7 @@ def revoke(
 ) -> None:
     """Revoke `entry` (SPEC §3): refused when it already is, or its month is settled."""
     if entry.revoked_at is not None:
-        raise Refused(f"#{entry.id} 已于之前被撤销（{entry.revoked_by_name}）")
+        raise Refused(f"#{entry.id} 已被撤销过了（{entry.revoked_by_name}）")
     ensure_open(session, entry.team_id, entry.period)
     entry.revoked_at = utcnow()
     entry.revoked_by = actor

@@ -88,7 +88,8 @@ def log_self_report(
         raise Refused(f"该链接已在 #{duplicate} 记录过")
     if item.daily_cap is not None and reports >= item.daily_cap:
         raise Refused(
-            f"{item.label}每人每天最多报 {item.daily_cap} 次，你今天已报 {reports} 次（{units}{item.unit}）"
+            f"{item.label}每人每天最多报 {item.daily_cap} 次，你今天已报 {reports} 次"
+            + ("" if item.unit == "次" else f"（{units}{item.unit}）")
         )
     if item.daily_cap_units is not None and units + r.quantity > item.daily_cap_units:
         raise Refused(

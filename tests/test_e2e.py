@@ -143,7 +143,7 @@ async def test_a_month_of_a_team_reports_deductions_revocations_and_scores(qq: O
 
     detail = one(await qq.say(g, boss, "/明细 ", at(li)))
     assert "（其中已撤销 1 条）" in detail, detail
-    assert "〔已撤销 by 王主管：堵车不算〕" in detail, detail
+    assert "〔王主管 已撤销：堵车不算〕" in detail, detail
     assert one(await qq.say(g, zhang, "/明细 ", at(li))).startswith("❌ 只有本团队的主管")
 
 

@@ -417,10 +417,18 @@ async def test_undo_twice_is_refused(app: App):
     await report(app, "/朋友圈")
     await report(app, "/撤回 #1")
     reply = await report(app, "/撤回 #1")
-    assert reply.startswith("❌ #1 已于之前被撤销"), reply
+    assert reply.startswith("❌ #1 已被撤销过了"), reply
 
 
 # ---- daily caps --------------------------------------------------------------------------------
+
+
+async def test_the_daily_cap_of_an_item_counted_in_times_says_the_count_once(app: App):
+    await bind(app)
+    for _ in range(20):
+        assert (await report(app, "/朋友圈")).startswith("✅ #")
+    moments = await report(app, "/朋友圈")
+    assert moments.startswith("❌ 朋友圈每人每天最多报 20 次，你今天已报 20 次\n"), moments
 
 
 async def test_daily_cap_refuses_the_21st_article_and_resets_next_local_day(app: App):

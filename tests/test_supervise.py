@@ -579,7 +579,7 @@ async def test_revoke_with_reason_then_again_is_refused(app: App):
     )
     assert e.revoked_at is not None
     reply = await boss(app, "/revoke #2")
-    assert reply == "❌ #2 已于之前被撤销（用户10001）\n用法：/撤销 #编号 [原因]"
+    assert reply == "❌ #2 已被撤销过了（用户10001）\n用法：/撤销 #编号 [原因]"
     assert (await entry(2)).revoke_reason == "录错了人"
 
 
@@ -657,9 +657,9 @@ async def test_detail_lists_ids_who_logged_and_revoked_with_who_and_why(app: App
     reply = await boss(app, ["/明细 ", at(ZHANG)])
     assert reply == (
         "🗂 张三 2026-11 明细 3 条（其中已撤销 1 条）\n"
-        "#1 11-15 10:00 推广绩效·自建渠道软文 +1篇 https://example.com/30001 记录人:张三\n"
-        "#2 11-15 10:00 业务绩效·客户投诉 −3 「态度差」 记录人:用户10001 〔已撤销 by 用户10001：录错了〕\n"
-        "#3 11-15 10:00 人事考核·迟到 −1 记录人:用户10001"
+        "#1 11-15 10:00 推广绩效·自建渠道软文 +1篇 https://example.com/30001 记录人：张三\n"
+        "#2 11-15 10:00 业务绩效·客户投诉 −3 「态度差」 记录人：用户10001 〔用户10001 已撤销：录错了〕\n"
+        "#3 11-15 10:00 人事考核·迟到 −1 记录人：用户10001"
     )
     assert await boss(app, ["/detail ", at(ZHANG), " 2026-10"]) == "张三 2026-10 没有记录"
 

@@ -209,7 +209,7 @@ async def test_revoke_takes_the_entry_out_of_the_score_once(udb):
     )
     assert (r.member_name, r.reason, r.appeal_accepted) == ("赵一", "录错", False)
     assert r.score.category("hr").earned == 10
-    with pytest.raises(Refused, match="已于之前被撤销"):
+    with pytest.raises(Refused, match="已被撤销过了"):
         await udb.run(lambda s: revoke(s, RevokeRequest(udb.team_id, BOSS, entry_id), POLICY))
     with pytest.raises(Refused, match="本团队没有 #999"):
         await udb.run(lambda s: revoke(s, RevokeRequest(udb.team_id, BOSS, 999), POLICY))
