@@ -107,6 +107,8 @@ def parse_period(word: str, tz: ZoneInfo) -> str | None:
         return current_period(tz)
     if w in ("上月", "上个月", "上一个月"):
         return shift_period(current_period(tz), -1)
+    if w in _NEXT_MONTH:  # a future month: the commands that take one refuse it as such
+        return shift_period(current_period(tz), 1)
     for pat in _MONTH_PATTERNS:
         if m := pat.match(w):
             y, mo = int(m.group(1)), int(m.group(2))
@@ -122,10 +124,13 @@ def parse_period(word: str, tz: ZoneInfo) -> str | None:
     return None
 
 
+_NEXT_MONTH = ("下月", "下个月", "下一个月")
+
+
 def looks_like_period(word: str) -> bool:
     w = _words_month(unicodedata.normalize("NFKC", word).strip())
     return bool(
-        w in ("本月", "这个月", "当月", "这月", "上月", "上个月", "上一个月")
+        w in ("本月", "这个月", "当月", "这月", "上月", "上个月", "上一个月", *_NEXT_MONTH)
         or any(p.match(w) for p in _MONTH_PATTERNS)
         or re.match(r"^\d{1,2}月$", w)
     )

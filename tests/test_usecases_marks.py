@@ -128,6 +128,12 @@ async def test_the_same_mark_again_within_two_minutes_names_the_first(udb):
     assert again.lines[0].repeat_of == first.lines[0].entry.id
 
 
+async def test_next_month_is_refused_as_a_future_month_not_taken_as_a_note(udb):
+    with pytest.raises(Refused, match="不能登记未来的月份"):
+        await udb.run(lambda s: mark(s, req(udb, "@30001", "早退", "下月"), POLICY))
+    assert await udb.rows("SELECT id FROM entry") == []
+
+
 async def test_the_same_mark_for_another_month_is_no_repeat(udb):
     await udb.run(lambda s: mark(s, req(udb, "@30001", "迟到"), POLICY))
     last = await udb.run(lambda s: mark(s, req(udb, "@30001", "迟到", "上月"), POLICY))
