@@ -20,7 +20,7 @@ from ..reports import SelfReport, log_self_report
 from ..roster import MemberRow, register, rename_member
 from ..rubric import Item
 from ..scoring import MemberScore
-from ..words import first_url, note_of, parse_int
+from ..words import first_url, looks_numeric, note_of, parse_int
 from .base import Actor, Policy, Word, speaker
 from .marks import score_in_month
 
@@ -138,12 +138,14 @@ def self_report(s: Session, req: ReportRequest, policy: Policy) -> Reported:
 def _read_quantity(item: Item, words: list[Word], *, optional: bool) -> tuple[int, list[Word]]:
     plain = [w for w in words if w.mention is None]
     n = parse_int(plain[0].text) if plain else None
+    low = item.min_quantity
+    high = item.max_quantity or DEFAULT_MAX_QUANTITY
+    if n is None and plain and looks_numeric(plain[0].norm):  # `1.5`: a number, not whole
+        raise Refused(f"{item.label}数量必须是 {low}–{high} 的整数，收到 {plain[0].text}")
     if n is None:
         if optional:
             return 1, plain
         raise Refused(f"请写上{item.label}的数量（{item.unit}数）")
-    low = item.min_quantity
-    high = item.max_quantity or DEFAULT_MAX_QUANTITY
     if not low <= n <= high:
         raise Refused(f"{item.label}数量必须是 {low}–{high} 的整数，收到 {plain[0].text}")
     return n, plain[1:]
