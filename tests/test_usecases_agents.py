@@ -56,7 +56,7 @@ async def test_evidence_rules_a_link_and_a_count(udb):
         await udb.run(lambda s: self_report(s, report(udb, "friends"), POLICY))
     with pytest.raises(Refused, match="数量必须是 1–500"):
         await udb.run(lambda s: self_report(s, report(udb, "friends", "501"), POLICY))
-    with pytest.raises(Refused, match="数量必须是 1–500 的整数，收到 1.5"):
+    with pytest.raises(Refused, match=r"数量必须是 1–500 的整数，收到 1\.5"):
         await udb.run(lambda s: self_report(s, report(udb, "friends", "1.5"), POLICY))
     done = await udb.run(lambda s: self_report(s, report(udb, "friends", "12", "微信"), POLICY))
     assert (done.quantity, done.done) == (12, 12)
