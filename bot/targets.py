@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from models.ledger import Refused
 from models.roster import unnamed, user_ids_on_team
 from models.text import clean_name
 from models.usecases.base import CHAT, PRIVATE, Actor, EntryRef, Person
@@ -178,6 +179,8 @@ def entry_ref(
     `source`), read in the transaction (`models.usecases.base.EntryRef`)."""
     if words and (wanted := parse_entry_id(words[0])) is not None:
         return EntryRef(wanted, ask=ask), words[1:]
+    if words and re.fullmatch(r"[#＃]\S*", words[0]):  # `#` and then no id a number can be
+        raise Refused(f"编号应写成 #123，收到 {words[0]}")
     message_id, by_bot, text = _quoted(ctx)
     if message_id is None:
         return EntryRef(ask=ask), words

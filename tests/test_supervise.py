@@ -581,6 +581,9 @@ async def test_revoke_with_reason_then_again_is_refused(app: App):
     reply = await boss(app, "/revoke #2")
     assert reply == "❌ #2 已被撤销过了（用户10001）\n用法：/撤销 #编号 [原因]"
     assert (await entry(2)).revoke_reason == "录错了人"
+    # a `#` and 5,000 digits is a malformed id, not a reason that is too long
+    reply = await boss(app, "/撤销 #" + "1" * 5000)
+    assert reply.startswith("❌ 编号应写成 #123，收到 #1111111111111111111…"), reply[:80]
 
 
 async def test_supervisor_revokes_an_agents_self_report_any_time(app: App):
