@@ -96,11 +96,15 @@ async def test_a_fine_logged_on_the_web_is_the_fine_typed_and_the_note_stays_a_n
     assert await count(Entry) == before + 1
     entry = await entry_of("李四", "severe_complaint")
     assert (entry.fine_cents, entry.quantity, entry.note) == (20000, 1, "3 次辱骂客户 张三 在场")
-    bad = data | {"item": "late", "count": "两次", "fine": ""}
+    bad = data | {"item": "late", "count": "几次", "fine": ""}
     r = await boss.post(f"/kpi/team/{a}/log", data=bad)
     assert r.status_code == 400, r.text
-    assert "看不懂“两次”" in r.text
+    assert "看不懂“几次”" in r.text
     assert await count(Entry) == before + 1
+    # a count in Chinese numerals is read as chat reads it (SPEC §3 "What people type")
+    r = await boss.post(f"/kpi/team/{a}/log", data=bad | {"count": "两次", "csrf": t})
+    assert r.status_code == 200, r.text
+    assert (await entry_of("李四", "late")).quantity == 2
 
 
 async def test_log_refusals_come_with_the_chat_text(app: App):
