@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -278,20 +278,45 @@ def register(
     name = clean_name(name)
     conn = session.connection()
     values = {"team_id": team_id, "platform": platform, "user_id": user_id, "name": name}
-    [(member_id,)] = conn.execute(_INSERT_MEMBER, {**values, "joined_on": today}).all()
-    conn.execute(_INSERT_TENURE, {"member_id": member_id, "start": today})
     row = audit_values(
         team_id, actor, "join", f"{platform}:{user_id}", None, {"name": name}, channel
     )
-    conn.execute(_INSERT_AUDIT_ROW, row)
+    if conn.dialect.name == "postgresql":  # one statement, one round trip
+        audit = {f"a_{k}": v for k, v in row.items()}
+        member_id = conn.execute(_REGISTER, {**values, "joined_on": today, **audit}).scalar_one()
+    else:
+        [(member_id,)] = conn.execute(_INSERT_MEMBER, {**values, "joined_on": today}).all()
+        conn.execute(_INSERT_TENURE, {"member_id": member_id, "start": today})
+        conn.execute(_INSERT_AUDIT_ROW, row)
     return MemberRow(member_id, team_id, platform, user_id, name, "agent", today, None)
 
 
-_INSERT_MEMBER = (
-    insert(Member.__table__).values(role="agent", left_on=None).returning(Member.__table__.c.id)
-)
-_INSERT_TENURE = insert(Tenure.__table__).values(end=None)
-_INSERT_AUDIT_ROW = insert(AuditLog.__table__)
+def _registers():
+    """The three INSERTs of `register`, and on PostgreSQL the same as one statement: the
+    member's INSERT and its tenure's in a WITH, the audit row's INSERT returning the id."""
+    member, tenure, audit = Member.__table__, Tenure.__table__, AuditLog.__table__
+    one_member = insert(member).values(role="agent", left_on=None).returning(member.c.id)
+    fields = {k: bindparam(k, type_=member.c[k].type) for k in _NEW_MEMBER}
+    made = (
+        insert(member)
+        .values({**fields, "role": "agent", "left_on": None})
+        .returning(member.c.id)
+        .cte("made")
+    )
+    started = select(made.c.id, fields["joined_on"], null())
+    first_tenure = insert(tenure).from_select(["member_id", "start", "end"], started)
+    columns = [c.name for c in audit.c if c.name != "id"]
+    both = (
+        insert(audit)
+        .values({c: bindparam(f"a_{c}", type_=audit.c[c].type) for c in columns})
+        .returning(select(made.c.id).scalar_subquery())
+        .add_cte(made, first_tenure.cte("first_tenure"))
+    )
+    return one_member, insert(tenure).values(end=None), insert(audit), both
+
+
+_NEW_MEMBER = ["team_id", "platform", "user_id", "name", "joined_on"]
+_INSERT_MEMBER, _INSERT_TENURE, _INSERT_AUDIT_ROW, _REGISTER = _registers()
 
 
 def end_membership(

@@ -101,9 +101,16 @@ async def test_report_names_its_item_and_refuses_a_supervisors_item(udb):
 async def test_a_first_report_registers_the_agent_and_their_card_renames_them(udb):
     newcomer = Actor("qq", "30009", "周九")
     await udb.run(lambda s: self_report(s, report(udb, "moments", actor=newcomer), POLICY))
-    assert await udb.rows("SELECT name, role FROM member WHERE user_id = '30009'") == [
-        ("周九", "agent")
+    [(member_id, name, role, joined)] = await udb.rows(
+        "SELECT id, name, role, joined_on FROM member WHERE user_id = '30009'"
+    )
+    assert (name, role, str(joined)[:10]) == ("周九", "agent", str(POLICY.today))
+    tenure = 'SELECT start, "end" FROM tenure WHERE member_id = :m'
+    assert [(str(a)[:10], b) for a, b in await udb.rows(tenure, m=member_id)] == [
+        (str(POLICY.today), None)
     ]
+    joins = "SELECT actor, target, after, channel FROM auditlog WHERE action = 'join'"
+    assert await udb.rows(joins) == [("qq:30009", "qq:30009", '{"name": "周九"}', "群聊")]
     renamed = replace(ALICE, name="赵一一")
     await udb.run(lambda s: self_report(s, report(udb, "moments", actor=renamed), POLICY))
     assert await udb.rows("SELECT name FROM member WHERE user_id = '30001'") == [("赵一一",)]
