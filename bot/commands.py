@@ -145,7 +145,7 @@ RESERVED: frozenset[str] = frozenset(n.lower() for c in _ALL for n in c.names)
 SYNONYMS: dict[str, str] = {
     **dict.fromkeys(("排名", "排行榜", "榜单", "排位", "ranking"), "排行"),
     **dict.fromkeys(("我的积分", "我的业绩", "我的分数", "我的成绩", "我的排名"), "我的绩效"),
-    **dict.fromkeys(("查绩效", "查分", "积分", "业绩"), "我的绩效"),
+    **dict.fromkeys(("查绩效", "查分", "积分", "业绩", "成绩", "分数", "得分"), "我的绩效"),
     **dict.fromkeys(("命令", "菜单", "说明"), "帮助"),
 }
 
