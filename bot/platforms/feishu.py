@@ -108,11 +108,22 @@ def flatten(bot: Any, event: MessageEvent) -> Message:
     return merged or Message(MessageSegment.text(""))
 
 
-@event_preprocessor
 async def _flatten_posts(bot: Bot, event: Event) -> None:
     if isinstance(event, MessageEvent):
         event._message = flatten(bot, event)  # type: ignore[attr-defined]
         FEISHU.note_pictures(bot, event)
+
+
+_flattening: list[bool] = []  # module state: the preprocessor is registered once per process
+
+
+def _flatten_from_now() -> None:
+    """Register `_flatten_posts` as NoneBot's event preprocessor — only once Feishu is set
+    up: NoneBot runs every preprocessor for every event of every platform (its parameters
+    checked and solved in tasks of their own), a cost the other platforms need not pay."""
+    if not _flattening:
+        event_preprocessor(_flatten_posts)
+        _flattening.append(True)
 
 
 def resource_api(message_id: str, image_key: str) -> str:
@@ -310,6 +321,7 @@ class Feishu(Platform):
 
     def setup(self, driver: Any) -> None:
         keep_alive(driver, Adapter, _send_requests_over)
+        _flatten_from_now()
 
     async def upload_group_file(self, bot: Bot, group_id: str, name: str, data: bytes) -> bool:
         up = await self._call(
