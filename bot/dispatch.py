@@ -342,6 +342,7 @@ async def _is_command(bot: Bot, event: Event, state: T_State) -> bool:
     if found is None:
         return False
     state["kpi_route"], state["kpi_arg"] = found
+    state["kpi_bot"], state["kpi_event"] = bot, event  # for `_dispatch`, which takes `state`
     return True
 
 
@@ -368,7 +369,12 @@ class _Turn:
     alone: bool = False
 
 
-async def _dispatch(bot: Bot, event: Event, state: T_State) -> None:
+async def _dispatch(state: T_State) -> None:
+    """The one handler. NoneBot checks and solves each parameter of a handler in a task of
+    its own, for every message, so it takes the state alone: `_is_command` put the bot and
+    the event there beside the route."""
+    bot: Bot = state["kpi_bot"]
+    event: Event = state["kpi_event"]
     route: _Route = state["kpi_route"]
     cmd = route.cmd
     try:
