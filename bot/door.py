@@ -83,8 +83,9 @@ def _read_once(work: Callable[[Session], T]) -> T:
 
 def lock_team_sync(session: Session, team_id: int) -> None:
     """Hold team `team_id`'s write lock until the transaction ends (no-op on SQLite)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(_LOCK, {"ns": eng.TEAM_LOCK, "id": team_id})
+    conn = session.connection()  # Core, not the ORM's execute: every group's first statement
+    if conn.dialect.name == "postgresql":
+        conn.execute(_LOCK, {"ns": eng.TEAM_LOCK, "id": team_id})
 
 
 _LOCK = text("SELECT pg_advisory_xact_lock(:ns, :id)")
