@@ -8,7 +8,7 @@ from datetime import date, datetime
 
 from sqlalchemy import and_, bindparam, delete, func, insert, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from .periods import period_bounds, utcnow
 from .tables import AuditLog, Entry, GroupBinding, Member, MemberAccount, Team, Tenure
@@ -84,8 +84,16 @@ async def all_teams(session: AsyncSession) -> list[Team]:
 
 def _member_where(team_id, platform, user_id) -> tuple:
     """The one rule of who an account is in a team (SPEC §2 "The same person on two
-    platforms"): the member whose own (platform, user id) it is, or the member it was
-    linked to (`MemberAccount`). Every lookup of a member by account reads this."""
+    platforms"): the member whose own (platform, user id) it is, else the member it was
+    linked to (`MemberAccount`). Every lookup of a member by account reads this: the member
+    by its id, found through the two unique indexes (an OR of the two would read every
+    member of the team on both engines)."""
+    own = aliased(Member)
+    mine = (
+        select(own.id)
+        .where(own.team_id == team_id, own.platform == platform, own.user_id == user_id)
+        .scalar_subquery()
+    )
     linked = (
         select(MemberAccount.member_id)
         .where(
@@ -95,10 +103,7 @@ def _member_where(team_id, platform, user_id) -> tuple:
         )
         .scalar_subquery()
     )
-    return (
-        Member.team_id == team_id,
-        or_(and_(Member.platform == platform, Member.user_id == user_id), Member.id == linked),
-    )
+    return (Member.id == func.coalesce(mine, linked),)
 
 
 def unnamed(member: Member | MemberRow) -> bool:

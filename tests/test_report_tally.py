@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from bot import db
 from models.ledger import Refused, get_entry, month_score, revoke
 from models.reports import _CHECKS, SelfReport, log_self_report
-from models.roster import create_team, join_sync
+from models.roster import _MEMBER_ROW, create_team, join_sync
 from models.rubric import load_rubric
 from models.tables import Entry
 
@@ -146,3 +146,29 @@ async def test_the_checks_of_a_report_read_indexes_not_the_whole_entry_table(app
     assert "ix_entry_member_day" in found, found
     assert "Seq Scan on entry" not in found, found
     assert "SCAN entry\n" not in found + "\n", found
+
+
+async def test_a_member_is_found_by_account_through_the_unique_indexes(app):
+    """Every command reads its speaker by account (`models.roster.member_row`): by the
+    unique (team, platform, user id) of the member or of a linked account — never by
+    reading every member of the team (an OR of the two did, on both engines)."""
+    team_id, _ = await _setup()
+    params = {"team_id": team_id, "platform": "qq", "user_id": "1"}
+
+    def plan(s: Session) -> str:
+        conn = s.connection()
+        dialect = conn.dialect
+        if dialect.name == "sqlite":
+            dialect = sqlite.dialect(paramstyle="named")
+            conn.exec_driver_sql("ANALYZE")  # statistics, as a long-running database has
+        sql = str(_MEMBER_ROW.compile(dialect=dialect))
+        prefix = "EXPLAIN " if dialect.name == "postgresql" else "EXPLAIN QUERY PLAN "
+        if dialect.name == "postgresql":
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        return "\n".join(str(r[-1]) for r in conn.exec_driver_sql(prefix + sql, params).all())
+
+    found = await db.write(team_id, plan)
+    assert "Filter" not in found, found  # PostgreSQL: no member read and then dropped
+    assert "SCAN member\n" not in found + "\n", found  # SQLite: no scan of every member
+    assert "(team_id=?)" not in found, found  # …nor of the team's
+    assert "member_pkey" in found or "INTEGER PRIMARY KEY" in found, found
