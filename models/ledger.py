@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from .periods import utcnow
 from .quantity import as_quantity
-from .roster import Agent, agents_scored, audit
+from .roster import Agent, agents_scored, audit, audit_values
 from .rubric import Rubric
 from .scoring import MemberScore, Tally, score_member, shown_total
 from .tables import AuditLog, Entry, ProcessedMessage, Settlement
@@ -161,15 +161,11 @@ def write_entry(session: Session, values: dict, channel: str = "群聊") -> int:
         "period": values["period"],
         "by": values["created_by_name"],
     }
-    audit = {
-        "a_team_id": values["team_id"],
-        "a_at": values["created_at"],
-        "a_actor": values["created_by"],
-        "a_action": "entry.create",
-        "a_before": None,
-        "a_after": json.dumps(after, ensure_ascii=False, default=str),
-        "a_channel": channel,
-    }
+    row = audit_values(
+        values["team_id"], values["created_by"], "entry.create", "", None, after, channel,
+        at=values["created_at"],
+    )  # fmt: skip
+    audit = {f"a_{k}": v for k, v in row.items() if k != "target"}  # the target: the new id
     entry = {k: values[k] for k in ENTRY_KEYS}
     if conn.dialect.name == "postgresql":
         return conn.execute(_INSERT_BOTH, {**entry, **audit}).scalar_one()

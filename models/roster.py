@@ -15,20 +15,11 @@ from .tables import AuditLog, Entry, GroupBinding, Member, MemberAccount, Team, 
 from .text import clean_name
 
 
-def audit(
-    session: Session | AsyncSession,
-    team_id: int | None,
-    actor: str,
-    action: str,
-    target: str,
-    before: object = None,
-    after: object = None,
-    channel: str = "群聊",
-) -> None:
+def audit(session: Session | AsyncSession, *row: object, **named: object) -> None:
     """One audit row per write (SPEC §6: every deduction explainable), added to the
-    session: written with the rest of its transaction. `channel`: where the actor acted
-    (群聊 / 私聊 / 网页)."""
-    session.add(AuditLog(**audit_values(team_id, actor, action, target, before, after, channel)))
+    session: written with the rest of its transaction. The row's arguments are
+    `audit_values`'."""
+    session.add(AuditLog(**audit_values(*row, **named)))  # type: ignore[arg-type]
 
 
 def audit_values(
@@ -39,16 +30,18 @@ def audit_values(
     before: object = None,
     after: object = None,
     channel: str = "群聊",
+    at: datetime | None = None,
 ) -> dict:
-    """An audit row's columns (`before` / `after` as JSON), for `audit` and for the Core
-    writers that add nothing to the session."""
+    """An audit row's columns, for `audit` and for the Core writers that add nothing to the
+    session: `before` / `after` as JSON; `channel` where the actor acted (群聊 / 私聊 / 网页);
+    `at` now unless given (an entry's row takes the entry's time)."""
 
     def dump(v: object) -> str | None:
         return None if v is None else json.dumps(v, ensure_ascii=False, default=str)
 
     return {
         "team_id": team_id,
-        "at": utcnow(),
+        "at": at or utcnow(),
         "actor": actor,
         "action": action,
         "target": target,
