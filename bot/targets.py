@@ -25,7 +25,7 @@ from . import db
 from .context import Ctx
 from .identity import is_superuser
 from .parse import Args, parse_entry_id
-from .platforms import of_bot
+from .platforms import Caps, of_bot
 
 _CITED_ID = re.compile(r"[#＃](\d{1,18})")
 
@@ -106,8 +106,8 @@ def actor_of(ctx: Ctx) -> Actor:
         is_superuser=ctx.is_superuser,
         group_role=ctx.sender_role if ctx.group_id is not None else None,
         channel=CHAT if ctx.group_id is not None else PRIVATE,
-        typed_ids=_typed_ids(ctx),
-        mentions=_mentions(ctx),
+        typed_ids=_caps(ctx).numeric_ids,
+        mentions=_caps(ctx).mentions,
     )
 
 
@@ -129,21 +129,16 @@ def where_of(ctx: Ctx) -> Where:
         ctx.today,
         people_of(ctx),
         ctx.quoted_user_id,
-        _typed_ids(ctx),
-        _mentions(ctx),
+        _caps(ctx).numeric_ids,
+        _caps(ctx).mentions,
     )
 
 
-def _typed_ids(ctx: Ctx) -> bool:
-    """Whether a number typed on this platform names a user (QQ numbers; not openids)."""
+def _caps(ctx: Ctx) -> Caps:
+    """What the speaker's platform can do: whether a typed number names a user (QQ numbers,
+    not openids: `numeric_ids`), whether an @ reaches the bot as a mention (not on WeCom)."""
     platform = of_bot(ctx.bot)
-    return platform.caps.numeric_ids if platform is not None else True
-
-
-def _mentions(ctx: Ctx) -> bool:
-    """Whether an @ on this platform reaches the bot as a mention (not on WeCom)."""
-    platform = of_bot(ctx.bot)
-    return platform.caps.mentions if platform is not None else True
+    return platform.caps if platform is not None else Caps()
 
 
 def _quoted(ctx: Ctx) -> tuple[str | None, bool, str]:
