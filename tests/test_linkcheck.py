@@ -172,7 +172,10 @@ async def test_a_huge_page_is_read_to_2_mb_only_and_still_judged(site: Site):
     r = await check(1, site.url("/huge"))
     assert r.verdict == ALIVE
     await asyncio.sleep(0.2)
-    assert site.written < 8 * 1024 * 1024
+    # The client stops at 2 MB and hangs up; what the server got written by then is that
+    # plus what the loopback's socket buffers took (up to ~10 MB under load, autotuned):
+    # far less than the 50 MB it offers.
+    assert site.written < 20 * 1024 * 1024
 
 
 @pytest.mark.usefixtures("local")
