@@ -50,7 +50,7 @@ from nonebot.rule import Rule
 from nonebot.typing import T_State
 from sqlalchemy.orm import Session
 
-from models.ledger import Refused, claim_message, release_message
+from models.ledger import Refused, release_message
 from models.rubric import Item, Rubric
 from models.usecases.base import Policy
 
@@ -437,7 +437,7 @@ async def _claim_alone(ctx: Ctx) -> bool:
     """SPEC §5 "Several processes": claim the message in a short write of its own (a read
     command, or a refused write after its rollback) before answering; False when another
     process (or this one, before a restart) claimed it first and answered."""
-    return await door.write(_team_of(ctx), lambda s: claim_message(s, ctx.message_key))
+    return await door.claim(_team_of(ctx), ctx.message_key)
 
 
 def _team_of(ctx: Ctx) -> int | None:
@@ -470,24 +470,22 @@ async def _write(route: _Route, ctx: Ctx, args: Args) -> Outcome:
     settings = policy()
 
     def unit(s: Session):
-        if isinstance(planned, Call) and planned.keeps_member:
-            if not claim_message(s, ctx.message_key):
-                raise _Handled
-            return planned.use_case(s, planned.request, in_force(s, team_id, settings))
-        _open_unit(s, ctx)
+        if not (isinstance(planned, Call) and planned.keeps_member):
+            _open_unit(s, ctx)
         if isinstance(planned, Call):
             return planned.use_case(s, planned.request, in_force(s, team_id, settings))
         return planned
 
-    result = await door.write(team_id, unit)
+    try:
+        result = await door.write(team_id, unit, claim=ctx.message_key)
+    except door.Claimed:
+        raise _Handled from None
     return planned.reply(result) if isinstance(planned, Call) else result
 
 
 def _open_unit(s: Session, ctx: Ctx) -> None:
-    """The start of every write unit: claim the message id (a redelivery stops here),
-    read the speaker's membership if it is not read yet, keep their name current."""
-    if not claim_message(s, ctx.message_key):
-        raise _Handled
+    """The start of every write unit after the message's claim (`bot.door`): read the
+    speaker's membership if it is not read yet, keep their name current."""
     if not ctx.member_loaded and ctx.team is not None:
         load_member(ctx, s)
     refresh_name(ctx, s)
@@ -500,20 +498,13 @@ async def _read(route: _Route, ctx: Ctx, args: Args, turn: _Turn) -> Outcome:
     new name); otherwise the caller claims the message after the read."""
     team_id = _team_of(ctx)
     if stale_name(ctx):
-
-        def claim_and_rename(s: Session) -> bool:
-            if not claim_message(s, ctx.message_key):
-                return False
-            refresh_name(ctx, s)
-            return True
-
         try:
-            claimed = await door.write(team_id, claim_and_rename)
+            await door.write(team_id, lambda s: refresh_name(ctx, s), claim=ctx.message_key)
+        except door.Claimed:
+            raise _Handled from None  # another process answered this message
         except Exception:  # a stale name must not cost the command its reply
             logger.exception("refreshing the member's name failed")
         else:
-            if not claimed:
-                raise _Handled  # another process answered this message
             turn.claimed = turn.alone = True
     planned = route.handler(ctx, args)
     if not isinstance(planned, Call):

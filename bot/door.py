@@ -24,6 +24,11 @@ How a write runs:
   a time across processes too; on SQLite `BEGIN IMMEDIATE` does the same. Rules that count
   or check before they insert (a link once per team, daily caps, "is the month settled?")
   rely on it; uniqueness rules are also unique indexes.
+- **The message's claim.** A unit written for a chat message names it (`claim`, SPEC §5
+  "Several processes"): it is claimed in the unit's transaction before the unit runs
+  (`models.ledger.claim_message`), and a message claimed already runs nothing and raises
+  `Claimed`. A lone unit on PostgreSQL claims it in the lock's statement (one round trip
+  fewer); in a group, inside the unit's SAVEPOINT.
 
 `writing()` is an async transaction outside the lanes, for what is no team's data (where
 a bare SUPERUSERS id speaks first, the CLI's key rotation) and for tools and tests that
@@ -43,10 +48,15 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, func, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
+
+from models.ledger import claim_message
+from models.periods import utcnow
+from models.tables import ProcessedMessage
 
 from . import engine as eng
 
@@ -54,9 +64,29 @@ T = TypeVar("T")
 SyncWork = Callable[[Session], T]
 
 
-async def write(team_id: int | None, work: SyncWork[T]) -> T:
-    """Run `work` as one write transaction of team `team_id` (None: no team yet, key 0)."""
-    return await _enqueue(_Unit(work), team_id or 0)
+class Claimed(Exception):
+    """The unit's chat message was claimed already (a redelivery, or another process got
+    it first): the unit did not run, nothing was written."""
+
+
+async def write(team_id: int | None, work: SyncWork[T], *, claim: str | None = None) -> T:
+    """Run `work` as one write transaction of team `team_id` (None: no team yet, key 0),
+    after claiming the chat message `claim` in it (`Claimed` if it was claimed already)."""
+    return await _enqueue(_Unit(work, claim), team_id or 0)
+
+
+async def claim(team_id: int | None, key: str) -> bool:
+    """Claim `key` in a write of its own (a reading command's message, a daily job's day);
+    False if it was claimed already."""
+    try:
+        await write(team_id, _nothing, claim=key)
+    except Claimed:
+        return False
+    return True
+
+
+def _nothing(_s: Session) -> None:
+    """A unit that only claims."""
 
 
 async def read(work: Callable[[Session], T]) -> T:
@@ -81,14 +111,41 @@ def _read_once(work: Callable[[Session], T]) -> T:
         return work(s)  # the session's transaction ends with a rollback
 
 
-def lock_team_sync(session: Session, team_id: int) -> None:
-    """Hold team `team_id`'s write lock until the transaction ends (no-op on SQLite)."""
+def lock_team_sync(session: Session, team_id: int, claim: str | None = None) -> bool:
+    """Hold team `team_id`'s write lock until the transaction ends (no-op on SQLite), and
+    claim the message `claim` (`claim_message`); False if it was claimed already. On
+    PostgreSQL one statement does both, the lock first."""
     conn = session.connection()  # Core, not the ORM's execute: every group's first statement
-    if conn.dialect.name == "postgresql":
-        conn.execute(_LOCK, {"ns": eng.TEAM_LOCK, "id": team_id})
+    if conn.dialect.name != "postgresql":
+        return claim_message(session, claim)
+    lock = {"ns": eng.TEAM_LOCK, "id": team_id}
+    if claim is None:
+        conn.execute(_LOCK, lock)
+        return True
+    return conn.execute(_LOCK_AND_CLAIM, {**lock, "key": claim, "at": utcnow()}).rowcount == 1
+
+
+def _lock_and_claim():
+    """`WITH lock AS (SELECT pg_advisory_xact_lock(…)) INSERT INTO processedmessage SELECT
+    :key, :at FROM lock ON CONFLICT DO NOTHING`: the claim reads the lock's row, so the lock
+    is held first (a conflict is judged against every claim committed or in progress, not
+    against the statement's snapshot)."""
+    held = select(func.pg_advisory_xact_lock(bindparam("ns"), bindparam("id"))).cte("lock")
+    table = ProcessedMessage.__table__
+    row = select(
+        bindparam("key", type_=table.c.key.type), bindparam("at", type_=table.c.created_at.type)
+    ).select_from(held)
+    return (
+        pg_insert(table)
+        .from_select(["key", "created_at"], row)
+        .on_conflict_do_nothing()
+        .add_cte(held)
+        .execution_options(preserve_rowcount=True)  # psycopg's rowcount of an INSERT, kept
+    )
 
 
 _LOCK = text("SELECT pg_advisory_xact_lock(:ns, :id)")
+_LOCK_AND_CLAIM = _lock_and_claim()
 
 
 @asynccontextmanager
@@ -107,6 +164,7 @@ async def writing() -> AsyncIterator[AsyncSession]:
 @dataclass(eq=False)
 class _Unit:
     work: SyncWork
+    claim: str | None = None
     done: asyncio.Future | None = None
 
 
@@ -174,8 +232,7 @@ async def _commit_groups(team: int, queue: deque[_Unit]) -> None:
     while queue:
         group = [queue.popleft() for _ in range(min(len(queue), GROUP_MAX))]
         dialect = eng.sync_engine().dialect.name
-        works = [u.work for u in group]
-        results = await loop.run_in_executor(_executor(dialect), _run_group, works, team)
+        results = await loop.run_in_executor(_executor(dialect), _run_group, group, team)
         for unit, (ok, value) in zip(group, results, strict=True):
             assert unit.done is not None
             if unit.done.cancelled():
@@ -194,35 +251,40 @@ def _group_failed(results: list[Outcome], size: int, e: Exception) -> list[Outco
     return [(False, e)] * size
 
 
-def _run_group(works: list[SyncWork], team: int) -> list[Outcome]:
+def _run_group(units: list[_Unit], team: int) -> list[Outcome]:
     """A group of plain units, whole, on a writer thread: BEGIN, the team's lock, each
     unit (in a SAVEPOINT when there are several), COMMIT. A connection found dead before
     the COMMIT was sent (the server restarted, a proxy cut it) committed nothing: the group
     runs once more on a fresh one (the pool replaces every connection it had then)."""
-    results, committing, e = _attempt(works, team)
+    results, committing, e = _attempt(units, team)
     if e is not None and not committing and dropped(e):
-        results, committing, e = _attempt(works, team)
-    return results if e is None else _group_failed(results, len(works), e)
+        results, committing, e = _attempt(units, team)
+    return results if e is None else _group_failed(results, len(units), e)
 
 
-def _attempt(works: list[SyncWork], team: int) -> tuple[list[Outcome], bool, Exception | None]:
+def _attempt(units: list[_Unit], team: int) -> tuple[list[Outcome], bool, Exception | None]:
     results: list[Outcome] = []
     committing = False
+    lone = len(units) == 1
     try:
         with Session(eng.sync_engine(), expire_on_commit=False) as s, s.begin():
-            lock_team_sync(s, team)
-            for work in works:
+            claimed = lock_team_sync(s, team, units[0].claim if lone else None)
+            for unit in units:
                 try:
-                    if len(works) == 1:
-                        results.append((True, work(s)))
+                    if lone:
+                        if not claimed:
+                            raise Claimed(unit.claim)
+                        results.append((True, unit.work(s)))
                     else:
                         with s.begin_nested():
-                            value = work(s)
+                            if not claim_message(s, unit.claim):
+                                raise Claimed(unit.claim)
+                            value = unit.work(s)
                             s.flush()  # its errors are its own, not the next one's
                         results.append((True, value))
                 except Exception as e:  # that unit alone is undone (or, alone, the whole)
                     results.append((False, e))
-                    if len(works) == 1 or dropped(e):
+                    if lone or dropped(e):
                         raise
             committing = True
     except Exception as e:

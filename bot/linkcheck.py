@@ -26,7 +26,6 @@ from nonebot import logger
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.ledger import claim_message
 from models.linkcheck import (
     CheckResult,
     FlagView,
@@ -298,7 +297,7 @@ def due(now: datetime) -> bool:
 
 async def recheck_due(now: datetime | None = None) -> list[Recheck]:
     """The daily job: every team's links of the current month, on the days that are due.
-    Each team's day is claimed first (`claim_message`, key `linkcheck:<team>:<day>`), so
+    Each team's day is claimed first (`door.claim`, key `linkcheck:<team>:<day>`), so
     several bot processes on one database re-check it once."""
     cfg = get_config()
     now = now or local_now(cfg.tz)
@@ -308,7 +307,7 @@ async def recheck_due(now: datetime | None = None) -> list[Recheck]:
     out = []
     for team_id in await door.read(lambda s: teams_with_links(s, period)):
         key = f"linkcheck:{team_id}:{now.date().isoformat()}"
-        if not await door.write(team_id, lambda s, k=key: claim_message(s, k)):
+        if not await door.claim(team_id, key):
             continue
         try:
             out.append(await recheck_month(team_id, period))

@@ -75,12 +75,12 @@ async def all_teams(session: AsyncSession) -> list[Team]:
     return await session.run_sync(teams)
 
 
-def _member_where(team_id, platform, user_id) -> tuple:
+def member_key(team_id, platform, user_id):
     """The one rule of who an account is in a team (SPEC §2 "The same person on two
-    platforms"): the member whose own (platform, user id) it is, else the member it was
-    linked to (`MemberAccount`). Every lookup of a member by account reads this: the member
-    by its id, found through the two unique indexes (an OR of the two would read every
-    member of the team on both engines)."""
+    platforms"): the id of the member whose own (platform, user id) it is, else of the
+    member it was linked to (`MemberAccount`); NULL for no member. Found through the two
+    unique indexes (an OR of the two would read every member of the team on both engines).
+    Values or `bindparam`s."""
     own = aliased(Member)
     mine = (
         select(own.id)
@@ -96,7 +96,12 @@ def _member_where(team_id, platform, user_id) -> tuple:
         )
         .scalar_subquery()
     )
-    return (Member.id == func.coalesce(mine, linked),)
+    return func.coalesce(mine, linked)
+
+
+def _member_where(team_id, platform, user_id) -> tuple:
+    """Every lookup of a member by account reads `member_key`: the member by its id."""
+    return (Member.id == member_key(team_id, platform, user_id),)
 
 
 def unnamed(member: Member | MemberRow) -> bool:

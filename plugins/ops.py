@@ -20,7 +20,7 @@ from bot.dispatch import Call, Later, kpi_command  # noqa: E402
 from bot.identity import superuser_ids  # noqa: E402
 from bot.parse import Args  # noqa: E402
 from bot.send import send_direct  # noqa: E402
-from models.ledger import Refused, claim_message  # noqa: E402
+from models.ledger import Refused  # noqa: E402
 from models.periods import local_now  # noqa: E402
 from models.usecases import reads  # noqa: E402
 
@@ -58,7 +58,7 @@ async def backup_job(now: datetime | None = None) -> backup.Done | None:
     cfg = get_config()
     now = now or local_now(cfg.tz)
     key = f"kpi-backup:{now.date().isoformat()}"
-    if not await door.write(None, lambda s: claim_message(s, key)):
+    if not await door.claim(None, key):
         return None
     try:
         done = await backup.daily(_url(), cfg.kpi_data_dir, cfg.kpi_backup_keep, now)

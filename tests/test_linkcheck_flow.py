@@ -311,9 +311,9 @@ async def test_a_teams_snapshots_fetched_together_are_recorded_in_one_write(
     writes: list[object] = []
     real = door.write
 
-    async def counted(team_id, work):
+    async def counted(team_id, work, **how):
         writes.append(team_id)
-        return await real(team_id, work)
+        return await real(team_id, work, **how)
 
     monkeypatch.setattr(door, "write", counted)
     entries = await rows(Entry)

@@ -847,13 +847,13 @@ async def test_a_self_report_runs_a_fixed_small_number_of_statements(
     """One `/软文` of a registered agent, from event to reply, is one transaction (the
     group's binding is cached). Why each statement:
 
-    SQLite: BEGIN IMMEDIATE (the bot issues it: writers queue instead of failing);
-    PostgreSQL: the team's advisory lock (writes of a team one at a time). Then the
-    message claim (INSERT … ON CONFLICT DO NOTHING: a redelivery writes nothing), the
-    speaker's membership, one SELECT for every rule (settled month, duplicate link, daily
-    cap) joined to the agent's month so far (the reply's score), the entry (INSERT …
-    RETURNING id) and its audit row — on PostgreSQL one statement (WITH … INSERT), and
-    no ping of a connection in steady use."""
+    SQLite: BEGIN IMMEDIATE (the bot issues it: writers queue instead of failing), then
+    the message claim (INSERT … ON CONFLICT DO NOTHING: a redelivery writes nothing).
+    PostgreSQL: the team's advisory lock (writes of a team one at a time) and the claim in
+    one statement (WITH lock … INSERT). Then one SELECT for the speaker's membership and
+    every rule (settled month, duplicate link, daily cap) joined to the agent's month so
+    far (the reply's score), the entry (INSERT … RETURNING id) and its audit row — on
+    PostgreSQL one statement (WITH … INSERT), and no ping of a connection in steady use."""
     from sqlalchemy import event
 
     from bot import db, runtime
@@ -878,8 +878,8 @@ async def test_a_self_report_runs_a_fixed_small_number_of_statements(
         event.remove(sync_engine, "before_cursor_execute", record)
     assert reply.startswith("✅ #2 自建渠道软文 已记录（本月 2/8"), reply
     expected = {
-        "sqlite": ["BEGIN", "INSERT", "SELECT", "SELECT", "INSERT", "INSERT"],
-        "postgresql": ["SELECT", "INSERT", "SELECT", "SELECT", "WITH"],
+        "sqlite": ["BEGIN", "INSERT", "SELECT", "INSERT", "INSERT"],
+        "postgresql": ["WITH", "SELECT", "WITH"],
     }[db.engine().dialect.name]
     assert statements == expected
     if db.engine().dialect.name == "sqlite":  # the whole unit in one hop, on the writer

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from bot import db
 from models.ledger import Refused, get_entry, month_score, revoke
-from models.reports import _CHECKS, SelfReport, log_self_report
+from models.reports import _CHECKS, SelfReport, log_self_report, read_checks
 from models.roster import _MEMBER_ROW, create_team, join_sync
 from models.rubric import load_rubric
 from models.tables import Entry
@@ -39,7 +39,6 @@ async def _setup() -> tuple[int, int]:
 def _report(team_id: int, member_id: int, n: int, rng: random.Random) -> SelfReport:
     item = rng.choice(RUBRIC.self_items())
     at = START + timedelta(hours=n)
-    day = datetime(at.year, at.month, at.day)
     return SelfReport(
         team_id=team_id,
         member_id=member_id,
@@ -52,11 +51,20 @@ def _report(team_id: int, member_id: int, n: int, rng: random.Random) -> SelfRep
         image_file=None,
         period=PERIOD,
         at=at,
-        day_start=day,
-        day_end=day + timedelta(days=1),
         actor="qq:1",
         source=f"qq:bot:g:{n}",
     )
+
+
+def _log(s: Session, r: SelfReport):
+    """`self_report`'s two steps for agent 张三 (qq 1): read the checks, log."""
+    day = datetime(r.at.year, r.at.month, r.at.day)
+    checks = read_checks(
+        s, r.team_id, ("qq", "1"), r.item.key, r.link, r.period, (day, day + timedelta(days=1))
+    )
+    assert checks.member is not None
+    assert checks.member.id == r.member_id
+    return log_self_report(s, RUBRIC, r, BASE, checks)
 
 
 async def test_the_reply_score_is_the_stored_months_score(app):
@@ -98,9 +106,7 @@ async def test_the_reply_score_is_the_stored_months_score(app):
             continue
         report = _report(team_id, member_id, n, rng)
         try:
-            logged = await db.write(
-                team_id, lambda s, r=report: log_self_report(s, RUBRIC, r, BASE)
-            )
+            logged = await db.write(team_id, lambda s, r=report: _log(s, r))
         except Refused:  # a daily cap
             continue
         logged_ids.append(logged.entry_id)
@@ -118,14 +124,16 @@ async def test_the_checks_of_a_report_read_indexes_not_the_whole_entry_table(app
     the plan shows whether an index serves it at this small size)."""
     team_id, member_id = await _setup()
     report = _report(team_id, member_id, 1, random.Random(1))
+    day = datetime(report.at.year, report.at.month, report.at.day)
     params = {
         "team_id": team_id,
+        "platform": "qq",
+        "user_id": "1",
         "period": PERIOD,
         "link": "https://example.com/a",
-        "member_id": member_id,
         "item_key": report.item.key,
-        "day_start": report.day_start,
-        "day_end": report.day_end,
+        "day_start": day,
+        "day_end": day + timedelta(days=1),
     }
 
     def plan(s: Session) -> str:

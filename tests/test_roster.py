@@ -117,11 +117,11 @@ async def test_a_failed_name_refresh_still_answers_the_command(
     await said(app, "/朋友圈", 30001, card="张三")
     real, failed = door.write, []
 
-    async def locked_once(team_id, work):
+    async def locked_once(team_id, work, **how):
         if not failed:
             failed.append(True)
             raise OperationalError("UPDATE member", {}, Exception("database is locked"))
-        return await real(team_id, work)
+        return await real(team_id, work, **how)
 
     monkeypatch.setattr(door, "write", locked_once)
     reply = await said(app, "/我的绩效", 30001, card="张三丰")
@@ -144,9 +144,9 @@ async def test_a_read_with_a_new_group_card_is_one_write_and_shows_the_new_name(
     await said(app, "/朋友圈", 30001, card="张三")
     real, writes = door.write, []
 
-    async def counted(team_id, work):
+    async def counted(team_id, work, **how):
         writes.append(team_id)
-        return await real(team_id, work)
+        return await real(team_id, work, **how)
 
     monkeypatch.setattr(door, "write", counted)
     reply = await said(app, "/我的绩效", 30001, card="张三丰")

@@ -16,12 +16,12 @@ from ..ledger import Refused, get_entry, last_entry_by
 from ..ledger import revoke as revoke_entry
 from ..links import MAX_LINK, normalize_url, too_long
 from ..periods import day_bounds_utc, period_of, utcnow
-from ..reports import SelfReport, log_self_report
+from ..reports import SelfReport, log_self_report, read_checks
 from ..roster import MemberRow, register, rename_member
 from ..rubric import Item
 from ..scoring import MemberScore
 from ..words import first_url, looks_numeric, note_of, parse_int
-from .base import Actor, Policy, Word, speaker
+from .base import Actor, Policy, Word
 from .marks import score_in_month
 
 DEFAULT_MAX_QUANTITY = 1000
@@ -48,10 +48,13 @@ class Reported:
     url: str | None = None  # the link as reported, for its snapshot (SPEC §4)
 
 
-def member_for_report(s: Session, team_id: int, actor: Actor, today) -> MemberRow:
-    """The speaker as an agent of the team, registered on their first report (SPEC §2), with
-    their stored name following their group card; Refused if they left or supervise."""
-    m = speaker(s, team_id, actor)
+def member_for_report(
+    s: Session, team_id: int, actor: Actor, today, found: MemberRow | None
+) -> MemberRow:
+    """The speaker as an agent of the team (`found`: their membership as read), registered
+    on their first report (SPEC §2), with their stored name following their group card;
+    Refused if they left or supervise."""
+    m = found
     if m is None:
         return register(s, team_id, actor.platform, actor.user_id, actor.name, today, actor.key)
     if actor.name and actor.name != m.name and actor.name != actor.user_id:
@@ -111,8 +114,11 @@ def self_report(s: Session, req: ReportRequest, policy: Policy) -> Reported:
 
     now = utcnow()
     today = p.today
-    start, end = day_bounds_utc(today, p.tz)
-    member = member_for_report(s, req.team_id, req.actor, today)
+    period = period_of(now, p.tz)
+    day = day_bounds_utc(today, p.tz)
+    account = (req.actor.platform, req.actor.user_id)
+    checks = read_checks(s, req.team_id, account, item.key, link, period, day)
+    member = member_for_report(s, req.team_id, req.actor, today, checks.member)
     report = SelfReport(
         team_id=req.team_id,
         member_id=member.id,
@@ -123,15 +129,13 @@ def self_report(s: Session, req: ReportRequest, policy: Policy) -> Reported:
         note=note,
         image_url=req.image_url,
         image_file=req.image_file,
-        period=period_of(now, p.tz),
+        period=period,
         at=now,
-        day_start=start,
-        day_end=end,
         actor=req.actor.key,
         source=req.source or "",
         channel=req.actor.channel,
     )
-    logged = log_self_report(s, rub, report, p.commission_base)
+    logged = log_self_report(s, rub, report, p.commission_base, checks)
     return Reported(logged.entry_id, item, quantity, logged.done, logged.score, url)
 
 
