@@ -17,7 +17,14 @@ from sqlalchemy.orm import Session
 
 from models.periods import local_now
 from models.rights import is_current, is_current_supervisor
-from models.roster import MemberRow, binding_and_team, member_row, memberships, rename_member
+from models.roster import (
+    MemberRow,
+    all_teams,
+    binding_and_team,
+    member_row,
+    memberships,
+    rename_member,
+)
 from models.tables import GroupBinding, Member, Team
 from models.text import clean_name
 
@@ -182,6 +189,8 @@ async def build_ctx(bot: Bot, event: Event, *, member: bool = True) -> Ctx | Non
         ctx.binding, ctx.team = await _binding(ctx.platform, ctx.group_id, ctx.self_id)
         if ctx.team is not None and member:
             await door.read(lambda s: load_member(ctx, s))
+        if ctx.team is not None and ctx.is_superuser:
+            _superusers_team[ctx.actor] = ctx.team.id
         return ctx
     async with db.reading() as s:
         # SPEC §2: in private chat only a membership that has not ended names a team.
@@ -192,8 +201,25 @@ async def build_ctx(bot: Bot, event: Event, *, member: bool = True) -> Ctx | Non
             ctx.member = mine[0]
             ctx.team = await s.get(Team, mine[0].team_id)
             ctx.extra["other_teams"] = len(mine) - 1
+        elif ctx.is_superuser:
+            ctx.team = _team_for_superuser(ctx, await all_teams(s))
     ctx.member_loaded = True
     return ctx
+
+
+# A superuser on no team reads any team in private chat (SPEC §4): the only team, else the
+# team of the group they last spoke in (remembered by this process: module state).
+_superusers_team: dict[str, int] = {}
+
+
+def _team_for_superuser(ctx: Ctx, teams: list[Team]) -> Team | None:
+    if len(teams) == 1:
+        return teams[0]
+    last = _superusers_team.get(ctx.actor)
+    found = next((t for t in teams if t.id == last), None)
+    if found is None:
+        ctx.extra["teams"] = [t.name for t in teams]
+    return found
 
 
 def load_member(ctx: Ctx, session: Session) -> None:

@@ -414,7 +414,7 @@ async def _run(route: _Route, ctx: Ctx, arg: UniMessage, turn: _Turn) -> Reply:
     if ctx.group_id is None and cmd.alias not in PRIVATE_OK:
         raise Refused("请在已绑定的群里使用这个命令")
     if ctx.group_id is None and ctx.team is None and cmd.alias not in NO_TEAM_OK:
-        raise Refused("你还不在任何团队里，请先在团队群里报一次或让主管 /入职")
+        raise Refused(_no_team(ctx))
     _check_role(ctx, cmd)
     args = Args.from_message(arg, ctx.self_id)
     check_target_count(args)
@@ -431,6 +431,19 @@ async def _run(route: _Route, ctx: Ctx, arg: UniMessage, turn: _Turn) -> Reply:
     if isinstance(outcome, Refused):
         raise outcome
     return outcome
+
+
+def _no_team(ctx: Ctx) -> str:
+    """Why a private command has no team to read."""
+    teams = ctx.extra.get("teams")
+    if ctx.is_superuser and teams:
+        return (
+            f"机器人有 {len(teams)} 个团队（{'、'.join(teams)}），请先在要查看的团队群里发一条命令"
+            "（如 /状态），再私聊我；或发 /后台 在网页看"
+        )
+    if ctx.is_superuser:
+        return "还没有团队：请先在团队群里 /绑定"
+    return "你还不在任何团队里，请先在团队群里报一次或让主管 /入职"
 
 
 async def _claim_alone(ctx: Ctx) -> bool:

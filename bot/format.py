@@ -42,7 +42,8 @@ def total_line(score: MemberScore, *, pay: bool = True) -> str:
     return line
 
 
-def entry_points(rubric: Rubric, e: Entry) -> str:
+def entry_points(rubric: Rubric, e: Entry, *, fine: bool = True) -> str:
+    """The entry's points (or units), and its fine unless `fine` is False (pay held back)."""
     item = rubric.item(e.item_key)
     if item is None:
         return f"{e.item_key}×{e.quantity}"
@@ -50,7 +51,7 @@ def entry_points(rubric: Rubric, e: Entry) -> str:
         s = fmt_signed(Fraction(item.points) * e.quantity)
     else:
         s = f"+{e.quantity}{item.unit}"
-    if e.fine_cents:
+    if e.fine_cents and fine:
         s += f" 罚款 {yuan(e.fine_cents)}"
     return s
 
@@ -66,13 +67,14 @@ def local_time(at: datetime, tz: ZoneInfo) -> str:
     return to_local(at, tz).strftime("%m-%d %H:%M")
 
 
-def mark_text(rubric: Rubric, e: Entry) -> str:
+def mark_text(rubric: Rubric, e: Entry, *, fine: bool = True) -> str:
     """An entry's item and points, with ×count when a mark counts more than once or half
-    (`业务绩效·回复不及时 ×3 −6`, `人事考核·请假 ×0.5 −0.3`)."""
+    (`业务绩效·回复不及时 ×3 −6`, `人事考核·请假 ×0.5 −0.3`), and its fine unless `fine`
+    is False."""
     item = rubric.item(e.item_key)
     counted = item is not None and item.points is not None and e.quantity != 1
     times = f" ×{e.quantity}" if counted else ""
-    return f"{item_name(rubric, e.item_key)}{times} {entry_points(rubric, e)}"
+    return f"{item_name(rubric, e.item_key)}{times} {entry_points(rubric, e, fine=fine)}"
 
 
 def entry_line(
@@ -106,8 +108,8 @@ def score_card(
     pay: bool = True,
 ) -> str:
     """`/我的绩效`: categories, promotion progress, the month's deductions with ids, total;
-    fines and commission only with `pay` (the member themselves, a supervisor, or
-    KPI_PAY_PUBLIC; SPEC §4)."""
+    fines (the month's and each deduction's) and commission only with `pay` (the member
+    themselves, a supervisor, or KPI_PAY_PUBLIC; SPEC §4)."""
     lines = [f"📋 {member.name} {period} 绩效"]
     for c in score.categories:
         lines.append(f"{c.name} {fmt_points(c.earned)}/{fmt_points(c.max)}")
@@ -125,7 +127,7 @@ def score_card(
     if marks:
         lines.append("扣分/加分：")
         lines += [
-            f"  #{e.id} {mark_text(rubric, e)}" + (f"「{e.note[:30]}」" if e.note else "")
+            f"  #{e.id} {mark_text(rubric, e, fine=pay)}" + (f"「{e.note[:30]}」" if e.note else "")
             for e in marks
         ]
     lines.append(total_line(score, pay=pay))

@@ -24,6 +24,7 @@ from models.tables import Entry
 from tests.utils import (
     BOT_ID,
     GROUP,
+    OTHER_GROUP,
     OWNER,
     SUPER,
     Capture,
@@ -247,10 +248,14 @@ async def test_pay_is_shown_to_supervisors_and_to_each_agent_for_themselves_only
     assert "私聊我发 /我的绩效 2026-10 查看自己的" in theirs
     boss = await said(app, "/排行", OWNER, role="owner")
     assert "¥" not in boss, boss
+    # the group's owner supervises by the group's word, which a private chat does not carry
+    assert boss.splitlines()[-1] == "提成和罚款不在群里显示：发 /后台 在网页看", boss
+    assert (await say(app, private_event("/排行", OWNER)))[0].startswith("❌ ")
+    assert (await said(app, ["/主管 ", at(OWNER)], SUPER, api=[boss_info()]))[0] == "✅"
+    boss = await said(app, "/排行", OWNER, role="owner")
     assert boss.splitlines()[-1] == (
         "提成和罚款不在群里显示：私聊我发 /排行 2026-10 查看，或发 /后台 在网页看"
     ), boss
-    assert (await said(app, ["/主管 ", at(OWNER)], SUPER, api=[boss_info()]))[0] == "✅"
     boss = (await say(app, private_event("/排行", OWNER)))[0]
     assert "罚款 提成" in boss.splitlines()[1], boss
     assert "¥200" in boss, boss
@@ -263,19 +268,58 @@ async def test_a_supervisors_group_reply_shows_no_colleagues_pay(app: App, paid)
     card = await said(app, ["/绩效 ", at(LI)], OWNER, role="owner")
     assert "提成" not in card.splitlines()[-2], card
     assert "提成 ¥" not in card, card
+    assert card.splitlines()[-1] == "提成和罚款不在群里显示：发 /后台 在网页看", card
+    assert (await said(app, ["/主管 ", at(OWNER)], SUPER, api=[boss_info()]))[0] == "✅"
+    card = await said(app, ["/绩效 ", at(LI)], OWNER, role="owner")
     assert card.splitlines()[-1].startswith(
         "提成和罚款不在群里显示：私聊我发 /绩效 李四 2026-10"
     ), card
     preview = await said(app, "/月报", OWNER, role="owner")
     assert "¥" not in preview, preview
     assert "私聊我发 /月报 2026-10 查看" in preview, preview
-    assert (await said(app, ["/主管 ", at(OWNER)], SUPER, api=[boss_info()]))[0] == "✅"
     card = (await say(app, private_event("/绩效 李四", OWNER)))[0]
     assert "罚款 ¥200" in card, card
     assert "提成 ¥" in card, card
     assert "提成和罚款不在群里显示" not in card, card
     preview = "\n".join(await say(app, private_event("/月报", OWNER)))
     assert "¥200" in preview, preview
+
+
+async def test_a_superuser_on_no_team_reads_the_team_in_private_as_the_group_hint_says(
+    app: App, paid
+):
+    """SPEC §4: a superuser reads /排行, /绩效 名字 and /月报 in private chat — of the only
+    team, else of the team whose group they last spoke in."""
+    await october(app)
+    hint = await said(app, "/月报", SUPER)
+    assert "私聊我发 /月报 2026-10 查看" in hint, hint
+    ranking = (await say(app, private_event("/排行", SUPER)))[0]
+    assert ranking.startswith("🏆"), ranking
+    assert "¥200" in ranking, ranking
+    card = (await say(app, private_event("/绩效 李四 2026-10", SUPER)))[0]
+    assert "罚款 ¥200" in card, card
+    assert "提成 ¥" in card, card
+    preview = "\n".join(await say(app, private_event("/月报 2026-10", SUPER)))
+    assert "¥200" in preview, preview
+
+
+async def test_a_superuser_of_several_teams_reads_the_one_whose_group_they_spoke_in(
+    app: App, paid
+):
+    from bot import context
+
+    context._superusers_team.clear()
+    await october(app)
+    await bind(app, OTHER_GROUP, "客服二组")
+    refused = (await say(app, private_event("/排行", SUPER)))[0]
+    assert refused.startswith("❌ 机器人有 2 个团队（客服一组、客服二组），请先在要查看"), refused
+    assert "报一次" not in refused
+    await said(app, "/状态", SUPER)  # in the first team's group
+    ranking = (await say(app, private_event("/排行", SUPER)))[0]
+    assert ranking.startswith("🏆 「客服一组」"), ranking
+    await said(app, "/状态", SUPER, group_id=OTHER_GROUP)
+    ranking = (await say(app, private_event("/排行", SUPER)))[0]
+    assert "客服二组" in ranking.splitlines()[0], ranking
 
 
 async def test_the_group_post_and_its_image_show_no_pay_unless_pay_is_public(

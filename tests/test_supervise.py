@@ -30,6 +30,7 @@ from tests.utils import (
     group_event,
     next_id,
     plain,
+    private_event,
     said,
     say,
 )
@@ -492,11 +493,17 @@ async def test_fine_shows_in_score_card(app: App):
     await agent(app, ZHANG)
     await boss(app, ["/严重投诉 ", at(ZHANG), " 200 辱骂客户"])
     card = await boss(app, ["/绩效 ", at(ZHANG)])
-    assert "  #2 业务绩效·严重投诉 −3 罚款 ¥200「辱骂客户」" in card.splitlines()
-    # the month's fines are pay: in the group the total line holds them back and says where
+    # fines are pay: in the group the card holds them back (the month's and the entry's)
+    # and says where to read them — for the group's owner, who supervises by the group's
+    # word, on the dashboard
+    assert "  #2 业务绩效·严重投诉 −3「辱骂客户」" in card.splitlines(), card
+    assert "¥" not in card, card
     total, hint = card.splitlines()[-2:]
     assert total == "总分 87.3（B）", card
-    assert hint.startswith("提成和罚款不在群里显示：私聊我发 /绩效 张三 "), card
+    assert hint == "提成和罚款不在群里显示：发 /后台 在网页看", card
+    mine = (await say(app, private_event("/我的绩效", ZHANG)))[0]
+    assert "  #2 业务绩效·严重投诉 −3 罚款 ¥200「辱骂客户」" in mine.splitlines(), mine
+    assert mine.splitlines()[-1] == "总分 87.3（B） 罚款 ¥200.00", mine
 
 
 # ---- months ------------------------------------------------------------------------------------
