@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 @dataclass
 class Mention:
     user_id: str
+    name: str = ""  # shown where an @ is text (WeCom: `@名字`, never the userid)
 
 
 @dataclass
@@ -36,7 +37,7 @@ Part = str | Mention | Picture
 def at(user_id: str | None, name: str) -> Part:
     """@ someone by their account on the group's platform, else (a linked member with no
     account there) by name in text."""
-    return Mention(user_id) if user_id else f"@{name} "
+    return Mention(user_id, name) if user_id else f"@{name} "
 
 
 Reply = str | list[Part] | Several | None  # one message, its parts, or several messages
@@ -50,7 +51,7 @@ def to_unimessage(parts: Iterable[Part]) -> UniMessage:
     msg = UniMessage()
     for p in parts:
         if isinstance(p, Mention):
-            msg.append(At("user", p.user_id))
+            msg.append(At("user", p.user_id, display=p.name or None))
             msg.append(Text(" "))
         elif isinstance(p, Picture):
             digest = hashlib.sha256(p.data).hexdigest()[:16]

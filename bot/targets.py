@@ -97,8 +97,9 @@ def lookup_name(ctx: Ctx, user_id: str) -> str | None:
 def actor_of(ctx: Ctx) -> Actor:
     """The speaker as a use case's `Actor` (their group card, their role as this event says)."""
     name = ctx.sender_name
-    if name == ctx.user_id:  # OneBot v12 events carry no group card: asked for it
-        name = lookup_name(ctx, ctx.user_id) or name
+    if name == ctx.user_id:  # events with no name (OneBot v12, WeCom): asked, or the roster's
+        known = ctx.member.name if ctx.member is not None else None
+        name = lookup_name(ctx, ctx.user_id) or known or name
     return Actor(
         platform=ctx.platform,
         user_id=ctx.user_id,

@@ -175,3 +175,27 @@ async def test_people_are_named_by_roster_name_where_no_at_reaches_the_bot(
     assert "指定某人请写成员名单上的名字" in helped, helped
     assert "QQ 号" not in helped, helped
     assert await bot.rows(entries) == before
+
+
+async def test_replies_name_people_by_roster_name_never_by_userid(
+    bot: BotProcess, wecom: WeComSim
+):
+    """WeCom events carry the userid as the sender's name: once the roster names someone,
+    an @ in a reply reads `@名字` and what they log or revoke is signed with that name."""
+    chat = "wrkGroupKefu03"
+    assert (await say(wecom, SUPER, "/绑定 企微三组", chat=chat)).startswith("✅")
+    assert (await say(wecom, "zhouqi", "/朋友圈", chat=chat)).startswith("✅ #")
+    assert (await say(wecom, "sunzhuguan", "/加好友 3", chat=chat)).startswith("✅ #")
+    assert (await say(wecom, SUPER, "/入职 zhouqi 周七", chat=chat)).startswith("✅")
+    assert (await say(wecom, SUPER, "/入职 sunzhuguan 孙主管", chat=chat)).startswith("✅")
+    assert (await say(wecom, SUPER, "/主管 孙主管", chat=chat)).startswith("✅")
+
+    marked = await say(wecom, "sunzhuguan", "/扣分 周七 迟到", chat=chat)
+    assert marked.startswith("✅ #"), marked
+    entry_id = marked.removeprefix("✅ #").split()[0]
+    appealed = await say(wecom, "zhouqi", f"/申诉 #{entry_id} 那天没迟到", chat=chat)
+    assert "@孙主管" in appealed, appealed
+    assert "sunzhuguan" not in appealed, appealed
+    listed = await say(wecom, "sunzhuguan", "/明细 周七", chat=chat)
+    assert "记录人：孙主管" in listed, listed
+    assert "sunzhuguan" not in listed, listed
