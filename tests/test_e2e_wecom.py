@@ -177,9 +177,7 @@ async def test_people_are_named_by_roster_name_where_no_at_reaches_the_bot(
     assert await bot.rows(entries) == before
 
 
-async def test_replies_name_people_by_roster_name_never_by_userid(
-    bot: BotProcess, wecom: WeComSim
-):
+async def test_replies_name_people_by_roster_name_never_by_userid(bot: BotProcess, wecom: WeComSim):
     """WeCom events carry the userid as the sender's name: once the roster names someone,
     an @ in a reply reads `@名字` and what they log or revoke is signed with that name."""
     chat = "wrkGroupKefu03"

@@ -303,9 +303,7 @@ async def test_a_superuser_on_no_team_reads_the_team_in_private_as_the_group_hin
     assert "¥200" in preview, preview
 
 
-async def test_a_superuser_of_several_teams_reads_the_one_whose_group_they_spoke_in(
-    app: App, paid
-):
+async def test_a_superuser_of_several_teams_reads_the_one_whose_group_they_spoke_in(app: App, paid):
     from bot import context
 
     context._superusers_team.clear()
