@@ -195,8 +195,11 @@ async def build_ctx(bot: Bot, event: Event, *, member: bool = True) -> Ctx | Non
     async with db.reading() as s:
         # SPEC §2: in private chat only a membership that has not ended names a team.
         today = ctx.today
-        mine = [m for m in await memberships(s, ctx.platform, ctx.user_id) if is_current(m, today)]
+        every = await memberships(s, ctx.platform, ctx.user_id)
+        mine = [m for m in every if is_current(m, today)]
         mine.sort(key=lambda m: -m.id)
+        if not mine and every:  # they left: the refusal says so (`dispatch._no_team`)
+            ctx.extra["left_on"] = max(m.left_on for m in every if m.left_on is not None)
         if mine:
             ctx.member = mine[0]
             ctx.team = await s.get(Team, mine[0].team_id)

@@ -443,6 +443,8 @@ def _no_team(ctx: Ctx) -> str:
         )
     if ctx.is_superuser:
         return "还没有团队：请先在团队群里 /绑定"
+    if left_on := ctx.extra.get("left_on"):
+        return f"你已于 {left_on} 离职，私聊不再能查看；如需重新入职请联系主管 /入职"
     return "你还不在任何团队里，请先在团队群里报一次或让主管 /入职"
 
 

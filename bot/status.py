@@ -137,7 +137,7 @@ def lines(st: Status) -> str:
     acc = "、".join(f"{'QQ' if p == QQ else p} {n} 个" for p, n in st.accounts.items())
     if st.held:
         shown = "；".join(
-            f"「{t}」{p}{'私信' if dm else ''}{HELD[s]}" for t, p, s, dm in st.held[:5]
+            f"「{t}」{p} {'私信' if dm else '月报'}{HELD[s]}" for t, p, s, dm in st.held[:5]
         )
         more = f" 等 {len(st.held)} 条" if len(st.held) > 5 else ""
         held = f"{shown}{more}（确认后在该团队群里 /重发 月份）"

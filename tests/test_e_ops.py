@@ -276,7 +276,7 @@ async def test_status_for_a_superuser_in_private_and_in_a_group_and_refused_to_o
     assert lines[2].endswith("B"), reply
     assert lines[3] == "在线账号：QQ 1 个", reply
     assert lines[4] == "上次备份：还没有备份过", reply
-    assert lines[5].startswith("待处理的月报：「客服一组」2026-10待确认"), reply
+    assert lines[5].startswith("待处理的月报：「客服一组」2026-10 月报待确认"), reply
     assert lines[6] == "下次结算：2026-12-01 10:00", reply
     assert lines[7] == "下次提醒：未开启", reply
     assert lines[8] == "下次备份：2026-11-20 03:30", reply

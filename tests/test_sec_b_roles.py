@@ -159,7 +159,7 @@ async def test_a_member_who_left_last_month_gets_no_private_ranking_or_dashboard
     set_clock(NOW)
     for command in ("/排行", "/我的绩效"):
         reply = plain((await say(app, private_event(command, ZHANG)))[0])
-        assert reply.startswith("❌ 你还不在任何团队里"), (command, reply)
+        assert reply.startswith("❌ 你已于 2026-10-10 离职，私聊不再能查看"), (command, reply)
     reply = plain((await say(app, private_event("/后台", ZHANG)))[0])
     assert reply.startswith("❌ "), reply
     assert "http" not in reply
