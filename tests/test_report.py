@@ -850,13 +850,14 @@ async def test_a_self_report_runs_a_fixed_small_number_of_statements(
     SQLite: BEGIN IMMEDIATE (the bot issues it: writers queue instead of failing), then
     the message claim (INSERT … ON CONFLICT DO NOTHING: a redelivery writes nothing).
     PostgreSQL: the team's advisory lock (writes of a team one at a time) and the claim in
-    one statement (WITH lock … INSERT). Then one SELECT for the speaker's membership and
+    one statement (WITH lock … INSERT), sent with the BEGIN in one round trip (psycopg's
+    pipeline, past SQLAlchemy's execute: `bot.door._with_begin`). Then one SELECT for the speaker's membership and
     every rule (settled month, duplicate link, daily cap) joined to the agent's month so
     far (the reply's score), the entry (INSERT … RETURNING id) and its audit row — on
     PostgreSQL one statement (WITH … INSERT), and no ping of a connection in steady use."""
     from sqlalchemy import event
 
-    from bot import db, runtime
+    from bot import db, door, runtime
 
     # The month's rules are remembered RULES_TTL (5 s); a loaded machine may take longer
     # between the two reports, and then reads them again (two SELECTs): not the hot path.
@@ -870,6 +871,13 @@ async def test_a_self_report_runs_a_fixed_small_number_of_statements(
         statements.append(statement.split()[0].upper())
         threads.add(threading.current_thread().name)
 
+    real_first = door._with_begin
+
+    def first(conn, statement, params):
+        record(conn, None, str(statement.compile(dialect=conn.dialect)))
+        return real_first(conn, statement, params)
+
+    monkeypatch.setattr(door, "_with_begin", first)
     sync_engine = db.write_engine()
     event.listen(sync_engine, "before_cursor_execute", record)
     try:
