@@ -851,9 +851,9 @@ async def test_a_self_report_runs_a_fixed_small_number_of_statements(
     the message claim (INSERT … ON CONFLICT DO NOTHING: a redelivery writes nothing).
     PostgreSQL: the team's advisory lock (writes of a team one at a time) and the claim in
     one statement (WITH lock … INSERT), sent with the BEGIN in one round trip (psycopg's
-    pipeline, past SQLAlchemy's execute: `bot.door._with_begin`). Then one SELECT for the speaker's membership and
-    every rule (settled month, duplicate link, daily cap) joined to the agent's month so
-    far (the reply's score), the entry (INSERT … RETURNING id) and its audit row — on
+    pipeline, past SQLAlchemy's execute: `bot.door._with_begin`). Then one SELECT for the
+    speaker's membership and every rule (settled month, duplicate link, daily cap) joined
+    to the agent's month so far (the reply's score), the entry (INSERT … RETURNING id) and its audit row — on
     PostgreSQL one statement (WITH … INSERT), and no ping of a connection in steady use."""
     from sqlalchemy import event
 
