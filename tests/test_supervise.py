@@ -487,6 +487,70 @@ async def test_fine_is_required(app: App, amount: str):
     assert len(await entries()) == 1
 
 
+FINE_RANGE = "罚款金额必须在 0–100000 元之间，收到"
+SEVERE_USAGE = "\n用法：/严重投诉 @某人 <罚款金额> [备注]"
+
+
+@pytest.mark.parametrize(
+    ("said", "why"),
+    [
+        (" 100001 太过分", f"{FINE_RANGE} 100001"),
+        (" 200000 太多", f"{FINE_RANGE} 200000"),
+        (" 202611 太多", f"{FINE_RANGE} 202611"),
+        (" 罚款200 罚款300", "写了 2 个罚款金额（罚款200、罚款300），请只写一个"),
+        (" 罚款 200.555", "罚款金额最多两位小数（到分），收到 罚款 200.555"),
+    ],
+)
+async def test_a_fine_that_is_not_one_amount_in_range_is_refused_as_such(app: App, said, why):
+    """Not `❌ 月份 100001 无效`, not 2026-11 then a request for the fine, not ¥200 with the
+    second fine as the note (SPEC §3, decided)."""
+    await bind(app)
+    await agent(app, ZHANG)
+    reply = await boss(app, ["/严重投诉 ", at(ZHANG), said])
+    assert reply == f"❌ {why}{SEVERE_USAGE}"
+    assert len(await entries()) == 1
+
+
+async def test_a_month_word_before_the_fine_does_not_hide_it(app: App):
+    await bind(app)
+    await agent(app, ZHANG)
+    reply = await boss(app, ["/严重投诉 ", at(ZHANG), " 12月 300 测试"])
+    assert reply == (
+        "✅ #2 张三 业务绩效·严重投诉 −3 罚款 ¥300（2025-12 业务绩效 47/50，总分 87.0）"
+    )
+    e = await entry(2)
+    assert (e.period, e.fine_cents, e.note) == ("2025-12", 30000, "测试")
+
+
+@pytest.mark.parametrize(
+    ("content", "said", "item"),
+    [
+        (["/扣分 ", at(ZHANG), " 迟到 罚款 200"], "罚款 200", "迟到"),
+        (["/扣分 ", at(ZHANG), " 迟到 罚200元"], "罚200元", "迟到"),
+        ("/投诉 李四 回复慢 罚款 200", "罚款 200", "客户投诉"),
+        ("/投诉 李四 回复慢 ¥200", "¥200", "客户投诉"),
+        ("/投诉 李四 回复慢 200元", "200元", "客户投诉"),
+    ],
+)
+async def test_a_fine_on_an_item_without_one_is_refused_not_dropped(app: App, content, said, item):
+    """It was stored as the note under a ✅: the boss believed he had fined someone."""
+    await bind(app)
+    await agent(app, ZHANG)
+    await agent(app, LI)
+    reply = await boss(app, content)
+    first = reply.splitlines()[0]
+    assert first == f"❌ {item}不带罚款，没有登记（收到 {said}）。要罚款请用严重投诉", reply
+    assert len(await entries()) == 2
+
+
+async def test_a_bare_number_in_a_complaint_note_stays_note(app: App):
+    await bind(app)
+    await agent(app, LI)
+    reply = await boss(app, "/投诉 李四 让客户等了 30 分钟")
+    assert reply == "✅ #2 李四 业务绩效·客户投诉 −3（本月业务绩效 47/50，总分 87.3）"
+    assert (await entry(2)).note == "让客户等了 30 分钟"
+
+
 async def test_fine_shows_in_score_card(app: App):
     await bind(app)
     await agent(app, ZHANG)
