@@ -264,6 +264,40 @@ async def test_category_is_clamped_at_zero(app: App):
     )
 
 
+async def test_a_bonus_on_a_category_below_zero_says_it_is_still_below_zero(app: App):
+    """王五's 人事考核 was at 0 after 12 late arrivals; the bonus was answered `已满分`."""
+    await bind(app)
+    await agent(app, WANG)
+    await boss(app, ["/扣分 ", at(WANG), " 迟到 12"])
+    reply = await boss(app, ["/加分 ", at(WANG), " 培训讲师"])
+    assert reply == (
+        "✅ #3 王五 人事考核·培训讲师 +1（本月人事考核 0/10，总分 80.3）\n"
+        "⚠ 人事考核仍低于 0 分（按 0 分计），这次加分不改变得分"
+    )
+    reply = await boss(app, ["/培训讲师 ", at(WANG), " 2"])
+    assert reply.splitlines()[0] == (
+        "✅ #4 王五 人事考核·培训讲师 ×2 +2（本月人事考核 1/10，总分 81.3）"
+    )
+    assert reply.splitlines()[1] == "⚠ 人事考核原低于 0 分（按 0 分计），这次实际 +1"
+
+
+async def test_a_deduction_that_bonuses_above_the_max_absorb_says_so(app: App):
+    await bind(app)
+    await agent(app, ZHANG)
+    await boss(app, ["/培训讲师 ", at(ZHANG), " 2"])
+    reply = await boss(app, ["/迟到 ", at(ZHANG)])
+    assert reply == (
+        "✅ #3 张三 人事考核·迟到 −1（本月人事考核 10/10，总分 90.3）\n"
+        "⚠ 人事考核加分超出满分的部分抵掉了这次扣分，得分不变"
+    )
+    reply = await boss(app, ["/迟到 ", at(ZHANG), " 3"])
+    assert reply == (
+        "✅ #4 张三 人事考核·迟到 ×3 −3（本月人事考核 8/10，总分 88.3）\n"
+        "⚠ 人事考核加分超出满分的部分抵掉一部分，这次实际 −2\n"
+        "⚠ 2 分钟内已给 张三 登记过迟到（#3），如是重复请 /撤销 #4"
+    )
+
+
 async def test_deduct_unregistered_person_registers_them_by_group_card(app: App):
     await bind(app)
     event = group_event(["/投诉 ", at(40001)], OWNER, role="owner")

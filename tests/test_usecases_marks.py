@@ -17,7 +17,7 @@ from models.usecases.base import Person, Word
 from models.usecases.marks import (
     MarkRequest,
     RevokeRequest,
-    cap_effect,
+    cap_bite,
     mark,
     revoke,
 )
@@ -221,10 +221,32 @@ async def test_the_same_mark_for_another_month_is_no_repeat(udb):
 
 async def test_a_category_at_its_floor_makes_a_further_deduction_ineffective(udb):
     done = await udb.run(lambda s: mark(s, req(udb, "@30001", "迟到", "10"), POLICY))
-    assert cap_effect(POLICY.rubric, done.lines[0].score, done.item, 10) == -10
+    assert cap_bite(POLICY.rubric, done.lines[0].score, done.item, 10) is None
     more = await udb.run(lambda s: mark(s, req(udb, "@30001", "迟到"), POLICY))
     assert more.lines[0].score.category("hr").earned == 0
-    assert cap_effect(POLICY.rubric, more.lines[0].score, more.item, 1) == 0
+    bite = cap_bite(POLICY.rubric, more.lines[0].score, more.item, 1)
+    assert (bite.meant, bite.gained, bite.end) == (-1, 0, "floor")
+
+
+async def test_the_cap_bite_names_the_end_that_cut_the_mark(udb):
+    """A bonus on a category below 0 before the floor is cut by the floor (it was once called
+    full); a deduction after bonuses above the max is cut by the cap (once called the floor)."""
+
+    def bite(done, quantity=1):
+        b = cap_bite(POLICY.rubric, done.lines[0].score, done.item, quantity)
+        return (b.meant, b.gained, b.end)
+
+    await udb.run(lambda s: mark(s, req(udb, "@30001", "迟到", "12"), POLICY))
+    low = await udb.run(lambda s: mark(s, req(udb, "@30001", "培训讲师", sign=+1), POLICY))
+    assert low.lines[0].score.category("hr").earned == 0
+    assert bite(low) == (1, 0, "floor")
+    two = await udb.run(lambda s: mark(s, req(udb, "@30001", "培训讲师", "2", sign=+1), POLICY))
+    assert bite(two, 2) == (2, 1, "floor")  # from −1 to +1: one point counts
+    full = await udb.run(lambda s: mark(s, req(udb, "@30002", "培训讲师", sign=+1), POLICY))
+    assert bite(full) == (1, 0, "top")
+    over = await udb.run(lambda s: mark(s, req(udb, "@30002", "迟到", "3"), POLICY))
+    assert over.lines[0].score.category("hr").earned == 8
+    assert bite(over, 3) == (-3, -2, "top")
 
 
 async def test_several_people_at_once_all_or_none(udb):

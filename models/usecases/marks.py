@@ -285,14 +285,34 @@ def _without_item(words: list[Word], names_item) -> tuple[list[Word], Word | Non
     return words, None
 
 
-def cap_effect(rub: Rubric, score: MemberScore, item: Item, quantity: int | Fraction) -> Fraction:
-    """What a mark of `item` × `quantity` changed of its category, once the category's cap
-    (or its floor of 0) is applied: equal to the points meant unless the cap bites."""
+@dataclass(frozen=True)
+class CapBite:
+    """What the category's cap or floor did to a mark (SPEC §3, decided: said with ⚠)."""
+
+    meant: Fraction  # points × quantity
+    gained: Fraction  # what the category's score changed by
+    end: str  # "top": it is (still) above its max; "floor": it is (still) below 0
+
+
+def cap_bite(
+    rub: Rubric, score: MemberScore, item: Item, quantity: int | Fraction
+) -> CapBite | None:
+    """How the category's cap or its floor of 0 cut a mark of `item` × `quantity` (None when
+    it counts in full), and which end did: a bonus on a category below 0 before the floor
+    is cut by the floor, not by the cap; a deduction after bonuses above the max by the
+    cap, not by the floor."""
     c = score.category(item.category)
     base = c.max if rub.category(item.category).kind == "deduction" else Fraction(0)
     after = base + sum((i.points for i in c.items), Fraction(0))
     meant = Fraction(item.points or 0) * quantity
-    return _within(after, c.max) - _within(after - meant, c.max)
+    gained = _within(after, c.max) - _within(after - meant, c.max)
+    if gained == meant:
+        return None
+    if meant > 0:
+        end = "top" if after > c.max else "floor"
+    else:
+        end = "floor" if after < 0 else "top"
+    return CapBite(meant, gained, end)
 
 
 def _within(x: Fraction, top: Fraction) -> Fraction:
