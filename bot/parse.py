@@ -17,14 +17,13 @@ from models.words import (  # noqa: F401 (the words people type: read in models,
     MAX_NOTE,
     URL_RE,
     clip_echo,
-    find_fine,
+    find_fines,
     first_url,
     looks_numeric,
     note_of,
     parse_days,
     parse_entry_id,
     parse_int,
-    parse_money,
 )
 
 

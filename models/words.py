@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from fractions import Fraction
 
 from .ledger import Refused
@@ -76,41 +76,40 @@ def clip_echo(text: str) -> str:
     return _LONG_RUN.sub(lambda m: m.group(0)[:20] + "…", text)
 
 
-def parse_money(word: str) -> Decimal | None:
-    w = unicodedata.normalize("NFKC", word).strip()
-    for mark in FINE_WORDS:
-        w = w.removeprefix(mark)
-    w = w.removeprefix("¥").removeprefix("￥").removesuffix("元").removesuffix("块").strip()
-    w = w.removeprefix("¥")
-    if not re.fullmatch(r"[+-]?\d+(\.\d{1,2})?", w):
-        return None
-    try:
-        return Decimal(w)
-    except InvalidOperation:
-        return None
-
-
 FINE_WORDS = ("罚款", "罚金", "罚")
-_AMOUNT = r"[+-]?\d+(?:\.\d{1,2})?"
-_MONEY = re.compile(rf"(罚款|罚金|罚)?[¥￥]?({_AMOUNT})(元|块)?")
+_AMOUNT = r"[+-]?\d+(?:\.\d+)?"
+_MONEY = re.compile(rf"(罚款|罚金|罚)?([¥￥])?({_AMOUNT})(元|块)?")
 
 
-def find_fine(words: list[str]) -> tuple[int, int, Decimal] | None:
-    """Where a fine is among a supervisor's words, as (start, end, yuan).
+def is_number(word: str) -> bool:
+    """A plain number as digits, maybe with decimals (`200`, `202611`, `2026.11`): read as
+    a fine where an item takes one, never as a month (SPEC §3, decided)."""
+    return bool(re.fullmatch(_AMOUNT, unicodedata.normalize("NFKC", word).strip()))
 
-    People write it first (`200`, `¥200`, `200元`) or after the reason, marked as money:
-    `罚款200`, `罚款 200`, `罚200元`, `¥200`, `200元`. A bare number after the reason is
-    not taken as a fine (it may be part of the note)."""
-    for i, word in enumerate(words):
-        w = unicodedata.normalize("NFKC", word).strip()
+
+def find_fines(words: list[str], bare_at: int | None = 0) -> list[tuple[int, int, Decimal]]:
+    """Every fine among a supervisor's words, as (start, end, yuan), with as many decimals
+    as were typed (the caller checks the range and the cents).
+
+    People write it first (`200`, `¥200`, `200元`: a bare number counts at `bare_at` only)
+    or after the reason, marked as money: `罚款200`, `罚款 200`, `罚200元`, `¥200`, `200元`.
+    A bare number elsewhere is not a fine (it may be part of the note)."""
+    found: list[tuple[int, int, Decimal]] = []
+    i = 0
+    while i < len(words):
+        w = unicodedata.normalize("NFKC", words[i]).strip()
         if w in FINE_WORDS and i + 1 < len(words):
-            amount = parse_money(words[i + 1])
-            if amount is not None:
-                return i, i + 2, amount
+            nxt = unicodedata.normalize("NFKC", words[i + 1]).strip()
+            if m := _MONEY.fullmatch(nxt):
+                if not m.group(1):
+                    found.append((i, i + 2, Decimal(m.group(3))))
+                    i += 2
+                    continue
         m = _MONEY.fullmatch(w)
-        if m and (i == 0 or m.group(1) or m.group(3) or w[0] in "¥￥"):
-            return i, i + 1, Decimal(m.group(2))
-    return None
+        if m and (i == bare_at or m.group(1) or m.group(2) or m.group(4)):
+            found.append((i, i + 1, Decimal(m.group(3))))
+        i += 1
+    return found
 
 
 def parse_entry_id(word: str) -> int | None:

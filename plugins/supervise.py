@@ -24,7 +24,7 @@ from models.usecases.marks import (
     MarkRequest,
     Revoked,
     RevokeRequest,
-    cap_effect,
+    cap_bite,
     mark,
     revoke,
 )
@@ -67,21 +67,28 @@ def _marked(done: Marked) -> str:
     return "\n".join(lines)
 
 
+# (a bonus?, the end that cut it, cut whole?) → the warning, by category name and what counted
+_CAP_NOTES = {
+    (True, "top", True): "{c}已满分，这次加分不改变得分",
+    (True, "top", False): "{c}满分 {max}，这次实际 {gained}",
+    (True, "floor", True): "{c}仍低于 0 分（按 0 分计），这次加分不改变得分",
+    (True, "floor", False): "{c}原低于 0 分（按 0 分计），这次实际 {gained}",
+    (False, "top", True): "{c}加分超出满分的部分抵掉了这次扣分，得分不变",
+    (False, "top", False): "{c}加分超出满分的部分抵掉一部分，这次实际 {gained}",
+    (False, "floor", True): "{c}已扣到 0 分，这次扣分不改变得分",
+    (False, "floor", False): "{c}最低 0 分，这次实际 {gained}",
+}
+
+
 def _cap_note(rub: Rubric, score: MemberScore, item: Item, quantity: int | Fraction) -> str:
     """SPEC §3 "Replies in plain words": a bonus or deduction that the category's cap (or
-    its floor of 0) makes ineffective, or partly, says so."""
-    c = score.category(item.category)
-    meant = Fraction(item.points or 0) * quantity
-    gained = cap_effect(rub, score, item, quantity)
-    if gained == meant:
+    its floor of 0) makes ineffective, or partly, says so, naming the end that cut it."""
+    bite = cap_bite(rub, score, item, quantity)
+    if bite is None:
         return ""
-    if gained == 0 and meant > 0:
-        return f"\n⚠ {c.name}已满分，这次加分不改变得分"
-    if gained == 0:
-        return f"\n⚠ {c.name}已扣到 0 分，这次扣分不改变得分"
-    if meant > 0:
-        return f"\n⚠ {c.name}满分 {fmt_points(c.max)}，这次实际 {fmt_signed(gained)}"
-    return f"\n⚠ {c.name}最低 0 分，这次实际 {fmt_signed(gained)}"
+    c = score.category(item.category)
+    note = _CAP_NOTES[bite.meant > 0, bite.end, bite.gained == 0]
+    return "\n⚠ " + note.format(c=c.name, max=fmt_points(c.max), gained=fmt_signed(bite.gained))
 
 
 @kpi_command(COMMANDS["deduct"])

@@ -265,6 +265,40 @@ async def test_category_is_clamped_at_zero(app: App):
     )
 
 
+async def test_a_bonus_on_a_category_below_zero_says_it_is_still_below_zero(app: App):
+    """王五's 人事考核 was at 0 after 12 late arrivals; the bonus was answered `已满分`."""
+    await bind(app)
+    await agent(app, WANG)
+    await boss(app, ["/扣分 ", at(WANG), " 迟到 12"])
+    reply = await boss(app, ["/加分 ", at(WANG), " 培训讲师"])
+    assert reply == (
+        "✅ #3 王五 人事考核·培训讲师 +1（本月人事考核 0/10，总分 80.3）\n"
+        "⚠ 人事考核仍低于 0 分（按 0 分计），这次加分不改变得分"
+    )
+    reply = await boss(app, ["/培训讲师 ", at(WANG), " 2"])
+    assert reply.splitlines()[0] == (
+        "✅ #4 王五 人事考核·培训讲师 ×2 +2（本月人事考核 1/10，总分 81.3）"
+    )
+    assert reply.splitlines()[1] == "⚠ 人事考核原低于 0 分（按 0 分计），这次实际 +1"
+
+
+async def test_a_deduction_that_bonuses_above_the_max_absorb_says_so(app: App):
+    await bind(app)
+    await agent(app, ZHANG)
+    await boss(app, ["/培训讲师 ", at(ZHANG), " 2"])
+    reply = await boss(app, ["/迟到 ", at(ZHANG)])
+    assert reply == (
+        "✅ #3 张三 人事考核·迟到 −1（本月人事考核 10/10，总分 90.3）\n"
+        "⚠ 人事考核加分超出满分的部分抵掉了这次扣分，得分不变"
+    )
+    reply = await boss(app, ["/迟到 ", at(ZHANG), " 3"])
+    assert reply == (
+        "✅ #4 张三 人事考核·迟到 ×3 −3（本月人事考核 8/10，总分 88.3）\n"
+        "⚠ 人事考核加分超出满分的部分抵掉一部分，这次实际 −2\n"
+        "⚠ 2 分钟内已给 张三 登记过迟到（#3），如是重复请 /撤销 #4"
+    )
+
+
 async def test_deduct_unregistered_person_registers_them_by_group_card(app: App):
     await bind(app)
     event = group_event(["/投诉 ", at(40001)], OWNER, role="owner")
@@ -486,6 +520,70 @@ async def test_fine_is_required(app: App, amount: str):
         "❌ 严重投诉需要写罚款金额（元），例如 200\n用法：/严重投诉 @某人 <罚款金额> [备注]"
     )
     assert len(await entries()) == 1
+
+
+FINE_RANGE = "罚款金额必须在 0–100000 元之间，收到"
+SEVERE_USAGE = "\n用法：/严重投诉 @某人 <罚款金额> [备注]"
+
+
+@pytest.mark.parametrize(
+    ("said", "why"),
+    [
+        (" 100001 太过分", f"{FINE_RANGE} 100001"),
+        (" 200000 太多", f"{FINE_RANGE} 200000"),
+        (" 202611 太多", f"{FINE_RANGE} 202611"),
+        (" 罚款200 罚款300", "写了 2 个罚款金额（罚款200、罚款300），请只写一个"),
+        (" 罚款 200.555", "罚款金额最多两位小数（到分），收到 罚款 200.555"),
+    ],
+)
+async def test_a_fine_that_is_not_one_amount_in_range_is_refused_as_such(app: App, said, why):
+    """Not `❌ 月份 100001 无效`, not 2026-11 then a request for the fine, not ¥200 with the
+    second fine as the note (SPEC §3, decided)."""
+    await bind(app)
+    await agent(app, ZHANG)
+    reply = await boss(app, ["/严重投诉 ", at(ZHANG), said])
+    assert reply == f"❌ {why}{SEVERE_USAGE}"
+    assert len(await entries()) == 1
+
+
+async def test_a_month_word_before_the_fine_does_not_hide_it(app: App):
+    await bind(app)
+    await agent(app, ZHANG)
+    reply = await boss(app, ["/严重投诉 ", at(ZHANG), " 12月 300 测试"])
+    assert reply == (
+        "✅ #2 张三 业务绩效·严重投诉 −3 罚款 ¥300（2025-12 业务绩效 47/50，总分 87.0）"
+    )
+    e = await entry(2)
+    assert (e.period, e.fine_cents, e.note) == ("2025-12", 30000, "测试")
+
+
+@pytest.mark.parametrize(
+    ("content", "said", "item"),
+    [
+        (["/扣分 ", at(ZHANG), " 迟到 罚款 200"], "罚款 200", "迟到"),
+        (["/扣分 ", at(ZHANG), " 迟到 罚200元"], "罚200元", "迟到"),
+        ("/投诉 李四 回复慢 罚款 200", "罚款 200", "客户投诉"),
+        ("/投诉 李四 回复慢 ¥200", "¥200", "客户投诉"),
+        ("/投诉 李四 回复慢 200元", "200元", "客户投诉"),
+    ],
+)
+async def test_a_fine_on_an_item_without_one_is_refused_not_dropped(app: App, content, said, item):
+    """It was stored as the note under a ✅: the boss believed he had fined someone."""
+    await bind(app)
+    await agent(app, ZHANG)
+    await agent(app, LI)
+    reply = await boss(app, content)
+    first = reply.splitlines()[0]
+    assert first == f"❌ {item}不带罚款，没有登记（收到 {said}）。要罚款请用严重投诉", reply
+    assert len(await entries()) == 2
+
+
+async def test_a_bare_number_in_a_complaint_note_stays_note(app: App):
+    await bind(app)
+    await agent(app, LI)
+    reply = await boss(app, "/投诉 李四 让客户等了 30 分钟")
+    assert reply == "✅ #2 李四 业务绩效·客户投诉 −3（本月业务绩效 47/50，总分 87.3）"
+    assert (await entry(2)).note == "让客户等了 30 分钟"
 
 
 async def test_fine_shows_in_score_card(app: App):

@@ -9,7 +9,7 @@ from fractions import Fraction
 import pytest
 
 from models.ledger import Refused
-from models.periods import current_period, shift_period
+from models.periods import current_period, parse_period, shift_period
 from models.rights import SELF_MARK, SELF_REVOKE
 from models.roster import audit_sentences
 from models.tables import AuditLog, Settlement
@@ -17,7 +17,7 @@ from models.usecases.base import Person, Word
 from models.usecases.marks import (
     MarkRequest,
     RevokeRequest,
-    cap_effect,
+    cap_bite,
     mark,
     revoke,
 )
@@ -92,6 +92,84 @@ async def test_a_fine_is_stored_in_cents_and_taken_from_the_commission(udb):
         await udb.run(lambda s: mark(s, req(udb, "@30001", "严重投诉"), POLICY))
 
 
+async def test_the_first_number_of_a_fine_item_is_the_fine_even_one_that_reads_as_a_month(udb):
+    """SPEC §3, decided: `100001`, `200000` and `202611` are fines out of range (they were
+    refused as a bad month, or `202611` taken as 2026-11 and then asked for the fine)."""
+    for said in ("100001", "200000", "202611"):
+        with pytest.raises(Refused) as refused:
+            await udb.run(
+                lambda s, w=said: mark(s, req(udb, "@30001", "严重投诉", w, "太多"), POLICY)
+            )
+        assert str(refused.value) == f"罚款金额必须在 0–100000 元之间，收到 {said}"
+    assert await udb.rows("SELECT id FROM entry") == []
+    top = await udb.run(lambda s: mark(s, req(udb, "@30001", "严重投诉", "100000"), POLICY))
+    assert top.lines[0].entry.fine_cents == 10000000
+    dotted = await udb.run(lambda s: mark(s, req(udb, "@30002", "严重投诉", "2026.11"), POLICY))
+    assert (dotted.period, dotted.lines[0].entry.fine_cents) == (current_period(TZ), 202611)
+
+
+async def test_a_month_word_before_or_after_the_fine_is_the_month(udb):
+    last = shift_period(current_period(TZ), -1)
+    for said in (
+        ("上月", "300", "测试"),
+        ("300", "上月", "测试"),
+        ("300", last.replace("-", ""), "测试"),
+    ):
+        done = await udb.run(lambda s, w=said: mark(s, req(udb, "@30001", "严重投诉", *w), POLICY))
+        assert (done.period, done.lines[0].entry.fine_cents) == (last, 30000), said
+    december = await udb.run(
+        lambda s: mark(s, req(udb, "@30002", "严重投诉", "12月", "300", "测试"), POLICY)
+    )
+    assert december.period == parse_period("12月", TZ)
+    rows = await udb.rows(
+        "SELECT fine_cents, note FROM entry WHERE member_id = :m", m=udb.ids["30002"]
+    )
+    assert rows == [(30000, "测试")]
+
+
+@pytest.mark.parametrize(
+    ("said", "why"),
+    [
+        (("罚款200", "罚款300"), "写了 2 个罚款金额（罚款200、罚款300），请只写一个"),
+        (("200", "辱骂客户", "罚款", "300"), "写了 2 个罚款金额（200、罚款 300），请只写一个"),
+        (("200.555", "测试"), "罚款金额最多两位小数（到分），收到 200.555"),
+        (("辱骂客户", "罚 200.555元"), "罚款金额最多两位小数（到分），收到 罚 200.555元"),
+        (("罚款", "-200"), "罚款金额必须在 0–100000 元之间，收到 罚款 -200"),
+    ],
+    ids=["two-marked", "bare-and-marked", "three-decimals", "marked-three-decimals", "negative"],
+)
+async def test_a_fine_that_is_not_one_amount_in_cents_is_refused_and_nothing_written(
+    udb, said, why
+):
+    words_said = [p for w in said for p in w.split(" ")]
+    with pytest.raises(Refused) as refused:
+        await udb.run(lambda s: mark(s, req(udb, "@30001", "严重投诉", *words_said), POLICY))
+    assert str(refused.value) == why
+    assert await udb.rows("SELECT id FROM entry") == []
+    assert await udb.rows("SELECT id FROM auditlog") == []
+
+
+@pytest.mark.parametrize(
+    "fine", [("罚款", "200"), ("罚款200",), ("罚200元",), ("¥200",), ("200元",)]
+)
+async def test_a_fine_on_an_item_that_takes_none_is_refused_naming_the_one_that_does(udb, fine):
+    """It was dropped into the note while the reply said ✅ (SPEC §3, decided)."""
+    said = " ".join(fine)
+    with pytest.raises(Refused) as refused:
+        await udb.run(lambda s: mark(s, req(udb, "@30001", "迟到", *fine), POLICY))
+    assert str(refused.value) == f"迟到不带罚款，没有登记（收到 {said}）。要罚款请用严重投诉"
+    with pytest.raises(Refused, match="客户投诉不带罚款"):
+        await udb.run(
+            lambda s: mark(s, req(udb, "钱二", "回复慢", *fine, item="complaint"), POLICY)
+        )
+    assert await udb.rows("SELECT id FROM entry") == []
+    done = await udb.run(
+        lambda s: mark(s, req(udb, "钱二", "让客户等了", "30", "分钟", item="complaint"), POLICY)
+    )
+    assert done.lines[0].entry.fine_cents == 0
+    assert await udb.rows("SELECT note FROM entry") == [("让客户等了 30 分钟",)]
+
+
 async def test_a_mark_for_an_earlier_month_counts_there_a_future_one_is_refused(udb):
     last = shift_period(current_period(TZ), -1)
     done = await udb.run(lambda s: mark(s, req(udb, "@30001", "迟到", last), POLICY))
@@ -143,10 +221,32 @@ async def test_the_same_mark_for_another_month_is_no_repeat(udb):
 
 async def test_a_category_at_its_floor_makes_a_further_deduction_ineffective(udb):
     done = await udb.run(lambda s: mark(s, req(udb, "@30001", "迟到", "10"), POLICY))
-    assert cap_effect(POLICY.rubric, done.lines[0].score, done.item, 10) == -10
+    assert cap_bite(POLICY.rubric, done.lines[0].score, done.item, 10) is None
     more = await udb.run(lambda s: mark(s, req(udb, "@30001", "迟到"), POLICY))
     assert more.lines[0].score.category("hr").earned == 0
-    assert cap_effect(POLICY.rubric, more.lines[0].score, more.item, 1) == 0
+    bite = cap_bite(POLICY.rubric, more.lines[0].score, more.item, 1)
+    assert (bite.meant, bite.gained, bite.end) == (-1, 0, "floor")
+
+
+async def test_the_cap_bite_names_the_end_that_cut_the_mark(udb):
+    """A bonus on a category below 0 before the floor is cut by the floor (it was once called
+    full); a deduction after bonuses above the max is cut by the cap (once called the floor)."""
+
+    def bite(done, quantity=1):
+        b = cap_bite(POLICY.rubric, done.lines[0].score, done.item, quantity)
+        return (b.meant, b.gained, b.end)
+
+    await udb.run(lambda s: mark(s, req(udb, "@30001", "迟到", "12"), POLICY))
+    low = await udb.run(lambda s: mark(s, req(udb, "@30001", "培训讲师", sign=+1), POLICY))
+    assert low.lines[0].score.category("hr").earned == 0
+    assert bite(low) == (1, 0, "floor")
+    two = await udb.run(lambda s: mark(s, req(udb, "@30001", "培训讲师", "2", sign=+1), POLICY))
+    assert bite(two, 2) == (2, 1, "floor")  # from −1 to +1: one point counts
+    full = await udb.run(lambda s: mark(s, req(udb, "@30002", "培训讲师", sign=+1), POLICY))
+    assert bite(full) == (1, 0, "top")
+    over = await udb.run(lambda s: mark(s, req(udb, "@30002", "迟到", "3"), POLICY))
+    assert over.lines[0].score.category("hr").earned == 8
+    assert bite(over, 3) == (-3, -2, "top")
 
 
 async def test_several_people_at_once_all_or_none(udb):

@@ -25,7 +25,7 @@ from ..rubric import Item, Rubric
 from ..scoring import MemberScore
 from ..settlement import rules_in_force
 from ..tables import Member
-from ..words import find_fine, looks_numeric, note_of, parse_days
+from ..words import find_fines, is_number, looks_numeric, note_of, parse_days
 from .base import (
     Actor,
     EntryRef,
@@ -214,23 +214,15 @@ def split_rest(
     item: Item, words: list[Word], max_qty: int, fine_max: Decimal, policy: Policy
 ) -> tuple[str | None, int | Fraction, int, str | None]:
     """After the targets (and the item): a count (or, for a fine item, the fine), a note, and
-    a month anywhere. A first word that is a valid count or fine is one, even if it could
-    also read as a month (`100000` yuan); otherwise a month word is the month."""
+    a month anywhere. For a fine item the first number is the fine, even one that could
+    also read as a month (`100000`, `202611` yuan): its month is written as a month
+    (`2026-11`, `11月`, `上月`), and such a word before the fine does not hide it. An item
+    without a fine refuses one marked as money (SPEC §3, decided)."""
     words = list(words)
     quantity: int | Fraction = 1
-    fine_cents, fine_given = 0, False
+    fine_cents, words = _fine_of(item, words, fine_max, policy)
     first = words[0].text if words else None
-    if item.fine:
-        found = find_fine([w.text for w in words])
-        if found is not None:
-            start, end, money = found
-            said = " ".join(w.text for w in words[start:end])
-            if 0 <= money <= fine_max:
-                fine_cents, fine_given = int(money * 100), True
-                words = words[:start] + words[end:]
-            elif not (start == 0 and looks_like_period(said)):
-                raise Refused(f"罚款金额必须在 0–{fine_max} 元之间，收到 {said}")
-    elif first is not None:
+    if not item.fine and first is not None:
         n = parse_days(first)
         step = Fraction(item.step) if item.step is not None else Fraction(1)
         if n is not None and step <= n <= max_qty and n % step == 0:
@@ -251,10 +243,36 @@ def split_rest(
                 raise Refused(f"月份 {w.text} 无效")
         else:
             rest.append(w)
-    if item.fine and not fine_given:
+    if fine_cents is None:
         raise Refused(f"{item.name}需要写罚款金额（元），例如 200")
     note = note_of(" ".join(w.text for w in rest))
     return period, quantity, fine_cents, note
+
+
+def _fine_of(
+    item: Item, words: list[Word], fine_max: Decimal, policy: Policy
+) -> tuple[int | None, list[Word]]:
+    """The fine among the words, in cents (None: a fine item without one), and the words
+    without it. SPEC §1: yuan with at most two decimals, 0–`fine_max`; SPEC §3, decided:
+    one fine per command, and only on an item that takes one."""
+    months = [looks_like_period(w.norm) and not is_number(w.norm) for w in words]
+    bare_at = months.index(False) if item.fine and False in months else None
+    found = find_fines([w.text for w in words], bare_at)
+    said = [" ".join(w.text for w in words[start:end]) for start, end, _ in found]
+    if found and not item.fine:
+        takes = "、".join(i.name for i in policy.rubric.supervisor_items() if i.fine)
+        where = f"要罚款请用{takes}" if takes else "考核表里没有带罚款的项目"
+        raise Refused(f"{item.name}不带罚款，没有登记（收到 {said[0]}）。{where}")
+    if len(found) > 1:
+        raise Refused(f"写了 {len(found)} 个罚款金额（{'、'.join(said)}），请只写一个")
+    if not found:
+        return None if item.fine else 0, words
+    [(start, end, money)] = found
+    if not 0 <= money <= fine_max:
+        raise Refused(f"罚款金额必须在 0–{fine_max} 元之间，收到 {said[0]}")
+    if money * 100 % 1:
+        raise Refused(f"罚款金额最多两位小数（到分），收到 {said[0]}")
+    return int(money * 100), words[:start] + words[end:]
 
 
 def _without_item(words: list[Word], names_item) -> tuple[list[Word], Word | None]:
@@ -267,14 +285,34 @@ def _without_item(words: list[Word], names_item) -> tuple[list[Word], Word | Non
     return words, None
 
 
-def cap_effect(rub: Rubric, score: MemberScore, item: Item, quantity: int | Fraction) -> Fraction:
-    """What a mark of `item` × `quantity` changed of its category, once the category's cap
-    (or its floor of 0) is applied: equal to the points meant unless the cap bites."""
+@dataclass(frozen=True)
+class CapBite:
+    """What the category's cap or floor did to a mark (SPEC §3, decided: said with ⚠)."""
+
+    meant: Fraction  # points × quantity
+    gained: Fraction  # what the category's score changed by
+    end: str  # "top": it is (still) above its max; "floor": it is (still) below 0
+
+
+def cap_bite(
+    rub: Rubric, score: MemberScore, item: Item, quantity: int | Fraction
+) -> CapBite | None:
+    """How the category's cap or its floor of 0 cut a mark of `item` × `quantity` (None when
+    it counts in full), and which end did: a bonus on a category below 0 before the floor
+    is cut by the floor, not by the cap; a deduction after bonuses above the max by the
+    cap, not by the floor."""
     c = score.category(item.category)
     base = c.max if rub.category(item.category).kind == "deduction" else Fraction(0)
     after = base + sum((i.points for i in c.items), Fraction(0))
     meant = Fraction(item.points or 0) * quantity
-    return _within(after, c.max) - _within(after - meant, c.max)
+    gained = _within(after, c.max) - _within(after - meant, c.max)
+    if gained == meant:
+        return None
+    if meant > 0:
+        end = "top" if after > c.max else "floor"
+    else:
+        end = "floor" if after < 0 else "top"
+    return CapBite(meant, gained, end)
 
 
 def _within(x: Fraction, top: Fraction) -> Fraction:
