@@ -10,6 +10,9 @@ state of things (a settled month, an entry already revoked…), 400 about the in
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
@@ -17,11 +20,13 @@ from bot import door
 from bot.config import get_config
 from bot.format import cat_line, entry_points, item_name
 from bot.runtime import commission_base, in_force, policy, rubric, rubric_in_force
+from bot.targets import can_look_up, in_groups
 from models import dashboard as dash
 from models.ledger import Refused
 from models.linkcheck import KIND_NAMES, SELF_KEEP
 from models.periods import current_period, parse_period, shift_period
 from models.rights import SELF_APPEAL, SELF_MARK, SELF_REVOKE
+from models.roster import member_in, team_bindings
 from models.scoring import fmt_total
 from models.tables import Member, Team
 from models.usecases import pages
@@ -39,6 +44,8 @@ from models.usecases.roster import (
     set_reminder,
     set_role,
 )
+from models.usecases.targets import QQ_RE
+from models.words import MAX_NOTE
 
 from .routes import (
     ActingDep,
@@ -159,8 +166,27 @@ async def log_marks(request: Request, act: ActingDep, team_id: int) -> Response:
     # members by id (they may be on another platform than the viewer), else as an @
     words = [Word(member_id=chosen[uid]) if uid in chosen else Word(mention=uid) for uid in who]
     # a fine item has a fine and no count (as in chat); the note goes apart from the words
-    for field in ("fine" if item.fine else "count", "month"):
-        if value := act.text(field, 40):
+    count, fine = act.text("count", 40, "次数"), act.text("fine", 40, "罚款")
+    if fine and not item.fine:
+        return refused(
+            request,
+            act.viewer,
+            f"{item.name}不罚款，收到罚款 {fine}；请清空罚款一栏，或选择罚款项目",
+            400,
+            team=team,
+            back=back,
+        )
+    if item.fine and count not in ("", "1"):
+        return refused(
+            request,
+            act.viewer,
+            f"{item.name}一次登记一条（另填罚款），次数只能是 1，收到 {count}；有几次请分几次登记",
+            400,
+            team=team,
+            back=back,
+        )
+    for value in (fine if item.fine else count, act.text("month", 40, "月份")):
+        if value:
             words.append(Word(value))
     req = MarkRequest(
         team_id=team_id,
@@ -169,7 +195,7 @@ async def log_marks(request: Request, act: ActingDep, team_id: int) -> Response:
         sign=-1 if (item.points or 0) < 0 else 1,
         item_key=item.key,
         people={uid: Person(uid) for uid in who if uid not in chosen},
-        note=act.text("note", 200) or "",
+        note=act.text("note", MAX_NOTE, "备注"),
     )
 
     def done(marked) -> str:
@@ -188,7 +214,7 @@ async def log_marks(request: Request, act: ActingDep, team_id: int) -> Response:
 async def revoke_entry(request: Request, act: ActingDep, team_id: int, entry_id: int) -> Response:
     """`/撤销 #id 原因`; an open appeal against the entry is accepted with it."""
     team = await _team(act.viewer, team_id)
-    reason = act.text("reason", 200) or None
+    reason = act.text("reason", 200, "原因") or None
     req = RevokeRequest(team_id, web_actor(act.viewer, team_id), entry_id, reason)
     back = act.text("back", 300) or f"/kpi/team/{team_id}/entries"
 
@@ -203,7 +229,7 @@ async def revoke_entry(request: Request, act: ActingDep, team_id: int, entry_id:
 @router.post("/team/{team_id}/appeals/{entry_id}/reject")
 async def reject_appeal(request: Request, act: ActingDep, team_id: int, entry_id: int) -> Response:
     team = await _team(act.viewer, team_id)
-    reason = act.text("reason", 300) or None
+    reason = act.text("reason", 300, "驳回理由") or None
     req = RejectRequest(team_id, web_actor(act.viewer, team_id), entry_id, reason)
 
     def done(r) -> str:
@@ -217,7 +243,7 @@ async def reject_appeal(request: Request, act: ActingDep, team_id: int, entry_id
 async def file_appeal(request: Request, act: ActingDep, team_id: int, entry_id: int) -> Response:
     """An agent appeals a deduction of their own (`/申诉 #id 理由`)."""
     team = await _team(act.viewer, team_id, manage=False)
-    reason = act.text("reason", 300) or None
+    reason = act.text("reason", 300, "申诉理由") or None
     req = AppealRequest(team_id, web_actor(act.viewer, team_id), entry_id, reason)
     me = act.viewer.agent_in.get(team_id)
     back = f"/kpi/team/{team_id}/member/{me}" if me else f"/kpi/team/{team_id}"
@@ -232,7 +258,7 @@ async def file_appeal(request: Request, act: ActingDep, team_id: int, entry_id: 
 async def keep_flag(request: Request, act: ActingDep, team_id: int, entry_id: int) -> Response:
     """`/保留 #id 备注`: the 待核实 list's 保留 (its 撤销 is `revoke_entry`, as `/撤销`)."""
     team = await _team(act.viewer, team_id)
-    note = act.text("note", 200) or None
+    note = act.text("note", 200, "备注") or None
     req = KeepRequest(team_id, web_actor(act.viewer, team_id), entry_id, note)
     back = _safe(act.text("back", 300) or f"/kpi/team/{team_id}", team_id)
 
@@ -256,6 +282,7 @@ def _safe(back: str, team_id: int) -> str:
 @router.get("/team/{team_id}/roster")
 async def roster_page(request: Request, viewer: ViewerDep, team_id: int) -> Response:
     page = await door.read(lambda s: pages.roster(s, pages.PageRead(viewer, team_id)))
+    label, numeric = id_field(viewer.platform)
     return render(
         request,
         "roster.html",
@@ -263,20 +290,57 @@ async def roster_page(request: Request, viewer: ViewerDep, team_id: int) -> Resp
         team=page.team,
         period=current_period(get_config().tz),
         members=page.members,
+        id_label=label,
+        id_numeric=numeric,
     )
+
+
+_ID_LABELS = {"qq": "QQ 号", "wecom": "企业微信账号（userid）", "feishu": "飞书 open_id"}
+_ACCOUNT = re.compile(r"[\w.@-]{1,64}")
+
+
+def id_field(platform: str) -> tuple[str, bool]:
+    """How the 入职 form asks for a new person's account on the viewer's platform (SPEC §2):
+    a QQ number where users are QQ numbers (`qq`), else the platform's account id (a WeCom
+    userid, a Feishu open_id…); True when it is a number."""
+    base = platform.split(".", 1)[0]
+    return _ID_LABELS.get(base, "账号"), platform == "qq"
 
 
 @router.post("/team/{team_id}/roster/join")
 async def roster_join(request: Request, act: ActingDep, team_id: int) -> Response:
-    """`/入职 QQ 姓名`: the supervisor vouches that the person is in the group."""
+    """`/入职 QQ 姓名`: as in chat, only someone a bot account in one of the team's groups
+    (on the viewer's platform) says is in it, or someone already on the roster (SPEC §2)."""
     team = await _team(act.viewer, team_id)
-    uid, name = act.text("user_id", 20), act.text("name", 40)
+    platform = act.viewer.platform
+    label, numeric = id_field(platform)
+    uid, name = act.text("user_id", 64, label), act.text("name", 40, "姓名")
     back = f"/kpi/team/{team_id}/roster"
-    if not uid.isdigit():
-        return refused(request, act.viewer, "请写要入职的人的 QQ 号", 400, team=team, back=back)
-    req = JoinRequest(
-        team_id, web_actor(act.viewer, team_id), (uid,), name, {uid: Person(uid, name or None)}
-    )
+    if not (QQ_RE if numeric else _ACCOUNT).fullmatch(uid):
+        said = f"，收到“{uid}”" if uid else ""
+        return refused(
+            request, act.viewer, f"请写要入职的人的{label}{said}", 400, team=team, back=back
+        )
+    groups = [
+        b for b in await door.read(lambda s: team_bindings(s, team_id)) if b.platform == platform
+    ]
+    card = await in_groups(groups, uid)
+    if card is None and not can_look_up(groups):
+        on_team = await door.read(lambda s: member_in(s, team_id, platform, uid) is not None)
+        if not on_team:
+            return refused(
+                request,
+                act.viewer,
+                f"{label} {uid} 不在成员名单上，这个平台查不到群成员，无法确认他在群里。"
+                "请让新人在群里报一次（如 /朋友圈），就会自动入职，之后可在这里改名。"
+                "本次没有记录任何内容",
+                400,
+                team=team,
+                back=back,
+            )
+    actor = replace(web_actor(act.viewer, team_id), typed_ids=numeric)
+    people = {uid: Person(uid, card)} if card is not None else {}
+    req = JoinRequest(team_id, actor, (uid,), name, people)
 
     def done(r) -> str:
         return "\n".join(
