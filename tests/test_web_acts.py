@@ -620,3 +620,42 @@ async def test_long_notes_and_reasons_are_refused_with_the_chats_limits_never_cu
     assert r.status_code == 400
     assert "❌ 申诉理由最多 300 个字，收到 301 个字" in r.text
     assert await count(Appeal) == 0
+
+
+async def test_appeals_on_the_web_are_told_in_the_group_as_chat_tells_them(app: App):
+    """SPEC §4: an appeal filed on the dashboard asks the supervisors in the group by @, as
+    `/申诉` does; the boss's 驳回 and 受理（撤销） on the 申诉 page tell the agent by @."""
+    await team_a(app)
+    a = (await ids())["客服一组"]
+    complaint = await entry_of("张三", "complaint")
+    late = await entry_of("李四", "late")
+    zhang, li, boss = await login(app, ZHANG), await login(app, LI), await login(app, BOSS)
+    tz, tl, t = await token(zhang), await token(li), await token(boss)
+    async with group_bot() as platform:
+        filed = await zhang.post(
+            f"/kpi/team/{a}/entries/{complaint.id}/appeal", data={"csrf": tz, "reason": "打错人"}
+        )
+        assert filed.status_code == 200, filed.text
+        assert len(platform.sent) == 1
+        group, text = platform.sent[0]
+        assert group == GROUP
+        assert text.startswith("📮 张三（网页）\n✅ 已提交对 #")
+        assert f"请主管处理：[CQ:at,qq={BOSS}]" in text
+        assert f"同意：/撤销 #{complaint.id}" in text
+        await li.post(
+            f"/kpi/team/{a}/entries/{late.id}/appeal", data={"csrf": tl, "reason": "堵车"}
+        )
+        platform.sent.clear()
+        await boss.post(
+            f"/kpi/team/{a}/appeals/{late.id}/reject", data={"csrf": t, "reason": "有打卡记录"}
+        )
+        await boss.post(
+            f"/kpi/team/{a}/entries/{complaint.id}/revoke", data={"csrf": t, "reason": "属实"}
+        )
+        plain_revoke = await entry_of("李四", "late")  # no appeal on it any more: no notice
+        await boss.post(f"/kpi/team/{a}/entries/{plain_revoke.id}/revoke", data={"csrf": t})
+    texts = [text for _, text in platform.sent]
+    assert len(texts) == 2, texts
+    assert f"[CQ:at,qq={LI}] 你对 #{late.id} 的申诉已被驳回，扣分保留" in texts[0]
+    assert texts[0].startswith("📮 王主管（网页）\n✅ 已驳回")
+    assert f"[CQ:at,qq={ZHANG}] 你对 #{complaint.id} 的申诉已受理，扣分已撤销" in texts[1]

@@ -15,11 +15,14 @@ from dataclasses import replace
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from nonebot import logger
 
 from bot import door
 from bot.config import get_config
 from bot.format import cat_line, entry_points, item_name
+from bot.replies import Part
 from bot.runtime import commission_base, in_force, policy, rubric, rubric_in_force
+from bot.send import send_group
 from bot.targets import can_look_up, in_groups
 from models import dashboard as dash
 from models.ledger import Refused
@@ -106,15 +109,21 @@ async def _team_member(viewer: dash.Viewer, team_id: int, member_id: int) -> tup
     return await door.read(lambda s: pages.member_of(s, ask))
 
 
-async def run(request: Request, act, team: Team, use_case, req, done, back: str) -> Response:
+async def run(
+    request: Request, act, team: Team, use_case, req, done, back: str, tell=None
+) -> Response:
     """Run the use case through the door; the page says what happened (`done(result)`) or
     the ❌ text of the refusal. The use case gets the rules in force for the team this
-    month (rubric version, commission base), read in its own transaction as in chat."""
+    month (rubric version, commission base), read in its own transaction as in chat.
+    `tell(result)`: what the chat command would have said in the group (its parts, or
+    None), posted there once the write is committed (`tell_groups`)."""
     p = policy()
     try:
         result = await door.write(team.id, lambda s: use_case(s, req, in_force(s, team.id, p)))
     except Refused as e:
         return refused(request, act.viewer, str(e), status_of(str(e)), team=team, back=back)
+    if tell is not None and (parts := tell(result)) is not None:
+        await tell_groups(team.id, act.viewer, parts)
     return render(
         request,
         "message.html",
@@ -125,6 +134,23 @@ async def run(request: Request, act, team: Team, use_case, req, done, back: str)
         message=done(result),
         back=back,
     )
+
+
+async def tell_groups(team_id: int, viewer: dash.Viewer, parts: list[Part] | str) -> None:
+    """Post in the team's groups on the viewer's platform (where the @s in `parts` name
+    people) what chat says in the group for the same command (SPEC §4: the supervisors are
+    asked to decide an appeal, the agent hears the decision), headed by who did it on the
+    dashboard. A send that fails is logged; the write stands."""
+    body = [parts] if isinstance(parts, str) else parts
+    message: list[Part] = [f"📮 {viewer.name}（网页）\n", *body]
+    groups = await door.read(lambda s: team_bindings(s, team_id))
+    for binding in groups:
+        if binding.platform != viewer.platform:
+            continue
+        try:
+            await send_group(binding, message)
+        except Exception as e:
+            logger.warning(f"web notice to group {binding.group_id} not sent: {e!r}")
 
 
 # ---- marks --------------------------------------------------------------------------------------
@@ -223,7 +249,12 @@ async def revoke_entry(request: Request, act: ActingDep, team_id: int, entry_id:
         text = f"✅ 已撤销 #{r.entry.id} {r.member_name}{why}，{r.entry.period} 总分 {fmt_total(r.score.total)}"
         return text + ("；申诉已受理" if r.appeal_accepted else "")
 
-    return await run(request, act, team, revoke, req, done, _safe(back, team_id))
+    def tell(r) -> list[Part] | None:
+        from plugins.supervise import revoked_parts  # loaded before plugins.web
+
+        return revoked_parts(r) if r.appeal_accepted else None
+
+    return await run(request, act, team, revoke, req, done, _safe(back, team_id), tell)
 
 
 @router.post("/team/{team_id}/appeals/{entry_id}/reject")
@@ -236,7 +267,11 @@ async def reject_appeal(request: Request, act: ActingDep, team_id: int, entry_id
         why = f"（{r.reason}）" if r.reason else ""
         return f"✅ 已驳回 #{r.entry_id} 的申诉{why}，扣分保留"
 
-    return await run(request, act, team, reject, req, done, f"/kpi/team/{team_id}/appeals")
+    from plugins.appeal import rejected_parts  # loaded before plugins.web
+
+    return await run(
+        request, act, team, reject, req, done, f"/kpi/team/{team_id}/appeals", rejected_parts
+    )
 
 
 @router.post("/team/{team_id}/entries/{entry_id}/appeal")
@@ -251,7 +286,9 @@ async def file_appeal(request: Request, act: ActingDep, team_id: int, entry_id: 
     def done(r) -> str:
         return f"✅ 已提交对 #{r.entry.id} 的申诉（理由：{r.reason}），等待主管处理"
 
-    return await run(request, act, team, file, req, done, back)
+    from plugins.appeal import filed_parts  # loaded before plugins.web
+
+    return await run(request, act, team, file, req, done, back, filed_parts)
 
 
 @router.post("/team/{team_id}/flags/{entry_id}/keep")
