@@ -659,3 +659,49 @@ async def test_appeals_on_the_web_are_told_in_the_group_as_chat_tells_them(app: 
     assert f"[CQ:at,qq={LI}] 你对 #{late.id} 的申诉已被驳回，扣分保留" in texts[0]
     assert texts[0].startswith("📮 王主管（网页）\n✅ 已驳回")
     assert f"[CQ:at,qq={ZHANG}] 你对 #{complaint.id} 的申诉已受理，扣分已撤销" in texts[1]
+
+
+async def test_a_rename_is_audited_in_chat_and_on_the_web_with_both_names(app: App):
+    """`/入职 @某人 新名` and the dashboard's 改名 each write an audit row: /审计 and the
+    操作日志 page say who renamed whom from what to what, and where."""
+    await team_a(app)
+    a = (await ids())["客服一组"]
+    reply = plain(await said(app, ["/入职 ", at(ZHANG), " 张小三"], OWNER, role="owner"))
+    assert reply == "✅ 张小三 已在团队中，姓名已更新", reply
+    boss = await login(app, BOSS)
+    t = await token(boss)
+    li = (await ids())["李四"]
+    r = await boss.post(f"/kpi/team/{a}/roster/{li}/rename", data={"csrf": t, "name": "李小四"})
+    assert r.status_code == 200, r.text
+    audit = plain(await said(app, "/审计", BOSS))
+    assert "把 张三 改名为 张小三" in audit, audit
+    assert "把 李四 改名为 李小四（网页）" in audit, audit
+    page = await boss.get(f"/kpi/team/{a}/audit")
+    assert "把 李四 改名为 李小四（网页）" in page.text
+    assert await count(AuditLog, AuditLog.action == "rename") == 2
+
+
+async def test_a_rename_to_a_name_another_member_has_is_refused_in_chat_and_on_the_web(app: App):
+    """Two current members never share a name (on WeCom neither could be named in chat):
+    the rename is refused naming the clash, and nothing changes."""
+    await team_a(app)
+    a = (await ids())["客服一组"]
+    audits = await count(AuditLog)
+    reply = plain(await said(app, ["/入职 ", at(ZHANG), " 李四"], OWNER, role="owner"))
+    assert reply.startswith("❌ 团队里已有一位 李四（QQ 30002），不能把 张三 也改成 李四"), reply
+    boss = await login(app, BOSS)
+    t = await token(boss)
+    zhang = (await ids())["张三"]
+    r = await boss.post(f"/kpi/team/{a}/roster/{zhang}/rename", data={"csrf": t, "name": "李四"})
+    assert r.status_code == 400, r.text
+    assert "❌ 团队里已有一位 李四（QQ 30002）" in r.text
+    async with db.reading() as s:
+        assert (await s.get(Member, zhang)).name == "张三"
+    assert await count(AuditLog) == audits
+    # the name of someone who has left is free again
+    li = (await ids())["李四"]
+    assert (
+        await boss.post(f"/kpi/team/{a}/roster/{li}/leave", data={"csrf": t, "confirm": "yes"})
+    ).status_code == 200
+    r = await boss.post(f"/kpi/team/{a}/roster/{zhang}/rename", data={"csrf": t, "name": "李四"})
+    assert r.status_code == 200, r.text
