@@ -264,11 +264,11 @@ async def test_roster_join_rename_leave_and_roles(app: App):
     )
     assert renamed.status_code == 200, renamed.text
     assert "赵小新" in (await boss.get(f"/kpi/team/{a}/roster")).text
-    left = await boss.post(f"/kpi/team/{a}/roster/{zhao}/leave", data={"csrf": t})
+    left = await boss.post(f"/kpi/team/{a}/roster/{zhao}/leave", data={"csrf": t, "confirm": "yes"})
     assert left.status_code == 200
     assert "赵小新 已离职" in left.text
     assert (
-        await boss.post(f"/kpi/team/{a}/roster/{zhao}/leave", data={"csrf": t})
+        await boss.post(f"/kpi/team/{a}/roster/{zhao}/leave", data={"csrf": t, "confirm": "yes"})
     ).status_code == 409
     li = (await ids())["李四"]
     role = await boss.post(
@@ -319,7 +319,9 @@ async def test_the_desk_marks_and_lets_go_a_member_of_another_platform_not_a_new
     assert "小王 人事考核·迟到" in r.text
     assert await count(Member) == members
     assert (await entry_of("小王", "late")).member_id == wx_id
-    left = await boss.post(f"/kpi/team/{a}/roster/{wx_id}/leave", data={"csrf": t})
+    left = await boss.post(
+        f"/kpi/team/{a}/roster/{wx_id}/leave", data={"csrf": t, "confirm": "yes"}
+    )
     assert left.status_code == 200, left.text
     assert "小王 已离职" in left.text
 
@@ -705,3 +707,26 @@ async def test_a_rename_to_a_name_another_member_has_is_refused_in_chat_and_on_t
     ).status_code == 200
     r = await boss.post(f"/kpi/team/{a}/roster/{zhang}/rename", data={"csrf": t, "name": "李四"})
     assert r.status_code == 200, r.text
+
+
+async def test_leave_on_the_web_asks_first_and_never_takes_the_viewers_own_row(app: App):
+    """One tap on 离职 shows what will happen and a 确认离职 button; nothing changes until
+    it is pressed. A supervisor's own row is refused (they would lock themselves out)."""
+    await team_a(app)
+    a = (await ids())["客服一组"]
+    boss = await login(app, BOSS)
+    t = await token(boss)
+    li, me = (await ids())["李四"], (await ids())["王主管"]
+    asked = await boss.post(f"/kpi/team/{a}/roster/{li}/leave", data={"csrf": t})
+    assert asked.status_code == 200, asked.text
+    assert "确认离职" in asked.text
+    assert 'name="confirm" value="yes"' in asked.text
+    async with db.reading() as s:
+        assert (await s.get(Member, li)).left_on is None
+    own = await boss.post(f"/kpi/team/{a}/roster/{me}/leave", data={"csrf": t, "confirm": "yes"})
+    assert own.status_code == 403, own.text
+    assert "❌ 不能在网页上给自己办离职，请让其他主管处理" in own.text
+    async with db.reading() as s:
+        assert (await s.get(Member, me)).left_on is None
+    done = await boss.post(f"/kpi/team/{a}/roster/{li}/leave", data={"csrf": t, "confirm": "yes"})
+    assert "✅ 李四 已离职" in done.text

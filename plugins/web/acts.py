@@ -415,17 +415,33 @@ async def roster_rename(request: Request, act: ActingDep, team_id: int, member_i
 
 @router.post("/team/{team_id}/roster/{member_id}/leave")
 async def roster_leave(request: Request, act: ActingDep, team_id: int, member_id: int) -> Response:
+    """`/离职 @某人`, asked first (the button sits on every row); never the viewer's own row:
+    a supervisor who left themself would be locked out of the page they did it on."""
     team, m = await _team_member(act.viewer, team_id, member_id)
-    req = LeaveRequest(
-        team_id,
-        web_actor(act.viewer, team_id),
-        (Word(member_id=m.id),),
-    )
+    v, back = act.viewer, f"/kpi/team/{team_id}/roster"
+    if (m.platform, m.user_id) == (v.platform, v.user_id) or v.agent_in.get(team_id) == m.id:
+        return refused(
+            request, v, "不能在网页上给自己办离职，请让其他主管处理", 403, team=team, back=back
+        )
+    if not act.confirmed:
+        return confirm(
+            request,
+            act,
+            f"{m.name} 离职",
+            [
+                f"{m.name} 从今天起离开「{team.name}」：不能再报数，也不会被提醒；本月仍计入考核，历史记录保留。",
+                "要回来时重新入职。",
+            ],
+            team=team,
+            back=back,
+            button="确认离职",
+        )
+    req = LeaveRequest(team_id, web_actor(v, team_id), (Word(member_id=m.id),))
 
     def done(r) -> str:
         return f"✅ {'、'.join(r.names)} 已离职（{r.today} 起），历史记录保留"
 
-    return await run(request, act, team, leave, req, done, f"/kpi/team/{team_id}/roster")
+    return await run(request, act, team, leave, req, done, back)
 
 
 @router.post("/team/{team_id}/roster/{member_id}/role")
