@@ -351,7 +351,7 @@ async def roster_join(request: Request, act: ActingDep, team_id: int) -> Respons
     team = await _team(act.viewer, team_id)
     platform = act.viewer.platform
     label, numeric = id_field(platform)
-    uid, name = act.text("user_id", 64, label), act.text("name", 40, "姓名")
+    uid, name = act.text("user_id", 64, label), act.text("name", 20, "姓名")
     back = f"/kpi/team/{team_id}/roster"
     if not (QQ_RE if numeric else _ACCOUNT).fullmatch(uid):
         said = f"，收到“{uid}”" if uid else ""
@@ -395,7 +395,7 @@ _JOINED = {"new": "已入职", "rejoined": "重新入职", "already": "已经在
 async def roster_rename(request: Request, act: ActingDep, team_id: int, member_id: int) -> Response:
     """A new name: `/入职 @某人 新名字` on someone already on the team."""
     team, m = await _team_member(act.viewer, team_id, member_id)
-    name = act.text("name", 40)
+    name = act.text("name", 20, "姓名")
     back = f"/kpi/team/{team_id}/roster"
     if not name:
         return refused(request, act.viewer, "请写新的姓名", 400, team=team, back=back)
