@@ -7,10 +7,15 @@ says is in the group is registered), as plain values for the use cases (`Actor`,
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import Iterable
+
+from nonebot import logger
 
 from models.ledger import Refused
 from models.roster import unnamed, user_ids_on_team
+from models.tables import GroupBinding
 from models.text import clean_name
 from models.usecases.base import CHAT, PRIVATE, Actor, EntryRef, Person
 from models.usecases.targets import (  # noqa: F401 (MAX_TARGETS, QQ_RE, too_many: for plugins)
@@ -23,9 +28,10 @@ from models.usecases.targets import (  # noqa: F401 (MAX_TARGETS, QQ_RE, too_man
 
 from . import db
 from .context import Ctx
+from .grouprole import ASK_TIMEOUT
 from .identity import is_superuser
 from .parse import Args, parse_entry_id
-from .platforms import Caps, of_bot
+from .platforms import Caps, MemberInfo, of_adapter, of_bot
 
 _CITED_ID = re.compile(r"[#＃](\d{1,18})")
 
@@ -48,7 +54,44 @@ async def _ask_adapter(ctx: Ctx, user_id: str) -> str | None:
         return None
     if info.role:
         ctx.extra.setdefault("group_roles", {})[user_id] = info.role
+    return _display(info, user_id)
+
+
+def _display(info: MemberInfo, user_id: str) -> str:
     return clean_name(info.name).strip() or user_id
+
+
+async def in_groups(bindings: Iterable[GroupBinding], user_id: str) -> str | None:
+    """Outside a chat message (the dashboard's 入职): the person's display name in the
+    first of these groups whose connected bot account says they are in it, as
+    `get_group_member_info` answers for a chat command (SPEC §2); None when no account in
+    a group answers for them (not in the groups, no account online, or a platform with no
+    member lookup)."""
+    from .send import NoBotOnline, pick_bot
+
+    for binding in bindings:
+        try:
+            bot = await pick_bot(binding)
+        except NoBotOnline:
+            continue
+        platform = of_bot(bot)
+        if platform is None:
+            continue
+        try:
+            info = await asyncio.wait_for(
+                platform.member(bot, binding.group_id, user_id), ASK_TIMEOUT
+            )
+        except Exception as e:  # a time-out, an implementation error
+            logger.info(f"get_group_member_info({binding.group_id}, {user_id}) failed: {e!r}")
+            continue
+        if info is not None:
+            return _display(info, user_id)
+    return None
+
+
+def can_look_up(bindings: Iterable[GroupBinding]) -> bool:
+    """Some of these groups are on a platform that answers who is in a group (not WeCom)."""
+    return any((p := of_adapter(b.adapter)) is None or p.caps.member_lookup for b in bindings)
 
 
 async def prefetch_names(ctx: Ctx, args: Args, *, targets: bool) -> None:

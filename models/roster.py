@@ -699,6 +699,9 @@ def _sentence(
         return f"{who} 登记 {data.get('name') or person} 入职"
     if r.action == "leave":
         return f"{who} 登记 {person} 离职（{data.get('left_on', '')} 起）"
+    if r.action == "rename":
+        was = before.get("name") if isinstance(before, dict) else None
+        return f"{who} 把 {was or person} 改名为 {data.get('name') or person}"
     if r.action == "role" and after is None:
         return f"{who} 调整了 {person} 的角色"
     if r.action == "role":

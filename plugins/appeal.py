@@ -23,10 +23,12 @@ __plugin_meta__ = plugin_meta(
 def appeal_cmd(ctx: Ctx, args: Args) -> Call:
     ref, words = entry_ref(ctx, args.words)
     reason = note_of(" ".join(words), limit=300, what="申诉理由")
-    return Call(file, AppealRequest(ctx.team_id, actor_of(ctx), ref, reason), _filed)
+    return Call(file, AppealRequest(ctx.team_id, actor_of(ctx), ref, reason), filed_parts)
 
 
-def _filed(done: Filed) -> list[Part]:
+def filed_parts(done: Filed) -> list[Part]:
+    """The reply to `/申诉`, asking the supervisors by @ (SPEC §4); an appeal filed on the
+    dashboard posts the same in the group (`plugins.web.acts.file_appeal`)."""
     rub = rubric_now()
     e = done.entry
     if done.flag:
@@ -48,10 +50,11 @@ def _filed(done: Filed) -> list[Part]:
 def reject_cmd(ctx: Ctx, args: Args) -> Call:
     ref, words = entry_ref(ctx, args.words)
     reason = note_of(" ".join(words), limit=300, what="驳回理由")
-    return Call(reject, RejectRequest(ctx.team_id, actor_of(ctx), ref, reason), _rejected)
+    return Call(reject, RejectRequest(ctx.team_id, actor_of(ctx), ref, reason), rejected_parts)
 
 
-def _rejected(done: Rejected) -> list[Part]:
+def rejected_parts(done: Rejected) -> list[Part]:
+    """The reply to `/驳回`, telling the agent by @; the dashboard's 驳回 posts the same."""
     why = f"（{done.reason}）" if done.reason else ""
     return [
         f"✅ 已驳回 #{done.entry_id} 的申诉{why}\n",

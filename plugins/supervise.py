@@ -119,10 +119,12 @@ SHORTCUTS = [(i, c) for i, c in rubric_commands(rubric()) if c.role == "supervis
 def revoke_cmd(ctx: Ctx, args: Args) -> Call:
     ref, words = entry_ref(ctx, args.words, "请写要撤销的编号，例如 /撤销 #123 录错了")
     reason = note_of(" ".join(words), limit=200, what="原因")
-    return Call(revoke, RevokeRequest(ctx.team_id, actor_of(ctx), ref, reason), _revoked)
+    return Call(revoke, RevokeRequest(ctx.team_id, actor_of(ctx), ref, reason), revoked_parts)
 
 
-def _revoked(done: Revoked) -> list[Part] | str:
+def revoked_parts(done: Revoked) -> list[Part] | str:
+    """The reply to `/撤销`; one that accepts an appeal tells the agent by @ (SPEC §4), and
+    the dashboard's 受理 posts it in the group."""
     rub = rubric_now()
     e = done.entry
     item = rub.item(e.item_key)

@@ -6,8 +6,14 @@ sees the result (`/明细` shows a web revoke with its reason and who; `/审计`
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import datetime
 
+import httpx
+import nonebot
+from nonebot.adapters.onebot import v11
+from nonebot.adapters.onebot.v11.exception import ActionFailed
 from nonebug import App
 from sqlalchemy import select
 
@@ -29,7 +35,37 @@ from tests.test_dashboard import (  # noqa: F401  (frozen_clock: the suite's Nov
 )
 from tests.test_rubric_web_store import settle
 from tests.test_web_desk import EVIL, count, token
-from tests.utils import SUPER, at, plain, said
+from tests.utils import BOT_ID, GROUP, SUPER, at, plain, said
+
+
+class GroupBot(v11.Adapter):
+    """The group's bot account, connected while the dashboard acts: it says who is in
+    which group (`members`: (group, QQ) → card) and keeps what it sends to groups."""
+
+    members: dict[tuple[int, int], str]
+    sent: list[tuple[int, str]]
+
+    async def _call_api(self, bot, api: str, **data):
+        if api == "get_group_member_info":
+            card = self.members.get((data["group_id"], data["user_id"]))
+            if card is None:
+                raise ActionFailed(status="failed", retcode=100, message="不是群成员")
+            return {"user_id": data["user_id"], "card": card, "nickname": card, "role": "member"}
+        if api in ("send_group_msg", "send_msg"):
+            self.sent.append((data.get("group_id"), plain(str(data["message"]))))
+        return {"message_id": len(self.sent)}
+
+
+@contextlib.asynccontextmanager
+async def group_bot(members: dict[tuple[int, int], str] | None = None) -> AsyncIterator[GroupBot]:
+    adapter = GroupBot(nonebot.get_driver())
+    adapter.members, adapter.sent = dict(members or {}), []
+    bot = v11.Bot(adapter, BOT_ID)
+    nonebot.get_driver()._bot_connect(bot)
+    try:
+        yield adapter
+    finally:
+        nonebot.get_driver()._bot_disconnect(bot)
 
 
 async def entry_of(member_name: str, item: str) -> Entry:
@@ -216,9 +252,10 @@ async def test_roster_join_rename_leave_and_roles(app: App):
     t = await token(boss)
     page = await boss.get(f"/kpi/team/{a}/roster")
     assert "李四" in page.text
-    joined = await boss.post(
-        f"/kpi/team/{a}/roster/join", data={"csrf": t, "user_id": "30077", "name": "赵新"}
-    )
+    async with group_bot({(GROUP, 30077): "小赵"}):
+        joined = await boss.post(
+            f"/kpi/team/{a}/roster/join", data={"csrf": t, "user_id": "30077", "name": "赵新"}
+        )
     assert joined.status_code == 200, joined.text
     assert "赵新" in joined.text
     zhao = (await ids())["赵新"]
@@ -227,11 +264,11 @@ async def test_roster_join_rename_leave_and_roles(app: App):
     )
     assert renamed.status_code == 200, renamed.text
     assert "赵小新" in (await boss.get(f"/kpi/team/{a}/roster")).text
-    left = await boss.post(f"/kpi/team/{a}/roster/{zhao}/leave", data={"csrf": t})
+    left = await boss.post(f"/kpi/team/{a}/roster/{zhao}/leave", data={"csrf": t, "confirm": "yes"})
     assert left.status_code == 200
     assert "赵小新 已离职" in left.text
     assert (
-        await boss.post(f"/kpi/team/{a}/roster/{zhao}/leave", data={"csrf": t})
+        await boss.post(f"/kpi/team/{a}/roster/{zhao}/leave", data={"csrf": t, "confirm": "yes"})
     ).status_code == 409
     li = (await ids())["李四"]
     role = await boss.post(
@@ -282,7 +319,9 @@ async def test_the_desk_marks_and_lets_go_a_member_of_another_platform_not_a_new
     assert "小王 人事考核·迟到" in r.text
     assert await count(Member) == members
     assert (await entry_of("小王", "late")).member_id == wx_id
-    left = await boss.post(f"/kpi/team/{a}/roster/{wx_id}/leave", data={"csrf": t})
+    left = await boss.post(
+        f"/kpi/team/{a}/roster/{wx_id}/leave", data={"csrf": t, "confirm": "yes"}
+    )
     assert left.status_code == 200, left.text
     assert "小王 已离职" in left.text
 
@@ -419,3 +458,275 @@ async def test_a_refused_appeal_leaves_the_writer_ready_for_the_next_write(app: 
     async with db.writing() as s:  # another connection writes (the web's login does)
         (await s.get(Member, complaint.member_id)).name = "张三丰"
     assert await door.write(a, lambda s: s.get(Entry, complaint.id).id) == complaint.id
+
+
+async def test_the_web_joins_only_someone_the_groups_bot_says_is_in_the_group(app: App):
+    """SPEC §2: as chat's `/入职 99999998 钱八`, a QQ number no bot account of the team's
+    groups knows is refused and nothing is written; one it knows joins with the name given."""
+    await team_a(app)
+    a = (await ids())["客服一组"]
+    boss = await login(app, BOSS)
+    t = await token(boss)
+    page = await boss.get(f"/kpi/team/{a}/roster")
+    assert "QQ 号" in page.text
+    members, audits = await count(Member), await count(AuditLog)
+    path = f"/kpi/team/{a}/roster/join"
+    async with group_bot({(GROUP, 30088): "钱八的群名片"}) as platform:
+        outsider = await boss.post(path, data={"csrf": t, "user_id": "99999999", "name": "钱九"})
+        assert outsider.status_code == 400, outsider.text
+        assert "❌ QQ 99999999 不在本群，不能入职。本次没有记录任何内容" in outsider.text
+        assert (await count(Member), await count(AuditLog)) == (members, audits)
+        inside = await boss.post(path, data={"csrf": t, "user_id": "30088", "name": "钱八"})
+    assert inside.status_code == 200, inside.text
+    assert "✅ 钱八 已入职" in inside.text
+    assert not platform.sent
+    assert await count(Member) == members + 1
+    # no bot account online: nobody can say they are in the group, so nobody joins
+    nobody = await boss.post(path, data={"csrf": t, "user_id": "30089", "name": "孙九"})
+    assert nobody.status_code == 400
+    assert "不在本群" in nobody.text
+    assert await count(Member) == members + 1
+
+
+async def wecom_team() -> tuple[int, httpx.AsyncClient]:
+    """A team bound to a WeCom group only, its supervisor logged in to the dashboard."""
+    from datetime import date
+
+    from bot import door
+    from bot.runtime import policy
+    from models.tables import GroupBinding, Team, Tenure
+    from models.usecases.base import Actor
+    from models.usecases.weblink import LinkRequest, dashboard_link
+    from tests.test_dashboard import client
+
+    async with db.writing() as s:
+        team = Team(name="企微组", created_at=datetime(2026, 11, 1))
+        s.add(team)
+        await s.flush()
+        s.add(
+            GroupBinding(
+                platform="wecom",
+                group_id="wrkGROUP",
+                team_id=team.id,
+                adapter="WeCom",
+                bound_at=datetime(2026, 11, 1),
+                bound_by="wecom:wangzg",
+            )
+        )
+        for uid, name, role in (("wangzg", "王主管", "supervisor"), ("zhaoliu", "赵六", "agent")):
+            m = Member(
+                team_id=team.id,
+                platform="wecom",
+                user_id=uid,
+                name=name,
+                role=role,
+                joined_on=date(2026, 11, 1),
+            )
+            s.add(m)
+            await s.flush()
+            s.add(Tenure(member_id=m.id, start=date(2026, 11, 1)))
+        team_id = team.id
+    actor = Actor("wecom", "wangzg", "王主管")
+    link = await door.write(
+        team_id,
+        lambda s: dashboard_link(s, LinkRequest(actor, "WeCom", team_id, None), policy()),
+    )
+    c = client()
+    assert (await c.post(f"/kpi/login/{link.token}")).status_code == 303
+    return team_id, c
+
+
+async def test_a_wecom_teams_join_form_asks_for_the_userid_and_confirms_nobody_new(app: App):
+    """WeCom: the field is the userid (not a QQ number); a userid on the roster comes back
+    with the name given, and one the platform cannot confirm (WeCom has no member lookup)
+    is refused with what to do, writing nothing — a number is no QQ number there."""
+    team_id, boss = await wecom_team()
+    page = await boss.get(f"/kpi/team/{team_id}/roster")
+    assert "企业微信账号（userid）" in page.text
+    assert "QQ 号" not in page.text
+    t = await token(boss, f"/kpi/team/{team_id}/roster")
+    path = f"/kpi/team/{team_id}/roster/join"
+    members = await count(Member)
+    for uid in ("12345", "sunqi"):
+        r = await boss.post(path, data={"csrf": t, "user_id": uid, "name": "孙七"})
+        assert r.status_code == 400, r.text
+        assert f"❌ 企业微信账号（userid） {uid} 不在成员名单上" in r.text
+        assert "在群里报一次" in r.text
+    assert await count(Member) == members
+    known = await boss.post(path, data={"csrf": t, "user_id": "zhaoliu", "name": "赵小六"})
+    assert known.status_code == 200, known.text
+    assert "✅ 赵小六 已改名" in known.text
+    bad = await boss.post(path, data={"csrf": t, "user_id": "赵 六", "name": "赵六"})
+    assert bad.status_code == 400
+    assert "请写要入职的人的企业微信账号（userid）" in bad.text
+
+
+async def test_a_field_the_item_does_not_take_is_refused_not_ignored(app: App):
+    """A fine typed for an item with no fine, or a count for a fine item (one entry each
+    time), is refused with ❌ and nothing is logged — never a ✅ that dropped it."""
+    await team_a(app)
+    a = (await ids())["客服一组"]
+    boss = await login(app, BOSS)
+    t = await token(boss, f"/kpi/team/{a}/log")
+    before = await count(Entry)
+    path = f"/kpi/team/{a}/log"
+    late = await boss.post(
+        path, data={"csrf": t, "who": [str(LI)], "item": "late", "count": "1", "fine": "200"}
+    )
+    assert late.status_code == 400, late.text
+    assert "❌ 迟到不罚款，收到罚款 200" in late.text
+    twice = {"csrf": t, "who": [str(LI)], "item": "severe_complaint", "count": "2", "fine": "200"}
+    r = await boss.post(path, data=twice)
+    assert r.status_code == 400, r.text
+    assert "❌ 严重投诉一次登记一条（另填罚款），次数只能是 1，收到 2" in r.text
+    assert await count(Entry) == before
+    once = await boss.post(path, data=twice | {"count": "1"})
+    assert once.status_code == 200, once.text
+    assert await count(Entry) == before + 1
+
+
+async def test_long_notes_and_reasons_are_refused_with_the_chats_limits_never_cut(app: App):
+    """备注 takes 500 characters as in chat (`/扣分 … 备注`); 501 is refused, as is a reason
+    longer than chat's (撤销 200, 申诉 and 驳回 300); nothing is stored cut short."""
+    await team_a(app)
+    a = (await ids())["客服一组"]
+    boss = await login(app, BOSS)
+    t = await token(boss, f"/kpi/team/{a}/log")
+    assert 'maxlength="500" id="log-note"' in (await boss.get(f"/kpi/team/{a}/log")).text
+    path = f"/kpi/team/{a}/log"
+    before = await count(Entry)
+    ok = await boss.post(
+        path, data={"csrf": t, "who": [str(LI)], "item": "late", "note": "晚" * 300}
+    )
+    assert ok.status_code == 200, ok.text
+    assert (await entry_of("李四", "late")).note == "晚" * 300
+    long = await boss.post(
+        path, data={"csrf": t, "who": [str(LI)], "item": "late", "note": "晚" * 501}
+    )
+    assert long.status_code == 400, long.text
+    assert "❌ 备注最多 500 个字，收到 501 个字，请写短一些" in long.text
+    assert await count(Entry) == before + 1
+    e = await entry_of("李四", "late")
+    r = await boss.post(
+        f"/kpi/team/{a}/entries/{e.id}/revoke", data={"csrf": t, "reason": "错" * 201}
+    )
+    assert r.status_code == 400
+    assert "❌ 原因最多 200 个字，收到 201 个字" in r.text
+    async with db.reading() as s:
+        assert (await s.get(Entry, e.id)).revoked_at is None
+    agent = await login(app, LI)
+    ta = await token(agent)
+    r = await agent.post(
+        f"/kpi/team/{a}/entries/{e.id}/appeal", data={"csrf": ta, "reason": "冤" * 301}
+    )
+    assert r.status_code == 400
+    assert "❌ 申诉理由最多 300 个字，收到 301 个字" in r.text
+    assert await count(Appeal) == 0
+
+
+async def test_appeals_on_the_web_are_told_in_the_group_as_chat_tells_them(app: App):
+    """SPEC §4: an appeal filed on the dashboard asks the supervisors in the group by @, as
+    `/申诉` does; the boss's 驳回 and 受理（撤销） on the 申诉 page tell the agent by @."""
+    await team_a(app)
+    a = (await ids())["客服一组"]
+    complaint = await entry_of("张三", "complaint")
+    late = await entry_of("李四", "late")
+    zhang, li, boss = await login(app, ZHANG), await login(app, LI), await login(app, BOSS)
+    tz, tl, t = await token(zhang), await token(li), await token(boss)
+    async with group_bot() as platform:
+        filed = await zhang.post(
+            f"/kpi/team/{a}/entries/{complaint.id}/appeal", data={"csrf": tz, "reason": "打错人"}
+        )
+        assert filed.status_code == 200, filed.text
+        assert len(platform.sent) == 1
+        group, text = platform.sent[0]
+        assert group == GROUP
+        assert text.startswith("📮 张三（网页）\n✅ 已提交对 #")
+        assert f"请主管处理：[CQ:at,qq={BOSS}]" in text
+        assert f"同意：/撤销 #{complaint.id}" in text
+        await li.post(
+            f"/kpi/team/{a}/entries/{late.id}/appeal", data={"csrf": tl, "reason": "堵车"}
+        )
+        platform.sent.clear()
+        await boss.post(
+            f"/kpi/team/{a}/appeals/{late.id}/reject", data={"csrf": t, "reason": "有打卡记录"}
+        )
+        await boss.post(
+            f"/kpi/team/{a}/entries/{complaint.id}/revoke", data={"csrf": t, "reason": "属实"}
+        )
+        plain_revoke = await entry_of("李四", "late")  # no appeal on it any more: no notice
+        await boss.post(f"/kpi/team/{a}/entries/{plain_revoke.id}/revoke", data={"csrf": t})
+    texts = [text for _, text in platform.sent]
+    assert len(texts) == 2, texts
+    assert f"[CQ:at,qq={LI}] 你对 #{late.id} 的申诉已被驳回，扣分保留" in texts[0]
+    assert texts[0].startswith("📮 王主管（网页）\n✅ 已驳回")
+    assert f"[CQ:at,qq={ZHANG}] 你对 #{complaint.id} 的申诉已受理，扣分已撤销" in texts[1]
+
+
+async def test_a_rename_is_audited_in_chat_and_on_the_web_with_both_names(app: App):
+    """`/入职 @某人 新名` and the dashboard's 改名 each write an audit row: /审计 and the
+    操作日志 page say who renamed whom from what to what, and where."""
+    await team_a(app)
+    a = (await ids())["客服一组"]
+    reply = plain(await said(app, ["/入职 ", at(ZHANG), " 张小三"], OWNER, role="owner"))
+    assert reply == "✅ 张小三 已在团队中，姓名已更新", reply
+    boss = await login(app, BOSS)
+    t = await token(boss)
+    li = (await ids())["李四"]
+    r = await boss.post(f"/kpi/team/{a}/roster/{li}/rename", data={"csrf": t, "name": "李小四"})
+    assert r.status_code == 200, r.text
+    audit = plain(await said(app, "/审计", BOSS))
+    assert "把 张三 改名为 张小三" in audit, audit
+    assert "把 李四 改名为 李小四（网页）" in audit, audit
+    page = await boss.get(f"/kpi/team/{a}/audit")
+    assert "把 李四 改名为 李小四（网页）" in page.text
+    assert await count(AuditLog, AuditLog.action == "rename") == 2
+
+
+async def test_a_rename_to_a_name_another_member_has_is_refused_in_chat_and_on_the_web(app: App):
+    """Two current members never share a name (on WeCom neither could be named in chat):
+    the rename is refused naming the clash, and nothing changes."""
+    await team_a(app)
+    a = (await ids())["客服一组"]
+    audits = await count(AuditLog)
+    reply = plain(await said(app, ["/入职 ", at(ZHANG), " 李四"], OWNER, role="owner"))
+    assert reply.startswith("❌ 团队里已有一位 李四（QQ 30002），不能把 张三 也改成 李四"), reply
+    boss = await login(app, BOSS)
+    t = await token(boss)
+    zhang = (await ids())["张三"]
+    r = await boss.post(f"/kpi/team/{a}/roster/{zhang}/rename", data={"csrf": t, "name": "李四"})
+    assert r.status_code == 400, r.text
+    assert "❌ 团队里已有一位 李四（QQ 30002）" in r.text
+    async with db.reading() as s:
+        assert (await s.get(Member, zhang)).name == "张三"
+    assert await count(AuditLog) == audits
+    # the name of someone who has left is free again
+    li = (await ids())["李四"]
+    assert (
+        await boss.post(f"/kpi/team/{a}/roster/{li}/leave", data={"csrf": t, "confirm": "yes"})
+    ).status_code == 200
+    r = await boss.post(f"/kpi/team/{a}/roster/{zhang}/rename", data={"csrf": t, "name": "李四"})
+    assert r.status_code == 200, r.text
+
+
+async def test_leave_on_the_web_asks_first_and_never_takes_the_viewers_own_row(app: App):
+    """One tap on 离职 shows what will happen and a 确认离职 button; nothing changes until
+    it is pressed. A supervisor's own row is refused (they would lock themselves out)."""
+    await team_a(app)
+    a = (await ids())["客服一组"]
+    boss = await login(app, BOSS)
+    t = await token(boss)
+    li, me = (await ids())["李四"], (await ids())["王主管"]
+    asked = await boss.post(f"/kpi/team/{a}/roster/{li}/leave", data={"csrf": t})
+    assert asked.status_code == 200, asked.text
+    assert "确认离职" in asked.text
+    assert 'name="confirm" value="yes"' in asked.text
+    async with db.reading() as s:
+        assert (await s.get(Member, li)).left_on is None
+    own = await boss.post(f"/kpi/team/{a}/roster/{me}/leave", data={"csrf": t, "confirm": "yes"})
+    assert own.status_code == 403, own.text
+    assert "❌ 不能在网页上给自己办离职，请让其他主管处理" in own.text
+    async with db.reading() as s:
+        assert (await s.get(Member, me)).left_on is None
+    done = await boss.post(f"/kpi/team/{a}/roster/{li}/leave", data={"csrf": t, "confirm": "yes"})
+    assert "✅ 李四 已离职" in done.text

@@ -6,6 +6,7 @@
     set_role(s, RoleRequest)     -> RoleSet
     set_reminder(s, RemindRequest) -> ReminderSet
     claim_due_reminder(s, team_id, day) -> DueReminder | None   (the daily job)
+    rename(s, member, new_name, actor)   (a new name on the roster)
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from ..roster import (
     team_bindings,
     unnamed,
 )
-from ..tables import Team
+from ..tables import Member, Team
 from ..text import clean_name
 from .base import Actor, PeopleRequest, Person, Policy, Word, require_supervisor
 from .targets import (
@@ -107,8 +108,8 @@ def join(s: Session, req: JoinRequest, policy: Policy) -> Joined:
         # An explicit name renames; so does the platform's, for someone stored under their
         # account id (a first report where events carry no names, SPEC §2).
         better = name or (card(uid) if unnamed(m) else None)
-        if status == "already" and better and better != uid and m.name != better:
-            m.name = clean_name(better)
+        if status == "already" and better and better != uid and m.name != clean_name(better):
+            rename(s, m, better, req.actor, unique=bool(name))
             status = "renamed"
         lines.append(JoinLine(m.name, status, m.joined_on))
     return Joined(today, lines)
@@ -140,11 +141,40 @@ def _join_by_name(s: Session, req: JoinRequest, p: Policy) -> Joined:
             s, req.team_id, m.platform, m.user_id, new_name or m.name, p.today, req.actor.key,
             req.actor.channel,
         )  # fmt: skip
-    elif new_name and new_name != m.name:
-        m.name, status = clean_name(new_name), "renamed"
+    elif new_name and clean_name(new_name) != m.name:
+        rename(s, m, new_name, req.actor)
+        status = "renamed"
     else:
         status = "already"
     return Joined(p.today, [JoinLine(m.name, status, m.joined_on)])
+
+
+def rename(s: Session, m: Member, new_name: str, actor: Actor, *, unique: bool = True) -> None:
+    """A member's new roster name (`/入职 @某人 新名`, `/入职 名单上的名字 新名`, the
+    dashboard's 改名), audited with the old and the new name. A name given (`unique`) is
+    refused when another current member of the team already has it: where people are
+    named by their roster name (WeCom, SPEC §2) neither could be named any more. (The
+    platform's name for someone stored under their account id is taken as it is.)"""
+    name = clean_name(new_name)
+    taken = [x for x in find_by_name(s, m.team_id, name) if x.id != m.id and x.left_on is None]
+    if taken and unique:
+        [other, *_] = taken
+        qq = f"（QQ {other.user_id}）" if other.platform == "qq" and other.user_id != name else ""
+        raise Refused(
+            f"团队里已有一位 {name}{qq}，不能把 {m.name} 也改成 {name}：重名在群里就分不清了。"
+            f"请换一个能区分的姓名，例如 {name}2"
+        )
+    before, m.name = m.name, name
+    audit(
+        s,
+        m.team_id,
+        actor.key,
+        "rename",
+        f"{m.platform}:{m.user_id}",
+        {"name": before},
+        {"name": name},
+        actor.channel,
+    )
 
 
 class LeaveRequest(PeopleRequest):

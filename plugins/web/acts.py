@@ -10,18 +10,26 @@ state of things (a settled month, an entry already revoked…), 400 about the in
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from nonebot import logger
 
 from bot import door
 from bot.config import get_config
 from bot.format import cat_line, entry_points, item_name
+from bot.replies import Part
 from bot.runtime import commission_base, in_force, policy, rubric, rubric_in_force
+from bot.send import send_group
+from bot.targets import can_look_up, in_groups
 from models import dashboard as dash
 from models.ledger import Refused
 from models.linkcheck import KIND_NAMES, SELF_KEEP
 from models.periods import current_period, parse_period, shift_period
 from models.rights import SELF_APPEAL, SELF_MARK, SELF_REVOKE
+from models.roster import member_in, team_bindings
 from models.scoring import fmt_total
 from models.tables import Member, Team
 from models.usecases import pages
@@ -39,6 +47,8 @@ from models.usecases.roster import (
     set_reminder,
     set_role,
 )
+from models.usecases.targets import QQ_RE
+from models.words import MAX_NOTE
 
 from .routes import (
     ActingDep,
@@ -99,15 +109,21 @@ async def _team_member(viewer: dash.Viewer, team_id: int, member_id: int) -> tup
     return await door.read(lambda s: pages.member_of(s, ask))
 
 
-async def run(request: Request, act, team: Team, use_case, req, done, back: str) -> Response:
+async def run(
+    request: Request, act, team: Team, use_case, req, done, back: str, tell=None
+) -> Response:
     """Run the use case through the door; the page says what happened (`done(result)`) or
     the ❌ text of the refusal. The use case gets the rules in force for the team this
-    month (rubric version, commission base), read in its own transaction as in chat."""
+    month (rubric version, commission base), read in its own transaction as in chat.
+    `tell(result)`: what the chat command would have said in the group (its parts, or
+    None), posted there once the write is committed (`tell_groups`)."""
     p = policy()
     try:
         result = await door.write(team.id, lambda s: use_case(s, req, in_force(s, team.id, p)))
     except Refused as e:
         return refused(request, act.viewer, str(e), status_of(str(e)), team=team, back=back)
+    if tell is not None and (parts := tell(result)) is not None:
+        await tell_groups(team.id, act.viewer, parts)
     return render(
         request,
         "message.html",
@@ -118,6 +134,23 @@ async def run(request: Request, act, team: Team, use_case, req, done, back: str)
         message=done(result),
         back=back,
     )
+
+
+async def tell_groups(team_id: int, viewer: dash.Viewer, parts: list[Part] | str) -> None:
+    """Post in the team's groups on the viewer's platform (where the @s in `parts` name
+    people) what chat says in the group for the same command (SPEC §4: the supervisors are
+    asked to decide an appeal, the agent hears the decision), headed by who did it on the
+    dashboard. A send that fails is logged; the write stands."""
+    body = [parts] if isinstance(parts, str) else parts
+    message: list[Part] = [f"📮 {viewer.name}（网页）\n", *body]
+    groups = await door.read(lambda s: team_bindings(s, team_id))
+    for binding in groups:
+        if binding.platform != viewer.platform:
+            continue
+        try:
+            await send_group(binding, message)
+        except Exception as e:
+            logger.warning(f"web notice to group {binding.group_id} not sent: {e!r}")
 
 
 # ---- marks --------------------------------------------------------------------------------------
@@ -159,8 +192,27 @@ async def log_marks(request: Request, act: ActingDep, team_id: int) -> Response:
     # members by id (they may be on another platform than the viewer), else as an @
     words = [Word(member_id=chosen[uid]) if uid in chosen else Word(mention=uid) for uid in who]
     # a fine item has a fine and no count (as in chat); the note goes apart from the words
-    for field in ("fine" if item.fine else "count", "month"):
-        if value := act.text(field, 40):
+    count, fine = act.text("count", 40, "次数"), act.text("fine", 40, "罚款")
+    if fine and not item.fine:
+        return refused(
+            request,
+            act.viewer,
+            f"{item.name}不罚款，收到罚款 {fine}；请清空罚款一栏，或选择罚款项目",
+            400,
+            team=team,
+            back=back,
+        )
+    if item.fine and count not in ("", "1"):
+        return refused(
+            request,
+            act.viewer,
+            f"{item.name}一次登记一条（另填罚款），次数只能是 1，收到 {count}；有几次请分几次登记",
+            400,
+            team=team,
+            back=back,
+        )
+    for value in (fine if item.fine else count, act.text("month", 40, "月份")):
+        if value:
             words.append(Word(value))
     req = MarkRequest(
         team_id=team_id,
@@ -169,7 +221,7 @@ async def log_marks(request: Request, act: ActingDep, team_id: int) -> Response:
         sign=-1 if (item.points or 0) < 0 else 1,
         item_key=item.key,
         people={uid: Person(uid) for uid in who if uid not in chosen},
-        note=act.text("note", 200) or "",
+        note=act.text("note", MAX_NOTE, "备注"),
     )
 
     def done(marked) -> str:
@@ -188,7 +240,7 @@ async def log_marks(request: Request, act: ActingDep, team_id: int) -> Response:
 async def revoke_entry(request: Request, act: ActingDep, team_id: int, entry_id: int) -> Response:
     """`/撤销 #id 原因`; an open appeal against the entry is accepted with it."""
     team = await _team(act.viewer, team_id)
-    reason = act.text("reason", 200) or None
+    reason = act.text("reason", 200, "原因") or None
     req = RevokeRequest(team_id, web_actor(act.viewer, team_id), entry_id, reason)
     back = act.text("back", 300) or f"/kpi/team/{team_id}/entries"
 
@@ -197,27 +249,36 @@ async def revoke_entry(request: Request, act: ActingDep, team_id: int, entry_id:
         text = f"✅ 已撤销 #{r.entry.id} {r.member_name}{why}，{r.entry.period} 总分 {fmt_total(r.score.total)}"
         return text + ("；申诉已受理" if r.appeal_accepted else "")
 
-    return await run(request, act, team, revoke, req, done, _safe(back, team_id))
+    def tell(r) -> list[Part] | None:
+        from plugins.supervise import revoked_parts  # loaded before plugins.web
+
+        return revoked_parts(r) if r.appeal_accepted else None
+
+    return await run(request, act, team, revoke, req, done, _safe(back, team_id), tell)
 
 
 @router.post("/team/{team_id}/appeals/{entry_id}/reject")
 async def reject_appeal(request: Request, act: ActingDep, team_id: int, entry_id: int) -> Response:
     team = await _team(act.viewer, team_id)
-    reason = act.text("reason", 300) or None
+    reason = act.text("reason", 300, "驳回理由") or None
     req = RejectRequest(team_id, web_actor(act.viewer, team_id), entry_id, reason)
 
     def done(r) -> str:
         why = f"（{r.reason}）" if r.reason else ""
         return f"✅ 已驳回 #{r.entry_id} 的申诉{why}，扣分保留"
 
-    return await run(request, act, team, reject, req, done, f"/kpi/team/{team_id}/appeals")
+    from plugins.appeal import rejected_parts  # loaded before plugins.web
+
+    return await run(
+        request, act, team, reject, req, done, f"/kpi/team/{team_id}/appeals", rejected_parts
+    )
 
 
 @router.post("/team/{team_id}/entries/{entry_id}/appeal")
 async def file_appeal(request: Request, act: ActingDep, team_id: int, entry_id: int) -> Response:
     """An agent appeals a deduction of their own (`/申诉 #id 理由`)."""
     team = await _team(act.viewer, team_id, manage=False)
-    reason = act.text("reason", 300) or None
+    reason = act.text("reason", 300, "申诉理由") or None
     req = AppealRequest(team_id, web_actor(act.viewer, team_id), entry_id, reason)
     me = act.viewer.agent_in.get(team_id)
     back = f"/kpi/team/{team_id}/member/{me}" if me else f"/kpi/team/{team_id}"
@@ -225,14 +286,16 @@ async def file_appeal(request: Request, act: ActingDep, team_id: int, entry_id: 
     def done(r) -> str:
         return f"✅ 已提交对 #{r.entry.id} 的申诉（理由：{r.reason}），等待主管处理"
 
-    return await run(request, act, team, file, req, done, back)
+    from plugins.appeal import filed_parts  # loaded before plugins.web
+
+    return await run(request, act, team, file, req, done, back, filed_parts)
 
 
 @router.post("/team/{team_id}/flags/{entry_id}/keep")
 async def keep_flag(request: Request, act: ActingDep, team_id: int, entry_id: int) -> Response:
     """`/保留 #id 备注`: the 待核实 list's 保留 (its 撤销 is `revoke_entry`, as `/撤销`)."""
     team = await _team(act.viewer, team_id)
-    note = act.text("note", 200) or None
+    note = act.text("note", 200, "备注") or None
     req = KeepRequest(team_id, web_actor(act.viewer, team_id), entry_id, note)
     back = _safe(act.text("back", 300) or f"/kpi/team/{team_id}", team_id)
 
@@ -256,6 +319,7 @@ def _safe(back: str, team_id: int) -> str:
 @router.get("/team/{team_id}/roster")
 async def roster_page(request: Request, viewer: ViewerDep, team_id: int) -> Response:
     page = await door.read(lambda s: pages.roster(s, pages.PageRead(viewer, team_id)))
+    label, numeric = id_field(viewer.platform)
     return render(
         request,
         "roster.html",
@@ -263,20 +327,57 @@ async def roster_page(request: Request, viewer: ViewerDep, team_id: int) -> Resp
         team=page.team,
         period=current_period(get_config().tz),
         members=page.members,
+        id_label=label,
+        id_numeric=numeric,
     )
+
+
+_ID_LABELS = {"qq": "QQ 号", "wecom": "企业微信账号（userid）", "feishu": "飞书 open_id"}
+_ACCOUNT = re.compile(r"[\w.@-]{1,64}")
+
+
+def id_field(platform: str) -> tuple[str, bool]:
+    """How the 入职 form asks for a new person's account on the viewer's platform (SPEC §2):
+    a QQ number where users are QQ numbers (`qq`), else the platform's account id (a WeCom
+    userid, a Feishu open_id…); True when it is a number."""
+    base = platform.split(".", 1)[0]
+    return _ID_LABELS.get(base, "账号"), platform == "qq"
 
 
 @router.post("/team/{team_id}/roster/join")
 async def roster_join(request: Request, act: ActingDep, team_id: int) -> Response:
-    """`/入职 QQ 姓名`: the supervisor vouches that the person is in the group."""
+    """`/入职 QQ 姓名`: as in chat, only someone a bot account in one of the team's groups
+    (on the viewer's platform) says is in it, or someone already on the roster (SPEC §2)."""
     team = await _team(act.viewer, team_id)
-    uid, name = act.text("user_id", 20), act.text("name", 40)
+    platform = act.viewer.platform
+    label, numeric = id_field(platform)
+    uid, name = act.text("user_id", 64, label), act.text("name", 20, "姓名")
     back = f"/kpi/team/{team_id}/roster"
-    if not uid.isdigit():
-        return refused(request, act.viewer, "请写要入职的人的 QQ 号", 400, team=team, back=back)
-    req = JoinRequest(
-        team_id, web_actor(act.viewer, team_id), (uid,), name, {uid: Person(uid, name or None)}
-    )
+    if not (QQ_RE if numeric else _ACCOUNT).fullmatch(uid):
+        said = f"，收到“{uid}”" if uid else ""
+        return refused(
+            request, act.viewer, f"请写要入职的人的{label}{said}", 400, team=team, back=back
+        )
+    groups = [
+        b for b in await door.read(lambda s: team_bindings(s, team_id)) if b.platform == platform
+    ]
+    card = await in_groups(groups, uid)
+    if card is None and not can_look_up(groups):
+        on_team = await door.read(lambda s: member_in(s, team_id, platform, uid) is not None)
+        if not on_team:
+            return refused(
+                request,
+                act.viewer,
+                f"{label} {uid} 不在成员名单上，这个平台查不到群成员，无法确认他在群里。"
+                "请让新人在群里报一次（如 /朋友圈），就会自动入职，之后可在这里改名。"
+                "本次没有记录任何内容",
+                400,
+                team=team,
+                back=back,
+            )
+    actor = replace(web_actor(act.viewer, team_id), typed_ids=numeric)
+    people = {uid: Person(uid, card)} if card is not None else {}
+    req = JoinRequest(team_id, actor, (uid,), name, people)
 
     def done(r) -> str:
         return "\n".join(
@@ -294,7 +395,7 @@ _JOINED = {"new": "已入职", "rejoined": "重新入职", "already": "已经在
 async def roster_rename(request: Request, act: ActingDep, team_id: int, member_id: int) -> Response:
     """A new name: `/入职 @某人 新名字` on someone already on the team."""
     team, m = await _team_member(act.viewer, team_id, member_id)
-    name = act.text("name", 40)
+    name = act.text("name", 20, "姓名")
     back = f"/kpi/team/{team_id}/roster"
     if not name:
         return refused(request, act.viewer, "请写新的姓名", 400, team=team, back=back)
@@ -314,17 +415,33 @@ async def roster_rename(request: Request, act: ActingDep, team_id: int, member_i
 
 @router.post("/team/{team_id}/roster/{member_id}/leave")
 async def roster_leave(request: Request, act: ActingDep, team_id: int, member_id: int) -> Response:
+    """`/离职 @某人`, asked first (the button sits on every row); never the viewer's own row:
+    a supervisor who left themself would be locked out of the page they did it on."""
     team, m = await _team_member(act.viewer, team_id, member_id)
-    req = LeaveRequest(
-        team_id,
-        web_actor(act.viewer, team_id),
-        (Word(member_id=m.id),),
-    )
+    v, back = act.viewer, f"/kpi/team/{team_id}/roster"
+    if (m.platform, m.user_id) == (v.platform, v.user_id) or v.agent_in.get(team_id) == m.id:
+        return refused(
+            request, v, "不能在网页上给自己办离职，请让其他主管处理", 403, team=team, back=back
+        )
+    if not act.confirmed:
+        return confirm(
+            request,
+            act,
+            f"{m.name} 离职",
+            [
+                f"{m.name} 从今天起离开「{team.name}」：不能再报数，也不会被提醒；本月仍计入考核，历史记录保留。",
+                "要回来时重新入职。",
+            ],
+            team=team,
+            back=back,
+            button="确认离职",
+        )
+    req = LeaveRequest(team_id, web_actor(v, team_id), (Word(member_id=m.id),))
 
     def done(r) -> str:
         return f"✅ {'、'.join(r.names)} 已离职（{r.today} 起），历史记录保留"
 
-    return await run(request, act, team, leave, req, done, f"/kpi/team/{team_id}/roster")
+    return await run(request, act, team, leave, req, done, back)
 
 
 @router.post("/team/{team_id}/roster/{member_id}/role")

@@ -37,6 +37,7 @@ from bot.identity import is_superuser, note_sighting
 from bot.runtime import policy, rubric
 from models import dashboard as dash
 from models.export import build_workbook
+from models.ledger import Refused
 from models.periods import current_period, local_now, parse_period, shift_period, to_local
 from models.scoring import fmt_money, fmt_points, fmt_signed, fmt_total
 from models.tables import WebLogin
@@ -50,6 +51,7 @@ from models.weblogin import (
     session_of,
     started_session,
 )
+from models.words import MAX_NOTE, note_of
 
 from .charts import category_chart, trend_chart
 from .tables import missing_items, ranking_rows, whatif_rows
@@ -254,9 +256,16 @@ class Acting:
     viewer: dash.Viewer
     form: FormData
 
-    def text(self, name: str, limit: int = 500) -> str:
+    def text(self, name: str, limit: int = MAX_NOTE, what: str = "填写的内容") -> str:
+        """A field as typed; one longer than `limit` is refused with the limit, as chat
+        refuses an over-long note (`models.words.note_of`), never cut (SPEC §3)."""
         v = self.form.get(name)
-        return v.strip()[:limit] if isinstance(v, str) else ""
+        if not isinstance(v, str):
+            return ""
+        try:
+            return note_of(v, limit=limit, what=what) or ""
+        except Refused as e:
+            raise PageError(400, "没有执行", f"❌ {e}") from None
 
     def texts(self, name: str) -> list[str]:
         return [v.strip() for v in self.form.getlist(name) if isinstance(v, str) and v.strip()]
