@@ -66,3 +66,17 @@ def account_words(platform: str, user_id: str, name: str = "") -> str:
     if platform == "qq":
         return f"QQ {user_id}（{name}）" if name and name != user_id else f"QQ {user_id}"
     return f"{platform_label(platform)}账号「{name or user_id}」"
+
+
+def shown_account(platform: str, user_id: str) -> str:
+    """An account as the dashboard shows it (SPEC §2: QQ numbers are shown, never openids or
+    userids): `QQ 30001` for a QQ number, else the platform's name (`飞书`, `企业微信`)."""
+    return f"QQ {user_id}" if platform == "qq" else platform_label(platform)
+
+
+def shown_group(platform: str, group_id: str) -> str:
+    """A bound group as the dashboard shows it: the platform's name, and the group's number
+    for a QQ group only (a Feishu or WeCom chat id means nothing to people; bindings keep
+    no group name): `QQ 群 23001`, `飞书群`, `企业微信群`."""
+    label = platform_label(platform)
+    return f"QQ 群 {group_id}" if platform == "qq" else f"{label}群"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import re
 import sys
 from decimal import Decimal
 from functools import cached_property
@@ -134,12 +135,53 @@ class Rubric(_Strict):
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
+# tomllib's messages (Python 3.11–3.13) by their start, in words a boss reads
+_TOML_WORDS = (
+    ("Expected '=' after a key", "键后面缺少“=”"),
+    ("Expected newline or end of document", "一行只能写一项，后面多了内容"),
+    ("Expected ']]'", "缺少“]]”"),
+    ("Expected ']'", "缺少“]”"),
+    ("Expected", "缺少符号"),
+    ("Invalid initial character for a key", "键的开头有不允许的字符"),
+    ("Invalid statement", "这一行不是“键 = 值”或 [表名]"),
+    ("Invalid value", "值的写法不对（文字要加英文双引号）"),
+    ("Invalid date", "日期写法不对"),
+    ("Invalid hex value", "转义字符写法不对"),
+    ("Unterminated string", "引号没有闭合"),
+    ("Unclosed array", "方括号 [ ] 没有闭合"),
+    ("Unclosed inline table", "花括号 { } 没有闭合"),
+    ("Unescaped '\\'", "反斜杠 \\ 要写成 \\\\"),
+    ("Escaped character", "转义字符写法不对"),
+    ("Illegal character '\\n'", "引号在这一行里没有闭合"),
+    ("Illegal character", "有不允许的字符"),
+    ("Found invalid character", "有不允许的字符"),
+    ("Cannot declare", "同一个表写了两次"),
+    ("Cannot overwrite", "同一个键写了两次"),
+    ("Duplicate inline table key", "同一个键写了两次"),
+    ("Cannot mutate", "不能在这里再给这个表加内容"),
+    ("Cannot redefine", "不能在这里再给这个表加内容"),
+)
+_TOML_AT = re.compile(r"\(at line (\d+), column (\d+)\)|\(at end of document\)")
+
+
+def toml_error_words(e: Exception) -> str:
+    """A TOML syntax error in Chinese, with its line and column: `（第 3 行第 5 列）：键后面
+    缺少“=”`; a message not known here says 写法不对."""
+    text = str(e)
+    what = next((zh for en, zh in _TOML_WORDS if text.startswith(en)), "写法不对")
+    at = _TOML_AT.search(text)
+    if at is None:
+        return f"：{what}"
+    where = f"第 {at.group(1)} 行第 {at.group(2)} 列" if at.group(1) else "文件末尾"
+    return f"（{where}）：{what}"
+
+
 def parse_rubric(text: str, source: str = "<rubric>", reserved: set[str] = frozenset()) -> Rubric:
     """Parse and validate a rubric. `reserved` are command names the bot already uses."""
     try:
         data = tomllib.loads(text, parse_float=Decimal)
     except tomllib.TOMLDecodeError as e:
-        raise RubricError(f"考核表 {source} 不是有效的 TOML：{e}") from e
+        raise RubricError(f"考核表 {source} 不是有效的 TOML{toml_error_words(e)}") from e
     try:
         rubric = Rubric.model_validate({**data, "source": source, "text": text})
     except ValidationError as e:

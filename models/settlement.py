@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -460,15 +460,26 @@ def hold_stuck_posts(session: Session) -> list[Post]:
     return held
 
 
+def _held(team_id: int, period: str | None):
+    """The team's posts `/重发` sends again: held (`unknown`) and `failed` ones (of one
+    month, or all)."""
+    q = select(Post).where(Post.team_id == team_id, Post.status.in_(("unknown", "failed")))
+    return q if period is None else q.where(Post.period == period)
+
+
+def held_posts(session: Session, team_id: int, period: str) -> int:
+    """How many of the month's posts `/重发` would send again (the dashboard offers
+    「重发月报」 only then)."""
+    q = _held(team_id, period).with_only_columns(func.count())
+    return session.execute(q).scalar_one()
+
+
 def requeue_held(
     session: Session, team_id: int, period: str | None, actor: str, channel: str = "群聊"
 ) -> list[Post]:
     """`/重发`: a person checked the group; held (`unknown`) and `failed` posts of the team
     (of one month, or all) go back to pending with fresh attempts."""
-    q = select(Post).where(Post.team_id == team_id, Post.status.in_(("unknown", "failed")))
-    if period is not None:
-        q = q.where(Post.period == period)
-    posts = list((session.execute(q.order_by(Post.id))).scalars().all())
+    posts = list((session.execute(_held(team_id, period).order_by(Post.id))).scalars().all())
     for post in posts:
         before = post.status
         post.status, post.attempts, post.next_attempt_at = "pending", 0, None

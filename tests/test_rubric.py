@@ -288,7 +288,9 @@ def test_bad_toml_syntax_is_refused_with_the_line(tmp_path: Path):
     message = refusal(tmp_path, text)
     assert "不是有效的 TOML" in message
     line = DEFAULT_TEXT[: DEFAULT_TEXT.index('name = "迟到"')].count("\n") + 1
-    assert f"line {line}" in message
+    assert f"（第 {line} 行第 " in message  # said in Chinese, with where
+    assert "line" not in message
+    assert "Expected" not in message
 
 
 def test_unknown_item_field_is_refused_naming_the_item_and_the_field(tmp_path: Path):

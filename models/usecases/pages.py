@@ -62,6 +62,7 @@ from ..linkcheck import FlagView, pending_flags
 from ..roster import audit_sentences_of, names_in, team_bindings
 from ..rubric import Rubric
 from ..rubricstore import month_rules_for, versions
+from ..settlement import held_posts
 from ..tables import (
     Appeal,
     CommissionBase,
@@ -136,6 +137,7 @@ class TeamPage:
     team: Team
     month: TeamMonth
     flags: list[FlagView]
+    held: int = 0  # the month's posts 「重发月报」 would send again (read for a superuser)
 
 
 def team(s: Session, req: PageRead, policy: Policy) -> TeamPage:
@@ -158,7 +160,8 @@ def team(s: Session, req: PageRead, policy: Policy) -> TeamPage:
     if not manage:
         me = v.agent_in.get(req.team_id)
         flags = [f for f in flags if f.member_id == me]
-    return TeamPage(t, tm, flags)
+    held = held_posts(s, req.team_id, req.period) if v.superuser else 0
+    return TeamPage(t, tm, flags, held)
 
 
 @dataclass(frozen=True)

@@ -17,47 +17,47 @@ def _color(i: int) -> str:
 
 
 def category_chart(rubric: Rubric, ranking: list[Ranked], limit: int = CHART_ROWS) -> Markup:
-    """Each agent's total as a bar made of its category scores (the top `limit`)."""
+    """Each agent's total as a bar made of its category scores (the top `limit`). The bars
+    are inline SVG (0–100 points across); the names, the legend and the totals are page
+    text, so they stay at the page's size on a phone instead of shrinking with the bars."""
     rows = ranking[:limit]
     if not rows:
         return Markup("")
-    label_w, bar_w, row_h, top = 96, 500, 22, 34
-    width = label_w + bar_w + 48
-    height = top + row_h * len(rows) + 8
-    out = [
-        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="各分类得分" xmlns="http://www.w3.org/2000/svg">'
-    ]
-    x = label_w
+    out = ['<div class="bars" role="img" aria-label="各分类得分"><ul class="legend">']
     for i, c in enumerate(rubric.categories):
-        out.append(f'<rect x="{x}" y="6" width="12" height="12" fill="{_color(i)}"/>')
-        out.append(f'<text x="{x + 16}" y="16" class="legend">{escape(c.name)}</text>')
-        x += 28 + 13 * len(c.name)
-    for n, r in enumerate(rows):
-        y = top + n * row_h
         out.append(
-            f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end">{escape(r.member.name[:8])}</text>'
+            f'<li><svg class="swatch" viewBox="0 0 1 1" aria-hidden="true">'
+            f'<rect width="1" height="1" fill="{_color(i)}"/></svg>{escape(c.name)}</li>'
         )
-        x0 = float(label_w)
+    out.append("</ul>")
+    for r in rows:
+        name = escape(r.member.name)
+        out.append(
+            f'<div class="bar-row"><span class="who" title="{name}">{name}</span>'
+            f'<svg class="bar" viewBox="0 0 100 1" preserveAspectRatio="none">'
+        )
+        x0 = 0.0
         for i, c in enumerate(r.score.categories):
-            w = float(c.earned) * bar_w / 100
+            w = float(c.earned)
             out.append(
-                f'<rect x="{x0:.1f}" y="{y + 3}" width="{w:.1f}" height="{row_h - 6}" '
-                f'fill="{_color(i)}"><title>{escape(r.member.name)} {escape(c.name)} '
-                f"{fmt_points(c.earned)}/{fmt_points(c.max)}</title></rect>"
+                f'<rect x="{x0:.2f}" width="{w:.2f}" height="1" fill="{_color(i)}">'
+                f"<title>{name} {escape(c.name)} {fmt_points(c.earned)}/{fmt_points(c.max)}"
+                "</title></rect>"
             )
             x0 += w
-        out.append(f'<text x="{x0 + 4:.1f}" y="{y + 15}">{fmt_total(r.score.total)}</text>')
-    out.append("</svg>")
+        out.append(f'</svg><span class="sum">{fmt_total(r.score.total)}</span></div>')
+    out.append("</div>")
     return Markup("".join(out))
 
 
 def trend_chart(trend: list[tuple[str, MemberScore | None]]) -> Markup:
-    """The total of each month as a line, 0–100; months not scored are left out."""
-    left, top, w, h = 34, 14, 560, 180
+    """The total of each month as a line, 0–100; months not scored are left out. A phone
+    draws it at about half size, so there the text is twice as large in the chart's units
+    (`svg.trend` in kpi.css) and every other month's labels (`minor`) are left out."""
+    left, top, w, h = 44, 16, 560, 180
     step = w / max(1, len(trend) - 1)
     out = [
-        f'<svg class="chart" viewBox="0 0 {left + w + 24} {top + h + 40}" role="img" '
+        f'<svg class="chart trend" viewBox="0 0 {left + w + 28} {top + h + 44}" role="img" '
         f'aria-label="近 {len(trend)} 个月总分" xmlns="http://www.w3.org/2000/svg">'
     ]
     for v in (0, 60, 80, 100):
@@ -70,8 +70,10 @@ def trend_chart(trend: list[tuple[str, MemberScore | None]]) -> Markup:
     for i, (period, score) in enumerate(trend):
         x = left + i * step
         label = period[2:] if i == 0 or period.endswith("-01") else period[5:]
+        minor = " minor" if (len(trend) - 1 - i) % 2 else ""  # the last month always shows
         out.append(
-            f'<text x="{x:.1f}" y="{top + h + 18}" text-anchor="middle">{escape(label)}</text>'
+            f'<text x="{x:.1f}" y="{top + h + 24}" text-anchor="middle" class="month{minor}">'
+            f"{escape(label)}</text>"
         )
         if score is None:
             segment = []
@@ -84,7 +86,7 @@ def trend_chart(trend: list[tuple[str, MemberScore | None]]) -> Markup:
             f"{fmt_total(score.total)}（{escape(score.grade)}）</title></circle>"
         )
         dots.append(
-            f'<text x="{x:.1f}" y="{y - 7:.1f}" text-anchor="middle" class="value">'
+            f'<text x="{x:.1f}" y="{y - 8:.1f}" text-anchor="middle" class="value{minor}">'
             f"{fmt_total(score.total)}</text>"
         )
     for seg in segments:

@@ -37,6 +37,7 @@ from bot.identity import is_superuser, note_sighting
 from bot.runtime import policy, rubric
 from models import dashboard as dash
 from models.export import build_workbook
+from models.identity import shown_account, shown_group
 from models.ledger import Refused
 from models.periods import current_period, local_now, parse_period, shift_period, to_local
 from models.scoring import fmt_money, fmt_points, fmt_signed, fmt_total
@@ -54,7 +55,7 @@ from models.weblogin import (
 from models.words import MAX_NOTE, note_of
 
 from .charts import category_chart, trend_chart
-from .tables import missing_items, ranking_rows, whatif_rows
+from .tables import missing_items, rank_classes, ranking_rows, whatif_rows
 
 HERE = Path(__file__).parent
 COOKIE = "kpi_session"
@@ -72,6 +73,8 @@ templates.env.globals.update(
     entry_points=entry_points,
     missing_items=missing_items,
     whatif_rows=whatif_rows,
+    account=lambda m: shown_account(m.platform, m.user_id),
+    group_label=lambda g: shown_group(g.platform, g.group_id),
     acts_on=True,  # the forms of the actions of plugins.web.acts
 )
 
@@ -438,6 +441,7 @@ async def team_page(
     tm = page.month
     manage, me = viewer.manages(team_id), viewer.agent_in.get(team_id)
     heads, cells = ranking_table(tm.rubric, rows_of(tm.ranking), pay=cfg.kpi_pay_public or manage)
+    classes = rank_classes(heads, len(tm.rubric.categories))
     return render(
         request,
         "team.html",
@@ -447,6 +451,7 @@ async def team_page(
         manage=manage,
         me=me,
         heads=heads,
+        classes=classes,
         rows=ranking_rows(
             tm.ranking,
             cells,
@@ -455,9 +460,11 @@ async def team_page(
             linked=manage,
             me=me,
             text_columns=frozenset({heads.index("等级")}),
+            classes=classes,
         ),
         chart=category_chart(tm.rubric, tm.ranking),
         flags=page.flags,
+        held=page.held,
         **_months(period),
     )
 

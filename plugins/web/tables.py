@@ -17,11 +17,14 @@ def ranking_rows(
     linked: bool,
     me: int | None,
     text_columns: frozenset[int],
+    classes: dict[int, str] | None = None,
 ) -> Markup:
     """The `<tr>`s of the ranking: rank, name (a link to the agent's page for a supervisor,
     or for the agent's own row), then the numbers; the viewer's own row marked `me`. The
     name and the columns in `text_columns` (the grade: the rubric names it) are escaped;
-    the others are numbers our formatters wrote (digits, `.`, `¥`, `−`)."""
+    the others are numbers our formatters wrote (digits, `.`, `¥`, `−`). `classes`: a
+    column's classes besides `num` (`catcol`, which a phone leaves out; `money`)."""
+    kind = {i: f"num {c}" for i, c in (classes or {}).items()}
     out = []
     for r, c in zip(ranking, cells, strict=True):
         mid = r.member.id
@@ -29,12 +32,20 @@ def ranking_rows(
         if linked or me == mid:
             name = Markup(f'<a href="/kpi/team/{team_id}/member/{mid}?month={period}">{name}</a>')
         nums = "".join(
-            f'<td class="num">{escape(v) if i in text_columns else v}</td>'
+            f'<td class="{kind.get(i, "num")}">{escape(v) if i in text_columns else v}</td>'
             for i, v in enumerate(c[2:], start=2)
         )
         mine = ' class="me"' if me == mid else ""
         out.append(f'<tr{mine}><td>{c[0]}</td><td class="name">{name}</td>{nums}</tr>')
     return Markup("\n".join(out))
+
+
+def rank_classes(heads: list[str], categories: int) -> dict[int, str]:
+    """The ranking's column classes: the category columns (after rank and name) are `catcol`,
+    secondary (a phone shows them in the chart only, SPEC §5a); the money is `money`."""
+    out = dict.fromkeys(range(2, 2 + categories), "catcol")
+    out |= {i: "money" for i, h in enumerate(heads) if h in ("罚款", "提成")}
+    return out
 
 
 def missing_items(missing: list, *, team_id: int, period: str) -> Markup:
