@@ -158,6 +158,9 @@ async def test_log_refusals_come_with_the_chat_text(app: App):
     bad = await boss.post(path, data=data | {"csrf": t, "count": "500"})
     assert bad.status_code == 400
     assert "❌ 次数必须是 1–100 的整数，收到 500" in bad.text
+    nobody = await boss.post(path, data={"item": "late", "csrf": t})
+    assert nobody.status_code == 400
+    assert "❌ 请勾选要登记迟到的人" in nobody.text  # a form has nobody to @
     assert await count(Entry) == before
 
 

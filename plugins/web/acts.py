@@ -185,7 +185,7 @@ async def log_marks(request: Request, act: ActingDep, team_id: int) -> Response:
     who = act.texts("who")
     if not who:
         return refused(
-            request, act.viewer, f"请 @ 要登记{item.name}的人", 400, team=team, back=back
+            request, act.viewer, f"请勾选要登记{item.name}的人", 400, team=team, back=back
         )
     platform = act.viewer.platform
     chosen = await door.read(lambda s: dash.members_by_user(s, team_id, who, platform))
