@@ -35,7 +35,7 @@ from tests.test_dashboard import (
     login,
     team_a,
 )
-from tests.utils import ADMIN, BOT_ID, GROUP, OWNER, at, plain, private_event, said, say
+from tests.utils import ADMIN, GROUP, OWNER, at, connected, plain, private_event, said, say
 
 MANAGER_PAGES = ("audit", "export", "entries", "appeals")
 
@@ -71,12 +71,8 @@ async def platform(roles: dict[tuple[int, int], str]) -> AsyncIterator[Platform]
     """The bot account of the group connected (between chat turns) with these roles."""
     adapter = Platform(nonebot.get_driver())
     adapter.roles, adapter.calls = roles, []
-    bot = v11.Bot(adapter, BOT_ID)
-    nonebot.get_driver()._bot_connect(bot)
-    try:
+    with connected(adapter):
         yield adapter
-    finally:
-        nonebot.get_driver()._bot_disconnect(bot)
 
 
 async def group_login(app: App, user_id: int, role: str = "member") -> httpx.AsyncClient:

@@ -35,7 +35,7 @@ from tests.test_dashboard import (  # noqa: F401  (frozen_clock: the suite's Nov
 )
 from tests.test_rubric_web_store import settle
 from tests.test_web_desk import EVIL, count, token
-from tests.utils import BOT_ID, GROUP, SUPER, at, plain, said
+from tests.utils import GROUP, SUPER, at, connected, plain, said
 
 
 class GroupBot(v11.Adapter):
@@ -60,12 +60,8 @@ class GroupBot(v11.Adapter):
 async def group_bot(members: dict[tuple[int, int], str] | None = None) -> AsyncIterator[GroupBot]:
     adapter = GroupBot(nonebot.get_driver())
     adapter.members, adapter.sent = dict(members or {}), []
-    bot = v11.Bot(adapter, BOT_ID)
-    nonebot.get_driver()._bot_connect(bot)
-    try:
+    with connected(adapter):
         yield adapter
-    finally:
-        nonebot.get_driver()._bot_disconnect(bot)
 
 
 async def entry_of(member_name: str, item: str) -> Entry:

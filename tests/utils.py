@@ -6,11 +6,13 @@ in private) and returns the bot's replies as plain text, whatever they are.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
+import nonebot
 import pytest
 from nonebot.adapters.onebot.v11 import (
     Adapter,
@@ -277,3 +279,15 @@ def png(color: str = "red", size: tuple[int, int] = (64, 48)) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", size, color).save(out, "PNG")
     return out.getvalue()
+
+
+@contextlib.contextmanager
+def connected(adapter: Adapter) -> Iterator[Adapter]:
+    """`adapter`'s bot account BOT_ID connected to NoneBot while the block runs (a test
+    that talks to the bot between chat turns, e.g. the web asking the group)."""
+    bot = Bot(adapter, BOT_ID)
+    nonebot.get_driver()._bot_connect(bot)
+    try:
+        yield adapter
+    finally:
+        nonebot.get_driver()._bot_disconnect(bot)
