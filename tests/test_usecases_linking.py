@@ -359,7 +359,7 @@ async def test_people_are_mentioned_by_their_account_on_the_groups_platform(udb)
         lambda s: revoke(s, RevokeRequest(udb.team_id, BOSS_WECOM, entry_id), POLICY)
     )
     assert done.appeal_accepted
-    assert at(done.member_user_id, done.member_name) == Mention("zhaoyi")
+    assert at(done.member_user_id, done.member_name) == Mention("zhaoyi", "赵一")
     on_qq = await udb.run(lambda s: accounts_on(s, udb.team_id, "qq"))
     assert on_qq[udb.ids["30001"]] == "30001"
 
