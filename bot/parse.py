@@ -76,7 +76,8 @@ class Args:
                     else ""
                 )
                 if uid and uid != "all" and uid != self_id:
-                    args.tokens.append(Token(mention=uid))
+                    shown = clean_name(str(seg.display or "")).strip().lstrip("@")
+                    args.tokens.append(Token(mention=uid, shown=shown))
             elif isinstance(seg, UniImage):
                 file = _segment_str(seg.id)
                 url = _segment_str(seg.url)

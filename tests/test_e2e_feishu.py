@@ -87,6 +87,12 @@ async def test_a_team_works_over_feishu(bot: BotProcess, fs: FeishuSim):
     fs.join(chat, late)
     assert one(await fs.say(chat, owner, "/入职 ", late)).startswith("✅ 周末 已入职")
 
+    # an @ of someone outside the chat is refused by the name the @ showed, not the open_id
+    outsider = fs.add_user("赵六")
+    refused = one(await fs.say(chat, boss, "/扣分 ", outsider, " 迟到"))
+    assert refused.startswith("❌ 赵六 不在本群或本团队"), refused
+    assert outsider.open_id not in refused, refused
+
     ranking = one(await fs.say(chat, zhang, "/排行"))
     assert ranking.splitlines()[0] == f"🏆 「飞书一组」{THIS_MONTH} 排行", ranking
     assert "张三" in ranking, ranking

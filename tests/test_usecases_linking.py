@@ -323,6 +323,10 @@ async def test_refusals_name_accounts_without_qq_numbers_where_there_are_none(ud
     )
     with pytest.raises(Refused, match=r"^账号 ou_x1 不在本群或本团队"):
         await udb.run(lambda s: resolve(s, feishu, [Word(mention="ou_x1")]))
+    # an @ that showed a name (Feishu's do): the refusal says the name, not the open_id
+    with pytest.raises(Refused, match=r"^赵六 不在本群或本团队") as refused:
+        await udb.run(lambda s: resolve(s, feishu, [Word(mention="ou_x1", shown="赵六")]))
+    assert "ou_x1" not in str(refused.value)
     qq = Where(udb.team_id, "qq", "qq:10001", date.today(), {}, None, True)
     with pytest.raises(Refused, match=r"^QQ 30009 不在本群或本团队"):
         await udb.run(lambda s: resolve(s, qq, [Word(mention="30009")]))

@@ -112,6 +112,7 @@ async def _flatten_posts(bot: Bot, event: Event) -> None:
     if isinstance(event, MessageEvent):
         event._message = flatten(bot, event)  # type: ignore[attr-defined]
         FEISHU.note_pictures(bot, event)
+        FEISHU._remember(bot, event)  # before a command reads its @s (`convert`)
 
 
 _flattening: list[bool] = []  # module state: the preprocessor is registered once per process
@@ -163,7 +164,15 @@ class Feishu(Platform):
             self._pictures.put(url, (app, message_id, str(key)))
 
     def convert(self, bot: Bot, seg: Any) -> Any | None:
-        """A picture as uniseg's `Image` with its address (`url`), when it was noted."""
+        """A picture as uniseg's `Image` with its address (`url`), when it was noted; an @
+        as uniseg's `At` with the name it showed (the event's mentions, `_remember`), which
+        a refusal of someone outside the chat says instead of their open_id."""
+        if seg.type == "at" and seg.data.get("user_id") not in (None, "all", "here"):
+            from nonebot_plugin_alconna.uniseg import At
+
+            open_id = str(seg.data["user_id"])
+            name = (self._names.get((str(bot.self_id), open_id)) or (0.0, None))[1]
+            return At("user", open_id, display=name or None)
         if seg.type != "image":
             return None
         key = str(seg.data.get("image_key") or "")

@@ -79,12 +79,14 @@ class Person:
 @dataclass(frozen=True)
 class Word:
     """One word of a command as typed, or an @ (`mention`: the user id on the speaker's
-    platform), or a roster member chosen by id (`member_id`: the web's forms, which list
-    members of every platform)."""
+    platform; `shown`: the name the @ read as, where the platform gives one), or a roster
+    member chosen by id (`member_id`: the web's forms, which list members of every
+    platform)."""
 
     text: str = ""
     mention: str | None = None
     member_id: int | None = None
+    shown: str = ""  # an @'s name as the message showed it (`@赵六`), for refusals only
 
     @property
     def norm(self) -> str:

@@ -134,7 +134,7 @@ def resolve(
                 errors.append(f"本团队没有成员 #{w.member_id}")
                 m = None
         elif uid is not None:
-            m = _by_id(s, where, uid, w.mention is not None, register, errors, out)
+            m = _by_id(s, where, uid, w, register, errors, out)
         else:
             # "@张三" typed as text (WeCom sends no mention list; a hand-typed @) is the name
             name = w.norm[1:] if w.norm.startswith("@") and len(w.norm) > 1 else w.norm
@@ -209,15 +209,17 @@ def _by_id(
     s: Session,
     where: Where,
     uid: str,
-    mentioned: bool,
+    word: Word,
     register: bool,
     errors: list[str],
     out: Found,
 ) -> Member | None:
-    """The team member with this user id — named now if they were stored under their id
-    and the platform gives a name — registered on the spot if `register` and the platform
-    says they are in this group (an @ of someone who is not is refused like a QQ number);
-    None (with the reason in `errors`) otherwise."""
+    """The team member with this user id (`word`: an @ of them, or their QQ number typed)
+    — named now if they were stored under their id and the platform gives a name —
+    registered on the spot if `register` and the platform says they are in this group (an
+    @ of someone who is not is refused like a QQ number, by the name the @ showed where it
+    showed one); None (with the reason in `errors`) otherwise."""
+    mentioned = word.mention is not None
     m = member_in(s, where.team_id, where.platform, uid)
     name = _name(where, uid)
     if m is not None:
@@ -225,7 +227,7 @@ def _by_id(
             m.name = clean_name(name)
         return m
     if name is None and (register or not mentioned):
-        errors.append(f"{account_named(uid, where.typed_ids)} 不在本群或本团队")
+        errors.append(f"{account_named(uid, where.typed_ids, word.shown)} 不在本群或本团队")
     elif not register:
         errors.append(f"{name or uid} 还不是本团队成员")
     else:
