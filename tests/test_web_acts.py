@@ -573,7 +573,7 @@ async def test_a_field_the_item_does_not_take_is_refused_not_ignored(app: App):
         path, data={"csrf": t, "who": [str(LI)], "item": "late", "count": "1", "fine": "200"}
     )
     assert late.status_code == 400, late.text
-    assert "❌ 迟到不罚款，收到罚款 200" in late.text
+    assert "❌ 迟到不带罚款，没有登记（收到 罚款200）。要罚款请用严重投诉" in late.text
     twice = {"csrf": t, "who": [str(LI)], "item": "severe_complaint", "count": "2", "fine": "200"}
     r = await boss.post(path, data=twice)
     assert r.status_code == 400, r.text

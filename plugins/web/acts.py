@@ -193,15 +193,8 @@ async def log_marks(request: Request, act: ActingDep, team_id: int) -> Response:
     words = [Word(member_id=chosen[uid]) if uid in chosen else Word(mention=uid) for uid in who]
     # a fine item has a fine and no count (as in chat); the note goes apart from the words
     count, fine = act.text("count", 40, "次数"), act.text("fine", 40, "罚款")
-    if fine and not item.fine:
-        return refused(
-            request,
-            act.viewer,
-            f"{item.name}不罚款，收到罚款 {fine}；请清空罚款一栏，或选择罚款项目",
-            400,
-            team=team,
-            back=back,
-        )
+    if fine and not item.fine:  # as typed in chat: the use case refuses it, naming the item
+        words.append(Word(f"罚款{fine}"))
     if item.fine and count not in ("", "1"):
         return refused(
             request,
