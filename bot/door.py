@@ -49,7 +49,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy import Connection, bindparam, exc, func, select, text
+from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Compiled
 from sqlalchemy.exc import DBAPIError
@@ -153,18 +153,14 @@ def _with_begin(conn: Connection, statement: Executable, params: dict) -> int:
         if dead:
             conn.invalidate(e)
             conn.engine.dispose(close=False)  # the pool's other connections died with it
-        kind = next(
-            (
-                k
-                for k in type(e).__mro__
-                if issubclass(getattr(exc, k.__name__, object), DBAPIError)
-            ),
-            DBAPIError,
-        )
-        raise getattr(exc, kind.__name__)(sql, values, e, connection_invalidated=dead) from e
+        # SQLAlchemy's own wrapping: the DBAPI class of the same name (OperationalError…)
+        raise DBAPIError.instance(sql, values, e, raw.Error, connection_invalidated=dead) from e
 
 
 _compiled: dict[Executable, Compiled] = {}  # module state: each statement compiled once
+
+
+_LOCK = select(func.pg_advisory_xact_lock(bindparam("ns"), bindparam("id")))
 
 
 def _lock_and_claim():
@@ -172,7 +168,7 @@ def _lock_and_claim():
     :key, :at FROM lock ON CONFLICT DO NOTHING`: the claim reads the lock's row, so the lock
     is held first (a conflict is judged against every claim committed or in progress, not
     against the statement's snapshot)."""
-    held = select(func.pg_advisory_xact_lock(bindparam("ns"), bindparam("id"))).cte("lock")
+    held = _LOCK.cte("lock")
     table = ProcessedMessage.__table__
     row = select(
         bindparam("key", type_=table.c.key.type), bindparam("at", type_=table.c.created_at.type)
@@ -186,7 +182,6 @@ def _lock_and_claim():
     )
 
 
-_LOCK = text("SELECT pg_advisory_xact_lock(:ns, :id)")
 _LOCK_AND_CLAIM = _lock_and_claim()
 
 
