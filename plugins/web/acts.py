@@ -25,6 +25,7 @@ from bot.runtime import commission_base, in_force, policy, rubric, rubric_in_for
 from bot.send import send_group
 from bot.targets import can_look_up, in_groups
 from models import dashboard as dash
+from models.identity import platform_label
 from models.ledger import Refused
 from models.linkcheck import KIND_NAMES, SELF_KEEP
 from models.periods import current_period, parse_period, shift_period
@@ -325,16 +326,18 @@ async def roster_page(request: Request, viewer: ViewerDep, team_id: int) -> Resp
     )
 
 
-_ID_LABELS = {"qq": "QQ 号", "wecom": "企业微信账号（userid）", "feishu": "飞书 open_id"}
+_ID_KINDS = {"wecom": "userid", "feishu": "open_id", "qqbot": "openid"}  # what to paste
 _ACCOUNT = re.compile(r"[\w.@-]{1,64}")
 
 
 def id_field(platform: str) -> tuple[str, bool]:
     """How the 入职 form asks for a new person's account on the viewer's platform (SPEC §2):
-    a QQ number where users are QQ numbers (`qq`), else the platform's account id (a WeCom
-    userid, a Feishu open_id…); True when it is a number."""
-    base = platform.split(".", 1)[0]
-    return _ID_LABELS.get(base, "账号"), platform == "qq"
+    a QQ number where users are QQ numbers (`qq`), else the platform's account id in its
+    words (`models.identity.platform_label`: 企业微信账号（userid）…); True when a number."""
+    if platform == "qq":
+        return "QQ 号", True
+    kind = _ID_KINDS.get(platform.split(".", 1)[0])
+    return f"{platform_label(platform)}账号" + (f"（{kind}）" if kind else ""), False
 
 
 @router.post("/team/{team_id}/roster/join")
